@@ -1,0 +1,33 @@
+"""Alarm driver (0x0) for apps: time from the kernel's clock, never the host's.
+
+command 1 = frequency, 2 = now, 3 = stop, 5 = relative alarm; upcall 0 when it fires.
+"""
+
+from __future__ import annotations
+
+from apps_py.libtock.abi import DriverNum
+from apps_py.libtock.syscalls import command, subscribe, yield_for
+
+DRIVER = DriverNum.ALARM
+
+
+def frequency() -> int:
+    return command(DRIVER, 1).unwrap("alarm frequency").r1
+
+
+def now() -> int:
+    """Current tick count."""
+    return command(DRIVER, 2).unwrap("alarm now").r1
+
+
+def now_ms() -> float:
+    return now() * 1000 / frequency()
+
+
+def sleep_ms(ms: float) -> None:
+    """Block (in yield) until `ms` milliseconds of kernel time have passed."""
+    ticks = max(1, int(ms * frequency() / 1000))
+    fired: list[int] = []
+    subscribe(DRIVER, 0, lambda now_, _exp, _c, _d: fired.append(now_)).unwrap("alarm subscribe")
+    command(DRIVER, 5, ticks).unwrap("alarm set")
+    yield_for(lambda: bool(fired))

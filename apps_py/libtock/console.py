@@ -1,0 +1,59 @@
+"""Console driver (0x1) for apps: `write(text)` blocks until the kernel has written it.
+
+Syscalls, as libtock-c's printf makes them: read-only allow (0x1, 1) of the bytes in the
+app's own RAM, subscribe (0x1, 1), command (0x1, 1, len), then yield until the
+write-done upcall. `read(n)` uses read-write allow (0x1, 1), command 2, upcall 2.
+"""
+
+from __future__ import annotations
+
+from apps_py.libtock import runtime
+from apps_py.libtock.abi import DriverNum
+from apps_py.libtock.syscalls import allow_ro, allow_rw, command, subscribe, yield_for
+
+DRIVER = DriverNum.CONSOLE
+_CHUNK = 256
+_buffer = 0
+
+
+def _buf() -> int:
+    global _buffer
+    rt = runtime.current()
+    if _buffer == 0 or not rt.memory.allowed(_buffer, _CHUNK, 2):
+        _buffer = rt.heap.alloc(_CHUNK)
+    return _buffer
+
+
+def write(text: str | bytes) -> int:
+    """Write to the console; returns the number of bytes written."""
+    data = text.encode() if isinstance(text, str) else bytes(text)
+    rt = runtime.current()
+    total = 0
+    for i in range(0, len(data), _CHUNK):
+        chunk = data[i : i + _CHUNK]
+        buf = _buf()
+        rt.memory.write(buf, chunk)
+        done: list[int] = []
+        allow_ro(DRIVER, 1, buf, len(chunk)).unwrap("console allow")
+        subscribe(DRIVER, 1, lambda n, _a, _b, _d: done.append(n)).unwrap("console subscribe")
+        command(DRIVER, 1, len(chunk), 0).unwrap("console write")
+        yield_for(lambda: bool(done))
+        total += done[0]
+    return total
+
+
+def print_(*parts: object, sep: str = " ", end: str = "\n") -> None:
+    """`print` through the console driver."""
+    write(sep.join(str(p) for p in parts) + end)
+
+
+def read(n: int) -> bytes:
+    """Block until up to `n` bytes have been typed for this app."""
+    rt = runtime.current()
+    buf = rt.heap.alloc(n)
+    got: list[int] = []
+    allow_rw(DRIVER, 1, buf, n).unwrap("console allow")
+    subscribe(DRIVER, 2, lambda _s, count, _b, _d: got.append(count)).unwrap("subscribe")
+    command(DRIVER, 2, n, 0).unwrap("console read")
+    yield_for(lambda: bool(got))
+    return rt.memory.read(buf, got[0])

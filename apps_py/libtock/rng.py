@@ -1,0 +1,24 @@
+"""RNG driver (0x40001) for apps: `random_bytes(n)` fills a buffer in the app's RAM."""
+
+from __future__ import annotations
+
+from apps_py.libtock import runtime
+from apps_py.libtock.abi import DriverNum
+from apps_py.libtock.syscalls import allow_rw, command, subscribe, yield_for
+
+DRIVER = DriverNum.RNG
+
+
+def random_bytes(n: int) -> bytes:
+    rt = runtime.current()
+    buf = rt.heap.alloc(n)
+    filled: list[int] = []
+    allow_rw(DRIVER, 0, buf, n).unwrap("rng allow")
+    subscribe(DRIVER, 0, lambda _s, count, _c, _d: filled.append(count)).unwrap("rng subscribe")
+    command(DRIVER, 1, n).unwrap("rng get")
+    yield_for(lambda: bool(filled))
+    return rt.memory.read(buf, filled[0])
+
+
+def random_u32() -> int:
+    return int.from_bytes(random_bytes(4), "little")

@@ -1,0 +1,240 @@
+"""The app-side runtime: what runs in every app process (`python -m apps_py.libtock.runtime`).
+
+Start-up, like libtock-c's crt0:
+1. die with the kernel: PR_SET_PDEATHSIG, and exit on EOF of the kernel socket;
+2. read the boot frame (who am I, where is my memory), map the board's RAM;
+3. import the app module (it must not make syscalls at import time);
+4. wait for the kernel to deliver `_start`, then brk the stack, give the stack and heap
+   hints (memop 10, 11), and call the app's `main()`. When main returns the app exits
+   with exit-terminate(0). An exception is reported to the kernel as a fault.
+
+Only the standard library and msgpack are imported here: importing trio would cost ~90 ms
+per app (../shared/design/PYTHON-STACK.md).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import faulthandler
+import importlib
+import mmap
+import os
+import random
+import signal
+import socket
+import sys
+import traceback
+from collections.abc import Callable
+from typing import Any, NoReturn
+
+from apps_py.libtock.memory import Heap, Memory, MpuFault
+from apps_py.libtock.syscalls import Ret, Upcall
+from tockd.kernel.abi import (
+    FRAME_BOOT,
+    FRAME_MPU,
+    FRAME_RETURN,
+    FRAME_UPCALL,
+    REPORT,
+    Memop,
+    ReportKind,
+    SyscallClass,
+    YieldCall,
+)
+from tockd.wire import FrameDecoder, WireError, encode
+
+PR_SET_PDEATHSIG = 1
+# Handles for Python callables start here inside the app's flash (after the TBF header
+# and `_start`), 4 bytes apart, so subscribe's range check sees flash pointers.
+HANDLE_BASE = 0x100
+
+_current: Runtime | None = None
+
+
+def current() -> Runtime:
+    if _current is None:
+        raise RuntimeError("libtock syscalls need the tockd app runtime (no kernel here)")
+    return _current
+
+
+class Runtime:
+    """One app's connection to its kernel."""
+
+    def __init__(self, sock: socket.socket, ram_fd: int) -> None:
+        self.sock = sock
+        self.decoder = FrameDecoder()
+        self._pending: list[Any] = []
+        boot = self._recv()
+        if not (type(boot) is list and len(boot) == 2 and boot[0] == FRAME_BOOT):
+            raise SystemExit(f"tockd runtime: expected a boot frame, got {boot!r}")
+        self.desc: dict[str, Any] = boot[1]
+        d = self.desc
+        self.mm = mmap.mmap(ram_fd, d["ram_size"], flags=mmap.MAP_SHARED)
+        os.close(ram_fd)
+        self.memory = Memory(self, self.mm, d["ram_base"], d["ram_size"])
+        self.memory.set_regions(d["mpu"])
+        self.heap = Heap()
+        self._handles: dict[int, Upcall] = {}
+        self._handle_of: dict[Upcall, int] = {}
+        self.started = False
+        self.yield_byte = 0
+
+    # ---- frames ---------------------------------------------------------------------
+
+    def _recv(self) -> Any:
+        while not self._pending:
+            data = self.sock.recv(65536)
+            if not data:
+                os._exit(0)  # the kernel is gone or has let us go
+            self.decoder.feed(data)
+            self._pending.extend(self.decoder.frames())
+        return self._pending.pop(0)
+
+    def _send(self, frame: list[Any]) -> None:
+        self.sock.sendall(encode(frame))
+
+    def _wait(self) -> Ret:
+        """Wait for the reply to the syscall just sent, running an upcall if one comes
+        (which is how a yield returns)."""
+        while True:
+            frame = self._recv()
+            tag = frame[0]
+            if tag == FRAME_RETURN:
+                return Ret(frame[1], frame[2], frame[3], frame[4])
+            if tag == FRAME_MPU:
+                self.memory.set_regions(frame[1])
+                continue
+            if tag == FRAME_UPCALL:
+                self._run_upcall(frame[1], frame[2], frame[3], frame[4], frame[5])
+                return Ret(0, 0, 0, 0)
+            raise SystemExit(f"tockd runtime: unexpected frame {frame!r}")
+
+    def _run_upcall(self, fnptr: int, a0: int, a1: int, a2: int, appdata: int) -> None:
+        callback = self._handles.get(fnptr)
+        if callback is None:
+            self.report_exception(f"upcall to unknown function pointer {fnptr:#x}")
+        try:
+            callback(a0, a1, a2, appdata)  # type: ignore[misc]
+        except MpuFault:
+            os._exit(1)
+        except Exception:
+            self.report_exception(traceback.format_exc())
+
+    # ---- syscalls -------------------------------------------------------------------
+
+    def syscall(self, cls: int, r0: int, r1: int, r2: int, r3: int) -> Ret:
+        if not self.started:
+            raise RuntimeError("syscall before _start: apps must not make syscalls at import")
+        self._send([int(cls), r0 & 0xFFFF_FFFF, r1 & 0xFFFF_FFFF, r2 & 0xFFFF_FFFF,
+                    r3 & 0xFFFF_FFFF])
+        return self._wait()
+
+    def yield_no_wait(self) -> bool:
+        address = self.yield_byte
+        self.syscall(SyscallClass.YIELD, YieldCall.NO_WAIT, address, 0, 0)
+        return bool(self.mm[address - self.memory.base]) if address else False
+
+    def exit(self, which: int, code: int) -> NoReturn:
+        self._send([int(SyscallClass.EXIT), which, code & 0xFFFF_FFFF, 0, 0])
+        while True:  # a reply means the exit number was refused
+            ret = self._wait()
+            if ret.r0 < 128:
+                from apps_py.libtock.syscalls import TockError  # noqa: PLC0415
+
+                raise TockError(ret.r1, f"exit({which})")
+
+    def handle_for(self, callback: Upcall) -> int:
+        handle = self._handle_of.get(callback)
+        if handle is None:
+            handle = self.desc["flash_start"] + HANDLE_BASE + 4 * len(self._handles)
+            self._handles[handle] = callback
+            self._handle_of[callback] = handle
+        return handle
+
+    def callback_at(self, handle: int) -> Upcall | None:
+        return self._handles.get(handle)
+
+    # ---- faults ---------------------------------------------------------------------
+
+    def mpu_fault(self, address: int, length: int, access: int, text: str) -> NoReturn:
+        self._send([REPORT, int(ReportKind.MPU_FAULT), address, length, access, text])
+        os._exit(1)
+
+    def report_exception(self, text: str) -> NoReturn:
+        try:
+            self._send([REPORT, int(ReportKind.EXCEPTION), text[-4000:]])
+        except OSError:
+            pass
+        os._exit(1)
+
+    # ---- start ----------------------------------------------------------------------
+
+    def run(self, main: Callable[[], object]) -> NoReturn:
+        """Wait for `_start`, run crt0, call main(), exit-terminate(0)."""
+        frame = self._recv()
+        while frame[0] == FRAME_MPU:
+            self.memory.set_regions(frame[1])
+            frame = self._recv()
+        if frame[0] != FRAME_UPCALL:
+            raise SystemExit(f"tockd runtime: expected _start, got {frame!r}")
+        self.started = True
+        _, _pc, _app_start, mem_start, _mem_len, _app_break = frame
+        try:
+            self._crt0(mem_start)
+            main()
+        except MpuFault:
+            os._exit(1)
+        except SystemExit:
+            raise
+        except Exception:
+            self.report_exception(traceback.format_exc())
+        self.exit(0, 0)
+
+    def _crt0(self, mem_start: int) -> None:
+        stack = self.desc["stack"]
+        stack_top = (mem_start + stack + 7) & ~7
+        self.syscall(SyscallClass.MEMOP, Memop.BRK, stack_top, 0, 0).unwrap("crt0 brk")
+        self.syscall(SyscallClass.MEMOP, Memop.STACK_TOP_HINT, stack_top, 0, 0)
+        self.syscall(SyscallClass.MEMOP, Memop.HEAP_START_HINT, stack_top, 0, 0)
+        self.heap.reset(stack_top, stack_top)
+        # the byte yield-no-wait asks the kernel to write lives at the bottom of the stack
+        self.yield_byte = mem_start
+
+
+def _die_with_parent(parent: int) -> None:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:
+        os._exit(0)
+
+
+def main(argv: list[str] | None = None) -> NoReturn:
+    global _current
+    args = argv if argv is not None else sys.argv[1:]
+    sock_fd, ram_fd, parent = int(args[0]), int(args[1]), int(args[2])
+    _die_with_parent(parent)
+    faulthandler.enable()  # a SIGSEGV (the mprotect backstop) leaves a Python traceback
+    sock = socket.socket(fileno=sock_fd)
+    sock.setblocking(True)
+    try:
+        rt = Runtime(sock, ram_fd)
+    except WireError as e:
+        raise SystemExit(f"tockd runtime: {e}") from None
+    _current = rt
+    random.seed(rt.desc.get("seed", 0))
+    try:
+        module = importlib.import_module(rt.desc["module"])
+        app_main = module.main
+    except Exception:
+        rt.started = True
+        rt.report_exception(traceback.format_exc())
+    rt.run(app_main)
+
+
+if __name__ == "__main__":
+    # run the package's copy of this module, so `runtime.current()` sees this runtime
+    from apps_py.libtock import runtime as _runtime
+
+    _runtime.main()

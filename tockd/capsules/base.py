@@ -1,0 +1,62 @@
+"""The driver interface every capsule implements (Tock's `SyscallDriver`).
+
+Capsules never see subscribe or read-only/read-write allow: the kernel stores those in
+the capsule's grant. A capsule answers `command`, may answer userspace-readable allow,
+keeps per-process state in its grant, and schedules upcalls through the kernel.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from tockd.kernel.abi import ErrorCode
+from tockd.kernel.grant import Grant, GrantError, GrantSpec
+from tockd.kernel.syscall import SUCCESS, SyscallReturn, allow_failure, failure
+
+if TYPE_CHECKING:
+    from tockd.kernel.kernel import Kernel
+    from tockd.kernel.process import Process
+
+
+class Capsule:
+    """Base class: driver number, grant shape, and Tock's defaults."""
+
+    driver_num: ClassVar[int]
+    grant_spec: ClassVar[GrantSpec]
+
+    def __init__(self, kernel: Kernel) -> None:
+        self.kernel = kernel
+
+    def command(self, proc: Process, cmd: int, arg0: int, arg1: int) -> SyscallReturn:
+        """Default: command 0 says the driver exists; everything else is NOSUPPORT."""
+        if cmd == 0:
+            return SUCCESS
+        return failure(ErrorCode.NOSUPPORT)
+
+    def allow_userspace_readable(
+        self, proc: Process, num: int, address: int, size: int
+    ) -> SyscallReturn:
+        """Tock's default: userspace-readable allow is not supported."""
+        return allow_failure(7, ErrorCode.NOSUPPORT, address, size)
+
+    def allocate_grant(self, proc: Process) -> bool:
+        """Called by the kernel's subscribe/allow path when the grant is missing."""
+        try:
+            self.enter(proc)
+        except GrantError:
+            return False
+        return True
+
+    def enter(self, proc: Process) -> Grant:
+        """Enter this capsule's grant for `proc`, allocating it the first time."""
+        return self.kernel.enter_grant(proc, self.grant_spec)
+
+    def schedule_upcall(self, proc: Process, subscribe: int, a0: int, a1: int, a2: int) -> str:
+        """Schedule upcall `subscribe` of this driver on `proc`; returns Tock's result text."""
+        return self.kernel.schedule_upcall(proc, self.grant_spec, subscribe, (a0, a1, a2))
+
+    def release(self, proc: Process) -> None:
+        """The process terminated or restarted: forget Python-side state kept for it."""
+
+    def kernel_work(self) -> None:
+        """Deferred work run by the kernel loop (timers, queued requests)."""

@@ -1,0 +1,201 @@
+"""`tockd`: run a board, and talk to a running one through its control socket.
+
+    tockd run configs/hello.toml [--trace] [--trace-jsonl FILE] [--forever]
+    tockd ps                      process table (like Tock's process console `list`)
+    tockd stop|start|boot|fault|terminate|restart NAME
+    tockd mem NAME                memory map and MPU regions of a process
+    tockd button N [--release]    press (or release) button N
+    tockd console NAME TEXT       type TEXT into NAME's console
+    tockd pause|resume            pause or resume the scheduler
+    tockd trace                   stream the live syscall trace of a running daemon
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+from tockd import wire
+
+EPILOG = "Board files are described in tockd/board.py; see README.md for a tour."
+
+
+def _connect(path: str | None) -> socket.socket:
+    from tockd.control import ControlError, find_socket  # noqa: PLC0415
+
+    try:
+        target = Path(path) if path else find_socket()
+    except ControlError as e:
+        raise SystemExit(f"tockd: {e}") from None
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.connect(str(target))
+    except OSError as e:
+        raise SystemExit(f"tockd: cannot connect to {target}: {e.strerror}") from None
+    return s
+
+
+class Client:
+    """A blocking control-socket client (used by the CLI and tests)."""
+
+    def __init__(self, path: str | None = None) -> None:
+        self.sock = _connect(path)
+        self.decoder = wire.FrameDecoder(max_frame=16 << 20, max_items=1 << 16)
+        self._frames: list[Any] = []
+
+    def recv(self) -> Any:
+        while not self._frames:
+            data = self.sock.recv(1 << 16)
+            if not data:
+                raise SystemExit("tockd: the daemon closed the connection")
+            self.decoder.feed(data)
+            self._frames.extend(self.decoder.frames())
+        return self._frames.pop(0)
+
+    def request(self, op: str, **args: Any) -> Any:
+        self.sock.sendall(wire.encode({"op": op, **args}))
+        reply = self.recv()
+        if not reply.get("ok"):
+            raise SystemExit(f"tockd: {op}: {reply.get('error')}")
+        return reply["result"]
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def _print_ps(rows: list[dict[str, Any]]) -> None:
+    print(f" {'PID':<6} {'OS pid':<8} {'Name':<28}{'Quanta':>7}{'Syscalls':>10}"
+          f"{'Dropped':>9}{'Restarts':>10}{'Queue':>7}  Grants  State")
+    for r in rows:
+        mark = "*" if r["current"] else " "
+        pid = "-" if r["pid"] is None else str(r["pid"])
+        print(f"{mark}{r['process_id']:<6} {pid:<8} {r['name']:<28}{r['timeslice_expirations']:>7}"
+              f"{r['syscalls']:>10}{r['dropped_upcalls']:>9}{r['restarts']:>10}{r['queue']:>7}"
+              f"  {r['grants']:>2}/{r['grants_total']:<2}   {r['state']}")
+
+
+def _print_mem(m: dict[str, Any]) -> None:
+    print(f"{m['name']}  (MPU model: {m['mpu_model']})")
+    print(f"  flash               {m['flash_start']:#010x} .. {m['flash_end']:#010x}")
+    print(f"  RAM end             {m['mem_end']:#010x}")
+    top = m["mem_end"]
+    for g in sorted(m["grants"], key=lambda g: -g["address"]):
+        print(f"    grant {g['driver']:#07x}     {g['address']:#010x}  {g['size']:>5} B")
+    print(f"  kernel_memory_break {m['kernel_memory_break']:#010x}  "
+          f"(kernel memory {top - m['kernel_memory_break']} B)")
+    print(f"  app_break           {m['app_break']:#010x}  "
+          f"(app memory {m['app_break'] - m['mem_start']} B)")
+    print(f"  allow high-water    {m['allow_high_water_mark']:#010x}")
+    print(f"  RAM start           {m['mem_start']:#010x}")
+    print("  MPU regions:")
+    for r in m["regions"]:
+        perms = "".join(c if r["perms"] & b else "-" for c, b in (("r", 4), ("w", 2), ("x", 1)))
+        print(f"    #{r['number']}  {r['start']:#010x} +{r['size']:<7} {perms}  {r['detail']}")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from tockd.board import BoardError, load_board  # noqa: PLC0415
+    from tockd.runner import run_cli  # noqa: PLC0415
+
+    try:
+        cfg = load_board(args.config)
+    except BoardError as e:
+        print(f"tockd: {e}", file=sys.stderr)
+        return 1
+    return run_cli(cfg, args)
+
+
+def cmd_trace(args: argparse.Namespace) -> int:
+    from tockd.trace import format_event  # noqa: PLC0415
+
+    client = Client(args.control)
+    client.request("readonly")
+    client.sock.sendall(wire.encode({"op": "subscribe"}))
+    client.recv()
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    try:
+        while True:
+            msg = client.recv()
+            ev = msg.get("event", {})
+            line = format_event(ev)
+            if line is not None:
+                print(line, flush=True)
+    except SystemExit:
+        return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="tockd", description="Run Tock's process model on Linux.", epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run a board file")
+    run.add_argument("config", help="board file (TOML), e.g. configs/hello.toml")
+    run.add_argument("--trace", action="store_true", help="print Tock's syscall trace")
+    run.add_argument("--trace-jsonl", metavar="FILE", help="write every event as JSON lines")
+    run.add_argument("--forever", action="store_true", help="keep running after apps exit")
+    run.add_argument("--control", metavar="PATH", help="control socket path")
+    run.add_argument("--quiet", action="store_true", help="do not print console output")
+
+    def control(name: str, help_: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_)
+        p.add_argument("--control", metavar="PATH", help="control socket (default: newest)")
+        return p
+
+    control("ps", "list processes of the running daemon")
+    for name, help_ in (
+        ("stop", "stop a process"), ("start", "resume a stopped process"),
+        ("boot", "boot a terminated process"), ("fault", "fault a process (its policy applies)"),
+        ("terminate", "terminate a process"), ("restart", "restart a process"),
+        ("mem", "show a process's memory map and MPU regions"),
+    ):
+        control(name, help_).add_argument("name", help="process (package) name or index")
+    b = control("button", "press a button")
+    b.add_argument("index", type=int)
+    b.add_argument("--release", action="store_true", help="release instead of press")
+    c = control("console", "type text into a process's console")
+    c.add_argument("name")
+    c.add_argument("text")
+    control("pause", "pause the scheduler")
+    control("resume", "resume the scheduler")
+    control("trace", "stream the live syscall trace")
+    args = parser.parse_args(argv)
+
+    if args.command == "run":
+        return cmd_run(args)
+    if args.command == "trace":
+        return cmd_trace(args)
+    client = Client(args.control)
+    try:
+        if args.command == "ps":
+            _print_ps(client.request("ps"))
+        elif args.command == "mem":
+            _print_mem(client.request("mem", name=_name(args.name)))
+        elif args.command == "button":
+            n = client.request("button", index=args.index, pressed=not args.release)
+            print(f"button {args.index} {'released' if args.release else 'pressed'}: "
+                  f"{n} process(es) notified")
+        elif args.command == "console":
+            client.request("console", name=_name(args.name), text=args.text)
+        elif args.command in ("pause", "resume"):
+            paused = client.request(args.command)
+            print("scheduler paused" if paused else "scheduler running")
+        else:
+            print(client.request(args.command, name=_name(args.name)))
+    finally:
+        client.close()
+    return 0
+
+
+def _name(text: str) -> str | int:
+    return int(text) if text.isdigit() else text
+
+
+if __name__ == "__main__":
+    sys.exit(main())

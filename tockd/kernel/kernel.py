@@ -1,0 +1,586 @@
+"""The kernel core: process table, syscall dispatch, upcalls, grants, life cycle.
+
+Sans-IO: nothing here touches a socket or trio. The daemon (`tockd.daemon`) feeds each
+syscall frame to `handle_syscall`, asks `next_delivery` what to hand a yielded process,
+and performs the OS actions the kernel requests through `OsHooks`. Dispatch order and
+results follow `kernel/src/kernel.rs` (see ../shared/design/TOCK.md §1-§5).
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from tockd.kernel import memop as memop_mod
+from tockd.kernel.abi import (
+    UPCALL_QUEUE_LEN,
+    ErrorCode,
+    ExitCall,
+    SyscallClass,
+    YieldCall,
+)
+from tockd.kernel.events import EventBus
+from tockd.kernel.grant import Grant, GrantError, GrantSpec
+from tockd.kernel.mpu import MPU, MpuError
+from tockd.kernel.process import FaultPolicy, Process, State, Task, TaskKind
+from tockd.kernel.syscall import (
+    SyscallReturn,
+    allow_failure,
+    allow_success,
+    failure,
+    subscribe_failure,
+    subscribe_success,
+)
+
+if TYPE_CHECKING:
+    from tockd.capsules.base import Capsule
+    from tockd.kernel.memory import PhysicalRAM
+
+# Bytes of kernel-owned memory at the top of each process block, besides grants
+# (Tock on Cortex-M: 36 B per queued Task, ~880 B for the process control block).
+TASK_BYTES = 36
+PCB_BYTES = 880
+# Offsets in the emulated TBF image: header, then `_start`.
+TBF_HEADER = 0x40
+START_OFFSET = 0x88
+
+
+class OsHooks(Protocol):
+    """What the kernel asks of the layer that owns the OS processes."""
+
+    def stop_os_process(self, proc: Process) -> None: ...
+    def respawn(self, proc: Process) -> None: ...
+    def panic(self, reason: str) -> None: ...
+    def wake(self) -> None: ...
+
+
+class KernelPanic(Exception):
+    pass
+
+
+@dataclass
+class Outcome:
+    """What the daemon must do after a syscall.
+
+    `reply` set: send these registers (the process keeps running). `reply` None: the
+    process yielded, exited or faulted; look at its state.
+    """
+
+    reply: tuple[int, int, int, int] | None
+
+
+class Kernel:
+    """One Tock kernel instance."""
+
+    def __init__(
+        self,
+        ram: PhysicalRAM,
+        mpu: MPU,
+        *,
+        kernel_mode: str = "tock",
+        hardened: dict[str, bool] | None = None,
+        clock: Callable[[], float] | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.ram = ram
+        self.mpu = mpu
+        self.kernel_mode = kernel_mode
+        self.hardened = dict(hardened or {})
+        self.events = EventBus()
+        self.processes: list[Process] = []
+        self.capsules: dict[int, Capsule] = {}
+        self.grant_numbers: dict[int, int] = {}
+        self._identifiers = itertools.count(0)
+        self._timers: list[tuple[float, int, Callable[[], None]]] = []
+        self._timer_seq = itertools.count()
+        self.os: OsHooks | None = None
+        self.clock: Callable[[], float] = clock or time.monotonic
+        self.flash_base = 0x0004_0000
+        self._flash_next = self.flash_base
+        self._ram_next = ram.base
+        self.panicked: str | None = None
+        self.seed = seed
+        self.random = random.Random(seed)
+
+    # ---- board assembly -------------------------------------------------------------
+
+    def add_capsule(self, capsule: Capsule) -> None:
+        """Register a driver; like `create_grant`, only before processes are loaded."""
+        if self.processes:
+            raise RuntimeError("Grants finalized. Cannot create a new grant.")
+        self.capsules[capsule.driver_num] = capsule
+        self.grant_numbers[capsule.driver_num] = len(self.grant_numbers)
+
+    @property
+    def initial_kernel_size(self) -> int:
+        return 8 * len(self.grant_numbers) + UPCALL_QUEUE_LEN * TASK_BYTES + PCB_BYTES
+
+    def load_process(self, proc: Process) -> None:
+        """Place a process in flash and RAM, as the board's process loader does."""
+        spec = proc.spec
+        proc.mpu = self.mpu.new_config()
+        # flash: power-of-two sized and aligned so every MPU model can cover it
+        size = 1 << max(spec.flash - 1, 255).bit_length()
+        start = (self._flash_next + size - 1) & ~(size - 1)
+        proc.flash_start, proc.flash_end = start, start + size
+        self._flash_next = start + size
+        k = self.initial_kernel_size
+        arch_min = self.mpu.initial_app_brk_size
+        try:
+            mem_start, mem_len = self.mpu.allocate_app_memory_region(
+                self._ram_next,
+                self.ram.end - self._ram_next,
+                max(spec.ram, arch_min) + k,
+                arch_min,
+                k,
+                proc.mpu,
+            )
+        except MpuError as e:
+            raise MpuError(f"cannot load {spec.name}: {e}") from None
+        proc.mem_start, proc.memory_len = mem_start, mem_len
+        self._ram_next = mem_start + mem_len
+        self.processes.append(proc)
+        self._reset_memory(proc)
+        self.mpu.allocate_flash_region(proc.flash_start, size, proc.mpu)
+        self._boot(proc)
+
+    def _reset_memory(self, proc: Process) -> None:
+        assert proc.mpu is not None
+        arch_min = self.mpu.initial_app_brk_size
+        proc.app_break = proc.mem_start + arch_min
+        proc.kernel_memory_break = proc.mem_end - self.initial_kernel_size
+        proc.initial_kernel_break = proc.kernel_memory_break
+        proc.allow_high_water_mark = proc.mem_start
+        proc.grant_ptrs.clear()
+        self.mpu.update_app_memory_region(proc.app_break, proc.kernel_memory_break, proc.mpu)
+        self.ram.zero(proc.mem_start, max(arch_min, 0))
+        # the grant pointer table: real (driver_num, ptr) entries, all null at boot
+        self.ram.zero(proc.kernel_memory_break, proc.mem_end - proc.kernel_memory_break)
+        table = proc.mem_end - 8 * len(self.grant_numbers)
+        for driver, num in self.grant_numbers.items():
+            self.ram.pack("<II", table + 8 * num, driver, 0)
+
+    def _boot(self, proc: Process) -> None:
+        """Queue the `_start` call; the process is Yielded until the scheduler runs it."""
+        proc.state = State.YIELDED
+        proc.queue.clear()
+        proc.queue.append(
+            Task(
+                TaskKind.FUNCTION_CALL,
+                -1,
+                0,
+                proc.flash_start + START_OFFSET,
+                proc.flash_start + TBF_HEADER,
+                proc.mem_start,
+                proc.memory_len,
+                proc.app_break,
+            )
+        )
+
+    def new_identifier(self) -> int:
+        return next(self._identifiers)
+
+    # ---- events ---------------------------------------------------------------------
+
+    def emit(self, kind: str, proc: Process | None = None, **fields: Any) -> None:
+        if not self.events.active:
+            return
+        event: dict[str, Any] = {"kind": kind, "t": round(self.clock() * 1e6)}
+        if proc is not None:
+            event["pid"] = proc.identifier
+            event["index"] = proc.index
+            event["name"] = proc.name
+        event.update(fields)
+        self.events.emit(event)
+
+    # ---- syscalls -------------------------------------------------------------------
+
+    def handle_syscall(self, proc: Process, cls: int, r0: int, r1: int, r2: int, r3: int) -> Outcome:
+        """Run one syscall of `proc` (which must be Running)."""
+        proc.syscall_count += 1
+        if cls == SyscallClass.YIELD:
+            return self._yield(proc, r0, r1, r2)
+        if cls == SyscallClass.EXIT:
+            return self._exit(proc, r0, r1)
+        if cls == SyscallClass.MEMOP:
+            proc.last_syscall = f"Memop {{ operand: {r0}, arg0: {r1:#x} }}"
+            rv = memop_mod.memop(self, proc, r0, r1)
+            self.emit("syscall", proc, cls=cls, args=[r0, r1, r2, r3], ret=rv.debug(),
+                      rv=list(rv.registers()))
+            return Outcome(rv.registers())
+        if cls == SyscallClass.COMMAND:
+            proc.last_syscall = f"Command {{ driver_number: {r0:#x}, subdriver_number: {r1} }}"
+            capsule = self.capsules.get(r0)
+            rv = failure(ErrorCode.NODEVICE) if capsule is None else capsule.command(proc, r1, r2, r3)
+        elif cls == SyscallClass.SUBSCRIBE:
+            proc.last_syscall = f"Subscribe {{ driver_number: {r0:#x}, subdriver_number: {r1} }}"
+            rv = self._subscribe(proc, r0, r1, r2, r3)
+        else:
+            proc.last_syscall = f"Allow {{ class: {cls}, driver_number: {r0:#x}, number: {r1} }}"
+            rv = self._allow(proc, cls, r0, r1, r2, r3)
+        if proc.state is not State.RUNNING:
+            # the capsule faulted or stopped the caller while handling the call
+            return Outcome(None)
+        self.emit("syscall", proc, cls=cls, args=[r0, r1, r2, r3], ret=rv.debug(),
+                  rv=list(rv.registers()))
+        return Outcome(rv.registers())
+
+    def _yield(self, proc: Process, which: int, r1: int, r2: int) -> Outcome:
+        proc.last_syscall = f"Yield {{ which: {which} }}"
+        if which not in (0, 1, 2):
+            self.fault(proc, f"undecodable syscall: yield number {which}")
+            return Outcome(None)
+        self.emit("syscall", proc, cls=0, args=[which, r1, r2, 0])
+        if which == YieldCall.NO_WAIT:
+            has_tasks = bool(proc.queue)
+            if r1 != 0 and proc.in_ram(r1, 1):
+                self.ram.write(r1, b"\x01" if has_tasks else b"\x00")
+            if not has_tasks:
+                return Outcome((0, 0, 0, 0))
+            proc.state = State.YIELDED
+        elif which == YieldCall.WAIT:
+            proc.state = State.YIELDED
+        else:
+            proc.state = State.YIELDED_FOR
+            proc.wait_for = (r1, r2)
+            proc.wait_for_ready = any(
+                t.kind is not TaskKind.IPC and (t.driver, t.subscribe) == (r1, r2)
+                for t in proc.queue
+            )
+        return Outcome(None)
+
+    def _exit(self, proc: Process, which: int, code: int) -> Outcome:
+        proc.last_syscall = f"Exit {{ which: {which}, completion_code: {code} }}"
+        if which == ExitCall.TERMINATE:
+            self.emit("syscall", proc, cls=6, args=[which, code, 0, 0], ret="None")
+            self.terminate(proc, code)
+            return Outcome(None)
+        if which == ExitCall.RESTART:
+            self.emit("syscall", proc, cls=6, args=[which, code, 0, 0], ret="None")
+            self.try_restart(proc, code)
+            return Outcome(None)
+        rv = failure(ErrorCode.NOSUPPORT)
+        self.emit("syscall", proc, cls=6, args=[which, code, 0, 0], ret=f"Some({rv.debug()})",
+                  rv=list(rv.registers()))
+        return Outcome(rv.registers())
+
+    def _grant_for_syscall(self, proc: Process, capsule: Capsule) -> Grant | None:
+        """Enter the capsule's grant, asking the capsule to allocate it if needed."""
+        num = self.grant_numbers[capsule.driver_num]
+        if num not in proc.grant_ptrs and not capsule.allocate_grant(proc):
+            self.emit("grant_failed", proc, driver=capsule.driver_num,
+                      text=f"WARN driver #{capsule.driver_num:x} did not allocate grant")
+            return None
+        if num not in proc.grant_ptrs:
+            return None
+        return Grant(self.ram, proc.grant_ptrs[num], capsule.grant_spec)
+
+    def _subscribe(self, proc: Process, driver: int, num: int, fnptr: int, appdata: int) -> SyscallReturn:
+        if fnptr != 0 and not (proc.in_flash(fnptr, 4) or proc.in_ram(fnptr, 4)):
+            return subscribe_failure(ErrorCode.INVAL, fnptr, appdata)
+        capsule = self.capsules.get(driver)
+        if capsule is None:
+            return subscribe_failure(ErrorCode.NODEVICE, fnptr, appdata)
+        grant = self._grant_for_syscall(proc, capsule)
+        if grant is None:
+            return subscribe_failure(ErrorCode.NOMEM, fnptr, appdata)
+        if num >= capsule.grant_spec.upcalls:
+            return subscribe_failure(ErrorCode.NOSUPPORT, fnptr, appdata)
+        old_fn, old_data = grant.upcall(num)
+        grant.set_upcall(num, fnptr, appdata)
+        removed = proc.remove_pending_upcalls(driver, num)
+        self.emit("remove_pending_upcalls", proc, driver=driver, subscribe=num, removed=removed)
+        return subscribe_success(old_fn, old_data)
+
+    def _allow(self, proc: Process, cls: int, driver: int, num: int, addr: int, size: int) -> SyscallReturn:
+        capsule = self.capsules.get(driver)
+        if capsule is None:
+            return allow_failure(cls, ErrorCode.NODEVICE, addr, size)
+        if size != 0:
+            in_ram = proc.in_ram(addr, size)
+            if not in_ram and not (cls == SyscallClass.ALLOW_RO and proc.in_flash(addr, size)):
+                return allow_failure(cls, ErrorCode.INVAL, addr, size)
+            if in_ram:
+                proc.allow_high_water_mark = max(proc.allow_high_water_mark, addr + size)
+        if cls == SyscallClass.ALLOW_USERSPACE_READABLE:
+            return capsule.allow_userspace_readable(proc, num, addr, size)
+        grant = self._grant_for_syscall(proc, capsule)
+        if grant is None:
+            return allow_failure(cls, ErrorCode.NOMEM, addr, size)
+        spec = capsule.grant_spec
+        if cls == SyscallClass.ALLOW_RW:
+            if num >= spec.allow_rw:
+                return allow_failure(cls, ErrorCode.NOSUPPORT, addr, size)
+            old = grant.allow_rw(num)
+            grant.set_allow_rw(num, addr, size)
+        else:
+            if num >= spec.allow_ro:
+                return allow_failure(cls, ErrorCode.NOSUPPORT, addr, size)
+            old = grant.allow_ro(num)
+            grant.set_allow_ro(num, addr, size)
+        return allow_success(cls, old[0], old[1])
+
+    # ---- grants ---------------------------------------------------------------------
+
+    def enter_grant(self, proc: Process, spec: GrantSpec) -> Grant:
+        """Enter `spec`'s grant for `proc`, allocating it from the top of its RAM."""
+        if not proc.is_alive():
+            raise GrantError(ErrorCode.FAIL, f"{proc.name} is not alive")
+        num = self.grant_numbers[spec.driver_num]
+        address = proc.grant_ptrs.get(num)
+        if address is not None:
+            return Grant(self.ram, address, spec)
+        assert proc.mpu is not None
+        new_kbrk = (proc.kernel_memory_break - spec.size) & ~3
+        if new_kbrk < proc.app_break:
+            raise GrantError(ErrorCode.NOMEM, "grant would cross app_break")
+        try:
+            self.mpu.update_app_memory_region(proc.app_break, new_kbrk, proc.mpu)
+        except MpuError as e:
+            raise GrantError(ErrorCode.NOMEM, f"MPU cannot keep app clear of grant: {e}") from None
+        proc.kernel_memory_break = new_kbrk
+        proc.mpu_dirty = True
+        proc.grant_ptrs[num] = new_kbrk
+        grant = Grant.initialise(self.ram, new_kbrk, spec)
+        table = proc.mem_end - 8 * len(self.grant_numbers)
+        self.ram.pack("<II", table + 8 * num, spec.driver_num, new_kbrk)
+        self.emit("grant_alloc", proc, driver=spec.driver_num, address=new_kbrk, size=spec.size,
+                  kernel_memory_break=new_kbrk)
+        return grant
+
+    def grant_if_allocated(self, proc: Process, spec: GrantSpec) -> Grant | None:
+        address = proc.grant_ptrs.get(self.grant_numbers[spec.driver_num])
+        return None if address is None else Grant(self.ram, address, spec)
+
+    # ---- upcalls --------------------------------------------------------------------
+
+    def schedule_upcall(
+        self, proc: Process, spec: GrantSpec, subscribe: int, args: tuple[int, int, int]
+    ) -> str:
+        """A capsule schedules upcall `subscribe` on `proc`. Returns Tock's result text."""
+        driver = spec.driver_num
+        grant = self.grant_if_allocated(proc, spec) if proc.is_alive() else None
+        if grant is None:
+            self.emit("upcall_dropped", proc, driver=driver, subscribe=subscribe,
+                      args=list(args), reason="process not alive (KernelError)")
+            return "Err(KernelError)"
+        if subscribe >= spec.upcalls:
+            self.emit("schedule_invalid", proc, driver=driver, subscribe=subscribe)
+            return "Err(InvalidSubscribeNum)"
+        fnptr, appdata = grant.upcall(subscribe)
+        kind = TaskKind.FUNCTION_CALL if fnptr else TaskKind.RETURN_VALUE
+        task = Task(kind, driver, subscribe, fnptr, *(a & 0xFFFF_FFFF for a in args), appdata)
+        if self.enqueue_task(proc, task):
+            result = "Ok(())"
+        else:
+            result = "Err(QueueFull)"
+        self.emit("schedule", proc, driver=driver, subscribe=subscribe, fnptr=fnptr,
+                  args=list(task[4:7]), appdata=appdata, result=result)
+        if result != "Ok(())":
+            self.emit("upcall_dropped", proc, driver=driver, subscribe=subscribe,
+                      args=list(task[4:7]), reason="upcall queue full (QueueFull)")
+        return result
+
+    def enqueue_task(self, proc: Process, task: Task) -> bool:
+        if not proc.is_alive():
+            return False
+        if not proc.enqueue(task):
+            proc.dropped_upcall_count += 1
+            return False
+        if proc.state is State.YIELDED_FOR:
+            # Tock overwrites the ready flag with "this task matches" (TOCK.md §2.1 (b)).
+            proc.wait_for_ready = task.kind is not TaskKind.IPC and (
+                task.driver, task.subscribe) == proc.wait_for
+        if self.os is not None:
+            self.os.wake()
+        return True
+
+    def next_delivery(self, proc: Process) -> tuple[str, tuple[int, ...]] | None:
+        """What to hand a Yielded process now: ("upcall", (fnptr, a0, a1, a2, appdata)),
+        ("return", (r0, r1, r2, r3)) for a yield-wait-for, or None (stays asleep)."""
+        if proc.state is State.YIELDED_FOR:
+            if not proc.wait_for_ready:
+                return None
+            for i, t in enumerate(proc.queue):
+                if t.kind is not TaskKind.IPC and (t.driver, t.subscribe) == proc.wait_for:
+                    del proc.queue[i]
+                    if t.kind is TaskKind.RETURN_VALUE:
+                        self.emit("wait_for", proc, null=True, args=[t.arg0, t.arg1, t.arg2])
+                    else:
+                        self.emit("wait_for", proc, null=False, fnptr=t.fnptr,
+                                  args=[t.arg0, t.arg1, t.arg2, t.appdata])
+                    proc.state = State.RUNNING
+                    proc.wait_for = None
+                    return "return", (t.arg0, t.arg1, t.arg2, 0)
+            proc.wait_for_ready = False
+            return None
+        while proc.state is State.YIELDED and proc.queue:
+            t = proc.queue.popleft()
+            if t.kind is TaskKind.FUNCTION_CALL:
+                proc.state = State.RUNNING
+                self.emit("function_call", proc, fnptr=t.fnptr,
+                          args=[t.arg0, t.arg1, t.arg2, t.appdata], driver=t.driver,
+                          subscribe=t.subscribe)
+                return "upcall", (t.fnptr, t.arg0, t.arg1, t.arg2, t.appdata)
+            if t.kind is TaskKind.IPC:
+                ipc = self.capsules.get(0x10000)
+                handler = getattr(ipc, "deliver_ipc_task", None)
+                if handler is not None:
+                    handler(proc, t)
+                continue
+            # a ReturnValue for a null upcall: discarded, the process stays asleep
+            self.emit("upcall_discarded", proc, driver=t.driver, subscribe=t.subscribe,
+                      args=[t.arg0, t.arg1, t.arg2], reason="null upcall")
+        return None
+
+    # ---- life cycle -----------------------------------------------------------------
+
+    def terminate(self, proc: Process, completion_code: int | None) -> None:
+        """Tock's terminate(): empty the queue, free grants, state Terminated."""
+        if not (proc.is_alive() or proc.state is State.FAULTED):
+            return
+        proc.queue.clear()
+        self._release_grants(proc)
+        proc.completion_code = completion_code
+        proc.state = State.TERMINATED
+        self.emit("terminated", proc, completion_code=completion_code)
+        if self.os is not None:
+            self.os.stop_os_process(proc)
+
+    def _release_grants(self, proc: Process) -> None:
+        for capsule in self.capsules.values():
+            capsule.release(proc)
+        proc.grant_ptrs.clear()
+        table = proc.mem_end - 8 * len(self.grant_numbers)
+        for driver, num in self.grant_numbers.items():
+            self.ram.pack("<II", table + 8 * num, driver, 0)
+
+    def try_restart(self, proc: Process, completion_code: int | None) -> None:
+        """terminate() then reset(): a fresh identifier, Tock's memory marks, `_start`."""
+        if proc.state is State.TERMINATED:
+            return
+        if self.os is not None:
+            self.os.stop_os_process(proc)
+        proc.queue.clear()
+        self._release_grants(proc)
+        proc.completion_code = completion_code
+        self.reset(proc)
+        if self.os is not None:
+            self.os.respawn(proc)
+
+    def start(self, proc: Process) -> bool:
+        """Console `boot`: only from Terminated."""
+        if proc.state is not State.TERMINATED:
+            return False
+        self.reset(proc)
+        proc.restart_count -= 1  # start() is a boot, not a restart
+        if self.os is not None:
+            self.os.respawn(proc)
+        return True
+
+    def reset(self, proc: Process) -> None:
+        assert proc.mpu is not None
+        old = proc.identifier
+        proc.identifier = self.new_identifier()
+        proc.syscall_count = 0
+        proc.dropped_upcall_count = 0
+        proc.timeslice_expirations = 0
+        proc.last_syscall = ""
+        proc.fault_reason = ""
+        # Tock resets the process's own MPU config, IPC windows included, and rebuilds
+        # the app region over the same block (TOCK.md §3.3).
+        self.mpu.reset_config(proc.mpu)
+        k = self.initial_kernel_size
+        arch_min = self.mpu.initial_app_brk_size
+        self.mpu.allocate_app_memory_region(
+            proc.mem_start, proc.memory_len, proc.memory_len, arch_min, k, proc.mpu
+        )
+        self.mpu.allocate_flash_region(proc.flash_start, proc.flash_end - proc.flash_start, proc.mpu)
+        keep_hwm = self.hardened.get("keep_high_water_mark", False)
+        hwm = proc.allow_high_water_mark
+        self._reset_memory(proc)
+        if keep_hwm and hwm > proc.app_break:
+            # hardened: the break may not come back below memory another process saw
+            proc.allow_high_water_mark = hwm
+            proc.app_break = hwm
+            self.mpu.update_app_memory_region(proc.app_break, proc.kernel_memory_break, proc.mpu)
+        proc.restart_count += 1
+        proc.mpu_dirty = True
+        proc.wait_for = None
+        self._boot(proc)
+        self.emit("restart", proc, old_pid=old, restart_count=proc.restart_count,
+                  app_break=proc.app_break, kernel_memory_break=proc.kernel_memory_break,
+                  allow_high_water_mark=proc.allow_high_water_mark)
+
+    def fault(self, proc: Process, reason: str) -> None:
+        """The process faulted: record why and apply its fault policy."""
+        if not proc.is_alive():
+            return
+        proc.fault_reason = reason
+        policy = proc.spec.fault_policy
+        threshold = proc.spec.restart_threshold
+        if policy is FaultPolicy.RESTART and threshold is not None and proc.restart_count > threshold:
+            policy = FaultPolicy.STOP
+        self.emit("fault", proc, reason=reason, policy=policy.value)
+        if policy is FaultPolicy.PANIC:
+            proc.state = State.FAULTED
+            self.panicked = f"Process {proc.name} had a fault: {reason}"
+            if self.os is not None:
+                self.os.panic(self.panicked)
+            return
+        if policy is FaultPolicy.RESTART:
+            self.try_restart(proc, None)
+            return
+        self.terminate(proc, None)
+        proc.state = State.FAULTED
+
+    def stop(self, proc: Process) -> bool:
+        if proc.state in (State.RUNNING, State.YIELDED, State.YIELDED_FOR):
+            proc.stopped_from = proc.state
+            proc.state = State.STOPPED
+            self.emit("stopped", proc)
+            return True
+        return False
+
+    def resume(self, proc: Process) -> bool:
+        if proc.state is State.STOPPED:
+            proc.state = proc.stopped_from or State.RUNNING
+            proc.stopped_from = None
+            if proc.state is State.YIELDED_FOR:
+                proc.wait_for_ready = any(
+                    t.kind is not TaskKind.IPC and (t.driver, t.subscribe) == proc.wait_for
+                    for t in proc.queue
+                )
+            self.emit("resumed", proc)
+            if self.os is not None:
+                self.os.wake()
+            return True
+        return False
+
+    # ---- timers (kernel work) ---------------------------------------------------------
+
+    def set_timer(self, deadline: float, callback: Callable[[], None]) -> None:
+        heapq.heappush(self._timers, (deadline, next(self._timer_seq), callback))
+        if self.os is not None:
+            self.os.wake()
+
+    def next_deadline(self) -> float | None:
+        return self._timers[0][0] if self._timers else None
+
+    def run_due_timers(self) -> None:
+        now = self.clock()
+        while self._timers and self._timers[0][0] <= now:
+            _, _, callback = heapq.heappop(self._timers)
+            callback()
+
+    def find(self, name: str) -> Process | None:
+        for p in self.processes:
+            if p.name == name:
+                return p
+        return None
+

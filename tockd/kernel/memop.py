@@ -1,0 +1,74 @@
+"""Memop (syscall class 5): brk, sbrk and the memory/flash queries (`kernel/src/memop.rs`).
+
+Every brk/sbrk error reaches userspace as NOMEM, as in Tock. The address queries answer
+`SuccessU32` (what release 2.1 and the seed's trace print; 2.2's SuccessPtr is the same
+on the wire).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from tockd.kernel.abi import ErrorCode, Memop
+from tockd.kernel.mpu import MpuError
+from tockd.kernel.syscall import SUCCESS, SyscallReturn, failure, success_u32
+
+if TYPE_CHECKING:
+    from tockd.kernel.kernel import Kernel
+    from tockd.kernel.process import Process
+
+
+def brk(kernel: Kernel, proc: Process, new_break: int) -> str | None:
+    """Move app_break; returns None on success or the rule that refused it."""
+    assert proc.mpu is not None
+    if new_break < proc.allow_high_water_mark:
+        return f"break {new_break:#x} below the allow high-water mark"
+    if new_break >= proc.mem_end:
+        return f"break {new_break:#x} at or past the end of process RAM"
+    if new_break > proc.kernel_memory_break:
+        return f"break {new_break:#x} inside grant memory"
+    try:
+        kernel.mpu.update_app_memory_region(new_break, proc.kernel_memory_break, proc.mpu)
+    except MpuError as e:
+        return f"MPU: {e}"
+    old = proc.app_break
+    if new_break > old:
+        kernel.ram.zero(old, new_break - old)
+    proc.app_break = new_break
+    proc.mpu_dirty = True
+    kernel.emit("mpu_change", proc, app_break=new_break, reason="brk")
+    return None
+
+
+def memop(kernel: Kernel, proc: Process, op: int, arg: int) -> SyscallReturn:
+    if op == Memop.BRK:
+        return SUCCESS if brk(kernel, proc, arg) is None else failure(ErrorCode.NOMEM)
+    if op == Memop.SBRK:
+        delta = arg - (1 << 32) if arg & 0x8000_0000 else arg
+        old = proc.app_break
+        if brk(kernel, proc, old + delta) is not None:
+            return failure(ErrorCode.NOMEM)
+        return success_u32(old)
+    if op == Memop.MEM_START:
+        return success_u32(proc.mem_start)
+    if op == Memop.MEM_END:
+        return success_u32(proc.mem_end)
+    if op == Memop.FLASH_START:
+        return success_u32(proc.flash_start)
+    if op == Memop.FLASH_END:
+        return success_u32(proc.flash_end)
+    if op == Memop.GRANT_START:
+        return success_u32(proc.kernel_memory_break)
+    if op == Memop.FLASH_REGIONS:
+        return success_u32(0)
+    if op in (Memop.FLASH_REGION_START, Memop.FLASH_REGION_END):
+        return failure(ErrorCode.FAIL)
+    if op == Memop.STACK_TOP_HINT:
+        if proc.mem_start <= arg < proc.mem_end:
+            proc.stack_top_hint = arg
+        return SUCCESS
+    if op == Memop.HEAP_START_HINT:
+        if proc.mem_start <= arg < proc.mem_end:
+            proc.heap_start_hint = arg
+        return SUCCESS
+    return failure(ErrorCode.NOSUPPORT)

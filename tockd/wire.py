@@ -1,0 +1,92 @@
+"""msgpack framing shared by the kernel and the app runtime: bounded, validated, sans-IO.
+
+A frame is one msgpack array. The decoder is a bounded `Unpacker`: a peer that sends
+more than `MAX_FRAME` bytes without completing a frame, or anything that is not a
+well-formed frame of the protocol, raises `WireError` with the reason, which the kernel
+turns into a fault of that one app. Imports only msgpack and the standard library.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import msgpack
+
+#: The largest frame a peer may send. Syscalls are five small integers; reports carry a
+#: short text. Anything bigger is hostile.
+MAX_FRAME = 64 * 1024
+#: Registers are 32 bits wide.
+U32_MAX = 0xFFFF_FFFF
+
+
+class WireError(Exception):
+    """A peer sent bytes that are not a valid frame; the message says why."""
+
+
+class FrameDecoder:
+    """Feed bytes, iterate complete frames. Raises WireError on malformed input."""
+
+    __slots__ = ("_unpacker",)
+
+    def __init__(self, max_frame: int = MAX_FRAME, max_items: int = 64) -> None:
+        self._unpacker = msgpack.Unpacker(
+            raw=False,
+            max_buffer_size=max_frame,
+            max_array_len=max_items,
+            max_map_len=max_items,
+            strict_map_key=True,
+            use_list=True,
+        )
+
+    def feed(self, data: bytes) -> None:
+        try:
+            self._unpacker.feed(data)
+        except msgpack.BufferFull:
+            raise WireError(f"frame larger than {MAX_FRAME} bytes") from None
+
+    def frames(self) -> Iterator[Any]:
+        while True:
+            try:
+                obj = next(self._unpacker)
+            except StopIteration:
+                return
+            except msgpack.BufferFull:
+                raise WireError(f"frame larger than {MAX_FRAME} bytes") from None
+            except msgpack.OutOfData:
+                return
+            except (ValueError, msgpack.StackError, msgpack.FormatError, TypeError) as e:
+                raise WireError(f"malformed msgpack: {e}") from None
+            yield obj
+
+
+_packer = msgpack.Packer()
+
+
+def encode(frame: Any) -> bytes:
+    """Encode one frame."""
+    return _packer.pack(frame)
+
+
+def check_syscall(frame: Any) -> tuple[int, int, int, int, int]:
+    """Validate an app -> kernel syscall frame `[class, r0, r1, r2, r3]`.
+
+    Every value must be an integer register value (0 <= v <= 2**32-1); the class must be
+    0..7. Raises WireError naming what is wrong.
+    """
+    if type(frame) is not list or len(frame) != 5:
+        raise WireError(f"syscall frame must be a list of 5 integers, got {_short(frame)}")
+    for v in frame:
+        if type(v) is not int:
+            raise WireError(f"syscall frame holds a non-integer: {_short(frame)}")
+        if v < 0 or v > U32_MAX:
+            raise WireError(f"register value {v} is not a 32-bit unsigned integer")
+    cls = frame[0]
+    if cls > 7:
+        raise WireError(f"unknown syscall class {cls}")
+    return frame[0], frame[1], frame[2], frame[3], frame[4]
+
+
+def _short(obj: Any) -> str:
+    text = repr(obj)
+    return text if len(text) <= 80 else text[:77] + "..."
