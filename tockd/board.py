@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tockd.capsules.abi_echo import AbiEcho
 from tockd.capsules.alarm import Alarm
 from tockd.capsules.button import Button
 from tockd.capsules.console import Console
@@ -65,6 +66,7 @@ class BoardConfig:
     leds: int = 4
     buttons: int = 2
     seed: int = 0
+    abi_echo: bool = False
     apps: list[AppSpec] = field(default_factory=list)
     source: str = ""  # the file's text, for its digest
 
@@ -100,7 +102,8 @@ def parse_board(text: str, *, where: str = "board file") -> BoardConfig:
     cfg.leds = _int(board, "leds", cfg.leds, "board")
     cfg.buttons = _int(board, "buttons", cfg.buttons, "board")
     cfg.seed = _int(board, "seed", cfg.seed, "board")
-    switches = {s: cfg.kernel_mode == "hardened" for s in HARDENED_SWITCHES}
+    cfg.abi_echo = bool(board.get("abi_echo", False))
+    switches = dict.fromkeys(HARDENED_SWITCHES, cfg.kernel_mode == "hardened")
     given = data.get("kernel", {}).get("hardened", {})
     for key, value in given.items():
         if key not in HARDENED_SWITCHES:
@@ -165,6 +168,8 @@ def build_kernel(cfg: BoardConfig) -> Kernel:
     kernel.add_capsule(Led(kernel, cfg.leds))
     kernel.add_capsule(Button(kernel, cfg.buttons))
     kernel.add_capsule(Rng(kernel))
+    if cfg.abi_echo:
+        kernel.add_capsule(AbiEcho(kernel))
     for index, spec in enumerate(cfg.apps):
         proc = Process(index=index, spec=spec, identifier=kernel.new_identifier())
         try:

@@ -1,13 +1,13 @@
 """`tockd`: run a board, and talk to a running one through its control socket.
 
-    tockd run configs/hello.toml [--trace] [--trace-jsonl FILE] [--forever]
-    tockd ps                      process table (like Tock's process console `list`)
-    tockd stop|start|boot|fault|terminate|restart NAME
-    tockd mem NAME                memory map and MPU regions of a process
-    tockd button N [--release]    press (or release) button N
-    tockd console NAME TEXT       type TEXT into NAME's console
-    tockd pause|resume            pause or resume the scheduler
-    tockd trace                   stream the live syscall trace of a running daemon
+tockd run configs/hello.toml [--trace] [--trace-jsonl FILE] [--forever]
+tockd ps                      process table (like Tock's process console `list`)
+tockd stop|start|boot|fault|terminate|restart NAME
+tockd mem NAME                memory map and MPU regions of a process
+tockd button N [--release]    press (or release) button N
+tockd console NAME TEXT       type TEXT into NAME's console
+tockd pause|resume            pause or resume the scheduler
+tockd trace                   stream the live syscall trace of a running daemon
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ EPILOG = "Board files are described in tockd/board.py; see README.md for a tour.
 
 
 def _connect(path: str | None) -> socket.socket:
-    from tockd.control import ControlError, find_socket  # noqa: PLC0415
+    from tockd.control import ControlError, find_socket
 
     try:
         target = Path(path) if path else find_socket()
@@ -68,14 +68,18 @@ class Client:
 
 
 def _print_ps(rows: list[dict[str, Any]]) -> None:
-    print(f" {'PID':<6} {'OS pid':<8} {'Name':<28}{'Quanta':>7}{'Syscalls':>10}"
-          f"{'Dropped':>9}{'Restarts':>10}{'Queue':>7}  Grants  State")
+    print(
+        f" {'PID':<6} {'OS pid':<8} {'Name':<28}{'Quanta':>7}{'Syscalls':>10}"
+        f"{'Dropped':>9}{'Restarts':>10}{'Queue':>7}  Grants  State"
+    )
     for r in rows:
         mark = "*" if r["current"] else " "
         pid = "-" if r["pid"] is None else str(r["pid"])
-        print(f"{mark}{r['process_id']:<6} {pid:<8} {r['name']:<28}{r['timeslice_expirations']:>7}"
-              f"{r['syscalls']:>10}{r['dropped_upcalls']:>9}{r['restarts']:>10}{r['queue']:>7}"
-              f"  {r['grants']:>2}/{r['grants_total']:<2}   {r['state']}")
+        print(
+            f"{mark}{r['process_id']:<6} {pid:<8} {r['name']:<28}{r['timeslice_expirations']:>7}"
+            f"{r['syscalls']:>10}{r['dropped_upcalls']:>9}{r['restarts']:>10}{r['queue']:>7}"
+            f"  {r['grants']:>2}/{r['grants_total']:<2}   {r['state']}"
+        )
 
 
 def _print_mem(m: dict[str, Any]) -> None:
@@ -85,10 +89,14 @@ def _print_mem(m: dict[str, Any]) -> None:
     top = m["mem_end"]
     for g in sorted(m["grants"], key=lambda g: -g["address"]):
         print(f"    grant {g['driver']:#07x}     {g['address']:#010x}  {g['size']:>5} B")
-    print(f"  kernel_memory_break {m['kernel_memory_break']:#010x}  "
-          f"(kernel memory {top - m['kernel_memory_break']} B)")
-    print(f"  app_break           {m['app_break']:#010x}  "
-          f"(app memory {m['app_break'] - m['mem_start']} B)")
+    print(
+        f"  kernel_memory_break {m['kernel_memory_break']:#010x}  "
+        f"(kernel memory {top - m['kernel_memory_break']} B)"
+    )
+    print(
+        f"  app_break           {m['app_break']:#010x}  "
+        f"(app memory {m['app_break'] - m['mem_start']} B)"
+    )
     print(f"  allow high-water    {m['allow_high_water_mark']:#010x}")
     print(f"  RAM start           {m['mem_start']:#010x}")
     print("  MPU regions:")
@@ -98,8 +106,8 @@ def _print_mem(m: dict[str, Any]) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from tockd.board import BoardError, load_board  # noqa: PLC0415
-    from tockd.runner import run_cli  # noqa: PLC0415
+    from tockd.board import BoardError, load_board
+    from tockd.runner import run_cli
 
     try:
         cfg = load_board(args.config)
@@ -110,7 +118,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_trace(args: argparse.Namespace) -> int:
-    from tockd.trace import format_event  # noqa: PLC0415
+    from tockd.trace import format_event
 
     client = Client(args.control)
     client.request("readonly")
@@ -130,7 +138,9 @@ def cmd_trace(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="tockd", description="Run Tock's process model on Linux.", epilog=EPILOG,
+        prog="tockd",
+        description="Run Tock's process model on Linux.",
+        epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -150,9 +160,12 @@ def main(argv: list[str] | None = None) -> int:
 
     control("ps", "list processes of the running daemon")
     for name, help_ in (
-        ("stop", "stop a process"), ("start", "resume a stopped process"),
-        ("boot", "boot a terminated process"), ("fault", "fault a process (its policy applies)"),
-        ("terminate", "terminate a process"), ("restart", "restart a process"),
+        ("stop", "stop a process"),
+        ("start", "resume a stopped process"),
+        ("boot", "boot a terminated process"),
+        ("fault", "fault a process (its policy applies)"),
+        ("terminate", "terminate a process"),
+        ("restart", "restart a process"),
         ("mem", "show a process's memory map and MPU regions"),
     ):
         control(name, help_).add_argument("name", help="process (package) name or index")
@@ -179,8 +192,10 @@ def main(argv: list[str] | None = None) -> int:
             _print_mem(client.request("mem", name=_name(args.name)))
         elif args.command == "button":
             n = client.request("button", index=args.index, pressed=not args.release)
-            print(f"button {args.index} {'released' if args.release else 'pressed'}: "
-                  f"{n} process(es) notified")
+            print(
+                f"button {args.index} {'released' if args.release else 'pressed'}: "
+                f"{n} process(es) notified"
+            )
         elif args.command == "console":
             client.request("console", name=_name(args.name), text=args.text)
         elif args.command in ("pause", "resume"):

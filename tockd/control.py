@@ -31,8 +31,19 @@ from tockd.kernel.process import Process
 if TYPE_CHECKING:
     from tockd.daemon import Daemon
 
-COMMANDS = ("stop", "start", "boot", "fault", "terminate", "restart", "button", "console",
-            "pause", "resume", "step")
+COMMANDS = (
+    "stop",
+    "start",
+    "boot",
+    "fault",
+    "terminate",
+    "restart",
+    "button",
+    "console",
+    "pause",
+    "resume",
+    "step",
+)
 QUERIES = ("ps", "info", "mem", "sched", "subscribe", "readonly", "ping")
 
 
@@ -100,20 +111,37 @@ def memory_map(daemon: Daemon, p: Process) -> dict[str, Any]:
     for driver, num in kernel.grant_numbers.items():
         address = p.grant_ptrs.get(num)
         if address is not None:
-            grants.append({"driver": driver, "address": address,
-                           "size": kernel.capsules[driver].grant_spec.size})
+            grants.append(
+                {
+                    "driver": driver,
+                    "address": address,
+                    "size": kernel.capsules[driver].grant_spec.size,
+                }
+            )
     assert p.mpu is not None
     regions = [
-        {"number": r.number, "start": r.start, "size": r.size, "perms": int(r.perms),
-         "detail": r.detail, "ranges": [list(x) for x in r.opened()]}
+        {
+            "number": r.number,
+            "start": r.start,
+            "size": r.size,
+            "perms": int(r.perms),
+            "detail": r.detail,
+            "ranges": [list(x) for x in r.opened()],
+        }
         for r in p.mpu.regions()
     ]
     return {
-        "name": p.name, "flash_start": p.flash_start, "flash_end": p.flash_end,
-        "mem_start": p.mem_start, "mem_end": p.mem_end, "app_break": p.app_break,
+        "name": p.name,
+        "flash_start": p.flash_start,
+        "flash_end": p.flash_end,
+        "mem_start": p.mem_start,
+        "mem_end": p.mem_end,
+        "app_break": p.app_break,
         "kernel_memory_break": p.kernel_memory_break,
-        "allow_high_water_mark": p.allow_high_water_mark, "grants": grants,
-        "mpu_model": kernel.mpu.name, "regions": regions,
+        "allow_high_water_mark": p.allow_high_water_mark,
+        "grants": grants,
+        "mpu_model": kernel.mpu.name,
+        "regions": regions,
     }
 
 
@@ -159,8 +187,11 @@ class ControlServer:
                 )
                 _pid, uid, _gid = struct.unpack("3i", creds)
                 if uid != os.getuid():
-                    await stream.send_all(wire.encode(
-                        {"ok": False, "error": "permission denied: not the daemon's user"}))
+                    await stream.send_all(
+                        wire.encode(
+                            {"ok": False, "error": "permission denied: not the daemon's user"}
+                        )
+                    )
                     return
                 await self._session(stream)
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
@@ -196,8 +227,10 @@ class ControlServer:
             return {"ok": False, "error": "a request is a map with a string 'op'"}
         op = req["op"]
         if op not in COMMANDS and op not in QUERIES:
-            return {"ok": False, "error": f"unknown op {op!r} "
-                    f"(known: {', '.join(QUERIES + COMMANDS)})"}
+            return {
+                "ok": False,
+                "error": f"unknown op {op!r} (known: {', '.join(QUERIES + COMMANDS)})",
+            }
         if op in COMMANDS and readonly:
             return {"ok": False, "error": f"{op}: this connection is read-only"}
         try:
@@ -235,16 +268,27 @@ class ControlServer:
             return [process_row(d, p) for p in d.kernel.processes]
         if op == "info":
             cfg = d.cfg
-            return {"board": cfg.name, "mpu": cfg.mpu, "scheduler": cfg.scheduler,
-                    "timeslice_us": cfg.timeslice_us, "kernel_mode": cfg.kernel_mode,
-                    "hardened": cfg.hardened, "ram_base": cfg.ram_base,
-                    "ram_size": cfg.ram_size, "daemon_pid": os.getpid(), "paused": d.paused}
+            return {
+                "board": cfg.name,
+                "mpu": cfg.mpu,
+                "scheduler": cfg.scheduler,
+                "timeslice_us": cfg.timeslice_us,
+                "kernel_mode": cfg.kernel_mode,
+                "hardened": cfg.hardened,
+                "ram_base": cfg.ram_base,
+                "ram_size": cfg.ram_size,
+                "daemon_pid": os.getpid(),
+                "paused": d.paused,
+            }
         if op == "mem":
             return memory_map(d, self._proc(req))
         if op == "sched":
-            return {"kind": d.scheduler.name, "paused": d.paused,
-                    "current": d.current.index if d.current else None,
-                    "run_queue": d.scheduler.run_queue()}
+            return {
+                "kind": d.scheduler.name,
+                "paused": d.paused,
+                "current": d.current.index if d.current else None,
+                "run_queue": d.scheduler.run_queue(),
+            }
         raise ControlError(f"unhandled query {op}")
 
     async def _command(self, op: str, req: dict[str, Any]) -> Any:
@@ -252,6 +296,7 @@ class ControlServer:
         kernel = d.kernel
         action: Callable[[], Any]
         if op in ("pause", "resume"):
+
             def action() -> Any:
                 d.paused = op == "pause"
                 kernel.emit("paused" if d.paused else "resumed_scheduler")
@@ -341,7 +386,9 @@ async def _in_kernel(d: Daemon, action: Callable[[], Any]) -> Any:
     return value
 
 
-async def _stream_events_impl(daemon: Daemon, stream: trio.SocketStream, req: dict[str, Any]) -> None:
+async def _stream_events_impl(
+    daemon: Daemon, stream: trio.SocketStream, req: dict[str, Any]
+) -> None:
     kinds = req.get("kinds")
     wanted = set(kinds) if isinstance(kinds, list) else None
     send, recv = trio.open_memory_channel[dict[str, Any]](4096)

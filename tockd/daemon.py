@@ -121,6 +121,7 @@ class Daemon:
 
     def request_stop(self) -> None:
         """Stop the board (SIGTERM, SIGINT): the loop ends, every app is reaped."""
+
         def stop() -> None:
             self._stopping = True
 
@@ -306,9 +307,7 @@ class Daemon:
         app = proc.os
         if app is None:
             return StoppedReason.STOPPED
-        deadline = (
-            trio.current_time() + slice_us / 1e6 if slice_us is not None else float("inf")
-        )
+        deadline = trio.current_time() + slice_us / 1e6 if slice_us is not None else float("inf")
         if app.sigstopped:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(app.pid, signal.SIGCONT)
@@ -333,9 +332,8 @@ class Daemon:
             if (deadline - trio.current_time()) * 1e6 <= MIN_QUANTA_THRESHOLD_US:
                 proc.timeslice_expirations += 1
                 return StoppedReason.TIMESLICE_EXPIRED
-            if app.held is not None:
-                if not self._send_held(proc, app):
-                    return StoppedReason.STOPPED_FAULTED
+            if app.held is not None and not self._send_held(proc, app):
+                return StoppedReason.STOPPED_FAULTED
             timer = kernel.next_deadline()
             wait_until = deadline if timer is None else min(deadline, timer)
             frame = await self._next_frame(proc, app, wait_until)
@@ -343,8 +341,6 @@ class Daemon:
                 if proc.os is not app or proc.state is not State.RUNNING:
                     return StoppedReason.STOPPED_FAULTED
                 if self._work or self._timer_due() or trio.current_time() < deadline:
-                    continue
-                if self.paused or proc.state is not State.RUNNING:
                     continue
                 # ran past its timeslice without a syscall
                 self._sigstop(app)
@@ -477,7 +473,8 @@ class Daemon:
                     os.killpg(app.pid, sig)
         with trio.move_on_after(GRACE_S):
             for app in live:
-                while app.popen.poll() is None:
+                # the watcher tasks are gone by now: poll (children exit within ms)
+                while app.popen.poll() is None:  # noqa: ASYNC110
                     await trio.sleep(0.005)
         for app in live:
             if app.popen.poll() is None:

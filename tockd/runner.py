@@ -34,14 +34,20 @@ async def serve_board(cfg: BoardConfig, args: argparse.Namespace) -> int:
         async with trio.open_nursery() as nursery:
             server = ControlServer(daemon, path)
             await nursery.start(server.serve)
-            print(f"tockd: board {cfg.name}: {len(cfg.apps)} app(s), control socket {path}",
-                  file=sys.stderr, flush=True)
+            print(
+                f"tockd: board {cfg.name}: {len(cfg.apps)} app(s), control socket {path}",
+                file=sys.stderr,
+                flush=True,
+            )
 
             async def signals() -> None:
                 with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as sigs:
                     async for signum in sigs:
-                        print(f"tockd: {signal.Signals(signum).name}, stopping", file=sys.stderr,
-                              flush=True)
+                        print(
+                            f"tockd: {signal.Signals(signum).name}, stopping",
+                            file=sys.stderr,
+                            flush=True,
+                        )
                         daemon.request_stop()
 
             nursery.start_soon(signals)

@@ -25,12 +25,21 @@ from apps_py.libtock.syscalls import (
     yield_wait_for,
 )
 
+
+def app_args() -> dict[str, object]:
+    """The `[apps.args]` table of this app in the board file."""
+    from apps_py.libtock import runtime
+
+    return dict(runtime.current().desc.get("args", {}))
+
+
 __all__ = [
     "Ret",
     "TockError",
     "allow_ro",
     "allow_rw",
     "allow_userspace_read",
+    "app_args",
     "command",
     "exit_restart",
     "exit_terminate",

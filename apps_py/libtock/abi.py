@@ -10,4 +10,12 @@ from tockd.kernel.abi import (
     YieldCall,
 )
 
-__all__ = ["DriverNum", "ErrorCode", "ExitCall", "Memop", "ReturnVariant", "SyscallClass", "YieldCall"]
+__all__ = [
+    "DriverNum",
+    "ErrorCode",
+    "ExitCall",
+    "Memop",
+    "ReturnVariant",
+    "SyscallClass",
+    "YieldCall",
+]

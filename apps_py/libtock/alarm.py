@@ -9,6 +9,11 @@ from apps_py.libtock.abi import DriverNum
 from apps_py.libtock.syscalls import command, subscribe, yield_for
 
 DRIVER = DriverNum.ALARM
+_fired: list[int] = []
+
+
+def _on_fire(now_: int, _expiry: int, _c: int, _d: int) -> None:
+    _fired.append(now_)
 
 
 def frequency() -> int:
@@ -27,7 +32,7 @@ def now_ms() -> float:
 def sleep_ms(ms: float) -> None:
     """Block (in yield) until `ms` milliseconds of kernel time have passed."""
     ticks = max(1, int(ms * frequency() / 1000))
-    fired: list[int] = []
-    subscribe(DRIVER, 0, lambda now_, _exp, _c, _d: fired.append(now_)).unwrap("alarm subscribe")
+    _fired.clear()
+    subscribe(DRIVER, 0, _on_fire).unwrap("alarm subscribe")
     command(DRIVER, 5, ticks).unwrap("alarm set")
-    yield_for(lambda: bool(fired))
+    yield_for(lambda: bool(_fired))

@@ -14,6 +14,16 @@ from apps_py.libtock.syscalls import allow_ro, allow_rw, command, subscribe, yie
 DRIVER = DriverNum.CONSOLE
 _CHUNK = 256
 _buffer = 0
+_written: list[int] = []
+_read: list[int] = []
+
+
+def _write_done(count: int, _b: int, _c: int, _d: int) -> None:
+    _written.append(count)
+
+
+def _read_done(_status: int, count: int, _c: int, _d: int) -> None:
+    _read.append(count)
 
 
 def _buf() -> int:
@@ -33,12 +43,12 @@ def write(text: str | bytes) -> int:
         chunk = data[i : i + _CHUNK]
         buf = _buf()
         rt.memory.write(buf, chunk)
-        done: list[int] = []
+        _written.clear()
         allow_ro(DRIVER, 1, buf, len(chunk)).unwrap("console allow")
-        subscribe(DRIVER, 1, lambda n, _a, _b, _d: done.append(n)).unwrap("console subscribe")
+        subscribe(DRIVER, 1, _write_done).unwrap("console subscribe")
         command(DRIVER, 1, len(chunk), 0).unwrap("console write")
-        yield_for(lambda: bool(done))
-        total += done[0]
+        yield_for(lambda: bool(_written))
+        total += _written[0]
     return total
 
 
@@ -51,9 +61,9 @@ def read(n: int) -> bytes:
     """Block until up to `n` bytes have been typed for this app."""
     rt = runtime.current()
     buf = rt.heap.alloc(n)
-    got: list[int] = []
+    _read.clear()
     allow_rw(DRIVER, 1, buf, n).unwrap("console allow")
-    subscribe(DRIVER, 2, lambda _s, count, _b, _d: got.append(count)).unwrap("subscribe")
+    subscribe(DRIVER, 2, _read_done).unwrap("subscribe")
     command(DRIVER, 2, n, 0).unwrap("console read")
-    yield_for(lambda: bool(got))
-    return rt.memory.read(buf, got[0])
+    yield_for(lambda: bool(_read))
+    return rt.memory.read(buf, _read[0])

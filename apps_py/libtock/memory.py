@@ -114,8 +114,8 @@ class Heap:
         self.top, self.end = start, end
 
     def alloc(self, size: int, align: int = 4) -> int:
-        from apps_py.libtock.abi import Memop  # noqa: PLC0415
-        from apps_py.libtock.syscalls import TockError, memop  # noqa: PLC0415
+        from apps_py.libtock.abi import Memop
+        from apps_py.libtock.syscalls import TockError, memop
 
         address = (self.top + align - 1) & ~(align - 1)
         need = address + size

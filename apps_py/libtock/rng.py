@@ -7,17 +7,22 @@ from apps_py.libtock.abi import DriverNum
 from apps_py.libtock.syscalls import allow_rw, command, subscribe, yield_for
 
 DRIVER = DriverNum.RNG
+_filled: list[int] = []
+
+
+def _on_fill(_status: int, count: int, _c: int, _d: int) -> None:
+    _filled.append(count)
 
 
 def random_bytes(n: int) -> bytes:
     rt = runtime.current()
     buf = rt.heap.alloc(n)
-    filled: list[int] = []
+    _filled.clear()
     allow_rw(DRIVER, 0, buf, n).unwrap("rng allow")
-    subscribe(DRIVER, 0, lambda _s, count, _c, _d: filled.append(count)).unwrap("rng subscribe")
+    subscribe(DRIVER, 0, _on_fill).unwrap("rng subscribe")
     command(DRIVER, 1, n).unwrap("rng get")
-    yield_for(lambda: bool(filled))
-    return rt.memory.read(buf, filled[0])
+    yield_for(lambda: bool(_filled))
+    return rt.memory.read(buf, _filled[0])
 
 
 def random_u32() -> int:

@@ -113,7 +113,7 @@ class Runtime:
         if callback is None:
             self.report_exception(f"upcall to unknown function pointer {fnptr:#x}")
         try:
-            callback(a0, a1, a2, appdata)  # type: ignore[misc]
+            callback(a0, a1, a2, appdata)
         except MpuFault:
             os._exit(1)
         except Exception:
@@ -124,8 +124,9 @@ class Runtime:
     def syscall(self, cls: int, r0: int, r1: int, r2: int, r3: int) -> Ret:
         if not self.started:
             raise RuntimeError("syscall before _start: apps must not make syscalls at import")
-        self._send([int(cls), r0 & 0xFFFF_FFFF, r1 & 0xFFFF_FFFF, r2 & 0xFFFF_FFFF,
-                    r3 & 0xFFFF_FFFF])
+        self._send(
+            [int(cls), r0 & 0xFFFF_FFFF, r1 & 0xFFFF_FFFF, r2 & 0xFFFF_FFFF, r3 & 0xFFFF_FFFF]
+        )
         return self._wait()
 
     def yield_no_wait(self) -> bool:
@@ -138,7 +139,7 @@ class Runtime:
         while True:  # a reply means the exit number was refused
             ret = self._wait()
             if ret.r0 < 128:
-                from apps_py.libtock.syscalls import TockError  # noqa: PLC0415
+                from apps_py.libtock.syscalls import TockError
 
                 raise TockError(ret.r1, f"exit({which})")
 

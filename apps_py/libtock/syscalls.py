@@ -12,7 +12,7 @@ to a Python callable, so the kernel's range check on subscribe is Tock's own.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from tockd.kernel.abi import (
     ErrorCode,
@@ -21,6 +21,9 @@ from tockd.kernel.abi import (
     SyscallClass,
     YieldCall,
 )
+
+if TYPE_CHECKING:
+    from apps_py.libtock.runtime import Runtime
 
 Upcall = Callable[[int, int, int, int], None]
 
@@ -81,8 +84,8 @@ class Ret:
         return f"Ret({name}, {self.r1:#x}, {self.r2:#x}, {self.r3:#x})"
 
 
-def _rt():  # type: ignore[no-untyped-def]
-    from apps_py.libtock import runtime  # noqa: PLC0415
+def _rt() -> Runtime:
+    from apps_py.libtock import runtime
 
     return runtime.current()
 

@@ -28,9 +28,11 @@ _MASK = 0xFFFF_FFFF
 
 
 class Alarm(Capsule):
-    driver_num = DriverNum.ALARM
+    driver_num = int(DriverNum.ALARM)
     grant_spec = GrantSpec(
-        DriverNum.ALARM, upcalls=1, state_format="III",
+        DriverNum.ALARM,
+        upcalls=1,
+        state_format="III",
         state_fields=("reference", "dt", "armed"),
     )
 

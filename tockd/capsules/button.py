@@ -24,10 +24,8 @@ if TYPE_CHECKING:
 
 
 class Button(Capsule):
-    driver_num = DriverNum.BUTTON
-    grant_spec = GrantSpec(
-        DriverNum.BUTTON, upcalls=1, state_format="I", state_fields=("enabled",)
-    )
+    driver_num = int(DriverNum.BUTTON)
+    grant_spec = GrantSpec(DriverNum.BUTTON, upcalls=1, state_format="I", state_fields=("enabled",))
 
     def __init__(self, kernel: Kernel, count: int = 2) -> None:
         super().__init__(kernel)

@@ -22,17 +22,22 @@ from tockd.kernel.grant import GrantError, GrantSpec
 from tockd.kernel.syscall import SUCCESS, SyscallReturn, failure
 
 if TYPE_CHECKING:
+    from tockd.kernel.kernel import Kernel
     from tockd.kernel.process import Process
 
 
 class Console(Capsule):
-    driver_num = DriverNum.CONSOLE
+    driver_num = int(DriverNum.CONSOLE)
     grant_spec = GrantSpec(
-        DriverNum.CONSOLE, upcalls=3, allow_ro=2, allow_rw=2,
-        state_format="II", state_fields=("write_len", "read_len"),
+        DriverNum.CONSOLE,
+        upcalls=3,
+        allow_ro=2,
+        allow_rw=2,
+        state_format="II",
+        state_fields=("write_len", "read_len"),
     )
 
-    def __init__(self, kernel):  # type: ignore[no-untyped-def]
+    def __init__(self, kernel: Kernel) -> None:
         super().__init__(kernel)
         self._input: dict[int, bytearray] = {}
 

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 
 class Led(Capsule):
-    driver_num = DriverNum.LED
+    driver_num = int(DriverNum.LED)
     grant_spec = GrantSpec(DriverNum.LED)
 
     def __init__(self, kernel: Kernel, count: int = 4) -> None:

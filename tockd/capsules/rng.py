@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 
 class Rng(Capsule):
-    driver_num = DriverNum.RNG
+    driver_num = int(DriverNum.RNG)
     grant_spec = GrantSpec(DriverNum.RNG, upcalls=1, allow_rw=1)
 
     def command(self, proc: Process, cmd: int, arg0: int, arg1: int) -> SyscallReturn:

@@ -3,9 +3,9 @@
 Layout of one allocated grant (little-endian, 4-byte aligned), as in `kernel/src/grant.rs`:
 
     u8 upcall count, u8 read-only allow count, u8 read-write allow count, u8 pad
-    upcalls   × (u32 fn pointer, u32 appdata)
-    RO allows × (u32 pointer, u32 length)
-    RW allows × (u32 pointer, u32 length)
+    upcalls   x (u32 fn pointer, u32 appdata)
+    RO allows x (u32 pointer, u32 length)
+    RW allows x (u32 pointer, u32 length)
     capsule state T (a struct format given by the capsule)
 
 The kernel stores subscribe and allow state here and reads it back on every use, so an
@@ -100,13 +100,13 @@ class Grant:
         """The capsule's T, by field name."""
         if not self.spec.state_format:
             return {}
-        values = self.ram.unpack("<" + self.spec.state_format, self.address + self.spec.state_offset)
+        values = self.ram.unpack(
+            "<" + self.spec.state_format, self.address + self.spec.state_offset
+        )
         return dict(zip(self.spec.state_fields, values, strict=True))
 
     def set_state(self, **fields: int) -> None:
         current = self.state()
         current.update(fields)
         values = [current[f] & 0xFFFF_FFFF for f in self.spec.state_fields]
-        self.ram.pack(
-            "<" + self.spec.state_format, self.address + self.spec.state_offset, *values
-        )
+        self.ram.pack("<" + self.spec.state_format, self.address + self.spec.state_offset, *values)

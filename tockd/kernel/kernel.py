@@ -200,7 +200,9 @@ class Kernel:
 
     # ---- syscalls -------------------------------------------------------------------
 
-    def handle_syscall(self, proc: Process, cls: int, r0: int, r1: int, r2: int, r3: int) -> Outcome:
+    def handle_syscall(
+        self, proc: Process, cls: int, r0: int, r1: int, r2: int, r3: int
+    ) -> Outcome:
         """Run one syscall of `proc` (which must be Running)."""
         proc.syscall_count += 1
         if cls == SyscallClass.YIELD:
@@ -210,13 +212,23 @@ class Kernel:
         if cls == SyscallClass.MEMOP:
             proc.last_syscall = f"Memop {{ operand: {r0}, arg0: {r1:#x} }}"
             rv = memop_mod.memop(self, proc, r0, r1)
-            self.emit("syscall", proc, cls=cls, args=[r0, r1, r2, r3], ret=rv.debug(),
-                      rv=list(rv.registers()))
+            self.emit(
+                "syscall",
+                proc,
+                cls=cls,
+                args=[r0, r1, r2, r3],
+                ret=rv.debug(),
+                rv=list(rv.registers()),
+            )
             return Outcome(rv.registers())
         if cls == SyscallClass.COMMAND:
             proc.last_syscall = f"Command {{ driver_number: {r0:#x}, subdriver_number: {r1} }}"
             capsule = self.capsules.get(r0)
-            rv = failure(ErrorCode.NODEVICE) if capsule is None else capsule.command(proc, r1, r2, r3)
+            rv = (
+                failure(ErrorCode.NODEVICE)
+                if capsule is None
+                else capsule.command(proc, r1, r2, r3)
+            )
         elif cls == SyscallClass.SUBSCRIBE:
             proc.last_syscall = f"Subscribe {{ driver_number: {r0:#x}, subdriver_number: {r1} }}"
             rv = self._subscribe(proc, r0, r1, r2, r3)
@@ -226,8 +238,9 @@ class Kernel:
         if proc.state is not State.RUNNING:
             # the capsule faulted or stopped the caller while handling the call
             return Outcome(None)
-        self.emit("syscall", proc, cls=cls, args=[r0, r1, r2, r3], ret=rv.debug(),
-                  rv=list(rv.registers()))
+        self.emit(
+            "syscall", proc, cls=cls, args=[r0, r1, r2, r3], ret=rv.debug(), rv=list(rv.registers())
+        )
         return Outcome(rv.registers())
 
     def _yield(self, proc: Process, which: int, r1: int, r2: int) -> Outcome:
@@ -265,22 +278,34 @@ class Kernel:
             self.try_restart(proc, code)
             return Outcome(None)
         rv = failure(ErrorCode.NOSUPPORT)
-        self.emit("syscall", proc, cls=6, args=[which, code, 0, 0], ret=f"Some({rv.debug()})",
-                  rv=list(rv.registers()))
+        self.emit(
+            "syscall",
+            proc,
+            cls=6,
+            args=[which, code, 0, 0],
+            ret=f"Some({rv.debug()})",
+            rv=list(rv.registers()),
+        )
         return Outcome(rv.registers())
 
     def _grant_for_syscall(self, proc: Process, capsule: Capsule) -> Grant | None:
         """Enter the capsule's grant, asking the capsule to allocate it if needed."""
         num = self.grant_numbers[capsule.driver_num]
         if num not in proc.grant_ptrs and not capsule.allocate_grant(proc):
-            self.emit("grant_failed", proc, driver=capsule.driver_num,
-                      text=f"WARN driver #{capsule.driver_num:x} did not allocate grant")
+            self.emit(
+                "grant_failed",
+                proc,
+                driver=capsule.driver_num,
+                text=f"WARN driver #{capsule.driver_num:x} did not allocate grant",
+            )
             return None
         if num not in proc.grant_ptrs:
             return None
         return Grant(self.ram, proc.grant_ptrs[num], capsule.grant_spec)
 
-    def _subscribe(self, proc: Process, driver: int, num: int, fnptr: int, appdata: int) -> SyscallReturn:
+    def _subscribe(
+        self, proc: Process, driver: int, num: int, fnptr: int, appdata: int
+    ) -> SyscallReturn:
         if fnptr != 0 and not (proc.in_flash(fnptr, 4) or proc.in_ram(fnptr, 4)):
             return subscribe_failure(ErrorCode.INVAL, fnptr, appdata)
         capsule = self.capsules.get(driver)
@@ -297,7 +322,9 @@ class Kernel:
         self.emit("remove_pending_upcalls", proc, driver=driver, subscribe=num, removed=removed)
         return subscribe_success(old_fn, old_data)
 
-    def _allow(self, proc: Process, cls: int, driver: int, num: int, addr: int, size: int) -> SyscallReturn:
+    def _allow(
+        self, proc: Process, cls: int, driver: int, num: int, addr: int, size: int
+    ) -> SyscallReturn:
         capsule = self.capsules.get(driver)
         if capsule is None:
             return allow_failure(cls, ErrorCode.NODEVICE, addr, size)
@@ -349,8 +376,14 @@ class Kernel:
         grant = Grant.initialise(self.ram, new_kbrk, spec)
         table = proc.mem_end - 8 * len(self.grant_numbers)
         self.ram.pack("<II", table + 8 * num, spec.driver_num, new_kbrk)
-        self.emit("grant_alloc", proc, driver=spec.driver_num, address=new_kbrk, size=spec.size,
-                  kernel_memory_break=new_kbrk)
+        self.emit(
+            "grant_alloc",
+            proc,
+            driver=spec.driver_num,
+            address=new_kbrk,
+            size=spec.size,
+            kernel_memory_break=new_kbrk,
+        )
         return grant
 
     def grant_if_allocated(self, proc: Process, spec: GrantSpec) -> Grant | None:
@@ -366,24 +399,42 @@ class Kernel:
         driver = spec.driver_num
         grant = self.grant_if_allocated(proc, spec) if proc.is_alive() else None
         if grant is None:
-            self.emit("upcall_dropped", proc, driver=driver, subscribe=subscribe,
-                      args=list(args), reason="process not alive (KernelError)")
+            self.emit(
+                "upcall_dropped",
+                proc,
+                driver=driver,
+                subscribe=subscribe,
+                args=list(args),
+                reason="process not alive (KernelError)",
+            )
             return "Err(KernelError)"
         if subscribe >= spec.upcalls:
             self.emit("schedule_invalid", proc, driver=driver, subscribe=subscribe)
             return "Err(InvalidSubscribeNum)"
         fnptr, appdata = grant.upcall(subscribe)
         kind = TaskKind.FUNCTION_CALL if fnptr else TaskKind.RETURN_VALUE
-        task = Task(kind, driver, subscribe, fnptr, *(a & 0xFFFF_FFFF for a in args), appdata)
-        if self.enqueue_task(proc, task):
-            result = "Ok(())"
-        else:
-            result = "Err(QueueFull)"
-        self.emit("schedule", proc, driver=driver, subscribe=subscribe, fnptr=fnptr,
-                  args=list(task[4:7]), appdata=appdata, result=result)
+        a0, a1, a2 = (a & 0xFFFF_FFFF for a in args)
+        task = Task(kind, driver, subscribe, fnptr, a0, a1, a2, appdata)
+        result = "Ok(())" if self.enqueue_task(proc, task) else "Err(QueueFull)"
+        self.emit(
+            "schedule",
+            proc,
+            driver=driver,
+            subscribe=subscribe,
+            fnptr=fnptr,
+            args=list(task[4:7]),
+            appdata=appdata,
+            result=result,
+        )
         if result != "Ok(())":
-            self.emit("upcall_dropped", proc, driver=driver, subscribe=subscribe,
-                      args=list(task[4:7]), reason="upcall queue full (QueueFull)")
+            self.emit(
+                "upcall_dropped",
+                proc,
+                driver=driver,
+                subscribe=subscribe,
+                args=list(task[4:7]),
+                reason="upcall queue full (QueueFull)",
+            )
         return result
 
     def enqueue_task(self, proc: Process, task: Task) -> bool:
@@ -394,8 +445,9 @@ class Kernel:
             return False
         if proc.state is State.YIELDED_FOR:
             # Tock overwrites the ready flag with "this task matches" (TOCK.md §2.1 (b)).
-            proc.wait_for_ready = task.kind is not TaskKind.IPC and (
-                task.driver, task.subscribe) == proc.wait_for
+            proc.wait_for_ready = (
+                task.kind is not TaskKind.IPC and (task.driver, task.subscribe) == proc.wait_for
+            )
         if self.os is not None:
             self.os.wake()
         return True
@@ -412,8 +464,13 @@ class Kernel:
                     if t.kind is TaskKind.RETURN_VALUE:
                         self.emit("wait_for", proc, null=True, args=[t.arg0, t.arg1, t.arg2])
                     else:
-                        self.emit("wait_for", proc, null=False, fnptr=t.fnptr,
-                                  args=[t.arg0, t.arg1, t.arg2, t.appdata])
+                        self.emit(
+                            "wait_for",
+                            proc,
+                            null=False,
+                            fnptr=t.fnptr,
+                            args=[t.arg0, t.arg1, t.arg2, t.appdata],
+                        )
                     proc.state = State.RUNNING
                     proc.wait_for = None
                     return "return", (t.arg0, t.arg1, t.arg2, 0)
@@ -423,9 +480,14 @@ class Kernel:
             t = proc.queue.popleft()
             if t.kind is TaskKind.FUNCTION_CALL:
                 proc.state = State.RUNNING
-                self.emit("function_call", proc, fnptr=t.fnptr,
-                          args=[t.arg0, t.arg1, t.arg2, t.appdata], driver=t.driver,
-                          subscribe=t.subscribe)
+                self.emit(
+                    "function_call",
+                    proc,
+                    fnptr=t.fnptr,
+                    args=[t.arg0, t.arg1, t.arg2, t.appdata],
+                    driver=t.driver,
+                    subscribe=t.subscribe,
+                )
                 return "upcall", (t.fnptr, t.arg0, t.arg1, t.arg2, t.appdata)
             if t.kind is TaskKind.IPC:
                 ipc = self.capsules.get(0x10000)
@@ -434,8 +496,14 @@ class Kernel:
                     handler(proc, t)
                 continue
             # a ReturnValue for a null upcall: discarded, the process stays asleep
-            self.emit("upcall_discarded", proc, driver=t.driver, subscribe=t.subscribe,
-                      args=[t.arg0, t.arg1, t.arg2], reason="null upcall")
+            self.emit(
+                "upcall_discarded",
+                proc,
+                driver=t.driver,
+                subscribe=t.subscribe,
+                args=[t.arg0, t.arg1, t.arg2],
+                reason="null upcall",
+            )
         return None
 
     # ---- life cycle -----------------------------------------------------------------
@@ -500,7 +568,9 @@ class Kernel:
         self.mpu.allocate_app_memory_region(
             proc.mem_start, proc.memory_len, proc.memory_len, arch_min, k, proc.mpu
         )
-        self.mpu.allocate_flash_region(proc.flash_start, proc.flash_end - proc.flash_start, proc.mpu)
+        self.mpu.allocate_flash_region(
+            proc.flash_start, proc.flash_end - proc.flash_start, proc.mpu
+        )
         keep_hwm = self.hardened.get("keep_high_water_mark", False)
         hwm = proc.allow_high_water_mark
         self._reset_memory(proc)
@@ -513,9 +583,15 @@ class Kernel:
         proc.mpu_dirty = True
         proc.wait_for = None
         self._boot(proc)
-        self.emit("restart", proc, old_pid=old, restart_count=proc.restart_count,
-                  app_break=proc.app_break, kernel_memory_break=proc.kernel_memory_break,
-                  allow_high_water_mark=proc.allow_high_water_mark)
+        self.emit(
+            "restart",
+            proc,
+            old_pid=old,
+            restart_count=proc.restart_count,
+            app_break=proc.app_break,
+            kernel_memory_break=proc.kernel_memory_break,
+            allow_high_water_mark=proc.allow_high_water_mark,
+        )
 
     def fault(self, proc: Process, reason: str) -> None:
         """The process faulted: record why and apply its fault policy."""
@@ -524,7 +600,11 @@ class Kernel:
         proc.fault_reason = reason
         policy = proc.spec.fault_policy
         threshold = proc.spec.restart_threshold
-        if policy is FaultPolicy.RESTART and threshold is not None and proc.restart_count > threshold:
+        if (
+            policy is FaultPolicy.RESTART
+            and threshold is not None
+            and proc.restart_count > threshold
+        ):
             policy = FaultPolicy.STOP
         self.emit("fault", proc, reason=reason, policy=policy.value)
         if policy is FaultPolicy.PANIC:
@@ -583,4 +663,3 @@ class Kernel:
             if p.name == name:
                 return p
         return None
-

@@ -137,7 +137,7 @@ class Process:
         if self.state is State.YIELDED_FOR and self.wait_for is not None:
             d, s = self.wait_for
             return f"YieldedFor(UpcallId {{ driver_num: {d:#x}, subscribe_num: {s} }})"
-        return self.state.value
+        return str(self.state.value)
 
     def enqueue(self, task: Task) -> bool:
         """Add a task; False (and the caller drops it) when the queue is full."""

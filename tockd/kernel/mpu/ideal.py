@@ -10,7 +10,6 @@ class IdealMPU(MPU):
 
     name = "ideal"
     initial_app_brk_size = 0
-    region_count = None
 
     def allocate_app_memory_region(
         self,

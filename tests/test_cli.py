@@ -1,0 +1,205 @@
+"""The `tockd` command as a user runs it: real subprocesses, real signals."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+TOCKD = [sys.executable, "-m", "tockd.cli"]
+
+
+def tockd(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*TOCKD, *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT
+    )
+
+
+@pytest.fixture
+def sock_dir() -> Iterator[Path]:
+    d = Path(tempfile.mkdtemp(prefix="t"))  # short: AF_UNIX paths are limited to 107 bytes
+    yield d
+    for p in d.iterdir():
+        p.unlink()
+    d.rmdir()
+
+
+def start_daemon(config: str, sock: Path, *extra: str) -> subprocess.Popen[str]:
+    proc = subprocess.Popen(
+        [*TOCKD, "run", config, "--control", str(sock), *extra],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 15
+    while not sock.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError(f"daemon did not start: {proc.communicate()}")
+        time.sleep(0.02)
+    return proc
+
+
+def app_children(daemon_pid: int) -> list[psutil.Process]:
+    return [
+        p
+        for p in psutil.Process(daemon_pid).children(recursive=True)
+        if "apps_py.libtock.runtime" in " ".join(p.cmdline())
+    ]
+
+
+def test_run_hello_prints_tock_shaped_trace() -> None:
+    r = tockd("run", "configs/hello.toml", "--trace")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert "[org.tockos.examples.hello] Hello World!" in lines
+    shapes = [
+        r"^\[0\] function_call @0x[0-9a-f]+\(0x[0-9a-f]+, 0x[0-9a-f]+, 0x[0-9a-f]+, 0x[0-9a-f]+\)$",
+        r"^\[0\] memop\(0, 0x[0-9a-f]+\) = Success$",
+        r"^\[0\] memop\(10, 0x[0-9a-f]+\) = Success$",
+        r"^\[0\] read-only allow\(0x1, 1, @0x[0-9a-f]+, 0xd\) = AllowReadOnlySuccess\(0x0, 0\)$",
+        r"^\[0\] remove_pending_upcalls\[0x1:1\] = 0 upcall\(s\) removed$",
+        r"^\[0\] subscribe\(0x1, 1, @0x[0-9a-f]+, 0x0\) = SubscribeSuccess\(0x0, 0\)$",
+        r"^\[0\] cmd\(0x1, 1, 0xd, 0x0\) = Success$",
+        r"^\[0\] yield\. which: 1$",
+        r"^\[0\] schedule\[0x1:1\] @0x[0-9a-f]+\(0xd, 0x0, 0x0, 0x0\) = Ok\(\(\)\)$",
+        r"^\[0\] exit\(which: 0, completion_code: 0\) = None$",
+    ]
+    for shape in shapes:
+        assert any(re.match(shape, line) for line in lines), shape
+    # the remove_pending_upcalls line comes right before its subscribe line
+    i = next(i for i, line in enumerate(lines) if "remove_pending_upcalls" in line)
+    assert lines[i + 1].startswith("[0] subscribe(0x1, 1,")
+
+
+def test_trace_jsonl_holds_every_event(tmp_path: Path) -> None:
+    out = tmp_path / "events.jsonl"
+    r = tockd("run", "configs/demo.toml", "--quiet", "--trace-jsonl", str(out))
+    assert r.returncode == 0, r.stderr
+    events = [json.loads(line) for line in out.read_text().splitlines()]
+    kinds = {e["kind"] for e in events}
+    assert {
+        "syscall",
+        "schedule",
+        "function_call",
+        "console",
+        "spawn",
+        "terminated",
+        "context_switch",
+        "grant_alloc",
+    } <= kinds
+    assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+
+
+def test_bad_board_file_gets_a_clear_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[board]\nmpu = "pdp-11"\n[[apps]]\nname = "x"\nmodule = "apps_py.hello"\n')
+    r = tockd("run", str(bad))
+    assert r.returncode == 1
+    assert "board.mpu: unknown MPU model 'pdp-11'" in r.stderr
+    r = tockd("run", str(tmp_path / "missing.toml"))
+    assert r.returncode == 1 and "cannot read board file" in r.stderr
+
+
+def test_ps_lists_real_pids_and_sigterm_reaps_everything(sock_dir: Path) -> None:
+    sock = sock_dir / "c.sock"
+    daemon = start_daemon("configs/buttons.toml", sock, "--forever")
+    try:
+        deadline = time.monotonic() + 10
+        while not app_children(daemon.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        children = app_children(daemon.pid)
+        assert len(children) == 1
+        r = tockd("ps", "--control", str(sock))
+        assert r.returncode == 0, r.stderr
+        assert "org.tockos.examples.buttons" in r.stdout
+        assert str(children[0].pid) in r.stdout
+        r = tockd("button", "0", "--control", str(sock))
+        assert "1 process(es) notified" in r.stdout
+        r = tockd("mem", "org.tockos.examples.buttons", "--control", str(sock))
+        assert "app_break" in r.stdout and "grant 0x00003" in r.stdout
+        r = tockd("stop", "nosuch", "--control", str(sock))
+        assert r.returncode != 0 and "no process named 'nosuch'" in r.stderr
+        daemon.send_signal(signal.SIGTERM)
+        out, err = daemon.communicate(timeout=15)
+        assert daemon.returncode == 0, err
+        assert "button 0 pressed" in out
+        assert not sock.exists()
+        for child in children:
+            assert not psutil.pid_exists(child.pid) or child.status() == psutil.STATUS_ZOMBIE
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.communicate()
+
+
+def test_sigint_stops_cleanly(sock_dir: Path) -> None:
+    daemon = start_daemon("configs/buttons.toml", sock_dir / "c.sock", "--forever")
+    time.sleep(0.3)
+    daemon.send_signal(signal.SIGINT)
+    _, err = daemon.communicate(timeout=15)
+    assert daemon.returncode == 0, err
+    assert "SIGINT, stopping" in err
+
+
+def test_apps_die_when_the_daemon_is_killed(sock_dir: Path) -> None:
+    daemon = start_daemon("configs/buttons.toml", sock_dir / "c.sock", "--forever")
+    deadline = time.monotonic() + 10
+    while not app_children(daemon.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    children = app_children(daemon.pid)
+    assert children
+    os.kill(daemon.pid, signal.SIGKILL)
+    daemon.communicate()
+    _gone, alive = psutil.wait_procs(children, timeout=5)
+    assert not alive, "apps outlived a SIGKILLed daemon"
+    (sock_dir / "c.sock").unlink(missing_ok=True)
+
+
+def test_control_socket_rejects_bad_requests_and_survives(sock_dir: Path) -> None:
+    import socket
+
+    from tockd import wire
+
+    sock = sock_dir / "c.sock"
+    daemon = start_daemon("configs/buttons.toml", sock, "--forever")
+    try:
+        assert oct(sock.stat().st_mode & 0o777) == "0o600"
+        for payload in (
+            wire.encode([1, 2]),
+            wire.encode({"op": "nope"}),
+            wire.encode({"op": "mem", "name": 99}),
+            b"\xc1",
+        ):
+            with socket.socket(socket.AF_UNIX) as s:
+                s.connect(str(sock))
+                s.sendall(payload)
+                reply = s.recv(4096)
+                decoder = wire.FrameDecoder()
+                decoder.feed(reply)
+                msg = next(decoder.frames())
+                assert msg["ok"] is False and msg["error"]
+        with socket.socket(socket.AF_UNIX) as s:  # read-only connections may not command
+            s.connect(str(sock))
+            s.sendall(wire.encode({"op": "readonly"}) + wire.encode({"op": "stop", "name": 0}))
+            time.sleep(0.2)
+            decoder = wire.FrameDecoder()
+            decoder.feed(s.recv(4096))
+            frames = list(decoder.frames())
+            assert frames[1]["ok"] is False and "read-only" in frames[1]["error"]
+        assert "org.tockos.examples.buttons" in tockd("ps", "--control", str(sock)).stdout
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.communicate(timeout=15)

@@ -1,0 +1,129 @@
+"""End to end: the real daemon, real app processes, every syscall class and variant."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.harness import app, board_toml, run_board
+from tockd.kernel.process import State
+
+
+@pytest.mark.parametrize("mpu", ["ideal", "cortex-m", "riscv-pmp"])
+async def test_every_syscall_class_and_return_variant(mpu: str) -> None:
+    run = await run_board(board_toml([app("tests.apps.abi")], abi_echo=True, mpu=mpu))
+    assert run.faults() == []
+    assert run.console["abi"].endswith("ABI OK\n")
+    assert run.status == 0
+    classes = {e["cls"] for e in run.syscalls("abi")}
+    assert classes == {0, 1, 2, 3, 4, 5, 6, 7}
+    variants = {e["rv"][0] for e in run.syscalls("abi") if "rv" in e}
+    assert variants == {0, 1, 2, 3, 128, 129, 130, 131, 132, 133}
+    rets = [e["ret"] for e in run.syscalls("abi") if "ret" in e]
+    for text in (
+        "Failure(NODEVICE)",
+        "Failure(NOSUPPORT)",
+        "SubscribeSuccess(0x0, 0)",
+        "AllowReadWriteFailure(INVAL,",
+        "AllowReadOnlySuccess(0x0, 0)",
+        "UserspaceReadableAllowFailure(NOSUPPORT,",
+        "Failure(NOMEM)",
+        "None",
+        "Some(Failure(NOSUPPORT))",
+    ):
+        assert any(text in r for r in rets), text
+    # the wait-for delivered its upcall as a return value, not a function call
+    assert run.of("wait_for", "abi")[0]["null"] is False
+    assert run.proc("abi").state is State.TERMINATED
+    assert run.proc("abi").completion_code == 0
+
+
+async def test_upcall_queue_overflow_is_dropped_and_recorded() -> None:
+    run = await run_board(board_toml([app("tests.apps.overflow")]))
+    assert run.console["overflow"].endswith("received 10\n")
+    dropped = run.of("upcall_dropped", "overflow")
+    assert len(dropped) == 2
+    assert all("QueueFull" in d["reason"] for d in dropped)
+    assert run.proc("overflow").dropped_upcall_count == 2
+    results = [e["result"] for e in run.of("schedule", "overflow")]
+    assert results.count("Err(QueueFull)") == 2
+
+
+async def test_exit_restart_gives_a_new_identifier_and_runs_again(tmp_path: Path) -> None:
+    marker = tmp_path / "runs"
+    run = await run_board(
+        board_toml([app("tests.apps.restarter", args={"marker": str(marker), "times": 3})])
+    )
+    assert run.console["restarter"] == "run 1\nrun 2\nrun 3\n"
+    restarts = run.of("restart", "restarter")
+    assert [r["restart_count"] for r in restarts] == [1, 2]
+    pids = [r["pid"] for r in restarts]
+    assert len(set(pids)) == 2 and all(r["old_pid"] != r["pid"] for r in restarts)
+    assert len(run.of("spawn", "restarter")) == 3  # a fresh OS process each time
+    proc = run.proc("restarter")
+    assert proc.restart_count == 2 and proc.state is State.TERMINATED
+
+
+async def test_restart_policy_with_threshold_then_stop() -> None:
+    run = await run_board(
+        board_toml([app("tests.apps.crasher", fault_policy="restart", restart_threshold=2)])
+    )
+    faults = run.of("fault", "crasher")
+    assert [f["policy"] for f in faults] == ["restart", "restart", "restart", "stop"]
+    assert all("ValueError: deliberate crash" in f["reason"] for f in faults)
+    assert run.proc("crasher").state is State.FAULTED
+
+
+async def test_panic_policy_stops_the_board_with_status_2() -> None:
+    run = await run_board(
+        board_toml([app("tests.apps.crasher", fault_policy="panic"), app("tests.apps.forever")])
+    )
+    assert run.status == 2
+    assert run.daemon.kernel.panicked is not None
+
+
+@pytest.mark.parametrize(
+    ("how", "reason"),
+    [
+        ("raise", "app raised ValueError: deliberate crash"),
+        ("sigkill", "killed by SIGKILL"),
+        ("exit", "exited with status 3 outside the syscall interface"),
+        ("garbage", "bad frame: malformed msgpack"),
+        ("oversized", "bad frame: frame larger than"),
+        ("wrong_shape", "bad syscall frame: syscall frame must be a list of 5 integers"),
+        ("bad_class", "bad syscall frame: unknown syscall class 9"),
+        ("bad_yield", "undecodable syscall: yield number 7"),
+        ("two_frames", "sent a frame before the previous syscall returned"),
+        ("mpu", "MPU fault: write of 4 byte(s) at"),
+    ],
+)
+async def test_a_broken_app_is_faulted_with_a_reason_and_others_go_on(
+    how: str, reason: str
+) -> None:
+    run = await run_board(
+        board_toml(
+            [app("tests.apps.crasher", args={"how": how}), app("apps_py.hello", name="hello")]
+        )
+    )
+    faults = run.faults("crasher")
+    assert len(faults) == 1 and faults[0].startswith(reason), faults
+    assert run.proc("crasher").state is State.FAULTED
+    assert run.console["hello"] == "Hello World!\n"
+    assert run.proc("hello").state is State.TERMINATED
+    assert run.status == 0
+
+
+async def test_busy_app_is_preempted_and_the_board_keeps_running() -> None:
+    run = await run_board(
+        board_toml(
+            [app("tests.apps.busy", args={"ms": 400}), app("apps_py.hello", name="hello")],
+            timeslice_us=10000,
+        )
+    )
+    busy = run.proc("busy")
+    assert busy.timeslice_expirations >= 5
+    assert run.console["busy"] == "busy start\nbusy done\n"
+    # hello ran to completion while busy was still computing
+    order = [(e["name"], e["text"]) for e in run.of("console")]
+    assert order.index(("hello", "Hello World!\n")) < order.index(("busy", "busy done\n"))

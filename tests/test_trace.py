@@ -1,0 +1,86 @@
+"""Trace lines have exactly the shapes Tock prints (the seed's rot13 trace)."""
+
+from __future__ import annotations
+
+from tockd.trace import format_event
+
+
+def ev(kind: str, **kw: object) -> dict[str, object]:
+    return {"kind": kind, "pid": 1, **kw}
+
+
+def test_lines_match_the_seed_trace() -> None:
+    cases = [
+        (
+            ev("function_call", fnptr=0x88088, args=[0x88060, 0x40010000, 0x173C, 0x40010000]),
+            "[1] function_call @0x88088(0x88060, 0x40010000, 0x173c, 0x40010000)",
+        ),
+        (
+            ev("syscall", cls=5, args=[0, 0x40010A40, 0, 0], ret="Success"),
+            "[1] memop(0, 0x40010a40) = Success",
+        ),
+        (
+            ev("syscall", cls=5, args=[1, 0x1B4, 0, 0], ret="SuccessU32(1073777100)"),
+            "[1] memop(1, 0x1b4) = SuccessU32(1073777100)",
+        ),
+        (
+            ev(
+                "syscall",
+                cls=4,
+                args=[0x10000, 0, 0x8AE5C, 0x19],
+                ret="AllowReadOnlySuccess(0x0, 0)",
+            ),
+            "[1] read-only allow(0x10000, 0, @0x8ae5c, 0x19) = AllowReadOnlySuccess(0x0, 0)",
+        ),
+        (
+            ev("syscall", cls=2, args=[0x10000, 1, 0, 0], ret="SuccessU32(0)"),
+            "[1] cmd(0x10000, 1, 0x0, 0x0) = SuccessU32(0)",
+        ),
+        (
+            ev("remove_pending_upcalls", driver=0x10000, subscribe=0, removed=0),
+            "[1] remove_pending_upcalls[0x10000:0] = 0 upcall(s) removed",
+        ),
+        (
+            ev(
+                "syscall",
+                cls=1,
+                args=[0x10000, 0, 0x88108, 0x40010A00],
+                ret="SubscribeSuccess(0x0, 0)",
+            ),
+            "[1] subscribe(0x10000, 0, @0x88108, 0x40010a00) = SubscribeSuccess(0x0, 0)",
+        ),
+        (
+            ev(
+                "syscall",
+                cls=3,
+                args=[0x10000, 0, 0x40010A00, 0x40],
+                ret="AllowReadWriteSuccess(0x0, 0)",
+            ),
+            "[1] read-write allow(0x10000, 0, @0x40010a00, 0x40) = AllowReadWriteSuccess(0x0, 0)",
+        ),
+        (ev("syscall", cls=0, args=[1, 0, 0, 0]), "[1] yield. which: 1"),
+        (
+            ev(
+                "schedule",
+                driver=0x10000,
+                subscribe=0,
+                fnptr=0,
+                args=[1, 0x40, 0x40010A00],
+                appdata=0,
+                result="Ok(())",
+            ),
+            "[1] schedule[0x10000:0] @0x0(0x1, 0x40, 0x40010a00, 0x0) = Ok(())",
+        ),
+        (
+            ev("syscall", cls=6, args=[0, 0, 0, 0], ret="None"),
+            "[1] exit(which: 0, completion_code: 0) = None",
+        ),
+        (ev("wait_for", null=True, args=[1, 2, 3]), "[1] Yield-WaitFor: [NU] (0x1, 0x2, 0x3)"),
+        (
+            ev("schedule_invalid", driver=1, subscribe=9),
+            "[1] schedule[0x1:9] invalid subscribe_num",
+        ),
+    ]
+    for event, line in cases:
+        assert format_event(event) == line
+    assert format_event(ev("fault", reason="x")) is None
