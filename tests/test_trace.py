@@ -83,4 +83,7 @@ def test_lines_match_the_seed_trace() -> None:
     ]
     for event, line in cases:
         assert format_event(event) == line
-    assert format_event(ev("fault", reason="x")) is None
+    assert format_event(ev("fault", name="a", reason="bad frame", policy="stop")) == (
+        "[1] Process a faulted and was stopped: bad frame"
+    )
+    assert format_event(ev("grant_alloc", driver=1)) is None

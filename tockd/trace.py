@@ -3,7 +3,8 @@
 Line shapes are those Tock's `trace_syscalls` feature prints (TOCK.md §8.5), in the
 release-2.x form the seed's IPC bug report shows: `yield. which: 1`, memop results as
 `SuccessU32(n)` in decimal, allow sizes in hex. Events that Tock does not trace (faults,
-restarts, grant allocations...) format to None here; they still reach the JSONL file.
+restarts, grant allocations...) format to None here, except a fault, which prints the
+line Tock's debug fault policies print, with tockd's reason; they still reach the JSONL file.
 """
 
 from __future__ import annotations
@@ -54,6 +55,14 @@ def format_event(ev: Event) -> str | None:
         )
     if kind == "grant_failed":
         return f"[{pid}] {ev['text']}"
+    if kind == "fault":
+        # what Tock's *WithDebugFaultPolicy prints, plus the reason tockd knows
+        outcome = {
+            "stop": "was stopped",
+            "restart": "will be restarted",
+            "panic": "will panic the kernel",
+        }[ev["policy"]]
+        return f"[{pid}] Process {ev['name']} faulted and {outcome}: {ev['reason']}"
     if kind == "wait_for":
         a = ev["args"]
         if ev["null"]:
