@@ -302,7 +302,16 @@ class ControlServer:
                 kernel.emit("paused" if d.paused else "resumed_scheduler")
                 return d.paused
         elif op == "step":
-            raise ControlError("step needs the controlled scheduler (not built yet)")
+            count = req.get("count", 1)
+            if type(count) is not int or count < 1:
+                raise ControlError("step needs a positive integer 'count'")
+
+            def action() -> Any:
+                if not d.paused:
+                    raise ControlError("step: pause the scheduler first")
+                d.steps += count
+                d.wake()
+                return d.decisions
         elif op == "button":
             index, pressed = req.get("index"), req.get("pressed", True)
             if type(index) is not int or type(pressed) is not bool:

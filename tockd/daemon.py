@@ -82,6 +82,9 @@ class Daemon:
         self.scheduler = make_scheduler(cfg.scheduler, self.kernel, cfg.timeslice_us)
         self.current: Process | None = None
         self.paused = False
+        # while paused, each step lets exactly one syscall (or upcall delivery) happen
+        self.steps = 0
+        self.decisions = 0  # syscalls handled + upcalls delivered, for step accounting
         self.exit_status = 0
         self._stopping = False
         self._work: deque[Callable[[], None]] = deque()
@@ -288,7 +291,7 @@ class Daemon:
             self._kernel_work()
             if self._done():
                 return
-            choice = None if self.paused else self.scheduler.next()
+            choice = None if (self.paused and not self.steps) else self.scheduler.next()
             if choice is None:
                 await self._idle()
                 continue
@@ -317,18 +320,20 @@ class Daemon:
                 self._kernel_work()
             if proc.os is not app:
                 return StoppedReason.STOPPED_FAULTED
+            if self.paused and not self.steps:
+                return StoppedReason.KERNEL_PREEMPTION
             if proc.state in (State.YIELDED, State.YIELDED_FOR):
                 delivery = kernel.next_delivery(proc)
                 if delivery is None:
                     return StoppedReason.NO_WORK_LEFT
                 kind, values = delivery
                 app.held = [FRAME_UPCALL if kind == "upcall" else FRAME_RETURN, *values]
+                self._decided()
+                continue
             if proc.state is not State.RUNNING:
                 if proc.state is State.STOPPED and app.held is None and not app.sigstopped:
                     self._sigstop(app)
                 return StoppedReason.STOPPED
-            if self.paused:
-                return StoppedReason.KERNEL_PREEMPTION
             if (deadline - trio.current_time()) * 1e6 <= MIN_QUANTA_THRESHOLD_US:
                 proc.timeslice_expirations += 1
                 return StoppedReason.TIMESLICE_EXPIRED
@@ -347,6 +352,12 @@ class Daemon:
                 proc.timeslice_expirations += 1
                 return StoppedReason.TIMESLICE_EXPIRED
             self._handle_frame(proc, app, frame)
+            self._decided()
+
+    def _decided(self) -> None:
+        self.decisions += 1
+        if self.paused and self.steps:
+            self.steps -= 1
 
     def _sigstop(self, app: AppOS) -> None:
         with contextlib.suppress(ProcessLookupError):
