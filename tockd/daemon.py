@@ -429,6 +429,11 @@ class Daemon:
     def _handle_frame(self, proc: Process, app: AppOS, frame: Any) -> None:
         kernel = self.kernel
         if type(frame) is list and frame and frame[0] == REPORT:
+            if len(frame) >= 6 and frame[1] == ReportKind.MPU_FAULT:
+                _, _, address, length, access, _text = frame[:6]
+                if all(type(v) is int for v in (address, length, access)):
+                    kernel.mpu_fault(proc, address, length, access)
+                    return
             kernel.fault(proc, _report_reason(frame))
             return
         try:

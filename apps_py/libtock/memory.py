@@ -5,11 +5,19 @@ touch is decided here, from the regions the kernel sent at the last context swit
 exactly as a real MPU decides. A violation is an MPU fault: the runtime reports the
 address, length and access kind to the kernel and the app stops at once.
 
+As defence in depth the runtime also `mprotect`s its own mapping: pages the MPU gives no
+access to at all become PROT_NONE, so a stray access through the raw mapping (bypassing
+this view) dies with SIGSEGV, which the kernel reports as an MPU fault. Pages are 4 KiB
+and MPU regions are finer, so the backstop is coarse: a page the app may partly touch
+stays open, and this view's byte-exact check is the real MPU.
+
 `alloc` is a bump allocator over `sbrk`, like libtock-c's malloc growing the heap.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import mmap
 import struct
 from bisect import bisect_right
@@ -34,7 +42,18 @@ class MpuFault(Exception):
 class Memory:
     """Checked loads and stores at emulated addresses."""
 
-    __slots__ = ("_ends", "_mm", "_perms", "_rt", "_starts", "base", "size")
+    __slots__ = (
+        "_addr",
+        "_ends",
+        "_libc",
+        "_mm",
+        "_open",
+        "_perms",
+        "_rt",
+        "_starts",
+        "base",
+        "size",
+    )
 
     def __init__(self, rt: Runtime | None, mm: mmap.mmap, base: int, size: int) -> None:
         self._rt = rt
@@ -44,6 +63,18 @@ class Memory:
         self._starts: list[int] = []
         self._ends: list[int] = []
         self._perms: list[int] = []
+        self._addr = 0  # host address of the mapping, 0 = no mprotect backstop
+        self._libc: ctypes.CDLL | None = None
+        self._open: bytearray = bytearray(size // mmap.PAGESIZE)  # 1 = page is RW
+
+    def enable_backstop(self) -> None:
+        """Start protecting pages of the raw mapping (all closed until regions arrive)."""
+        view = ctypes.c_char.from_buffer(self._mm)
+        self._addr = ctypes.addressof(view)
+        del view  # a live buffer export would stop the mapping from ever closing
+        self._libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        self._open = bytearray(b"\x01" * (self.size // mmap.PAGESIZE))
+        self._protect_pages()
 
     def set_regions(self, ranges: list[list[int]]) -> None:
         """The MPU configuration: sorted [start, end, perms] triples (may overlap)."""
@@ -51,6 +82,42 @@ class Memory:
         self._starts = [r[0] for r in ranges]
         self._ends = [r[1] for r in ranges]
         self._perms = [r[2] for r in ranges]
+        if self._addr:
+            self._protect_pages()
+
+    def _protect_pages(self) -> None:
+        """mprotect runs of pages whose state changed: RW where any MPU range touches the
+        page, none elsewhere."""
+        page = mmap.PAGESIZE
+        want = bytearray(len(self._open))
+        for start, end, perms in zip(self._starts, self._ends, self._perms, strict=True):
+            if not perms & (READ | WRITE):
+                continue
+            lo = max(start, self.base) - self.base
+            hi = min(end, self.base + self.size) - self.base
+            if hi > lo:
+                want[lo // page : (hi + page - 1) // page] = b"\x01" * (
+                    (hi + page - 1) // page - lo // page
+                )
+        i, n = 0, len(want)
+        assert self._libc is not None
+        while i < n:
+            if want[i] == self._open[i]:
+                i += 1
+                continue
+            j = i
+            while j < n and want[j] == want[i] and want[j] != self._open[j]:
+                j += 1
+            prot = mmap.PROT_READ | mmap.PROT_WRITE if want[i] else 0
+            if (
+                self._libc.mprotect(
+                    ctypes.c_void_p(self._addr + i * page), ctypes.c_size_t((j - i) * page), prot
+                )
+                != 0
+            ):
+                raise OSError(ctypes.get_errno(), "mprotect failed")
+            i = j
+        self._open = want
 
     def regions(self) -> list[tuple[int, int, int]]:
         return list(zip(self._starts, self._ends, self._perms, strict=True))

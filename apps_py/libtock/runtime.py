@@ -72,6 +72,8 @@ class Runtime:
         os.close(ram_fd)
         self.memory = Memory(self, self.mm, d["ram_base"], d["ram_size"])
         self.memory.set_regions(d["mpu"])
+        if d.get("mprotect", True):
+            self.memory.enable_backstop()
         self.heap = Heap()
         self._handles: dict[int, Upcall] = {}
         self._handle_of: dict[Upcall, int] = {}

@@ -366,6 +366,8 @@ class Kernel:
         new_kbrk = (proc.kernel_memory_break - spec.size) & ~3
         if new_kbrk < proc.app_break:
             raise GrantError(ErrorCode.NOMEM, "grant would cross app_break")
+        if new_kbrk < proc.grant_floor:
+            raise GrantError(ErrorCode.NOMEM, "grant would cover memory allowed before a restart")
         try:
             self.mpu.update_app_memory_region(proc.app_break, new_kbrk, proc.mpu)
         except MpuError as e:
@@ -571,14 +573,13 @@ class Kernel:
         self.mpu.allocate_flash_region(
             proc.flash_start, proc.flash_end - proc.flash_start, proc.mpu
         )
-        keep_hwm = self.hardened.get("keep_high_water_mark", False)
         hwm = proc.allow_high_water_mark
         self._reset_memory(proc)
-        if keep_hwm and hwm > proc.app_break:
-            # hardened: the break may not come back below memory another process saw
-            proc.allow_high_water_mark = hwm
-            proc.app_break = hwm
-            self.mpu.update_app_memory_region(proc.app_break, proc.kernel_memory_break, proc.mpu)
+        if self.hardened.get("keep_high_water_mark", False):
+            # hardened: memory that was ever allowed (and so may still be seen by another
+            # process) never becomes grant memory, across every restart. The app itself
+            # starts from scratch: its break and brk floor are reset as in Tock.
+            proc.grant_floor = max(proc.grant_floor, hwm)
         proc.restart_count += 1
         proc.mpu_dirty = True
         proc.wait_for = None
@@ -591,9 +592,36 @@ class Kernel:
             app_break=proc.app_break,
             kernel_memory_break=proc.kernel_memory_break,
             allow_high_water_mark=proc.allow_high_water_mark,
+            grant_floor=proc.grant_floor,
+            old_allow_high_water_mark=hwm,
         )
 
-    def fault(self, proc: Process, reason: str) -> None:
+    def mpu_fault(self, proc: Process, address: int, length: int, access: int) -> None:
+        """The runtime refused an access: fault with the address, kind and region table."""
+        assert proc.mpu is not None
+        kind = "write" if access & 2 else "execute" if access == 1 else "read"
+        regions = [
+            {
+                "number": r.number,
+                "start": r.start,
+                "size": r.size,
+                "perms": int(r.perms),
+                "detail": r.detail,
+            }
+            for r in proc.mpu.regions()
+        ]
+        owner = next((p.name for p in self.processes if p.mem_start <= address < p.mem_end), None)
+        where = f" (memory of {owner})" if owner and owner != proc.name else ""
+        self.fault(
+            proc,
+            f"MPU fault: {kind} of {length} byte(s) at {address:#x}{where}",
+            address=address,
+            length=length,
+            access=kind,
+            regions=regions,
+        )
+
+    def fault(self, proc: Process, reason: str, **details: Any) -> None:
         """The process faulted: record why and apply its fault policy."""
         if not proc.is_alive():
             return
@@ -606,7 +634,7 @@ class Kernel:
             and proc.restart_count > threshold
         ):
             policy = FaultPolicy.STOP
-        self.emit("fault", proc, reason=reason, policy=policy.value)
+        self.emit("fault", proc, reason=reason, policy=policy.value, **details)
         if policy is FaultPolicy.PANIC:
             proc.state = State.FAULTED
             self.panicked = f"Process {proc.name} had a fault: {reason}"

@@ -86,6 +86,7 @@ class Process:
     kernel_memory_break: int = 0
     initial_kernel_break: int = 0
     allow_high_water_mark: int = 0
+    grant_floor: int = 0  # hardened: grants never go below this (kept across restarts)
     flash_start: int = 0
     flash_end: int = 0
     flash_protected: int = 0x40  # the TBF header

@@ -1,0 +1,26 @@
+"""Tock issue #4371's first half. First life: takes all free memory up to the grant
+region with one big heap allocation and allows it (raising the allow high-water mark to
+the old kernel break), then exit-restarts. Second life: makes syscalls that allocate
+more grants than the first life had, and reports where the kernel break ends up."""
+
+from pathlib import Path
+
+from apps_py.libtock import app_args, exit_restart, runtime
+from apps_py.libtock.abi import DriverNum, Memop
+from apps_py.libtock.syscalls import allow_rw, command, memop
+
+
+def main() -> None:
+    rt = runtime.current()
+    marker = Path(str(app_args()["marker"]))
+    if not marker.exists():
+        allow_rw(DriverNum.RNG, 0, 0, 0).unwrap("allocate the RNG grant")
+        size = (memop(Memop.GRANT_START).r1 - rt.heap.top) & ~3
+        buf = rt.heap.alloc(size)
+        allow_rw(DriverNum.RNG, 0, buf, size).unwrap("allow")
+        marker.write_text(f"{buf} {size}")
+        exit_restart(1)
+    # grant allocations in the second life; the hardened kernel may refuse them (NOMEM)
+    command(DriverNum.ALARM, 0)
+    command(DriverNum.BUTTON, 1, 0)
+    command(DriverNum.CONSOLE, 1, 0)
