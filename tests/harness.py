@@ -16,10 +16,13 @@ def board_toml(apps: list[dict[str, Any]], **board: Any) -> str:
     board.setdefault("name", "test")
     board.setdefault("mpu", "ideal")
     hardened = board.pop("hardened", None)
+    sandbox = board.pop("sandbox", None)
     lines = ["[board]"]
     lines += [f"{k} = {_toml(v)}" for k, v in board.items()]
     if hardened:
         lines += ["[kernel.hardened]"] + [f"{k} = {_toml(v)}" for k, v in hardened.items()]
+    if sandbox:
+        lines += ["[sandbox]"] + [f"{k} = {_toml(v)}" for k, v in sandbox.items()]
     for app in apps:
         lines.append("[[apps]]")
         args = app.pop("args", None)
@@ -31,6 +34,8 @@ def board_toml(apps: list[dict[str, Any]], **board: Any) -> str:
 
 
 def _toml(v: Any) -> str:
+    if isinstance(v, dict):  # an inline table, e.g. an app's `sandbox = {...}`
+        return "{" + ", ".join(f"{k} = {_toml(x)}" for k, x in v.items()) + "}"
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, str):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -53,11 +54,16 @@ def start_daemon(config: str, sock: Path, *extra: str) -> subprocess.Popen[str]:
 
 
 def app_children(daemon_pid: int) -> list[psutil.Process]:
-    return [
-        p
-        for p in psutil.Process(daemon_pid).children(recursive=True)
-        if "apps_py.libtock.runtime" in " ".join(p.cmdline())
-    ]
+    """The daemon's apps: started cold, or forked by its zygote (they keep its cmdline)."""
+    apps = []
+    for p in psutil.Process(daemon_pid).children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            cmd = " ".join(p.cmdline())
+            if "apps_py.libtock.runtime" in cmd or (
+                "apps_py.libtock.zygote" in cmd and p.ppid() != daemon_pid
+            ):
+                apps.append(p)
+    return apps
 
 
 def test_run_hello_prints_tock_shaped_trace() -> None:

@@ -11,6 +11,11 @@
     leds = 4
     buttons = 2
     seed = 0
+    uart_baud = 115200        # console speed; 0 = writes complete at once
+    process_slots = 0         # NUM_PROCS for IPC; 0 = one per app
+    abi_echo = false          # the ABI test driver 0xA0000 (tests only)
+    cpu = "auto"              # the core of the daemon and all apps: N | "auto" | "off"
+    spawn = "zygote"          # fork apps from a warm zygote, or "cold": fresh interpreters
 
     [kernel.hardened]         # each fix of `hardened` mode as a named switch
     keep_high_water_mark = true
@@ -22,6 +27,16 @@
     stack = 1024
     fault_policy = "stop"                # stop | restart | panic
     restart_threshold = 3                # with restart: then stop
+    ipc_service = false                  # a declared IPC service (hardened allowlist)
+    [apps.sandbox]                       # this app's overrides of [sandbox]
+    cpu_seconds = 5
+
+    [sandbox]                 # OS limits of every app (apps_py/libtock/sandbox.py)
+    address_space_mb = 256    # RLIMIT_AS beyond the board's RAM; 0: no limit
+    cpu_seconds = 600         # RLIMIT_CPU of one incarnation; 0: no limit
+    open_files = 64           # RLIMIT_NOFILE; 0: keep the daemon's
+    fork = false              # may apps start processes or exec programs
+    seccomp = false           # strict syscall allow-list before main()
 
 `build_kernel` assembles a Kernel from it, as a Tock board's main.rs does.
 """
@@ -34,10 +49,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from apps_py.libtock import sandbox as libtock_sandbox
 from tockd.capsules.abi_echo import AbiEcho
 from tockd.capsules.alarm import Alarm
 from tockd.capsules.button import Button
 from tockd.capsules.console import Console
+from tockd.capsules.ipc import HARDENED as _IPC_HARDENED
+from tockd.capsules.ipc import Ipc
 from tockd.capsules.led import Led
 from tockd.capsules.rng import Rng
 from tockd.kernel.kernel import Kernel
@@ -45,8 +63,9 @@ from tockd.kernel.memory import PhysicalRAM
 from tockd.kernel.mpu import make_mpu
 from tockd.kernel.process import AppSpec, FaultPolicy, Process
 
+IPC_SWITCHES = tuple(_IPC_HARDENED)
 #: every fix of `hardened` mode; `kernel_mode = "hardened"` turns them all on
-HARDENED_SWITCHES = ("keep_high_water_mark",)
+HARDENED_SWITCHES = ("keep_high_water_mark", *IPC_SWITCHES)
 
 
 class BoardError(Exception):
@@ -67,8 +86,18 @@ class BoardConfig:
     buttons: int = 2
     seed: int = 0
     abi_echo: bool = False
+    cpu: int | str = "auto"  # a core number, "auto" or "off" (tockd.daemon.resolve_cpu)
+    spawn: str = "zygote"  # zygote | cold
+    process_slots: int = 0  # NUM_PROCS; 0 = as many as apps
+    uart_baud: int = 115200
     apps: list[AppSpec] = field(default_factory=list)
     source: str = ""  # the file's text, for its digest
+    sandbox: dict[str, int | bool] = field(default_factory=lambda: dict(libtock_sandbox.DEFAULTS))
+    app_sandbox: dict[int, dict[str, int | bool]] = field(default_factory=dict)
+
+    def sandbox_for(self, index: int) -> dict[str, int | bool]:
+        """The sandbox settings of app `index` (its overrides, else the board's)."""
+        return dict(self.app_sandbox.get(index, self.sandbox))
 
     @property
     def digest(self) -> str:
@@ -80,6 +109,44 @@ def _int(section: dict[str, Any], key: str, default: int, where: str) -> int:
     if type(value) is not int or value < 0:
         raise BoardError(f"{where}.{key} must be a non-negative integer, got {value!r}")
     return value
+
+
+#: below these an app's Python interpreter cannot start (measured: ~20 MiB, 5 fds)
+MIN_ADDRESS_SPACE_MB = 32
+MIN_OPEN_FILES = 8
+
+
+def _sandbox(table: Any, base: dict[str, int | bool], where: str) -> dict[str, int | bool]:
+    """Validate a [sandbox] table laid over `base`."""
+    if not isinstance(table, dict):
+        raise BoardError(f"{where} must be a table")
+    out = dict(base)
+    for key, value in table.items():
+        default = libtock_sandbox.DEFAULTS.get(key)
+        if default is None:
+            known = ", ".join(libtock_sandbox.DEFAULTS)
+            raise BoardError(f"{where}.{key}: unknown setting (known: {known})")
+        if type(default) is bool and type(value) is not bool:
+            raise BoardError(f"{where}.{key} must be true or false, got {value!r}")
+        if type(default) is int and (type(value) is not int or value < 0):
+            raise BoardError(f"{where}.{key} must be a non-negative integer, got {value!r}")
+        out[key] = value
+    if 0 < out["address_space_mb"] < MIN_ADDRESS_SPACE_MB:
+        raise BoardError(
+            f"{where}.address_space_mb = {out['address_space_mb']} is too small for a Python "
+            f"app (at least {MIN_ADDRESS_SPACE_MB}, or 0 for no limit)"
+        )
+    if 0 < out["open_files"] < MIN_OPEN_FILES:
+        raise BoardError(
+            f"{where}.open_files = {out['open_files']} is too small for a Python app "
+            f"(at least {MIN_OPEN_FILES}, or 0 for no limit)"
+        )
+    if out["seccomp"] and libtock_sandbox.machine() is None:
+        raise BoardError(
+            f"{where}.seccomp: tockd has no seccomp syscall table for this machine "
+            f"(known: {', '.join(libtock_sandbox.MACHINES)})"
+        )
+    return out
 
 
 def parse_board(text: str, *, where: str = "board file") -> BoardConfig:
@@ -103,6 +170,14 @@ def parse_board(text: str, *, where: str = "board file") -> BoardConfig:
     cfg.buttons = _int(board, "buttons", cfg.buttons, "board")
     cfg.seed = _int(board, "seed", cfg.seed, "board")
     cfg.abi_echo = bool(board.get("abi_echo", False))
+    cfg.cpu = board.get("cpu", cfg.cpu)
+    if cfg.cpu not in ("auto", "off") and (type(cfg.cpu) is not int or cfg.cpu < 0):
+        raise BoardError(f'board.cpu must be a CPU number, "auto" or "off", got {cfg.cpu!r}')
+    cfg.spawn = str(board.get("spawn", cfg.spawn))
+    if cfg.spawn not in ("zygote", "cold"):
+        raise BoardError(f"board.spawn must be 'zygote' or 'cold', got {cfg.spawn!r}")
+    cfg.process_slots = _int(board, "process_slots", 0, "board")
+    cfg.uart_baud = _int(board, "uart_baud", cfg.uart_baud, "board")
     switches = dict.fromkeys(HARDENED_SWITCHES, cfg.kernel_mode == "hardened")
     given = data.get("kernel", {}).get("hardened", {})
     for key, value in given.items():
@@ -115,6 +190,7 @@ def parse_board(text: str, *, where: str = "board file") -> BoardConfig:
     apps = data.get("apps", [])
     if not isinstance(apps, list):
         raise BoardError("apps must be an array of tables ([[apps]])")
+    cfg.sandbox = _sandbox(data.get("sandbox", {}), cfg.sandbox, "sandbox")
     for i, app in enumerate(apps):
         w = f"apps[{i}]"
         if "name" not in app or "module" not in app:
@@ -137,9 +213,12 @@ def parse_board(text: str, *, where: str = "board file") -> BoardConfig:
                 flash=_int(app, "flash", 16 * 1024, w),
                 fault_policy=policy,
                 restart_threshold=threshold,
+                ipc_service=bool(app.get("ipc_service", False)),
                 args=dict(app.get("args", {})),
             )
         )
+        if "sandbox" in app:
+            cfg.app_sandbox[i] = _sandbox(app["sandbox"], cfg.sandbox, f"{w}.sandbox")
     return cfg
 
 
@@ -164,10 +243,12 @@ def build_kernel(cfg: BoardConfig) -> Kernel:
         raise BoardError(f"board.ram_size: {e}") from None
     kernel = Kernel(ram, mpu, kernel_mode=cfg.kernel_mode, hardened=cfg.hardened, seed=cfg.seed)
     kernel.add_capsule(Alarm(kernel))
-    kernel.add_capsule(Console(kernel))
+    kernel.add_capsule(Console(kernel, cfg.uart_baud))
     kernel.add_capsule(Led(kernel, cfg.leds))
     kernel.add_capsule(Button(kernel, cfg.buttons))
     kernel.add_capsule(Rng(kernel))
+    slots = max(cfg.process_slots, len(cfg.apps))
+    kernel.add_capsule(Ipc(kernel, slots))
     if cfg.abi_echo:
         kernel.add_capsule(AbiEcho(kernel))
     for index, spec in enumerate(cfg.apps):

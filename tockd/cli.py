@@ -136,6 +136,26 @@ def cmd_trace(args: argparse.Namespace) -> int:
         return 0
 
 
+def cmd_experiment(args: argparse.Namespace) -> int:
+    from tockd.experiment import MODES, catalogue, report
+
+    experiments = catalogue()
+    if args.list or not args.name:
+        width = max(len(n) for n in experiments)
+        for name, exp in experiments.items():
+            print(f"{name:<{width}}  {exp.title}")
+        return 0
+    names = list(experiments) if args.name == "all" else [args.name]
+    unknown = [n for n in names if n not in experiments]
+    if unknown:
+        print(f"tockd: no experiment {unknown[0]!r} (tockd experiment --list)", file=sys.stderr)
+        return 1
+    modes = [args.mode] if args.mode else list(MODES)
+    for name in names:
+        report(experiments[name], modes)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="tockd",
@@ -178,12 +198,18 @@ def main(argv: list[str] | None = None) -> int:
     control("pause", "pause the scheduler")
     control("resume", "resume the scheduler")
     control("trace", "stream the live syscall trace")
+    ex = sub.add_parser("experiment", help="run a Tock IPC flaw experiment (tock vs hardened)")
+    ex.add_argument("name", nargs="?", help="experiment name (see --list), or 'all'")
+    ex.add_argument("--list", action="store_true", help="list the experiments")
+    ex.add_argument("--mode", choices=["tock", "hardened"], help="run one mode only")
     args = parser.parse_args(argv)
 
     if args.command == "run":
         return cmd_run(args)
     if args.command == "trace":
         return cmd_trace(args)
+    if args.command == "experiment":
+        return cmd_experiment(args)
     client = Client(args.control)
     try:
         if args.command == "ps":

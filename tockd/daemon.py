@@ -9,13 +9,26 @@ One process holds the CPU at a time. Between two syscalls a process is blocked o
 socket waiting for our reply; the kernel "preempts" a process at a syscall boundary
 simply by holding that reply back, and one that computes past its timeslice without a
 syscall is stopped with SIGSTOP.
+
+Apps are forked from a warm zygote (tockd/zygote.py) or, with `spawn = "cold"` or when
+the zygote fails, started as fresh interpreters. The daemon and every app of the board
+run on one core (`cpu`, on by default), like a single-core microcontroller: a syscall
+is then a hand-over on one core, without a cross-core wake-up, which costs several
+times the whole syscall (bench/RESULTS.md).
+
+The syscall hot path (`_do_process`) reads the socket without waiting first; it enters
+trio (a cancel scope and `wait_readable`) only when the app has not answered yet, and
+when pinned it first gives the core to the app once (`sched_yield`), which has usually
+answered by the time the daemon runs again. Replies are encoded once and cached.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -28,14 +41,25 @@ from typing import Any
 import trio
 
 from tockd import wire
-from tockd.board import BoardConfig, build_kernel
+from tockd.board import BoardConfig, BoardError, build_kernel
 from tockd.kernel.abi import FRAME_BOOT, FRAME_MPU, FRAME_RETURN, FRAME_UPCALL, REPORT, ReportKind
 from tockd.kernel.kernel import Kernel
 from tockd.kernel.process import Process, State
 from tockd.kernel.scheduler import MIN_QUANTA_THRESHOLD_US, StoppedReason, make_scheduler
+from tockd.zygote import LOST, Zygote, ZygoteError
 
 GRACE_S = 1.0
 _RECV = 65536
+#: distinct replies kept encoded (registers -> bytes); most apps use a handful
+_REPLY_CACHE = 512
+#: how long the hot path waits for an app's next syscall outside trio (poll(2): ms)
+_SPIN_MS = 1
+_SPIN_S = _SPIN_MS / 1000
+
+# what `_try_frame` returns when there is no frame to handle
+_WAIT = object()  # nothing has arrived yet
+_EOF = object()  # the app closed its socket
+_GONE = object()  # the app was faulted (bad frame) or is gone; stop running it
 
 
 @dataclass(eq=False)
@@ -43,20 +67,41 @@ class AppOS:
     """The OS side of one incarnation of a process."""
 
     pid: int
-    popen: subprocess.Popen[bytes]
     sock: socket.socket
     pidfd: int
     generation: int
+    popen: subprocess.Popen[bytes] | None = None  # a cold start: we are its parent
+    zygote: Zygote | None = None  # forked by this zygote, which reaps it
     decoder: wire.FrameDecoder = field(default_factory=wire.FrameDecoder)
     frames: deque[Any] = field(default_factory=deque)
     exited: trio.Event = field(default_factory=trio.Event)
     returncode: int | None = None
     sigstopped: bool = False
-    held: list[Any] | None = None  # the frame to send when the process next runs
+    held: bytes | None = None  # the encoded frame to send when the process next runs
     closed: bool = False
+    poller: select.poll = field(default_factory=select.poll)  # POLLIN on `sock`
+
+    def __post_init__(self) -> None:
+        self.poller.register(self.sock.fileno(), select.POLLIN)
+
+    def poll(self) -> int | None:
+        """The exit status if the process has been reaped (never blocks)."""
+        if self.popen is not None:
+            return self.popen.poll()
+        assert self.zygote is not None
+        return self.zygote.returncode(self.pid)
+
+
+#: what a signal that kills an app means in tockd (apps_py/libtock/sandbox.py)
+_SIGNAL_MEANING = {
+    int(signal.SIGSEGV): "MPU fault, hardware backstop",
+    int(signal.SIGSYS): "seccomp: a system call the app's sandbox forbids",
+    int(signal.SIGXCPU): "CPU time limit of its sandbox, RLIMIT_CPU",
+}
 
 
 def describe_exit(returncode: int | None) -> str:
+    """The fault reason for an app process that ended outside the syscall interface."""
     if returncode is None:
         return "closed its kernel socket"
     if returncode < 0:
@@ -64,17 +109,27 @@ def describe_exit(returncode: int | None) -> str:
             name = signal.Signals(-returncode).name
         except ValueError:
             name = f"signal {-returncode}"
-        if -returncode == signal.SIGSEGV:
-            return f"killed by {name} (MPU fault, hardware backstop)"
-        return f"killed by {name}"
+        meaning = _SIGNAL_MEANING.get(-returncode)
+        return f"killed by {name} ({meaning})" if meaning else f"killed by {name}"
     return f"exited with status {returncode} outside the syscall interface"
 
 
 class Daemon:
     """Runs one board until every app has exited (or forever)."""
 
-    def __init__(self, cfg: BoardConfig, *, forever: bool = False, quiet: bool = False) -> None:
+    def __init__(
+        self,
+        cfg: BoardConfig,
+        *,
+        forever: bool = False,
+        quiet: bool = False,
+        zygote: Zygote | None = None,
+    ) -> None:
+        """`zygote`: a running zygote to fork apps from (shared between boards, e.g. by
+        exploration); by default the board starts its own unless `spawn = "cold"`."""
         self.cfg = cfg
+        #: the core the daemon and its apps run on, None when not pinned
+        self.cpu = resolve_cpu(cfg.cpu)
         self.forever = forever
         self.quiet = quiet
         self.kernel: Kernel = build_kernel(cfg)
@@ -97,6 +152,9 @@ class Daemon:
         self.started = trio.Event()
         self.finished = trio.Event()
         self._app_env = _app_environment()
+        self._zygote = zygote
+        self._own_zygote = zygote is None and cfg.spawn == "zygote"
+        self._replies: dict[tuple[int, ...], bytes] = {}
 
     # ---- OsHooks (called synchronously by the kernel) ------------------------------------
 
@@ -138,41 +196,13 @@ class Daemon:
     # ---- process spawning and reaping -------------------------------------------------
 
     def _spawn(self, proc: Process) -> None:
-        """Start an app process for `proc` (Popen on the trio thread, so that the child's
-        PR_SET_PDEATHSIG is tied to a thread that lives as long as the daemon)."""
+        """Start an app process for `proc`: forked by the zygote, or a fresh interpreter
+        (Popen on the trio thread, so that the child's PR_SET_PDEATHSIG is tied to a
+        thread that lives as long as the daemon). The boot frame is in its socket
+        before it starts, so it never waits for it."""
         kernel = self.kernel
         assert proc.mpu is not None
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            argv = [
-                sys.executable,
-                "-m",
-                "apps_py.libtock.runtime",
-                str(child.fileno()),
-                str(kernel.ram.fd),
-                str(os.getpid()),
-            ]
-            popen = subprocess.Popen(
-                argv,
-                pass_fds=(child.fileno(), kernel.ram.fd),
-                start_new_session=True,
-                env=self._app_env,
-                stdin=subprocess.DEVNULL,
-            )
-        finally:
-            child.close()
-        proc.generation += 1
-        proc.pid = popen.pid
-        app = AppOS(
-            pid=popen.pid,
-            popen=popen,
-            sock=parent,
-            pidfd=os.pidfd_open(popen.pid),
-            generation=proc.generation,
-        )
-        parent.setblocking(False)
-        proc.os = app
-        self._all_os.append(app)
         desc = {
             "index": proc.index,
             "name": proc.name,
@@ -187,17 +217,69 @@ class Daemon:
             "seed": kernel.seed + proc.index,
             "args": proc.spec.args,
             "mpu": [list(r) for r in kernel.mpu.accessible_ranges(proc.mpu)],
+            "sandbox": self.cfg.sandbox_for(proc.index),  # limits the runtime applies
         }
-        parent.sendall(wire.encode([FRAME_BOOT, desc]))
+        try:
+            parent.sendall(wire.encode([FRAME_BOOT, desc]))
+            app = self._start_app(parent, child, proc.generation + 1)
+        except BaseException:
+            parent.close()
+            raise
+        finally:
+            child.close()
+        parent.setblocking(False)
+        proc.generation = app.generation
+        proc.pid = app.pid
+        proc.os = app
+        self._all_os.append(app)
         proc.mpu_dirty = False
-        kernel.emit("spawn", proc, os_pid=popen.pid, generation=proc.generation)
+        kernel.emit("spawn", proc, os_pid=app.pid, generation=proc.generation)
         assert self._nursery is not None
         self._nursery.start_soon(self._watch, proc, app)
+
+    def _start_app(self, parent: socket.socket, child: socket.socket, generation: int) -> AppOS:
+        ram_fd = self.kernel.ram.fd
+        zygote = self._zygote
+        if zygote is not None and zygote.running:
+            try:
+                pid, pidfd = zygote.spawn(child, ram_fd, cpu=self.cpu)
+            except ZygoteError as e:
+                print(f"tockd: {e}; starting apps cold", file=sys.stderr, flush=True)
+                self._drop_zygote()
+            else:
+                return AppOS(pid, parent, pidfd, generation, zygote=zygote)
+        popen = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "apps_py.libtock.runtime",
+                str(child.fileno()),
+                str(ram_fd),
+                str(os.getpid()),
+            ],
+            pass_fds=(child.fileno(), ram_fd),
+            start_new_session=True,
+            env=self._app_env,
+            stdin=subprocess.DEVNULL,
+        )
+        return AppOS(popen.pid, parent, os.pidfd_open(popen.pid), generation, popen=popen)
+
+    def _drop_zygote(self) -> None:
+        """Stop using the zygote (it failed): later apps start cold."""
+        zygote, self._zygote = self._zygote, None
+        if zygote is not None and self._own_zygote:
+            # its apps die with it; their watchers see that, and the statuses read LOST
+            zygote.close()
 
     async def _watch(self, proc: Process, app: AppOS) -> None:
         """Wait for the OS process to exit, reap it, and tell the kernel."""
         await trio.lowlevel.wait_readable(app.pidfd)
-        self._reaped(app, app.popen.wait())
+        if app.popen is not None:
+            returncode = app.popen.wait()
+        else:
+            assert app.zygote is not None
+            returncode = await app.zygote.wait(app.pid)  # the zygote reaped it
+        self._reaped(app, returncode)
         if proc.os is app:
             self.post(lambda: self._died(proc, app))
 
@@ -207,8 +289,13 @@ class Daemon:
             app.exited.set()
             with contextlib.suppress(OSError):
                 os.close(app.pidfd)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(app.pid, signal.SIGKILL)  # anything the app left in its group
+            if app.zygote is not None:
+                app.zygote.forget(app.pid)
+        if app.popen is not None:
+            # anything the app left in its group (a zygote does this itself, before it
+            # reaps the app, while the dead app still holds the group id)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(app.pid, signal.SIGKILL)
 
     def _died(self, proc: Process, app: AppOS) -> None:
         if proc.os is app and proc.is_alive():
@@ -275,7 +362,24 @@ class Daemon:
             return True
         if self.forever:
             return False
-        return not any(p.is_alive() for p in self.kernel.processes)
+        alive = [p for p in self.kernel.processes if p.is_alive()]
+        if not alive:
+            return True
+        # quiescent for good: every live process sleeps in yield with nothing queued,
+        # no timer will wake one, and nobody is paused or stopped by the user
+        if (
+            not self.paused
+            and not self._work
+            and self.kernel.next_deadline() is None
+            and all(
+                p.state in (State.YIELDED, State.YIELDED_FOR) and not p.queue for p in alive
+            )
+        ):
+            if not self.quiet:
+                print("tockd: every process waits with nothing pending; stopping "
+                      "(--forever keeps the board up)", file=sys.stderr, flush=True)
+            return True
+        return False
 
     async def _idle(self) -> None:
         if self._work:
@@ -310,49 +414,70 @@ class Daemon:
         app = proc.os
         if app is None:
             return StoppedReason.STOPPED
-        deadline = trio.current_time() + slice_us / 1e6 if slice_us is not None else float("inf")
+        clock = trio.current_time
+        deadline = clock() + slice_us / 1e6 if slice_us is not None else float("inf")
         if app.sigstopped:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(app.pid, signal.SIGCONT)
             app.sigstopped = False
+        running, yielded, yielded_for = State.RUNNING, State.YIELDED, State.YIELDED_FOR
         while True:
-            if self._work or self._timer_due():
+            now = clock()
+            timer = kernel.next_deadline()
+            if self._work or (timer is not None and timer <= now):
                 self._kernel_work()
+                timer = kernel.next_deadline()
             if proc.os is not app:
                 return StoppedReason.STOPPED_FAULTED
             if self.paused and not self.steps:
                 return StoppedReason.KERNEL_PREEMPTION
-            if proc.state in (State.YIELDED, State.YIELDED_FOR):
+            state = proc.state
+            if state is yielded or state is yielded_for:
                 delivery = kernel.next_delivery(proc)
                 if delivery is None:
                     return StoppedReason.NO_WORK_LEFT
                 kind, values = delivery
-                app.held = [FRAME_UPCALL if kind == "upcall" else FRAME_RETURN, *values]
+                if kind == "upcall":
+                    app.held = wire.encode([FRAME_UPCALL, *values])
+                else:
+                    app.held = self._reply(values)
                 self._decided()
                 continue
-            if proc.state is not State.RUNNING:
-                if proc.state is State.STOPPED and app.held is None and not app.sigstopped:
+            if state is not running:
+                if state is State.STOPPED and app.held is None and not app.sigstopped:
                     self._sigstop(app)
                 return StoppedReason.STOPPED
-            if (deadline - trio.current_time()) * 1e6 <= MIN_QUANTA_THRESHOLD_US:
+            if (deadline - now) * 1e6 <= MIN_QUANTA_THRESHOLD_US:
                 proc.timeslice_expirations += 1
                 return StoppedReason.TIMESLICE_EXPIRED
             if app.held is not None and not self._send_held(proc, app):
                 return StoppedReason.STOPPED_FAULTED
-            timer = kernel.next_deadline()
-            wait_until = deadline if timer is None else min(deadline, timer)
-            frame = await self._next_frame(proc, app, wait_until)
-            if frame is None:
-                if proc.os is not app or proc.state is not State.RUNNING:
+            frame = self._try_frame(proc, app)
+            if frame is _WAIT or frame is _EOF:
+                wait_until = deadline if timer is None else min(deadline, timer)
+                if frame is _WAIT and os.environ.get("YIELD"):
+                    os.sched_yield()
+                    frame = self._try_frame(proc, app)
+                if frame is _WAIT and wait_until - now > _SPIN_S and app.poller.poll(_SPIN_MS):
+                    # The app was on its way to its next syscall: waiting for it right
+                    # here costs a fraction of a trip through trio's run loop. One that
+                    # computes longer is waited for under trio, so other tasks run.
+                    frame = self._try_frame(proc, app)
+                if frame is _WAIT or frame is _EOF:
+                    frame = await self._next_frame(proc, app, wait_until, frame)
+            if frame is _GONE:
+                if proc.os is not app or proc.state is not running:
                     return StoppedReason.STOPPED_FAULTED
-                if self._work or self._timer_due() or trio.current_time() < deadline:
+                if self._work or self._timer_due() or clock() < deadline:
                     continue
                 # ran past its timeslice without a syscall
                 self._sigstop(app)
                 proc.timeslice_expirations += 1
                 return StoppedReason.TIMESLICE_EXPIRED
             self._handle_frame(proc, app, frame)
-            self._decided()
+            self.decisions += 1
+            if self.steps and self.paused:
+                self.steps -= 1
 
     def _decided(self) -> None:
         self.decisions += 1
@@ -364,56 +489,85 @@ class Daemon:
             os.killpg(app.pid, signal.SIGSTOP)
         app.sigstopped = True
 
+    def _reply(self, registers: tuple[int, ...]) -> bytes:
+        """The encoded return frame for these registers (cached: most are repeats)."""
+        data = self._replies.get(registers)
+        if data is None:
+            data = wire.encode([FRAME_RETURN, *registers])
+            if len(self._replies) < _REPLY_CACHE:
+                self._replies[registers] = data
+        return data
+
     def _send_held(self, proc: Process, app: AppOS) -> bool:
-        frame, app.held = app.held, None
-        assert frame is not None
+        data, app.held = app.held, None
+        assert data is not None
+        if proc.mpu_dirty:
+            # a context switch carries the process's MPU configuration, in the same send
+            assert proc.mpu is not None
+            ranges = [list(r) for r in self.kernel.mpu.accessible_ranges(proc.mpu)]
+            data = wire.encode([FRAME_MPU, ranges]) + data
+            proc.mpu_dirty = False
         try:
-            if proc.mpu_dirty:
-                assert proc.mpu is not None
-                ranges = [list(r) for r in self.kernel.mpu.accessible_ranges(proc.mpu)]
-                app.sock.send(wire.encode([FRAME_MPU, ranges]))
-                proc.mpu_dirty = False
-            app.sock.send(wire.encode(frame))
-        except (BlockingIOError, OSError) as e:
+            sent = app.sock.send(data)
+        except OSError as e:
             self.kernel.fault(proc, f"cannot deliver to the app: {e}")
+            return False
+        if sent != len(data):
+            self.kernel.fault(proc, "cannot deliver to the app: its socket is full")
             return False
         return True
 
-    async def _next_frame(self, proc: Process, app: AppOS, deadline: float) -> Any:
-        """The next frame from the running process; None if interrupted (kernel work,
-        timeslice over) or the process is gone (then it has been faulted)."""
-        while not app.frames:
+    def _try_frame(self, proc: Process, app: AppOS) -> Any:
+        """The frame the running process has sent, without waiting: else `_WAIT` (none
+        yet), `_EOF`, or `_GONE` (a bad frame: the process has been faulted)."""
+        frames = app.frames
+        if not frames:
             try:
                 data = app.sock.recv(_RECV)
             except BlockingIOError:
-                with trio.CancelScope(deadline=deadline) as scope:
-                    self._recv_scope = scope
-                    try:
-                        await trio.lowlevel.wait_readable(app.sock)
-                    except trio.ClosedResourceError:
-                        return None
-                    finally:
-                        self._recv_scope = None
-                if scope.cancelled_caught:
-                    return None
-                continue
+                return _WAIT
             except OSError as e:
                 if e.errno != errno.ECONNRESET:
                     raise
                 data = b""
             if not data:
-                await self._lost(proc, app)
-                return None
+                return _EOF
             try:
-                app.decoder.feed(data)
-                app.frames.extend(app.decoder.frames())
+                new = app.decoder.decode(data)
             except wire.WireError as e:
                 self.kernel.fault(proc, f"bad frame: {e}")
-                return None
-        if len(app.frames) > 1:
+                return _GONE
+            if len(new) == 1:
+                return new[0]  # the hot path: one syscall per read
+            if not new:
+                return _WAIT  # part of a frame
+            frames.extend(new)
+        if len(frames) > 1:
             self.kernel.fault(proc, "sent a frame before the previous syscall returned")
-            return None
-        return app.frames.popleft()
+            return _GONE
+        return frames.popleft()
+
+    async def _next_frame(self, proc: Process, app: AppOS, deadline: float, first: Any) -> Any:
+        """Wait for the running process's next frame (`first` is what `_try_frame` gave);
+        `_GONE` if interrupted (kernel work, timeslice over) or the process is gone
+        (then it has been faulted)."""
+        frame = first
+        while frame is _WAIT:
+            with trio.CancelScope(deadline=deadline) as scope:
+                self._recv_scope = scope
+                try:
+                    await trio.lowlevel.wait_readable(app.sock)
+                except trio.ClosedResourceError:
+                    return _GONE
+                finally:
+                    self._recv_scope = None
+            if scope.cancelled_caught:
+                return _GONE
+            frame = self._try_frame(proc, app)
+        if frame is _EOF:
+            await self._lost(proc, app)
+            return _GONE
+        return frame
 
     async def _lost(self, proc: Process, app: AppOS) -> None:
         """EOF from the running process: wait briefly for its exit status, then fault."""
@@ -443,7 +597,7 @@ class Daemon:
             return
         outcome = kernel.handle_syscall(proc, cls, r0, r1, r2, r3)
         if outcome.reply is not None and proc.os is app and proc.state is State.RUNNING:
-            app.held = [FRAME_RETURN, *outcome.reply]
+            app.held = self._reply(outcome.reply)
 
     # ---- run ------------------------------------------------------------------------------
 
@@ -455,9 +609,19 @@ class Daemon:
         if not self.quiet:
             self._closers.append(kernel.events.subscribe(self.console_sink))
             self._closers.append(kernel.events.subscribe(self.fault_sink))
+        affinity = None
+        if self.cpu is not None:
+            # this thread, and so every process it starts from now on (zygote, apps)
+            affinity = os.sched_getaffinity(0)
+            os.sched_setaffinity(0, {self.cpu})
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
+                if self._own_zygote:
+                    self._zygote = Zygote(self._app_env)
+                    self._zygote.start()
+                if self._zygote is not None:
+                    nursery.start_soon(self._zygote.serve)
                 for proc in kernel.processes:
                     self._spawn(proc)
                 self.started.set()
@@ -468,9 +632,13 @@ class Daemon:
         finally:
             with trio.CancelScope(shield=True):
                 await self._reap_all()
+            if self._own_zygote and self._zygote is not None:
+                self._zygote.close()
             for close in self._closers:
                 close()
             kernel.ram.close()
+            if affinity is not None:
+                os.sched_setaffinity(0, affinity)
             self.finished.set()
         return self.exit_status
 
@@ -490,13 +658,24 @@ class Daemon:
         with trio.move_on_after(GRACE_S):
             for app in live:
                 # the watcher tasks are gone by now: poll (children exit within ms)
-                while app.popen.poll() is None:  # noqa: ASYNC110
+                while app.poll() is None:  # noqa: ASYNC110
                     await trio.sleep(0.005)
         for app in live:
-            if app.popen.poll() is None:
+            if app.poll() is None:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(app.pid, signal.SIGKILL)
-            self._reaped(app, app.popen.wait())
+        for app in live:
+            if app.popen is not None:
+                returncode = app.popen.wait()
+            else:
+                # the zygote reaps a SIGKILLed app at once; if it does not answer, closing
+                # it kills whatever is left
+                with trio.move_on_after(GRACE_S):
+                    while app.poll() is None:  # noqa: ASYNC110
+                        await trio.sleep(0.005)
+                polled = app.poll()
+                returncode = LOST if polled is None else polled
+            self._reaped(app, returncode)
 
 
 def _report_reason(frame: list[Any]) -> str:
@@ -517,6 +696,31 @@ def _app_environment() -> dict[str, str]:
     env["PYTHONHASHSEED"] = "0"
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     return env
+
+
+def resolve_cpu(setting: int | str) -> int | None:
+    """The core a board runs on: `cpu = N`, "auto" (the core the daemon is on when the
+    board is built, so concurrent boards spread the way the OS placed them) or "off"
+    (None: not pinned)."""
+    if setting == "off":
+        return None
+    allowed = os.sched_getaffinity(0)
+    if setting == "auto":
+        cpu = _current_cpu()
+        return cpu if cpu in allowed else max(allowed)
+    if type(setting) is not int or setting not in allowed:
+        raise BoardError(
+            f"board.cpu: CPU {setting!r} is not available here "
+            f"(allowed: {', '.join(map(str, sorted(allowed)))}, or \"auto\", \"off\")"
+        )
+    return setting
+
+
+def _current_cpu() -> int:
+    try:
+        return int(ctypes.CDLL(None, use_errno=True).sched_getcpu())
+    except (OSError, AttributeError):
+        return -1
 
 
 async def run_board(cfg: BoardConfig, **kwargs: Any) -> int:

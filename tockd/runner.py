@@ -1,4 +1,10 @@
-"""`tockd run`: a board's daemon with its sinks, control socket and signal handling."""
+"""`tockd run`: a board's daemon with its sinks, control socket and signal handling.
+
+The trace and the JSONL file are flushed on every way out: the apps finishing, a panic,
+SIGTERM, SIGINT or SIGHUP (a clean stop), an exception (the `finally`). Between those
+they are flushed every `FLUSH_INTERVAL_S`, so a SIGKILL loses at most that much, and
+the JSONL file never ends in a torn line (tockd/trace.py says how).
+"""
 
 from __future__ import annotations
 
@@ -14,6 +20,9 @@ from tockd.control import ControlServer, default_socket_path
 from tockd.daemon import Daemon
 from tockd.trace import JsonlTrace, TextTrace
 
+#: how often the sinks are flushed while the daemon runs
+FLUSH_INTERVAL_S = 0.5
+
 
 async def serve_board(cfg: BoardConfig, args: argparse.Namespace) -> int:
     """Run the daemon until its apps are done, or SIGTERM/SIGINT; always reap and flush."""
@@ -22,7 +31,7 @@ async def serve_board(cfg: BoardConfig, args: argparse.Namespace) -> int:
     except BoardError as e:
         print(f"tockd: {e}", file=sys.stderr)
         return 1
-    jsonl = JsonlTrace(args.trace_jsonl) if args.trace_jsonl else None
+    jsonl = JsonlTrace(args.trace_jsonl, interval_s=FLUSH_INTERVAL_S) if args.trace_jsonl else None
     removers = []
     if args.trace:
         removers.append(daemon.kernel.events.subscribe(TextTrace(sys.stdout)))
@@ -41,7 +50,9 @@ async def serve_board(cfg: BoardConfig, args: argparse.Namespace) -> int:
             )
 
             async def signals() -> None:
-                with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as sigs:
+                with trio.open_signal_receiver(
+                    signal.SIGTERM, signal.SIGINT, signal.SIGHUP
+                ) as sigs:
                     async for signum in sigs:
                         print(
                             f"tockd: {signal.Signals(signum).name}, stopping",
@@ -50,7 +61,15 @@ async def serve_board(cfg: BoardConfig, args: argparse.Namespace) -> int:
                         )
                         daemon.request_stop()
 
+            async def flush() -> None:
+                while True:
+                    await trio.sleep(FLUSH_INTERVAL_S)
+                    if jsonl is not None:
+                        jsonl.flush()
+                    sys.stdout.flush()
+
             nursery.start_soon(signals)
+            nursery.start_soon(flush)
             status = await daemon.run()
             nursery.cancel_scope.cancel()
     finally:

@@ -10,6 +10,8 @@ line Tock's debug fault policies print, with tockd's reason; they still reach th
 from __future__ import annotations
 
 import json
+import os
+import time
 from typing import IO, Any
 
 from tockd.kernel.events import Event
@@ -88,26 +90,84 @@ class TextTrace:
 
 
 class JsonlTrace:
-    """Writes every event as one JSON line; each line is written whole, then flushed
-    in batches, so a reader never sees a torn line from a clean stop."""
+    """Writes every event as one JSON line, in batches, so that no reader ever meets a
+    torn line, even after the daemon is SIGKILLed.
 
-    def __init__(self, path: str) -> None:
-        self.file: IO[str] = open(path, "w", buffering=1 << 16)  # noqa: SIM115
-        self.pending = 0
+    A batch (256 events, 64 KiB, or `interval_s` since the last flush, and always on
+    `flush()` / `close()`) is written with one `pwrite` of whole lines: no line is ever
+    split between two writes, so a kill loses at most the unflushed batch. A single
+    write can still be cut short by SIGKILL, but only at a page boundary of the file:
+    the kernel copies a write into the page cache page (folio) by page and checks for a
+    fatal signal between them. So no line may straddle a page boundary: a line that
+    would is preceded by spaces padding the previous line up to the boundary (JSON
+    allows trailing whitespace, so that line still parses). When the previous line
+    was written by an earlier batch, this batch starts one byte early and rewrites its
+    newline as the first padding byte. Only a line longer than a page (4 KiB) must
+    cross a boundary; it starts on one.
+    """
+
+    PAGE = 4096
+    BATCH_EVENTS = 256
+    BATCH_BYTES = 64 * 1024
+
+    def __init__(self, path: str, *, interval_s: float = 0.5) -> None:
+        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+        self.interval_s = interval_s
+        self.offset = 0  # where the next batch goes (the file's length)
+        self._lines: list[bytes] = []
+        self._end = 0  # file offset at which the pending lines end
+        self._last_flush = time.monotonic()
+
+    @property
+    def pending(self) -> int:
+        return len(self._lines)
 
     def __call__(self, ev: Event) -> None:
-        self.file.write(json.dumps(ev, separators=(",", ":"), default=_default) + "\n")
-        self.pending += 1
-        if self.pending >= 256:
+        line = (json.dumps(ev, separators=(",", ":"), default=_default) + "\n").encode()
+        self._add(line)
+        if (
+            len(self._lines) >= self.BATCH_EVENTS
+            or self._end - self.offset >= self.BATCH_BYTES
+            or time.monotonic() - self._last_flush >= self.interval_s
+        ):
             self.flush()
 
+    def _add(self, line: bytes) -> None:
+        start = self._end
+        room = -start % self.PAGE  # bytes left in the current page
+        if start and room and len(line) > room:
+            # pad the previous line to the page boundary; this line starts on it
+            pad = b" " * room
+            if self._lines:
+                self._lines[-1] = self._lines[-1][:-1] + pad + b"\n"
+            else:  # the previous line is on disk: rewrite its newline, then pad
+                self.offset -= 1
+                self._lines.append(pad + b"\n")
+            start += room
+        self._lines.append(line)
+        self._end = start + len(line)
+
     def flush(self) -> None:
-        self.file.flush()
-        self.pending = 0
+        """Write the pending lines (one pwrite, retried only on a short write)."""
+        self._last_flush = time.monotonic()
+        if not self._lines:
+            return
+        data = b"".join(self._lines)
+        self._lines.clear()
+        view = memoryview(data)
+        while view:
+            n = os.pwrite(self.fd, view, self.offset)
+            self.offset += n
+            view = view[n:]
 
     def close(self) -> None:
-        self.flush()
-        self.file.close()
+        if self.fd < 0:
+            return
+        try:
+            self.flush()
+        finally:
+            os.close(self.fd)
+            self.fd = -1
 
 
 def _default(obj: Any) -> Any:

@@ -27,9 +27,10 @@ class WireError(Exception):
 class FrameDecoder:
     """Feed bytes, iterate complete frames. Raises WireError on malformed input."""
 
-    __slots__ = ("_unpacker",)
+    __slots__ = ("_fed", "_unpacker")
 
     def __init__(self, max_frame: int = MAX_FRAME, max_items: int = 64) -> None:
+        self._fed = 0  # bytes fed so far, against the unpacker's tell()
         self._unpacker = msgpack.Unpacker(
             raw=False,
             max_buffer_size=max_frame,
@@ -44,6 +45,29 @@ class FrameDecoder:
             self._unpacker.feed(data)
         except msgpack.BufferFull:
             raise WireError(f"frame larger than {MAX_FRAME} bytes") from None
+        self._fed += len(data)
+
+    def decode(self, data: bytes) -> list[Any]:
+        """Feed `data` and return every frame it completes: the same as `feed` then
+        `frames`, but in the usual case (one whole frame per read) without a generator
+        or a StopIteration. Raises WireError."""
+        unpacker = self._unpacker
+        try:
+            unpacker.feed(data)
+        except msgpack.BufferFull:
+            raise WireError(f"frame larger than {MAX_FRAME} bytes") from None
+        self._fed += len(data)
+        try:
+            frame = unpacker.unpack()
+        except msgpack.OutOfData:
+            return []
+        except msgpack.BufferFull:
+            raise WireError(f"frame larger than {MAX_FRAME} bytes") from None
+        except (ValueError, msgpack.StackError, msgpack.FormatError, TypeError) as e:
+            raise WireError(f"malformed msgpack: {e}") from None
+        if unpacker.tell() == self._fed:
+            return [frame]
+        return [frame, *self.frames()]
 
     def frames(self) -> Iterator[Any]:
         while True:

@@ -3,8 +3,10 @@
 Start-up, like libtock-c's crt0:
 1. die with the kernel: PR_SET_PDEATHSIG, and exit on EOF of the kernel socket;
 2. read the boot frame (who am I, where is my memory), map the board's RAM;
-3. import the app module (it must not make syscalls at import time);
-4. wait for the kernel to deliver `_start`, then brk the stack, give the stack and heap
+3. apply the sandbox (limits, no_new_privs, the base seccomp filter: sandbox.py);
+4. import the app module (it must not make syscalls at import time), then, with
+   `[sandbox] seccomp = true`, install the strict seccomp filter;
+5. wait for the kernel to deliver `_start`, then brk the stack, give the stack and heap
    hints (memop 10, 11), and call the app's `main()`. When main returns the app exits
    with exit-terminate(0). An exception is reported to the kernel as a fault.
 
@@ -23,10 +25,10 @@ import random
 import signal
 import socket
 import sys
-import traceback
 from collections.abc import Callable
 from typing import Any, NoReturn
 
+from apps_py.libtock import sandbox
 from apps_py.libtock.memory import Heap, Memory, MpuFault
 from apps_py.libtock.syscalls import Ret, Upcall
 from tockd.kernel.abi import (
@@ -118,8 +120,8 @@ class Runtime:
             callback(a0, a1, a2, appdata)
         except MpuFault:
             os._exit(1)
-        except Exception:
-            self.report_exception(traceback.format_exc())
+        except Exception as exc:
+            self.report_exception(sandbox.fault_text(exc))
 
     # ---- syscalls -------------------------------------------------------------------
 
@@ -188,8 +190,8 @@ class Runtime:
             os._exit(1)
         except SystemExit:
             raise
-        except Exception:
-            self.report_exception(traceback.format_exc())
+        except Exception as exc:
+            self.report_exception(sandbox.fault_text(exc))
         self.exit(0, 0)
 
     def _crt0(self, mem_start: int) -> None:
@@ -228,11 +230,14 @@ def main(argv: list[str] | None = None) -> NoReturn:
     _current = rt
     random.seed(rt.desc.get("seed", 0))
     try:
+        limits = sandbox.apply_limits(rt.desc.get("sandbox", {}), rt.desc["ram_size"])
         module = importlib.import_module(rt.desc["module"])
         app_main = module.main
-    except Exception:
+        if limits["seccomp"]:
+            sandbox.install_strict_filter(sock.fileno())
+    except Exception as exc:
         rt.started = True
-        rt.report_exception(traceback.format_exc())
+        rt.report_exception(sandbox.fault_text(exc))
     rt.run(app_main)
 
 

@@ -7,7 +7,7 @@ keeps per-process state in its grant, and schedules upcalls through the kernel.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING
 
 from tockd.kernel.abi import ErrorCode
 from tockd.kernel.grant import Grant, GrantError, GrantSpec
@@ -15,14 +15,14 @@ from tockd.kernel.syscall import SUCCESS, SyscallReturn, allow_failure, failure
 
 if TYPE_CHECKING:
     from tockd.kernel.kernel import Kernel
-    from tockd.kernel.process import Process
+    from tockd.kernel.process import Process, Task
 
 
 class Capsule:
     """Base class: driver number, grant shape, and Tock's defaults."""
 
-    driver_num: ClassVar[int]
-    grant_spec: ClassVar[GrantSpec]
+    driver_num: int
+    grant_spec: GrantSpec
 
     def __init__(self, kernel: Kernel) -> None:
         self.kernel = kernel
@@ -54,6 +54,24 @@ class Capsule:
     def schedule_upcall(self, proc: Process, subscribe: int, a0: int, a1: int, a2: int) -> str:
         """Schedule upcall `subscribe` of this driver on `proc`; returns Tock's result text."""
         return self.kernel.schedule_upcall(proc, self.grant_spec, subscribe, (a0, a1, a2))
+
+    def subscribed(self, proc: Process, num: int, fnptr: int) -> None:
+        """The kernel stored a new upcall for `proc` (capsules normally never see this;
+        the hardened IPC capsule uses it to release notifications it held back)."""
+
+    def check_allow_rw(self, proc: Process, num: int, address: int, size: int) -> ErrorCode | None:
+        """Veto a read-write allow before the kernel stores it (None: accept). Tock's
+        capsules cannot; the hardened IPC capsule refuses shares it cannot protect."""
+        return None
+
+    def tasks_lost(self, proc: Process, tasks: list[Task]) -> None:
+        """`proc` terminates or restarts with `tasks` still queued; they are dropped."""
+
+    def restarting(self, proc: Process) -> None:
+        """`proc` is about to be reset (restart)."""
+
+    def faulted(self, proc: Process) -> None:
+        """`proc` faulted; called before its fault policy is applied."""
 
     def release(self, proc: Process) -> None:
         """The process terminated or restarted: forget Python-side state kept for it."""

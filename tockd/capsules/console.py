@@ -8,8 +8,9 @@
 - read-only allow 1: the write buffer; read-write allow 1: the read buffer.
 
 The kernel reads the write buffer straight out of the shared RAM (no copy over the
-socket) and publishes it as a `console` event; the daemon prints it prefixed with the
-app's name. Input comes from the control socket (`tockd console NAME TEXT`).
+socket) and publishes it as a `console` event when the emulated UART (board `uart_baud`,
+115200 by default) has sent it; the daemon prints it prefixed with the app's name.
+Input comes from the control socket (`tockd console NAME TEXT`).
 """
 
 from __future__ import annotations
@@ -37,8 +38,10 @@ class Console(Capsule):
         state_fields=("write_len", "read_len"),
     )
 
-    def __init__(self, kernel: Kernel) -> None:
+    def __init__(self, kernel: Kernel, baud: int = 115200) -> None:
         super().__init__(kernel)
+        # a write completes when the UART would have sent it: 10 bits a byte
+        self.seconds_per_byte = 10 / baud if baud else 0.0
         self._input: dict[int, bytearray] = {}
 
     def command(self, proc: Process, cmd: int, arg0: int, arg1: int) -> SyscallReturn:
@@ -57,7 +60,8 @@ class Console(Capsule):
             elif n and proc.in_flash(ptr, n):
                 data = bytes(n)
             ident = proc.identifier
-            self.kernel.set_timer(self.kernel.clock(), lambda: self._write_done(proc, ident, data))
+            done_at = self.kernel.clock() + len(data) * self.seconds_per_byte
+            self.kernel.set_timer(done_at, lambda: self._write_done(proc, ident, data))
             return SUCCESS
         if cmd == 2:
             grant.set_state(read_len=arg0)

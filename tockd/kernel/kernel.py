@@ -11,6 +11,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import random
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -203,6 +204,28 @@ class Kernel:
     def handle_syscall(
         self, proc: Process, cls: int, r0: int, r1: int, r2: int, r3: int
     ) -> Outcome:
+        """Run one syscall of `proc` (which must be Running).
+
+        A capsule that raises is a kernel bug, not the app's: the calling process is
+        faulted with the error and the board goes on (Tock would panic).
+        """
+        try:
+            return self._handle_syscall(proc, cls, r0, r1, r2, r3)
+        except Exception as e:  # contain any capsule bug
+            self.kernel_error(proc, f"syscall class {cls} ({r0:#x}, {r1}, {r2:#x}, {r3:#x})", e)
+            return Outcome(None)
+
+    def kernel_error(self, proc: Process, during: str, error: Exception) -> None:
+        import traceback
+
+        text = "".join(traceback.format_exception(error)).rstrip()
+        print(f"tockd: kernel error during {during} of {proc.name}:\n{text}", file=sys.stderr)
+        self.emit("kernel_error", proc, during=during, error=repr(error))
+        self.fault(proc, f"kernel error in {during}: {error!r}")
+
+    def _handle_syscall(
+        self, proc: Process, cls: int, r0: int, r1: int, r2: int, r3: int
+    ) -> Outcome:
         """Run one syscall of `proc` (which must be Running)."""
         proc.syscall_count += 1
         if cls == SyscallClass.YIELD:
@@ -320,6 +343,7 @@ class Kernel:
         grant.set_upcall(num, fnptr, appdata)
         removed = proc.remove_pending_upcalls(driver, num)
         self.emit("remove_pending_upcalls", proc, driver=driver, subscribe=num, removed=removed)
+        capsule.subscribed(proc, num, fnptr)
         return subscribe_success(old_fn, old_data)
 
     def _allow(
@@ -343,6 +367,9 @@ class Kernel:
         if cls == SyscallClass.ALLOW_RW:
             if num >= spec.allow_rw:
                 return allow_failure(cls, ErrorCode.NOSUPPORT, addr, size)
+            refused = capsule.check_allow_rw(proc, num, addr, size)
+            if refused is not None:
+                return allow_failure(cls, refused, addr, size)
             old = grant.allow_rw(num)
             grant.set_allow_rw(num, addr, size)
         else:
@@ -495,7 +522,11 @@ class Kernel:
                 ipc = self.capsules.get(0x10000)
                 handler = getattr(ipc, "deliver_ipc_task", None)
                 if handler is not None:
-                    handler(proc, t)
+                    try:
+                        handler(proc, t)
+                    except Exception as e:  # contain any capsule bug
+                        self.kernel_error(proc, "IPC delivery", e)
+                        return None
                 continue
             # a ReturnValue for a null upcall: discarded, the process stays asleep
             self.emit(
@@ -514,13 +545,20 @@ class Kernel:
         """Tock's terminate(): empty the queue, free grants, state Terminated."""
         if not (proc.is_alive() or proc.state is State.FAULTED):
             return
-        proc.queue.clear()
+        self._clear_queue(proc)
         self._release_grants(proc)
         proc.completion_code = completion_code
         proc.state = State.TERMINATED
         self.emit("terminated", proc, completion_code=completion_code)
         if self.os is not None:
             self.os.stop_os_process(proc)
+
+    def _clear_queue(self, proc: Process) -> None:
+        if proc.queue:
+            lost = list(proc.queue)
+            proc.queue.clear()
+            for capsule in self.capsules.values():
+                capsule.tasks_lost(proc, lost)
 
     def _release_grants(self, proc: Process) -> None:
         for capsule in self.capsules.values():
@@ -536,7 +574,9 @@ class Kernel:
             return
         if self.os is not None:
             self.os.stop_os_process(proc)
-        proc.queue.clear()
+        self._clear_queue(proc)
+        for capsule in self.capsules.values():
+            capsule.restarting(proc)
         self._release_grants(proc)
         proc.completion_code = completion_code
         self.reset(proc)
@@ -626,6 +666,8 @@ class Kernel:
         if not proc.is_alive():
             return
         proc.fault_reason = reason
+        for capsule in self.capsules.values():
+            capsule.faulted(proc)
         policy = proc.spec.fault_policy
         threshold = proc.spec.restart_threshold
         if (

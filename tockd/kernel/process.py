@@ -64,6 +64,7 @@ class AppSpec:
     flash: int = 16 * 1024
     fault_policy: FaultPolicy = FaultPolicy.STOP
     restart_threshold: int | None = None  # None: restart forever (RestartFaultPolicy)
+    ipc_service: bool = False  # declared IPC service (used by hardened uniform_errors)
     args: dict[str, Any] = field(default_factory=dict)
 
 

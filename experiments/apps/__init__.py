@@ -1,0 +1,1 @@
+"""The apps the flaw experiments run."""

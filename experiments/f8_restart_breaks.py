@@ -1,0 +1,57 @@
+"""Flaw 8 (Tock #4371): A grows its heap over all free memory, shares it with B,
+restarts itself; restart resets the breaks, A's second life allocates grants inside the
+buffer B still holds, and B reads kernel grant bytes through it."""
+
+from __future__ import annotations
+
+if __name__ == "__main__":
+    import _runner  # noqa: F401
+
+import tempfile
+from pathlib import Path
+
+from tockd.experiment import Experiment, Observation, Verdict, apps_toml, main_for
+
+OBSERVER = "flaw.observer"
+
+
+def board(mode: str) -> str:
+    marker = Path(tempfile.mkdtemp(prefix="tockd-f8-")) / "first-life"
+    apps = [
+        {
+            "name": "flaw.grower",
+            "module": "experiments.apps.grower",
+            "ram": 4096,
+            "args": {"marker": str(marker), "observer": OBSERVER},
+        },
+        {"name": OBSERVER, "module": "experiments.apps.reader_service", "ipc_service": True},
+    ]
+    # the `ideal` MPU: the flaw is about breaks, not about MPU geometry
+    return apps_toml(apps, name="f8", mpu="ideal", kernel_mode=mode)
+
+
+def judge(obs: Observation) -> Verdict:
+    out = obs.console.get(OBSERVER, "")
+    seen = [line for line in out.splitlines() if "kernel" in line and "bytes visible" in line]
+    evidence = out.splitlines()
+    evidence += [
+        f"restart: app_break {e['app_break']:#x}, allow high-water mark "
+        f"{e['allow_high_water_mark']:#x} (was {e['old_allow_high_water_mark']:#x})"
+        for e in obs.of("restart", "flaw.grower")
+    ]
+    evidence += [f"revoked: {e['name']}'s window ({e['reason']})" for e in obs.of("ipc_revoke")]
+    evidence += [f"grower's second life: {f['reason']}" for f in obs.of("fault", "flaw.grower")]
+    return Verdict(bool(seen), evidence)
+
+
+EXPERIMENT = Experiment(
+    name="restart_breaks",
+    title="restart resets the breaks: grants land in a buffer another app still maps",
+    tock_ref="#4371 (App crashing allows potential sharing of kernel memory)",
+    switch="keep_high_water_mark",
+    board=board,
+    judge=judge,
+)
+
+if __name__ == "__main__":
+    main_for(EXPERIMENT)

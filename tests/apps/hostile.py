@@ -1,0 +1,98 @@
+"""Attacks its own sandbox in the way its `how` argument says, after one syscall.
+
+Each `how` is one crash kind of tests/test_hostile.py; the ones that are not crashes
+(`raise_limit`, `threads`, `status`) say on the console what they found.
+"""
+
+import ctypes
+import os
+import resource
+import signal
+import socket
+import subprocess
+import threading
+
+from apps_py.libtock import app_args, console, runtime
+
+
+def _hog_memory() -> None:
+    chunks = []
+    while True:  # address space, not RSS: bytearray(n) maps untouched zero pages
+        chunks.append(bytearray(8 << 20))
+
+
+def _flood_fds() -> None:
+    fds = []
+    while True:
+        fds.append(os.open("/dev/null", os.O_RDONLY))
+
+
+def _status() -> None:
+    lines = []
+    for name in ("RLIMIT_AS", "RLIMIT_CPU", "RLIMIT_NOFILE", "RLIMIT_CORE"):
+        soft, hard = resource.getrlimit(getattr(resource, name))
+        lines.append(f"{name} {soft} {hard}")
+    with open("/proc/self/status") as f:
+        lines += [line.strip() for line in f if line.startswith(("NoNewPrivs", "Seccomp:"))]
+    console.write("\n".join(lines) + "\n")
+
+
+def _raise_limits() -> None:
+    for name in ("RLIMIT_AS", "RLIMIT_NOFILE", "RLIMIT_CPU"):
+        which = getattr(resource, name)
+        before = resource.getrlimit(which)
+        try:
+            resource.setrlimit(which, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+            outcome = "raised"
+        except (ValueError, OSError) as e:
+            outcome = f"refused ({e})"
+        console.write(f"{name} {outcome}, still {resource.getrlimit(which) == before}\n")
+
+
+def _threads() -> None:
+    out: list[int] = []
+    t = threading.Thread(target=lambda: out.append(sum(range(1000))))
+    t.start()
+    t.join()
+    console.write(f"thread ok {out[0]}\n")
+
+
+def main() -> None:
+    how = str(app_args().get("how", "status"))
+    console.write(f"hostile {how}\n")
+    rt = runtime.current()
+    if how == "memory_hog":
+        _hog_memory()
+    elif how == "fd_flood":
+        _flood_fds()
+    elif how == "fork":
+        if os.fork() == 0:
+            os._exit(0)
+    elif how == "spawn":
+        subprocess.run(["true"], check=False)
+    elif how == "exec":
+        os.execv("/bin/true", ["true"])
+    elif how == "cpu_hog":
+        while True:
+            pass
+    elif how == "half_frame_exit":
+        rt.sock.sendall(b"\x95\x02\x02")  # [2, 2, ... of a command, then gone
+        os._exit(0)
+    elif how == "half_frame_kill":
+        rt.sock.sendall(b"\x95\x02\x02")
+        os.kill(os.getpid(), signal.SIGKILL)
+    elif how == "segv":
+        ctypes.string_at(0)
+    elif how == "socket":
+        socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    elif how == "open_file":
+        with open("/etc/hostname", "rb") as f:
+            f.read()
+    elif how == "kill_parent":
+        os.kill(os.getppid(), 0)
+    elif how == "raise_limit":
+        _raise_limits()
+    elif how == "threads":
+        _threads()
+    elif how == "status":
+        _status()

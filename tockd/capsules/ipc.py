@@ -1,0 +1,357 @@
+"""IPC, driver 0x10000: Tock 2.1+'s shared-memory IPC (kernel/src/ipc.rs), flaws included.
+
+Processes are named by their index in the process array; services are found by their
+TBF package name. The grant has NUM_PROCS upcalls, 1 read-only allow, NUM_PROCS
+read-write allows (NUM_PROCS = the board's process slots).
+
+- command 0: exists.
+- command 1: discover: compare read-only allow 0 with every package name, in array
+  order -> SuccessU32(index), Failure(NODEVICE) if none, Failure(INVAL) if no buffer.
+- command 2: notify service arg0; command 3: notify client arg0. Queues an IPC task on
+  the target -> Success; Failure(INVAL) if no process has that index; the enqueue error
+  (NOMEM queue full, NODEVICE not alive) otherwise.
+- read-only allow 0: the package name to discover.
+- read-write allow n: the buffer this process shares with process n.
+- subscribe n: called when process n notifies you. A service registers at its own
+  index; a client registers at the service's index.
+
+Delivery happens when the target next yields (TOCK.md §6.1): the kernel enters the
+target's IPC grant and the caller's (allocating either), exposes the caller's buffer for
+the target through the target's MPU (`add_mpu_region`, result ignored), and schedules the
+target's upcall with (caller index, length, pointer). Every failure on that path is
+silent in `tock` mode. Each `hardened` fix is a switch (see HARDENED below).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from tockd.capsules.base import Capsule
+from tockd.kernel.abi import DriverNum, ErrorCode
+from tockd.kernel.grant import GrantError, GrantSpec
+from tockd.kernel.mpu import MpuConfig, MpuError, Permission, Region
+from tockd.kernel.process import Task, TaskKind
+from tockd.kernel.syscall import SUCCESS, SyscallReturn, failure, success_u32
+
+if TYPE_CHECKING:
+    from tockd.kernel.kernel import Kernel
+    from tockd.kernel.process import Process
+
+SERVICE, CLIENT = 0, 1
+
+#: hardened-mode switches of this capsule (and the kernel's keep_high_water_mark), with
+#: the flaw of experiments/ each one fixes. Each flaw is fixed by exactly one switch.
+HARDENED = {
+    "refuse_unprotectable_share": "flaws 1 and 5: a share the MPU cannot protect fails "
+    "at allow time (SIZE: size or alignment not representable, NOMEM: no free region); "
+    "a window that still cannot be opened at delivery is never handed to the peer",
+    "uniform_errors": "flaw 2: notify answers NODEVICE for every index that is not a "
+    "declared service (empty, dead or any other app), and discover finds only declared "
+    "services, so neither reveals which apps exist",
+    "no_callee_grant_alloc": "flaw 3: delivering a notify never allocates IPC grant "
+    "memory in a callee that has not used IPC itself",
+    "report_undeliverable": "flaw 4: a notify lost after it was accepted (callee died, "
+    "restarted, had no callback) counts as a dropped upcall of the callee, and the caller "
+    "can read how many of its notifies were lost (command 4)",
+    "revoke_on_fault": "flaw 6: when a process faults, every MPU window other processes "
+    "hold into its memory is removed",
+    "queue_until_subscribed": "flaw 7: a notify that reaches a service with no callback "
+    "yet is held and delivered when the service subscribes (chosen over refusing: a "
+    "client written for Tock, which ignores notify's result, then still works)",
+}
+
+
+@dataclass
+class Window:
+    """An MPU region of `holder` that exposes memory of `owner` (an IPC share)."""
+
+    holder: int
+    owner: int
+    region: Region
+    ptr: int
+    length: int
+
+
+class Ipc(Capsule):
+    driver_num = int(DriverNum.IPC)
+
+    def __init__(self, kernel: Kernel, num_procs: int) -> None:
+        super().__init__(kernel)
+        self.num_procs = num_procs
+        self.grant_spec = GrantSpec(
+            DriverNum.IPC, upcalls=num_procs, allow_ro=1, allow_rw=num_procs
+        )
+        self.windows: list[Window] = []
+        self.parked: dict[int, list[Task]] = {}  # held notifies, by callee identifier
+        self.lost: dict[int, int] = {}  # notifies lost, by caller identifier
+
+    def _on(self, switch: str) -> bool:
+        return self.kernel.hardened.get(switch, False)
+
+    # ---- commands -------------------------------------------------------------------
+
+    def command(self, proc: Process, cmd: int, arg0: int, arg1: int) -> SyscallReturn:
+        if cmd == 0:
+            return SUCCESS
+        if cmd == 4 and self._on("report_undeliverable"):
+            return success_u32(self.lost.get(proc.identifier, 0))
+        if cmd not in (1, 2, 3):
+            return failure(ErrorCode.NOSUPPORT)
+        try:
+            grant = self.enter(proc)
+        except GrantError:
+            return failure(ErrorCode.NOMEM)
+        if cmd == 1:
+            return self._discover(proc, *grant.allow_ro(0))
+        return self._notify(proc, arg0, SERVICE if cmd == 2 else CLIENT)
+
+    def _discover(self, proc: Process, ptr: int, length: int) -> SyscallReturn:
+        if length == 0 or not proc.in_ram(ptr, length):
+            return failure(ErrorCode.INVAL)
+        name = self.kernel.ram.read(ptr, length)
+        for other in self.kernel.processes:
+            if other.name.encode() == name:
+                if self._on("uniform_errors") and not other.spec.ipc_service:
+                    continue
+                return success_u32(other.index)
+        return failure(ErrorCode.NODEVICE)
+
+    def _has_callback(self, target: Process, sub: int) -> bool:
+        grant = self.kernel.grant_if_allocated(target, self.grant_spec)
+        return grant is not None and grant.upcall(sub)[0] != 0
+
+    def _notify(self, caller: Process, target_index: int, kind: int) -> SyscallReturn:
+        kernel = self.kernel
+        procs = kernel.processes
+        target = procs[target_index] if target_index < len(procs) else None
+        if self._on("uniform_errors"):
+            # a declared service for notify-service; for notify-client, a process that
+            # registered a client callback for the caller
+            known = (
+                target is not None
+                and target.is_alive()
+                and (
+                    target.spec.ipc_service
+                    if kind == SERVICE
+                    else self._has_callback(target, caller.index)
+                )
+            )
+            if not known:
+                target = None
+        if target is None:
+            rv = failure(ErrorCode.NODEVICE if self._on("uniform_errors") else ErrorCode.INVAL)
+        elif not target.is_alive():
+            rv = failure(ErrorCode.NODEVICE)
+        elif kernel.enqueue_task(target, Task(TaskKind.IPC, self.driver_num, caller.index, kind)):
+            rv = SUCCESS
+        else:
+            rv = failure(ErrorCode.NOMEM)
+        kernel.emit(
+            "ipc_notify",
+            caller,
+            target=target_index,
+            role="service" if kind == SERVICE else "client",
+            result=rv.debug(),
+        )
+        return rv
+
+    # ---- hardened: refuse a share the MPU cannot protect --------------------------------
+
+    def check_allow_rw(self, proc: Process, num: int, address: int, size: int) -> ErrorCode | None:
+        if size == 0 or not self._on("refuse_unprotectable_share"):
+            return None
+        procs = self.kernel.processes
+        if num >= len(procs) or procs[num] is proc or procs[num].mpu is None:
+            return ErrorCode.INVAL
+        trial = _copy_config(procs[num].mpu)  # type: ignore[arg-type]
+        try:
+            self.kernel.mpu.allocate_region(address, size, size, Permission.READ_WRITE, trial)
+        except MpuError as e:
+            self.kernel.emit(
+                "ipc_share_refused", proc, target=num, ptr=address, length=size, reason=str(e)
+            )
+            return ErrorCode.NOMEM if "no free" in str(e) else ErrorCode.SIZE
+        return None
+
+    # ---- delivery (at the target's yield) ---------------------------------------------
+
+    def deliver_ipc_task(self, target: Process, task: Task) -> None:
+        """Tock's `IPC::schedule_upcall(target, caller, type)`, run when `target` yields."""
+        kernel = self.kernel
+        caller_index, kind = task.subscribe, task.fnptr
+        caller = kernel.processes[caller_index]
+        sub = target.index if kind == SERVICE else caller_index
+        if caller is target:
+            self._drop(target, caller, kind, "self-notify (AlreadyInUse)")
+            return
+        allocated = kernel.grant_if_allocated(target, self.grant_spec) is not None
+        if not allocated and self._on("no_callee_grant_alloc"):
+            self._hold_or_drop(target, caller, task, "callee has no IPC grant of its own")
+            return
+        try:
+            tgrant = self.enter(target)  # Tock allocates the callee's grant here (flaw 3)
+            if not allocated:
+                kernel.emit(
+                    "ipc_callee_grant", target, caller=caller_index, size=self.grant_spec.size
+                )
+            cgrant = self.enter(caller)
+        except GrantError as e:
+            self._drop(target, caller, kind, f"grant allocation failed: {e}")
+            return
+        if tgrant.upcall(sub)[0] == 0 and self._on("queue_until_subscribed"):
+            self._hold_or_drop(target, caller, task, "no callback yet")
+            return
+        ptr, length = cgrant.allow_rw(target.index)
+        if length and not self._expose(target, caller, ptr, length):
+            if self._on("refuse_unprotectable_share"):
+                ptr, length = 0, 0  # never hand the peer a pointer it cannot touch
+        elif not length:
+            ptr = 0
+        if tgrant.upcall(sub)[0] == 0:
+            self._drop(target, caller, kind, "null upcall: no callback registered")
+        result = kernel.schedule_upcall(target, self.grant_spec, sub, (caller_index, length, ptr))
+        if result != "Ok(())":
+            self._drop(target, caller, kind, f"schedule_upcall {result}")
+
+    def _hold_or_drop(self, target: Process, caller: Process, task: Task, why: str) -> None:
+        if self._on("queue_until_subscribed") and task.fnptr == SERVICE:
+            self.parked.setdefault(target.identifier, []).append(task)
+            self.kernel.emit(
+                "ipc_held",
+                target,
+                caller=caller.index,
+                reason=f"{why}: held until the service subscribes",
+            )
+        else:
+            self._drop(target, caller, task.fnptr, why)
+
+    def _expose(self, target: Process, owner: Process, ptr: int, length: int) -> bool:
+        """`target.add_mpu_region(ptr, len, len)`; Tock ignores the result."""
+        assert target.mpu is not None
+        for w in self.windows:
+            if w.holder == target.index and w.ptr == ptr and w.length == length:
+                return True  # already exposed (Tock's allocate_region fails on the overlap)
+        try:
+            region = self.kernel.mpu.allocate_region(
+                ptr, length, length, Permission.READ_WRITE, target.mpu
+            )
+        except MpuError as e:
+            self.kernel.emit(
+                "ipc_share",
+                target,
+                owner=owner.index,
+                ptr=ptr,
+                length=length,
+                ok=False,
+                reason=str(e),
+            )
+            return False
+        self.windows.append(Window(target.index, owner.index, region, ptr, length))
+        target.mpu_dirty = True
+        self.kernel.emit(
+            "ipc_share",
+            target,
+            owner=owner.index,
+            ptr=ptr,
+            length=length,
+            ok=True,
+            region_start=region.start,
+            region_size=region.size,
+        )
+        return True
+
+    def _drop(self, target: Process, caller: Process, kind: int, reason: str) -> None:
+        counted = self._on("report_undeliverable")
+        if counted:
+            target.dropped_upcall_count += 1
+            self.lost[caller.identifier] = self.lost.get(caller.identifier, 0) + 1
+        self.kernel.emit(
+            "ipc_dropped",
+            target,
+            caller=caller.index,
+            role="service" if kind == SERVICE else "client",
+            reason=reason,
+            counted=counted,
+        )
+
+    def tasks_lost(self, proc: Process, tasks: list[Task]) -> None:
+        """`proc` is terminated or restarted with these tasks still queued."""
+        for task in tasks:
+            if task.kind is TaskKind.IPC:
+                caller = self.kernel.processes[task.subscribe]
+                self._drop(proc, caller, task.fnptr, "callee stopped before delivery")
+
+    # ---- hooks --------------------------------------------------------------------------
+
+    def subscribed(self, proc: Process, num: int, fnptr: int) -> None:
+        held = self.parked.get(proc.identifier)
+        if not held or fnptr == 0 or num != proc.index:
+            return
+        del self.parked[proc.identifier]
+        for task in held:
+            self.kernel.enqueue_task(proc, task)
+        self.kernel.emit("ipc_released", proc, count=len(held))
+
+    def faulted(self, proc: Process) -> None:
+        if self._on("revoke_on_fault"):
+            self.revoke_into(proc, "owner faulted")
+
+    def restarting(self, proc: Process) -> None:
+        """Hardened keep_high_water_mark: a restart also revokes windows into `proc`."""
+        if self._on("keep_high_water_mark"):
+            self.revoke_into(proc, "owner restarted")
+
+    def revoke_into(self, owner: Process, reason: str) -> None:
+        """Remove every window other processes hold into `owner`'s memory."""
+        kernel = self.kernel
+        for w in [w for w in self.windows if w.owner == owner.index]:
+            holder = kernel.processes[w.holder]
+            if holder.mpu is not None:
+                try:
+                    kernel.mpu.remove_region(w.region, holder.mpu)
+                except MpuError:
+                    pass
+                holder.mpu_dirty = True
+            self.windows.remove(w)
+            kernel.emit(
+                "ipc_revoke", holder, owner=owner.index, ptr=w.ptr, length=w.length, reason=reason
+            )
+
+    def release(self, proc: Process) -> None:
+        # Tock's reset() clears the process's own MPU config, windows included; windows
+        # others hold into it are kept (issue #4371) unless revoke_on_fault removed them.
+        self.windows = [w for w in self.windows if w.holder != proc.index]
+        self.parked.pop(proc.identifier, None)
+
+    def describe(self) -> dict[str, object]:
+        """Services, clients and shared buffers, for the control socket."""
+        kernel = self.kernel
+        services = [p.index for p in kernel.processes if self._has_callback(p, p.index)]
+        clients = []
+        for p in kernel.processes:
+            grant = kernel.grant_if_allocated(p, self.grant_spec) if p.is_alive() else None
+            if grant is None:
+                continue
+            for n in range(self.num_procs):
+                if n != p.index and grant.upcall(n)[0]:
+                    clients.append({"client": p.index, "service": n})
+        windows = [
+            {
+                "holder": w.holder,
+                "owner": w.owner,
+                "ptr": w.ptr,
+                "length": w.length,
+                "region_start": w.region.start,
+                "region_size": w.region.size,
+            }
+            for w in self.windows
+        ]
+        return {"services": services, "clients": clients, "windows": windows}
+
+
+def _copy_config(cfg: MpuConfig) -> MpuConfig:
+    return MpuConfig(list(cfg.app_regions), cfg.flash, list(cfg.extra), cfg.app_block)
+
+
+__all__ = ["HARDENED", "Ipc", "Window"]

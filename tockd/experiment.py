@@ -1,0 +1,187 @@
+"""The catalogue of Tock's IPC flaws: each one a runnable experiment.
+
+An experiment builds a small board, runs it once in `tock` mode and once in `hardened`
+mode with the real daemon and real app processes, and judges from the event stream and
+the apps' output whether the flaw showed up: REPRODUCED (with the evidence: trace lines,
+bytes read, error codes) or PREVENTED. `experiments/NAME.py` and `tockd experiment NAME`
+run one; `tockd experiment --list` lists them.
+
+Each experiment names the hardened switch that fixes it, so a test can turn exactly that
+switch off and see exactly that flaw come back.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import trio
+
+from tockd.board import HARDENED_SWITCHES, BoardConfig, parse_board
+from tockd.daemon import Daemon
+from tockd.trace import format_event
+
+MODES = ("tock", "hardened")
+
+
+@dataclass
+class Observation:
+    """What one run of a board produced."""
+
+    mode: str
+    events: list[dict[str, Any]]
+    console: dict[str, str]
+    status: int
+    daemon: Daemon
+
+    def of(self, kind: str, name: str | None = None) -> list[dict[str, Any]]:
+        return [
+            e for e in self.events if e["kind"] == kind and (name is None or e.get("name") == name)
+        ]
+
+    def trace(self, name: str | None = None, contains: str = "") -> list[str]:
+        lines = []
+        for e in self.events:
+            if name is not None and e.get("name") != name:
+                continue
+            line = format_event(e)
+            if line is not None and contains in line:
+                lines.append(line)
+        return lines
+
+    def proc(self, name: str) -> Any:
+        p = self.daemon.kernel.find(name)
+        if p is None:
+            raise KeyError(name)
+        return p
+
+
+@dataclass
+class Verdict:
+    reproduced: bool
+    evidence: list[str] = field(default_factory=list)
+
+    @property
+    def word(self) -> str:
+        return "REPRODUCED" if self.reproduced else "PREVENTED"
+
+
+@dataclass
+class Experiment:
+    """One flaw: a board, how to tell whether the flaw showed, and its fix."""
+
+    name: str
+    title: str
+    tock_ref: str
+    switch: str
+    board: Callable[[str], str]  # mode -> board file text
+    judge: Callable[[Observation], Verdict]
+    stop_when: Callable[[Daemon], bool] | None = None
+    timeout: float = 20.0
+
+    def config(self, mode: str, switches: dict[str, bool] | None = None) -> BoardConfig:
+        cfg = parse_board(self.board(mode))
+        if switches is not None:
+            cfg.hardened.update(switches)
+        return cfg
+
+    def run(self, mode: str, switches: dict[str, bool] | None = None) -> Verdict:
+        """Run the board in `mode` (tock or hardened, optionally with switches
+        overridden) and judge it."""
+        return self.judge(observe(self, self.config(mode, switches), mode))
+
+
+def observe(exp: Experiment, cfg: BoardConfig, mode: str) -> Observation:
+    return trio.run(_observe, exp, cfg, mode)
+
+
+async def _observe(exp: Experiment, cfg: BoardConfig, mode: str) -> Observation:
+    daemon = Daemon(cfg, quiet=True)
+    events: list[dict[str, Any]] = []
+    daemon.kernel.events.subscribe(events.append)
+    status = -1
+    with trio.move_on_after(exp.timeout):
+        async with trio.open_nursery() as nursery:
+            if exp.stop_when is not None:
+                stop_when = exp.stop_when
+
+                async def watch() -> None:
+                    while not stop_when(daemon):  # noqa: ASYNC110 - a predicate, not an event
+                        await trio.sleep(0.01)
+                    daemon.request_stop()
+
+                nursery.start_soon(watch)
+            status = await daemon.run()
+            nursery.cancel_scope.cancel()
+    console: dict[str, str] = {}
+    for e in events:
+        if e["kind"] == "console":
+            console[e["name"]] = console.get(e["name"], "") + e["text"]
+    return Observation(mode, events, console, status, daemon)
+
+
+def all_switches_but(switch: str) -> dict[str, bool]:
+    """Hardened mode with exactly one switch turned off."""
+    return {s: s != switch for s in HARDENED_SWITCHES}
+
+
+def catalogue() -> dict[str, Experiment]:
+    """Every experiment in the `experiments` folder, by name, in file order."""
+    import experiments
+
+    found: dict[str, Experiment] = {}
+    for info in sorted(pkgutil.iter_modules(experiments.__path__), key=lambda m: m.name):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"experiments.{info.name}")
+        exp = getattr(module, "EXPERIMENT", None)
+        if isinstance(exp, Experiment):
+            found[exp.name] = exp
+    return found
+
+
+def report(exp: Experiment, modes: Iterable[str] = MODES, out: Any = None) -> dict[str, Verdict]:
+    """Run `exp` in each mode and print the verdicts with their evidence."""
+    out = out or sys.stdout
+    print(f"{exp.name}: {exp.title}", file=out)
+    print(f"  Tock: {exp.tock_ref}; fixed by hardened switch `{exp.switch}`", file=out)
+    verdicts = {}
+    for mode in modes:
+        verdict = exp.run(mode)
+        verdicts[mode] = verdict
+        print(f"  [{mode:8}] {verdict.word}", file=out)
+        for line in verdict.evidence:
+            print(f"             {line}", file=out)
+    out.flush()
+    return verdicts
+
+
+def main_for(exp: Experiment) -> None:
+    """`python experiments/NAME.py`."""
+    report(exp)
+
+
+def apps_toml(apps: list[dict[str, Any]], **board: Any) -> str:
+    """A board file's text from plain dicts (keys as in board files)."""
+    lines = ["[board]"] + [f"{k} = {_toml(v)}" for k, v in board.items()]
+    for a in apps:
+        a = dict(a)
+        args = a.pop("args", None)
+        lines.append("[[apps]]")
+        lines += [f"{k} = {_toml(v)}" for k, v in a.items()]
+        if args:
+            lines.append("[apps.args]")
+            lines += [f"{k} = {_toml(v)}" for k, v in args.items()]
+    return "\n".join(lines) + "\n"
+
+
+def _toml(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return str(v)

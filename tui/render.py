@@ -1,0 +1,261 @@
+"""Board -> text for each pane: pure functions, so they are tested without a terminal.
+
+Colours are named by role (`state-running`, ...) in rich style strings here only where a
+renderable needs a colour inside one widget; widget layout and frame colours live in
+`tockd.tcss`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+
+from tui.board import Board, Grant, MemMap, ProcRow
+
+SPARKS = "▁▁▂▃▄▅▆▇█"
+REDACTED = "·"
+
+STATE_STYLES = {
+    "Running": "bold green",
+    "Yielded": "cyan",
+    "YieldedFor": "cyan",
+    "Stopped": "yellow",
+    "Faulted": "bold red",
+    "Terminated": "dim",
+}
+
+
+def state_style(state: str) -> str:
+    return STATE_STYLES.get(state.split("(", 1)[0], "")
+
+
+def short_state(state: str) -> str:
+    """Tock's Debug text, shortened for a table cell: YieldedFor(0x0:1), Stopped(Yielded)."""
+    if state.startswith("YieldedFor(UpcallId"):
+        inner = state[state.index("{") + 1 : state.rindex("}")]
+        parts = dict(p.strip().split(": ") for p in inner.split(","))
+        return f"YieldedFor({parts.get('driver_num', '?')}:{parts.get('subscribe_num', '?')})"
+    return state
+
+
+def sparkline(values: list[float], top: float, width: int = 8) -> str:
+    """`values` (newest last) as block glyphs scaled to `top`, right-aligned in `width`."""
+    tail = values[-width:]
+    if top <= 0:
+        glyphs = [SPARKS[0] if v <= 0 else SPARKS[1] for v in tail]
+    else:
+        glyphs = [SPARKS[0] if v <= 0 else SPARKS[max(1, min(8, round(v / top * 8)))] for v in tail]
+    return "".join(glyphs).rjust(width, SPARKS[0])
+
+
+def human_rate(rate: float) -> str:
+    if rate >= 9_950:
+        return f"{rate / 1000:.0f}k"
+    if rate >= 1000:
+        return f"{rate / 1000:.1f}k"
+    return f"{rate:.0f}"
+
+
+def human_bytes(n: int) -> str:
+    if n >= 1 << 20:
+        return f"{n / (1 << 20):.1f}M"
+    if n >= 1 << 10:
+        return f"{n / (1 << 10):.0f}K"
+    return f"{n}B"
+
+
+NAME_WIDTH = 22
+
+
+def short_name(name: str, width: int = 26) -> str:
+    return name if len(name) <= width else "…" + name[-(width - 1) :]
+
+
+def marker(p: ProcRow) -> Text:
+    if p.current:
+        return Text("▶", style="bold green")
+    if p.ready:
+        return Text("•", style="green")
+    return Text(" ")
+
+
+def _num(value: object, style: str = "") -> Text:
+    return Text(str(value), style=style, justify="right")
+
+
+def process_cells(
+    p: ProcRow, spark: str, rate: float, stats: tuple[float, int] | None, redact: bool
+) -> tuple[Text, ...]:
+    """The cells of one process table row, in column order (Text, never markup: the
+    table would parse every str cell as markup on each update)."""
+    if redact:
+        os_pid, cpu, rss, rate_text = REDACTED * 5, REDACTED, REDACTED, REDACTED
+        spark = ""
+    else:
+        os_pid = "-" if p.os_pid is None else str(p.os_pid)
+        cpu = "-" if stats is None else f"{stats[0]:.0f}"
+        rss = "-" if stats is None else human_bytes(stats[1])
+        rate_text = human_rate(rate)
+    return (
+        marker(p),
+        _num(p.process_id),
+        _num(os_pid),
+        Text(short_name(p.name, NAME_WIDTH)),
+        Text(short_state(p.state), style=state_style(p.state)),
+        _num(p.syscalls),
+        Text.assemble((spark.rjust(8), "green"), " ", rate_text.rjust(4)),
+        _num(p.queue),
+        _num(p.dropped, "bold red" if p.dropped else ""),
+        _num(p.restarts),
+        _num(cpu),
+        _num(rss),
+    )
+
+
+def scheduler_text(board: Board, names: dict[int, str]) -> Text:
+    """Two lines: scheduler kind, paused or running, current process and its timeslice
+    left, decisions; then the run queue in order (ready processes bright)."""
+    s = board.sched
+    text = Text()
+    text.append(f"{s.kind}  ", style="bold")
+    if s.paused:
+        text.append(" PAUSED ", style="bold black on yellow")
+    else:
+        text.append(" running ", style="bold black on green")
+    current = board.proc(s.current) if s.current is not None else None
+    text.append("  current: ")
+    if current is None:
+        text.append("none (kernel idle)", style="dim")
+    else:
+        text.append(f"[{current.process_id}] {short_name(current.name, 30)}", style="bold")
+        left = board.timeslice_left_us()
+        if left is not None:
+            text.append(f"  timeslice left {left / 1000:.1f} ms of {(s.slice_us or 0) / 1000:.0f}")
+    text.append(f"  decisions {s.decisions}")
+    text.append("\nrun queue: ")
+    shown = 0
+    for index in s.run_queue:
+        p = board.proc(index)
+        if p is None:
+            continue
+        if shown == 12:
+            text.append(f"… (+{len(s.run_queue) - shown})", style="dim")
+            break
+        label = names.get(index, p.name).rsplit(".", 1)[-1]
+        text.append(f"{label}", style="bold green" if p.ready else "dim")
+        text.append(" → " if index != s.run_queue[-1] else "")
+        shown += 1
+    return text
+
+
+def grant_columns(board: Board) -> list[tuple[int, str]]:
+    """(driver, capsule name) of every capsule some process holds a grant of."""
+    used = {g.driver for p in board.procs for g in p.grants}
+    return sorted((d, board.capsules.get(d, f"{d:#x}")) for d in used)
+
+
+def grant_cells(p: ProcRow, columns: list[tuple[int, str]]) -> tuple[Text, ...]:
+    by_driver: dict[int, Grant] = {g.driver: g for g in p.grants}
+    cells = [_num(by_driver[d].size) if d in by_driver else _num("·") for d, _ in columns]
+    total = sum(g.size for g in p.grants)
+    return (Text(short_name(p.name, 18)), *cells, _num(total if total else "·"))
+
+
+def _bar(start: int, size: int, lo: int, hi: int, width: int, glyph: str) -> str:
+    """A bar for [start, start+size) on the scale [lo, hi), `width` cells wide."""
+    span = max(1, hi - lo)
+    a = (max(start, lo) - lo) * width / span
+    b = (min(start + size, hi) - lo) * width / span
+    if b <= 0 or a >= width or size <= 0:
+        return " " * width
+    first = min(width - 1, int(a))
+    last = max(first + 1, min(width, round(b)))
+    return " " * first + glyph * (last - first) + " " * (width - last)
+
+
+def memory_text(
+    m: MemMap | None, p: ProcRow | None, width: int, shares: list[dict[str, Any]] | None = None
+) -> Text:
+    """The selected process's memory as bars on one RAM scale: app memory up to
+    app_break, the free gap, the grant block down to kernel_memory_break (each grant),
+    and every MPU region, clipped to the process's RAM block."""
+    text = Text(no_wrap=True, overflow="crop")
+    if p is None:
+        return Text("no process selected", style="dim")
+    if m is None:
+        return Text(f"{p.name}: no memory map received yet", style="dim")
+    bar_w = max(10, width - 36)
+    lo, hi = m.mem_start, m.mem_end
+
+    def line(label: str, start: int, size: int, glyph: str, style: str, note: str = "") -> None:
+        text.append(f"{label:<14.14}", style=style)
+        text.append(f"{start:#010x} {size:>6} ")
+        text.append("│")
+        text.append(_bar(start, size, lo, hi, bar_w, glyph), style=style)
+        text.append("│")
+        if note:
+            text.append(f" {note}", style="dim")
+        text.append("\n")
+
+    text.append(f"RAM   {lo:#010x}..{hi:#010x} {hi - lo:>7} B\n", style="bold")
+    text.append(
+        f"flash {m.flash_start:#010x}..{m.flash_end:#010x} {m.flash_end - m.flash_start:>7} B\n",
+        style="dim",
+    )
+    line("app memory", lo, m.app_break - lo, "█", "green")
+    line("free", m.app_break, m.kernel_memory_break - m.app_break, "░", "dim")
+    line("grant block", m.kernel_memory_break, hi - m.kernel_memory_break, "▓", "magenta")
+    for g in sorted(m.grants, key=lambda g: g.address):
+        line(f" {g.capsule}", g.address, g.size, "▒", "magenta", f"grant {g.driver:#x}")
+    text.append(f"app_break {m.app_break:#010x}  ", style="green")
+    text.append(f"kernel_memory_break {m.kernel_memory_break:#010x}  ", style="magenta")
+    text.append(f"allow high-water {m.allow_high_water_mark:#010x}\n", style="dim")
+    for r in m.regions:
+        if r.start + r.size <= lo or r.start >= hi:
+            continue  # the flash region: shown in the header line
+        peer = _share_peer(r.start, r.size, shares or [])
+        note = r.detail + (f"  shared with {peer}" if peer else "")
+        clipped = "»" if r.start + r.size > hi or r.start < lo else ""
+        line(
+            f"MPU #{r.number} {r.perms_text}{clipped}",
+            r.start,
+            r.size,
+            "━",
+            "bold yellow" if peer else "yellow",
+            note,
+        )
+    text.append(f"MPU model {m.mpu_model}", style="dim")
+    if m.regions_seq:
+        text.append(f", regions as of event #{m.regions_seq}", style="dim")
+    return text
+
+
+def _share_peer(start: int, size: int, shares: list[dict[str, Any]]) -> str | None:
+    """The peer of an IPC shared buffer that lies inside [start, start+size), if any."""
+    for share in shares:
+        address = share.get("address")
+        if type(address) is int and start <= address < start + size:
+            peer = share.get("peer") or share.get("client") or share.get("service")
+            return str(peer) if peer is not None else "a peer"
+    return None
+
+
+def ipc_text(ipc: dict[str, Any] | None, supported: bool | None) -> Text:
+    """Services, clients and shared buffers, from the daemon's optional `ipc` query."""
+    if supported is None:
+        return Text("asking the daemon…", style="dim")
+    if not supported:
+        return Text("no IPC capsule on this board", style="dim")
+    if not ipc:
+        return Text("no services", style="dim")
+    text = Text()
+    for title, key in (("services", "services"), ("clients", "clients"), ("shared", "shares")):
+        items = ipc.get(key) or []
+        text.append(f"{title} ({len(items)})\n", style="bold")
+        for item in items[:8]:
+            if isinstance(item, dict):
+                text.append("  " + " ".join(f"{k}={v}" for k, v in item.items()) + "\n")
+            else:
+                text.append(f"  {item}\n")
+    return text
