@@ -1,12 +1,15 @@
 """Syscall round trip: tockd's null command against a raw msgpack ping-pong floor.
 
-    python bench/syscall_rtt.py [--n 20000]
+    python bench/syscall_rtt.py [--n 20000] [--cpu N]
 
-Both are measured in one run on this machine: (1) the floor, two Python processes
-exchanging the same frames (`[2, 2, 0, 0, 0]` / `[0, 129, 4, 0, 0]`) over a Unix
-socketpair, a blocking loop on each side; (2) tockd, a real app process making null
-commands to the real daemon (trio kernel loop, syscall dispatch, LED capsule). Each side
-times its own round trips with perf_counter_ns; the medians and their ratio are printed.
+All measured in one run on this machine, each both unpinned and pinned to one core
+(both processes on the same CPU, `--cpu`, by default the one tockd's "auto" picks):
+(1) the floor, two Python processes exchanging the same frames (`[2, 2, 0, 0, 0]` /
+`[0, 129, 4, 0, 0]`) over a Unix socketpair, a blocking loop on each side; (2) tockd,
+a real app process (forked from the zygote) making null commands to the real daemon
+(trio kernel loop, syscall dispatch, LED capsule), with the board's `cpu = "off"` and
+`cpu = N`. Each side times its own round trips with perf_counter_ns; the medians and
+their ratios are printed. Target: tockd pinned <= 3x the pinned floor.
 """
 
 from __future__ import annotations
@@ -71,14 +74,26 @@ def floor(n: int, warmup: int) -> list[int]:
     return [int(x) for x in out.split()]
 
 
-def tockd(n: int, warmup: int) -> list[int]:
+def pinned_floor(n: int, warmup: int, cpu: int) -> list[int]:
+    """The floor with both processes on one core (the child inherits the affinity)."""
+    saved = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {cpu})
+    try:
+        return floor(n, warmup)
+    finally:
+        os.sched_setaffinity(0, saved)
+
+
+def tockd(n: int, warmup: int, cpu: int | None) -> list[int]:
     from tockd.board import parse_board
     from tockd.daemon import Daemon
 
+    placement = '"off"' if cpu is None else str(cpu)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "samples"
         cfg = parse_board(
-            '[board]\nname = "bench"\nmpu = "cortex-m"\n[[apps]]\nname = "bench"\n'
+            f'[board]\nname = "bench"\nmpu = "cortex-m"\ncpu = {placement}\n'
+            f'[[apps]]\nname = "bench"\n'
             f'module = "apps_py.syscall_bench"\n[apps.args]\nout = "{out}"\nn = {n}\n'
             f"warmup = {warmup}\n"
         )
@@ -97,20 +112,33 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=20000, help="timed round trips per side")
     ap.add_argument("--warmup", type=int, default=2000)
+    ap.add_argument("--cpu", type=int, help="the core of the pinned runs (default: auto)")
     args = ap.parse_args(argv)
     os.chdir(ROOT)
+    from tockd.daemon import resolve_cpu
+
+    cpu = resolve_cpu("auto" if args.cpu is None else args.cpu)
+    assert cpu is not None
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
         f"{platform.python_version()}, {platform.platform()}"
     )
-    print(f"{args.n} round trips each, after {args.warmup} warm-up")
+    print(f"{args.n} round trips each, after {args.warmup} warm-up; pinned runs on CPU {cpu}")
     t0 = time.monotonic()
     raw = floor(args.n, args.warmup)
-    kern = tockd(args.n, args.warmup)
-    raw_med, k_med = statistics.median(raw), statistics.median(kern)
-    print(f"raw msgpack ping-pong (floor)   {describe(raw)}")
-    print(f"tockd null command              {describe(kern)}")
-    print(f"ratio tockd / floor (medians)   {k_med / raw_med:.2f}")
+    raw_pin = pinned_floor(args.n, args.warmup, cpu)
+    kern = tockd(args.n, args.warmup, None)
+    kern_pin = tockd(args.n, args.warmup, cpu)
+    med = statistics.median
+    print(f"raw msgpack ping-pong (floor), unpinned  {describe(raw)}")
+    print(f"raw msgpack ping-pong (floor), pinned    {describe(raw_pin)}")
+    print(f"tockd null command, unpinned             {describe(kern)}")
+    print(f"tockd null command, pinned               {describe(kern_pin)}")
+    print(
+        f"ratio tockd / floor (medians): pinned {med(kern_pin) / med(raw_pin):.2f} "
+        f"(target <= 3), unpinned {med(kern) / med(raw):.2f}"
+    )
+    print(f"tockd pinned is {med(kern) / med(kern_pin):.2f}x faster than unpinned")
     print(f"({time.monotonic() - t0:.1f} s)")
     return 0
 

@@ -1,8 +1,17 @@
-"""Trace lines have exactly the shapes Tock prints (the seed's rot13 trace)."""
+"""Trace lines have exactly the shapes Tock prints (the seed's rot13 trace); the JSONL
+file never holds a torn line."""
 
 from __future__ import annotations
 
-from tockd.trace import format_event
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tockd.trace import JsonlTrace, format_event
 
 
 def ev(kind: str, **kw: object) -> dict[str, object]:
@@ -87,3 +96,50 @@ def test_lines_match_the_seed_trace() -> None:
         "[1] Process a faulted and was stopped: bad frame"
     )
     assert format_event(ev("grant_alloc", driver=1)) is None
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    lengths=st.lists(st.integers(0, 5000), min_size=1, max_size=300),
+    flushes=st.sets(st.integers(0, 299)),
+)
+def test_jsonl_lines_never_straddle_a_page_so_a_cut_write_leaves_whole_lines(
+    lengths: list[int], flushes: set[int]
+) -> None:
+    """Cut the file at every page boundary, as SIGKILL can cut a write: every line that
+    remains parses, and the events are a prefix of those written."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "events.jsonl")
+        sink = JsonlTrace(path, interval_s=3600)
+        for i, n in enumerate(lengths):
+            sink({"seq": i + 1, "kind": "console", "text": "x" * n})
+            if i in flushes:
+                sink.flush()
+        sink.close()
+        data = Path(path).read_bytes()
+    lines = data.split(b"\n")
+    assert lines.pop() == b""
+    assert [json.loads(line)["seq"] for line in lines] == list(range(1, len(lengths) + 1))
+    for cut in range(JsonlTrace.PAGE, len(data), JsonlTrace.PAGE):
+        head = data[:cut]
+        start = head.rfind(b"\n") + 1
+        if start < cut:  # only a line longer than a page may be cut, and it began on a page
+            assert start % JsonlTrace.PAGE == 0
+            assert data.index(b"\n", cut) - start >= JsonlTrace.PAGE
+        whole = head[:start].split(b"\n")[:-1]
+        assert [json.loads(line)["seq"] for line in whole] == list(range(1, len(whole) + 1))
+
+
+def test_jsonl_flushes_by_count_and_by_time(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    sink = JsonlTrace(str(path), interval_s=3600)
+    for i in range(JsonlTrace.BATCH_EVENTS - 1):
+        sink({"seq": i + 1, "kind": "x"})
+    assert path.read_bytes() == b""  # a batch is still pending
+    sink({"seq": JsonlTrace.BATCH_EVENTS, "kind": "x"})
+    assert path.read_bytes().count(b"\n") == JsonlTrace.BATCH_EVENTS
+    sink.interval_s = 0
+    sink({"seq": JsonlTrace.BATCH_EVENTS + 1, "kind": "x"})
+    assert path.read_bytes().count(b"\n") == JsonlTrace.BATCH_EVENTS + 1
+    sink.close()
+    sink.close()  # idempotent: every exit path may call it

@@ -96,3 +96,40 @@ def test_hostile_frames_name_their_problem(data: bytes, reason: str) -> None:
 def test_check_syscall_reasons(frame: object, reason: str) -> None:
     with pytest.raises(wire.WireError, match=reason):
         wire.check_syscall(frame)
+
+
+@given(st.binary(max_size=600), st.integers(min_value=1, max_value=40))
+@settings(max_examples=400)
+def test_decode_gives_what_feed_and_frames_give(data: bytes, chunk: int) -> None:
+    """`decode` (the syscall hot path) is `feed` + `frames`: the same frames, and the same
+    error at the same read (frames read together with a bad one may be lost: the peer
+    is faulted anyway)."""
+
+    def run(fast: bool) -> tuple[list[object], int, str | None]:
+        decoder = wire.FrameDecoder(max_frame=256)
+        got: list[object] = []
+        for i in range(0, len(data), chunk):
+            try:
+                if fast:
+                    got.extend(decoder.decode(data[i : i + chunk]))
+                else:
+                    decoder.feed(data[i : i + chunk])
+                    got.extend(list(decoder.frames()))
+            except wire.WireError as e:
+                return got, i, str(e)
+        return got, len(data), None
+
+    assert run(True) == run(False)
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"\xc1", "malformed msgpack"),
+        (b"\xdd" + (1 << 20).to_bytes(4, "big"), "exceeds max_array_len"),
+        (msgpack.packb("x" * 70000), "frame larger than"),
+    ],
+)
+def test_decode_names_the_problem_too(data: bytes, reason: str) -> None:
+    with pytest.raises(wire.WireError, match=reason):
+        wire.FrameDecoder().decode(data)

@@ -14,6 +14,7 @@
     uart_baud = 115200        # console speed; 0 = writes complete at once
     process_slots = 0         # NUM_PROCS for IPC; 0 = one per app
     abi_echo = false          # the ABI test driver 0xA0000 (tests only)
+    bulk = false              # the bulk transfer driver 0xA0001 (bench/zero_copy.py)
     cpu = "auto"              # the core of the daemon and all apps: N | "auto" | "off"
     spawn = "zygote"          # fork apps from a warm zygote, or "cold": fresh interpreters
 
@@ -52,6 +53,7 @@ from typing import Any
 from apps_py.libtock import sandbox as libtock_sandbox
 from tockd.capsules.abi_echo import AbiEcho
 from tockd.capsules.alarm import Alarm
+from tockd.capsules.bulk import Bulk
 from tockd.capsules.button import Button
 from tockd.capsules.console import Console
 from tockd.capsules.ipc import HARDENED as _IPC_HARDENED
@@ -86,6 +88,7 @@ class BoardConfig:
     buttons: int = 2
     seed: int = 0
     abi_echo: bool = False
+    bulk: bool = False
     cpu: int | str = "auto"  # a core number, "auto" or "off" (tockd.daemon.resolve_cpu)
     spawn: str = "zygote"  # zygote | cold
     process_slots: int = 0  # NUM_PROCS; 0 = as many as apps
@@ -170,6 +173,7 @@ def parse_board(text: str, *, where: str = "board file") -> BoardConfig:
     cfg.buttons = _int(board, "buttons", cfg.buttons, "board")
     cfg.seed = _int(board, "seed", cfg.seed, "board")
     cfg.abi_echo = bool(board.get("abi_echo", False))
+    cfg.bulk = bool(board.get("bulk", False))
     cfg.cpu = board.get("cpu", cfg.cpu)
     if cfg.cpu not in ("auto", "off") and (type(cfg.cpu) is not int or cfg.cpu < 0):
         raise BoardError(f'board.cpu must be a CPU number, "auto" or "off", got {cfg.cpu!r}')
@@ -251,6 +255,8 @@ def build_kernel(cfg: BoardConfig) -> Kernel:
     kernel.add_capsule(Ipc(kernel, slots))
     if cfg.abi_echo:
         kernel.add_capsule(AbiEcho(kernel))
+    if cfg.bulk:
+        kernel.add_capsule(Bulk(kernel))
     for index, spec in enumerate(cfg.apps):
         proc = Process(index=index, spec=spec, identifier=kernel.new_identifier())
         try:

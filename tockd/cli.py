@@ -8,6 +8,7 @@ tockd button N [--release]    press (or release) button N
 tockd console NAME TEXT       type TEXT into NAME's console
 tockd pause|resume            pause or resume the scheduler
 tockd trace                   stream the live syscall trace of a running daemon
+tockd tui                     live dashboard of a running daemon (run ... --tui: both)
 """
 
 from __future__ import annotations
@@ -114,7 +115,37 @@ def cmd_run(args: argparse.Namespace) -> int:
     except BoardError as e:
         print(f"tockd: {e}", file=sys.stderr)
         return 1
+    if args.cpu is not None:  # overrides the board's [board] cpu
+        cfg.cpu = int(args.cpu) if args.cpu.isdigit() else args.cpu
+    if args.tui:
+        return _run_with_tui(args, cfg.name)
     return run_cli(cfg, args)
+
+
+def _run_with_tui(args: argparse.Namespace, board: str) -> int:
+    """`run --tui`: the daemon in a child process, the dashboard attached to it."""
+    from tockd.control import default_socket_path
+    from tui.launch import run_board_with_tui
+
+    control = Path(args.control) if args.control else default_socket_path(board)
+    child = [args.config, "--quiet", "--forever"]
+    if args.trace_jsonl:
+        child += ["--trace-jsonl", args.trace_jsonl]
+    if args.cpu is not None:
+        child += ["--cpu", args.cpu]
+    return run_board_with_tui(child, control, control.with_suffix(".log"))
+
+
+def cmd_tui(args: argparse.Namespace) -> int:
+    from tockd.control import ControlError, find_socket
+
+    try:
+        path = Path(args.control) if args.control else find_socket()
+    except ControlError as e:
+        raise SystemExit(f"tockd: {e}") from None
+    from tui import run
+
+    return run(path)
 
 
 def cmd_trace(args: argparse.Namespace) -> int:
@@ -134,6 +165,89 @@ def cmd_trace(args: argparse.Namespace) -> int:
                 print(line, flush=True)
     except SystemExit:
         return 0
+
+
+def cmd_explore(args: argparse.Namespace) -> int:
+    from tockd.board import BoardError
+    from tockd.lab.explore import explore, progress_bar
+
+    props = args.property or ["notify-delivered"]
+    out = open(args.out, "a") if args.out else None  # noqa: SIM115
+    print(
+        f"exploring {args.config}: strategy {args.strategy}, {args.runs} runs, "
+        f"{args.jobs} job(s), properties {', '.join(props)}"
+        f"{', adversity on' if args.adversity else ''}",
+        file=sys.stderr,
+    )
+    try:
+        s = explore(
+            args.config,
+            props,
+            strategy=args.strategy,
+            runs=args.runs,
+            jobs=args.jobs,
+            seed=args.seed,
+            check=True,
+            adversity=args.adversity,
+            out=out,
+            save=args.save,
+            progress=progress_bar(args.runs),
+            stop_at_first=not args.keep_going,
+        )
+    except (BoardError, ValueError, OSError) as e:
+        print(f"tockd: {e}", file=sys.stderr)
+        return 1
+    finally:
+        if out is not None:
+            out.close()
+    print(
+        f"\n{'runs':<22}{s.runs}\n{'runs/s':<22}{s.runs_per_second:.1f}\n"
+        f"{'distinct digests':<22}{len(s.digests)}\n{'violations':<22}{s.violations}\n"
+        f"{'timeouts':<22}{s.timeouts}"
+    )
+    if s.first is None:
+        print("no violation found")
+        return 0
+    first, shrunk = s.first, s.shrunk or s.first
+    print(f"{'first violation':<22}seed {first['seed']}, {first['decisions']} decisions")
+    for v in (first["property_violations"] + first["invariant_violations"])[:5]:
+        print(f"  {v}")
+    print(
+        f"{'shrunk to':<22}{shrunk.get('essential')} decision(s) off the default path "
+        f"(of {len(shrunk['schedule'])})"
+    )
+    print(f"{'schedule saved':<22}{s.schedule_file}")
+    print(
+        f"{'replay':<22}{'identical digest' if s.replay_digest_ok else 'DIFFERENT digest'}"
+        f" ({shrunk['digest']})"
+    )
+    return 3
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from tockd.lab.explore import replay
+
+    try:
+        r = replay(args.schedule, board=args.board)
+    except (OSError, ValueError, KeyError) as e:
+        print(f"tockd: cannot replay {args.schedule}: {e}", file=sys.stderr)
+        return 1
+    if r["board_changed"]:
+        print("the board file changed since the schedule was saved")
+    if r["divergence"]:
+        print(f"diverged at {r['divergence']}; continued under a seeded strategy")
+    if args.trace:
+        for name, text in r["console"].items():
+            for line in text.splitlines():
+                print(f"[{name}] {line}")
+    for v in r["property_violations"] + r["invariant_violations"]:
+        print(f"violation: {v}")
+    same = "identical" if r["identical"] else "DIFFERENT"
+    print(
+        f"verdict {r['verdict']}; digest {r['digest']} ({same} to the recorded "
+        f"{r['recorded_digest']})"
+    )
+    return 0 if r["identical"] else 4
 
 
 def cmd_experiment(args: argparse.Namespace) -> int:
@@ -172,6 +286,16 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--forever", action="store_true", help="keep running after apps exit")
     run.add_argument("--control", metavar="PATH", help="control socket path")
     run.add_argument("--quiet", action="store_true", help="do not print console output")
+    run.add_argument(
+        "--tui",
+        action="store_true",
+        help="watch the board in the live dashboard (it runs until you quit with q)",
+    )
+    run.add_argument(
+        "--cpu",
+        metavar="N|auto|off",
+        help="the core of the daemon and every app (default: the board's cpu, auto)",
+    )
 
     def control(name: str, help_: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_)
@@ -198,6 +322,41 @@ def main(argv: list[str] | None = None) -> int:
     control("pause", "pause the scheduler")
     control("resume", "resume the scheduler")
     control("trace", "stream the live syscall trace")
+    control("tui", "live dashboard of the running daemon (? in it for help)")
+    xp = sub.add_parser(
+        "explore",
+        help="explore schedules of a board under the controlled "
+        "scheduler; shrink and save the first violation",
+    )
+    xp.add_argument("config", help="board file")
+    xp.add_argument(
+        "--property",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="property to check (notify-delivered, no-faults, lines-intact, "
+        "prints:APP:TEXT); repeatable; default notify-delivered",
+    )
+    xp.add_argument("--strategy", default="pct", choices=["random", "pct", "exhaustive"])
+    xp.add_argument("--runs", type=int, default=200)
+    xp.add_argument("--jobs", type=int, default=1)
+    xp.add_argument("--seed", type=int, default=0, help="first seed (run i uses seed+i)")
+    xp.add_argument(
+        "--adversity",
+        action="store_true",
+        help="let the strategy inject faults, restarts, grant and queue failures",
+    )
+    xp.add_argument("--out", metavar="FILE", help="write one JSON record per run")
+    xp.add_argument("--save", metavar="FILE", help="schedule file for the first violation")
+    xp.add_argument(
+        "--keep-going",
+        action="store_true",
+        help="finish every run instead of stopping at the first violation",
+    )
+    rp = sub.add_parser("replay", help="replay a schedule file and check its digest")
+    rp.add_argument("schedule", help="a schedule file written by tockd explore")
+    rp.add_argument("--board", help="board file (default: the one recorded)")
+    rp.add_argument("--trace", action="store_true", help="print the run's console output")
     ex = sub.add_parser("experiment", help="run a Tock IPC flaw experiment (tock vs hardened)")
     ex.add_argument("name", nargs="?", help="experiment name (see --list), or 'all'")
     ex.add_argument("--list", action="store_true", help="list the experiments")
@@ -208,8 +367,14 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_run(args)
     if args.command == "trace":
         return cmd_trace(args)
+    if args.command == "tui":
+        return cmd_tui(args)
     if args.command == "experiment":
         return cmd_experiment(args)
+    if args.command == "explore":
+        return cmd_explore(args)
+    if args.command == "replay":
+        return cmd_replay(args)
     client = Client(args.control)
     try:
         if args.command == "ps":

@@ -61,8 +61,9 @@ QUERIES = (
 MAX_INTERVAL_MS = 1000
 #: buffer (and largest batch) of a coalescing subscriber, in events
 COALESCED_BUFFER = 65536
-#: events in one frame of a packed stream
-PACKED_BATCH = 8192
+#: events in one frame of a packed stream: small enough that a client can decode just
+#: the newest frame to show the last lines of the trace
+PACKED_BATCH = 512
 
 
 class ControlError(Exception):
@@ -572,11 +573,15 @@ async def _stream_events_impl(
 async def _stream_packed(
     daemon: Daemon, stream: trio.SocketStream, wanted: set[str] | None, interval: int
 ) -> None:
-    """The `packed` stream: the kernel-side sink only appends to a list (about 0.1 µs
-    an event); this task wakes once per batch and packs the whole batch in one call."""
-    pending: list[dict[str, Any]] = []
+    """The `packed` stream. The kernel-side sink packs each event at once and keeps
+    only its bytes: an event dict held until the batch goes out would survive into the
+    older GC generations, and the collector's work over them slowed the kernel more
+    than the packing does. This task wakes once per batch and sends it."""
+    pending: list[bytes] = []
+    first: list[int] = []
     wake = [trio.Event()]
     dropped = [0]
+    pack = _packer.pack
 
     def sink(ev: dict[str, Any]) -> None:
         if wanted is not None and ev["kind"] not in wanted:
@@ -584,7 +589,8 @@ async def _stream_packed(
         if len(pending) >= COALESCED_BUFFER:
             dropped[0] += 1
             return
-        pending.append(ev)
+        pending.append(pack(ev))
+        first.append(ev["seq"])
         if len(pending) == 1:
             wake[0].set()
 
@@ -596,21 +602,28 @@ async def _stream_packed(
             wake[0] = trio.Event()
             if interval:
                 await trio.sleep(interval / 1000)
-            batch = pending[:]
-            del pending[:]
+            events, seqs = pending[:], first[:]
+            del pending[:], first[:]
             frames = []
-            for i in range(0, len(batch), PACKED_BATCH):
-                chunk = batch[i : i + PACKED_BATCH]
+            for i in range(0, len(events), PACKED_BATCH):
+                chunk = events[i : i + PACKED_BATCH]
                 body = {
-                    "first": chunk[0]["seq"],
-                    "last": chunk[-1]["seq"],
+                    "first": seqs[i],
+                    "last": seqs[i + len(chunk) - 1],
                     "n": len(chunk),
-                    "events": _pack_frame(chunk),
+                    "events": _array_header(len(chunk)) + b"".join(chunk),
                 }
                 frames.append(_pack_frame({"batch": body}))
             await stream.send_all(b"".join(frames))
     finally:
         remove()
+
+
+def _array_header(n: int) -> bytes:
+    """The msgpack header of an array of `n` items (n < 2**16)."""
+    if n < 16:
+        return bytes([0x90 | n])
+    return b"\xdc" + n.to_bytes(2, "big")
 
 
 # a value msgpack cannot encode must not kill the daemon: its text is sent instead

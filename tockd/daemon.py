@@ -16,10 +16,11 @@ run on one core (`cpu`, on by default), like a single-core microcontroller: a sy
 is then a hand-over on one core, without a cross-core wake-up, which costs several
 times the whole syscall (bench/RESULTS.md).
 
-The syscall hot path (`_do_process`) reads the socket without waiting first; it enters
-trio (a cancel scope and `wait_readable`) only when the app has not answered yet, and
-when pinned it first gives the core to the app once (`sched_yield`), which has usually
-answered by the time the daemon runs again. Replies are encoded once and cached.
+The syscall hot path (`_do_process`) reads the socket without waiting first. When the
+app has not sent its next syscall yet, it gives the app the core (`sched_yield`, when
+pinned) and waits up to a millisecond in poll(2) on that one socket; only an app that
+computes longer is waited for under trio (a cancel scope and `wait_readable`), so the
+control socket and signals get their turn. Replies are encoded once and cached.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ from tockd.kernel.abi import FRAME_BOOT, FRAME_MPU, FRAME_RETURN, FRAME_UPCALL, 
 from tockd.kernel.kernel import Kernel
 from tockd.kernel.process import Process, State
 from tockd.kernel.scheduler import MIN_QUANTA_THRESHOLD_US, StoppedReason, make_scheduler
-from tockd.zygote import LOST, Zygote, ZygoteError
+from tockd.zygote import LOST, Zygote, ZygoteError, app_environment
 
 GRACE_S = 1.0
 _RECV = 65536
@@ -141,6 +142,7 @@ class Daemon:
         self.steps = 0
         self.decisions = 0  # syscalls handled + upcalls delivered, for step accounting
         self.exit_status = 0
+        self.after_step: Callable[[], None] | None = None  # the lab's invariant checks
         self._stopping = False
         self._work: deque[Callable[[], None]] = deque()
         self._wake_event = trio.Event()
@@ -151,7 +153,7 @@ class Daemon:
         self._closers: list[Callable[[], None]] = []
         self.started = trio.Event()
         self.finished = trio.Event()
-        self._app_env = _app_environment()
+        self._app_env = app_environment()
         self._zygote = zygote
         self._own_zygote = zygote is None and cfg.spawn == "zygote"
         self._replies: dict[tuple[int, ...], bytes] = {}
@@ -217,6 +219,7 @@ class Daemon:
             "seed": kernel.seed + proc.index,
             "args": proc.spec.args,
             "mpu": [list(r) for r in kernel.mpu.accessible_ranges(proc.mpu)],
+            "virtual_time": self.virtual,
             "sandbox": self.cfg.sandbox_for(proc.index),  # limits the runtime applies
         }
         try:
@@ -233,15 +236,28 @@ class Daemon:
         proc.os = app
         self._all_os.append(app)
         proc.mpu_dirty = False
-        kernel.emit("spawn", proc, os_pid=app.pid, generation=proc.generation)
+        kernel.emit(
+            "spawn",
+            proc,
+            os_pid=app.pid,
+            generation=proc.generation,
+            start="cold" if app.popen is not None else "zygote",
+        )
         assert self._nursery is not None
         self._nursery.start_soon(self._watch, proc, app)
+
+    @property
+    def zygote(self) -> Zygote | None:
+        """The zygote apps are forked from; None when they start cold."""
+        return self._zygote
 
     def _start_app(self, parent: socket.socket, child: socket.socket, generation: int) -> AppOS:
         ram_fd = self.kernel.ram.fd
         zygote = self._zygote
-        if zygote is not None and zygote.running:
+        if zygote is not None:
             try:
+                if not zygote.running:
+                    raise ZygoteError("the zygote is gone")
                 pid, pidfd = zygote.spawn(child, ram_fd, cpu=self.cpu)
             except ZygoteError as e:
                 print(f"tockd: {e}; starting apps cold", file=sys.stderr, flush=True)
@@ -353,9 +369,15 @@ class Daemon:
         while self._work:
             self._work.popleft()()
 
+    @property
+    def virtual(self) -> bool:
+        """Is time virtual (the controlled scheduler), so timers fire only when the
+        scheduler lets time pass, never against the wall clock?"""
+        return bool(getattr(self.scheduler, "virtual", False))
+
     def _timer_due(self) -> bool:
         deadline = self.kernel.next_deadline()
-        return deadline is not None and deadline <= trio.current_time()
+        return deadline is not None and deadline <= self.kernel.clock()
 
     def _done(self) -> bool:
         if self.kernel.panicked or self._stopping:
@@ -384,6 +406,8 @@ class Daemon:
     async def _idle(self) -> None:
         if self._work:
             return
+        if self.virtual and self.scheduler.idle_advance():  # type: ignore[attr-defined]
+            return  # every process is idle: virtual time jumps to the next timer
         self._wake_event = trio.Event()
         deadline = self.kernel.next_deadline()
         with trio.move_on_at(deadline if deadline is not None else float("inf")):
@@ -421,10 +445,11 @@ class Daemon:
                 os.killpg(app.pid, signal.SIGCONT)
             app.sigstopped = False
         running, yielded, yielded_for = State.RUNNING, State.YIELDED, State.YIELDED_FOR
+        pinned = self.cpu is not None
         while True:
             now = clock()
             timer = kernel.next_deadline()
-            if self._work or (timer is not None and timer <= now):
+            if self._work or (timer is not None and timer <= kernel.clock()):
                 self._kernel_work()
                 timer = kernel.next_deadline()
             if proc.os is not app:
@@ -442,6 +467,8 @@ class Daemon:
                 else:
                     app.held = self._reply(values)
                 self._decided()
+                if self.after_step is not None:
+                    self.after_step()
                 continue
             if state is not running:
                 if state is State.STOPPED and app.held is None and not app.sigstopped:
@@ -454,14 +481,15 @@ class Daemon:
                 return StoppedReason.STOPPED_FAULTED
             frame = self._try_frame(proc, app)
             if frame is _WAIT or frame is _EOF:
-                wait_until = deadline if timer is None else min(deadline, timer)
-                if frame is _WAIT and os.environ.get("YIELD"):
+                wait_until = deadline if timer is None or self.virtual else min(deadline, timer)
+                # The app is on its way to its next syscall: waiting for it right here
+                # costs a fraction of a trip through trio's run loop. When it shares our
+                # core, first hand it the core; then wait for it in poll(2), briefly. An
+                # app that computes longer is waited for under trio, so other tasks run.
+                if frame is _WAIT and pinned:
                     os.sched_yield()
                     frame = self._try_frame(proc, app)
                 if frame is _WAIT and wait_until - now > _SPIN_S and app.poller.poll(_SPIN_MS):
-                    # The app was on its way to its next syscall: waiting for it right
-                    # here costs a fraction of a trip through trio's run loop. One that
-                    # computes longer is waited for under trio, so other tasks run.
                     frame = self._try_frame(proc, app)
                 if frame is _WAIT or frame is _EOF:
                     frame = await self._next_frame(proc, app, wait_until, frame)
@@ -478,6 +506,10 @@ class Daemon:
             self.decisions += 1
             if self.steps and self.paused:
                 self.steps -= 1
+            if self.after_step is not None:
+                self.after_step()
+            if proc.state is running and not self.scheduler.continue_process(proc):
+                return StoppedReason.KERNEL_PREEMPTION
 
     def _decided(self) -> None:
         self.decisions += 1
@@ -605,7 +637,8 @@ class Daemon:
         """Start every app, run the kernel loop, stop and reap everything. Returns the
         exit status (0, or 2 after a kernel panic)."""
         kernel = self.kernel
-        kernel.clock = trio.current_time
+        if not self.virtual:
+            kernel.clock = trio.current_time
         if not self.quiet:
             self._closers.append(kernel.events.subscribe(self.console_sink))
             self._closers.append(kernel.events.subscribe(self.fault_sink))
@@ -688,16 +721,6 @@ def _report_reason(frame: list[Any]) -> str:
     return f"app reported a fault: {wire._short(frame)}"
 
 
-def _app_environment() -> dict[str, str]:
-    """Apps import exactly what the daemon can import; hashing is fixed for replay."""
-    env = dict(os.environ)
-    paths = [p for p in sys.path if p and os.path.isdir(p)]
-    env["PYTHONPATH"] = os.pathsep.join([os.getcwd(), *paths])
-    env["PYTHONHASHSEED"] = "0"
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
-    return env
-
-
 def resolve_cpu(setting: int | str) -> int | None:
     """The core a board runs on: `cpu = N`, "auto" (the core the daemon is on when the
     board is built, so concurrent boards spread the way the OS placed them) or "off"
@@ -711,7 +734,7 @@ def resolve_cpu(setting: int | str) -> int | None:
     if type(setting) is not int or setting not in allowed:
         raise BoardError(
             f"board.cpu: CPU {setting!r} is not available here "
-            f"(allowed: {', '.join(map(str, sorted(allowed)))}, or \"auto\", \"off\")"
+            f'(allowed: {", ".join(map(str, sorted(allowed)))}, or "auto", "off")'
         )
     return setting
 

@@ -48,9 +48,10 @@ class FrameDecoder:
         self._fed += len(data)
 
     def decode(self, data: bytes) -> list[Any]:
-        """Feed `data` and return every frame it completes: the same as `feed` then
-        `frames`, but in the usual case (one whole frame per read) without a generator
-        or a StopIteration. Raises WireError."""
+        """Feed `data` and return every frame it completes: `feed` then `frames`, but in
+        the usual case (one whole frame per read) without a generator or a
+        StopIteration. Raises WireError (then the frames before the bad one in the same
+        data are not returned: the peer is faulted anyway)."""
         unpacker = self._unpacker
         try:
             unpacker.feed(data)

@@ -41,6 +41,17 @@ CLOSE_TIMEOUT_S = 2.0
 LOST = -int(signal.SIGKILL)
 
 
+def app_environment() -> dict[str, str]:
+    """The environment of app processes (and of the zygote): apps import exactly what the
+    daemon can import; hashing is fixed for replay."""
+    env = dict(os.environ)
+    paths = [p for p in sys.path if p and os.path.isdir(p)]
+    env["PYTHONPATH"] = os.pathsep.join([os.getcwd(), *paths])
+    env["PYTHONHASHSEED"] = "0"
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env
+
+
 class ZygoteError(Exception):
     """The zygote could not fork an app; the message says why."""
 
@@ -49,7 +60,9 @@ class Zygote:
     """A warm zygote process and the bookkeeping of the apps it forked."""
 
     def __init__(self, env: dict[str, str] | None = None) -> None:
-        self.env = env
+        """`env`: the zygote's (and so its apps') environment; `app_environment()` by
+        default."""
+        self.env = env if env is not None else app_environment()
         self.popen: subprocess.Popen[bytes] | None = None
         self._sock: socket.socket | None = None
         self._tokens = itertools.count(1)

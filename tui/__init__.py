@@ -12,10 +12,11 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def run(control: str | Path, *, headless: bool = False) -> int:
-    """Run the dashboard on `control` until the user quits. Returns an exit status."""
+def run(control: str | Path, *, headless: bool = False, resume_on_attach: bool = False) -> int:
+    """Run the dashboard on `control` until the user quits. Returns an exit status.
+    `resume_on_attach`: resume the (paused) scheduler once attached."""
     from tui.app import TockdApp
 
-    app = TockdApp(control)
+    app = TockdApp(control, resume_on_attach=resume_on_attach)
     app.run(headless=headless)
     return 0 if app.return_code in (None, 0) else app.return_code

@@ -14,12 +14,13 @@ from contextlib import aclosing
 from pathlib import Path, PurePath
 from typing import Any, ClassVar
 
+from rich.text import Text
 from textual import events
 from textual.actions import SkipAction
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
-from textual.widgets import DataTable, Footer, Header, Input
+from textual.widgets import Footer, Header, Input
 
 from tui.board import Board
 from tui.client import ControlConnection, ControlFailed, Disconnected
@@ -31,11 +32,11 @@ from tui.panes import (
     IpcPane,
     MemoryPane,
     PastBanner,
-    ProcessTable,
     SchedulerPane,
     StatusLine,
     TracePane,
 )
+from tui.proctable import ProcessRows, ProcessTable
 from tui.tracefilter import TraceFilter, describe_event
 
 #: after the last event, one more keyframe this much later brings the rates down to 0
@@ -76,20 +77,23 @@ class TockdApp(App[None]):
         control: str | Path,
         *,
         redact: bool = False,
-        refresh_hz: float = 5.0,
+        refresh_hz: float = 4.0,
         interval_ms: int = 100,
         history_limit: int = HISTORY_LIMIT,
+        resume_on_attach: bool = False,
     ) -> None:
         """`control`: the daemon's control socket. `redact`: show placeholders for what
         differs between two runs of the same board (OS pids, CPU%, RSS, rates, clock), for
         screenshots and snapshot tests. `interval_ms`: how long the daemon gathers events
-        before sending a batch."""
+        before sending a batch. `resume_on_attach`: resume the scheduler once attached
+        (`tockd run --tui` pauses the board until the dashboard is there)."""
         super().__init__()
         self.control = Path(control)
         self.redact = redact
         self.refresh_hz = refresh_hz
         self.interval_ms = interval_ms
         self.history = History(history_limit)
+        self.resume_on_attach = resume_on_attach
         #: the event being viewed; None: live
         self.viewing: int | None = None
         self.selected = 0
@@ -127,7 +131,7 @@ class TockdApp(App[None]):
     def on_mount(self) -> None:
         self.sub_title = "connecting" if self.redact else f"connecting to {self.control}"
         self.query_one("#trace-filter", Input).display = False
-        self.query_one(ProcessTable).focus()
+        self.query_one(ProcessRows).focus()
         self.set_interval(1 / self.refresh_hz, self._tick)
         if not self.redact:
             self.set_interval(1.0, self._sample_os)
@@ -151,6 +155,9 @@ class TockdApp(App[None]):
                 self.ipc_supported = False
             self.connected = True
             self.query_one(StatusLine).say("attached; ? for help")
+            live = self.history.live()
+            if self.resume_on_attach and live is not None and live.sched.paused:
+                await self._command("attached; ? for help; resume", "resume", {})
             async with aclosing(stream.frames()) as frames:
                 async for batch in frames:
                     self.history.ingest(batch)
@@ -234,18 +241,17 @@ class TockdApp(App[None]):
         self._draw_banner(board)
         if board is None:
             return
-        if self.redact:
-            self.sub_title = f"board {board.name}"
-        else:
-            self.sub_title = f"board {board.name} · {self.control}"
-        shares = (self.ipc or {}).get("shares") if self.ipc_supported else None
+        sub_title = f"board {board.name}" + ("" if self.redact else f" · {self.control}")
+        if self.sub_title != sub_title:
+            self.sub_title = sub_title
+        windows = (self.ipc or {}).get("windows") if self.ipc_supported else None
         self.query_one(SchedulerPane).show(board)
         self.query_one(ProcessTable).show(board, self.history, redact=self.redact)
         self.query_one(GrantsTable).show(board)
-        self.query_one(MemoryPane).show(board, self.selected, shares)
+        self.query_one(MemoryPane).show(board, self.selected, windows if not past else None)
         upto = self.viewing if past else self.history.last_seq
         self.query_one(TracePane).show(board, self.history, upto or board.seq, past=past)
-        self.query_one(IpcPane).show(self.ipc, self.ipc_supported, live=not past)
+        self.query_one(IpcPane).show(self.ipc, self.ipc_supported, board, live=not past)
 
     def _draw_banner(self, board: Board | None) -> None:
         banner = self.query_one(PastBanner)
@@ -259,19 +265,21 @@ class TockdApp(App[None]):
         clock = ""
         if not self.redact and h.keyframes:
             clock = f" · t = +{(board.t_us - h.keyframes[0].t_us) / 1e6:.6f} s"
-        banner.update(
-            f"◀ VIEWING THE PAST · event #{self.viewing} "
-            f"({h.index_of(self.viewing)} of {h.positions()}){clock} · {what}"
-            "   [ ] step · { } keyframe · End: back to live"
+        banner.set_text(
+            Text(
+                f"◀ VIEWING THE PAST · event #{self.viewing} "
+                f"({h.index_of(self.viewing)} of {h.positions()}){clock} · {what}"
+                "   [ ] step · { } keyframe · End: back to live"
+            ),
         )
 
     # ---- selection ------------------------------------------------------------------
 
-    def on_data_table_row_highlighted(self, message: DataTable.RowHighlighted) -> None:
-        if message.data_table.id != "processes" or message.row_key.value is None:
-            return
-        self.selected = int(message.row_key.value)
-        self._dirty = True
+    def on_process_rows_highlighted(self, message: ProcessRows.Highlighted) -> None:
+        if message.index != self.selected:
+            self.selected = message.index
+            self._dirty = True
+            self._tick()
 
     # ---- time travel ----------------------------------------------------------------
 
@@ -391,7 +399,7 @@ class TockdApp(App[None]):
             self.query_one(StatusLine).say(f"filter: {e}", error=True)
             return
         message.input.display = False
-        self.query_one(ProcessTable).focus()
+        self.query_one(ProcessRows).focus()
         what = pane.filter.describe() or "off"
         self.query_one(StatusLine).say(f"trace filter: {what}")
         self._dirty = True
@@ -401,7 +409,7 @@ class TockdApp(App[None]):
         box = self.query_one("#trace-filter", Input)
         if event.key == "escape" and box.has_focus:
             box.display = False
-            self.query_one(ProcessTable).focus()
+            self.query_one(ProcessRows).focus()
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())

@@ -15,6 +15,9 @@ from typing import Any
 
 Event = dict[str, Any]
 
+#: Tock's IPC driver number (capsules use it as the upcall's driver)
+IPC_DRIVER = 0x10000
+
 
 @dataclass
 class Grant:
@@ -296,6 +299,8 @@ def apply(board: Board, ev: Event) -> None:
         row.queue = max(0, row.queue - 1)
         _settle_state(row)
     elif kind == "schedule":
+        if ev.get("driver") == IPC_DRIVER:
+            row.queue = max(0, row.queue - 1)  # the IPC task this upcall is delivering
         if ev.get("result") == "Ok(())":
             row.queue += 1
             if row.state == "Yielded":
@@ -303,6 +308,8 @@ def apply(board: Board, ev: Event) -> None:
     elif kind == "upcall_dropped":
         if "QueueFull" in str(ev.get("reason", "")):
             row.dropped += 1
+    elif kind.startswith("ipc_"):
+        _ipc(board, row, ev)
     elif kind == "remove_pending_upcalls":
         row.queue = max(0, row.queue - int(ev.get("removed", 0)))
         _settle_state(row)
@@ -371,6 +378,34 @@ def apply(board: Board, ev: Event) -> None:
         row.app_break = int(ev["app_break"])
         if mem is not None:
             mem.app_break = row.app_break
+
+
+def _ipc(board: Board, row: ProcRow, ev: Event) -> None:
+    """IPC events (tockd/capsules/ipc.py). A notify queues an IPC task on its target;
+    delivery pops it silently and ends in a `schedule` (counted there), a drop or a hold."""
+    kind = ev["kind"]
+    if kind == "ipc_notify":
+        index = ev.get("target")
+        target = board.proc(index) if type(index) is int else None
+        if target is not None and ev.get("result") == "Success":
+            target.queue += 1
+            if target.state == "Yielded":
+                target.ready = True
+    elif kind == "ipc_dropped":
+        if ev.get("counted"):
+            row.dropped += 1
+        reason = str(ev.get("reason", ""))
+        # a drop on the delivery path lost the popped task; these two are followed by a
+        # `schedule`, and a stopped callee's queue is emptied by its `terminated`
+        if not reason.startswith(("null upcall", "schedule_upcall", "callee stopped")):
+            row.queue = max(0, row.queue - 1)
+            _settle_state(row)
+    elif kind == "ipc_held":
+        row.queue = max(0, row.queue - 1)
+        _settle_state(row)
+    elif kind == "ipc_released":
+        row.queue += int(ev.get("count", 0))
+        _settle_state(row)
 
 
 def _off_cpu(board: Board, row: ProcRow) -> None:

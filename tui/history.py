@@ -11,6 +11,7 @@ folded in; that is time travel, and "live" is the newest keyframe.
 from __future__ import annotations
 
 import bisect
+import gc
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -26,8 +27,8 @@ from tui.tracefilter import Matcher
 HISTORY_LIMIT = 500_000
 #: rates shown in a process's sparkline (one per keyframe)
 SPARK_POINTS = 16
-#: batches kept decoded at once
-DECODED_BATCHES = 8
+#: batches kept decoded at once (the daemon packs up to 512 events a batch)
+DECODED_BATCHES = 32
 #: the furthest back a trace or timeslice search looks, in events
 SCAN_LIMIT = 50_000
 
@@ -196,10 +197,15 @@ class History:
             self._decoded.move_to_end(batch.ordinal)
             return cached
         assert batch.raw is not None
+        # thousands of new dicts would set off the cyclic GC over the whole heap, which
+        # makes decoding three times slower; they hold no cycles
+        gc.disable()
         try:
             events = msgpack.unpackb(batch.raw, raw=False, strict_map_key=True)
         except (ValueError, msgpack.ExtraData, msgpack.StackError, msgpack.FormatError):
             events = None
+        finally:
+            gc.enable()
         if (
             type(events) is not list
             or len(events) != batch.count
@@ -336,7 +342,10 @@ class History:
         kf = self.keyframes[i]
         board = kf.copy()
         for ev in self.events_between(kf.seq, seq):
-            apply(board, ev)
+            try:
+                apply(board, ev)
+            except (KeyError, TypeError, ValueError, IndexError):
+                pass  # a malformed event changes nothing (the next keyframe corrects)
         board.seq = seq
         return board
 

@@ -1,8 +1,10 @@
-"""The dashboard's panes. Each takes a `Board` (live or from the past) and shows it;
-none of them talks to the daemon. Layout and colours are in `tockd.tcss`."""
+"""The dashboard's panes (the process table is in `tui.proctable`). Each takes a
+`Board` (live or from the past) and shows it; none of them talks to the daemon. Layout
+and colours are in `tockd.tcss`."""
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -10,74 +12,40 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
+from textual.widget import Widget
 from textual.widgets import DataTable, Input, Static
 
+from tockd.trace import format_event
 from tui import render
-from tui.board import Board
+from tui.board import Board, Event
 from tui.history import History
 from tui.tracefilter import TraceFilter
 
-#: (label, key, width): fixed widths, so an update never re-measures a column
-PROCESS_COLUMNS = (
-    ("", "mark", 1),
-    ("PID", "pid", 4),
-    ("OS pid", "os_pid", 7),
-    ("Name", "name", render.NAME_WIDTH),
-    ("State", "state", 19),
-    ("Syscalls", "syscalls", 9),
-    ("Rate /s", "rate", 13),
-    ("Q", "queue", 2),
-    ("Drop", "dropped", 4),
-    ("Rst", "restarts", 3),
-    ("CPU%", "cpu", 4),
-    ("RSS", "rss", 6),
-)
+
+def set_titles(widget: Widget, title: str, subtitle: str = "") -> None:
+    """Set a pane's border title and subtitle, only if they changed: every assignment
+    parses markup and redraws the pane."""
+    if (widget.border_title or "", widget.border_subtitle or "") != (title, subtitle):
+        widget.border_title = title
+        widget.border_subtitle = subtitle
 
 
-class ProcessTable(DataTable[Any]):
-    """One row per process slot, like Tock's process console `list`, plus the OS side.
+class TextView(Static):
+    """A Static that re-renders only when its text really changed: most panes stay the
+    same from one refresh to the next, and rendering is the dashboard's main cost."""
 
-    Home/End are left to the app (time travel), so the table only moves its cursor."""
+    def __init__(self, content: str = "", *, id: str | None = None) -> None:
+        super().__init__(content, id=id)
+        self._shown: Text | None = None
 
-    inherit_bindings = False
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("up", "cursor_up", "Up", show=False),
-        Binding("down", "cursor_down", "Down", show=False),
-        Binding("pageup", "page_up", "Page up", show=False),
-        Binding("pagedown", "page_down", "Page down", show=False),
-    ]
-
-    def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id, cursor_type="row", zebra_stripes=True)
-        self._cells: dict[int, tuple[Any, ...]] = {}
-        self.border_title = "Processes"
-
-    def on_mount(self) -> None:
-        for label, key, width in PROCESS_COLUMNS:
-            self.add_column(label, key=key, width=width)
-
-    def show(self, board: Board, history: History, *, redact: bool) -> None:
-        series = {p.index: history.rate_series(p.index, board.seq) for p in board.procs}
-        top = max((max(s, default=0.0) for s in series.values()), default=0.0)
-        for p in board.procs:
-            stats = board.os_stats.get(p.os_pid) if p.os_pid is not None else None
-            cells = render.process_cells(
-                p,
-                render.sparkline(series[p.index], top),
-                series[p.index][-1] if series[p.index] else 0.0,
-                stats,
-                redact,
-            )
-            old = self._cells.get(p.index)
-            if old is None:
-                self.add_row(*cells, key=str(p.index))
-            else:
-                for (_, key, _), value, before in zip(PROCESS_COLUMNS, cells, old, strict=True):
-                    if value != before:
-                        self.update_cell(str(p.index), key, value)
-            self._cells[p.index] = cells
-        running = sum(1 for p in board.procs if p.current)
-        self.border_subtitle = f"{len(board.procs)} processes, {running} on the CPU"
+    def set_text(self, content: Text) -> None:
+        if content == self._shown:
+            return
+        # a new layout of the whole screen only when the height may have changed
+        lines = content.plain.count("\n")
+        same_height = self._shown is not None and self._shown.plain.count("\n") == lines
+        self._shown = content
+        self.update(content, layout=not same_height)
 
 
 class GrantsTable(DataTable[Any]):
@@ -114,10 +82,11 @@ class GrantsTable(DataTable[Any]):
                         self.update_cell(str(p.index), key, value)
             self._cells[p.index] = cells
         total = sum(g.size for p in board.procs for g in p.grants)
-        self.border_subtitle = f"{total} B in {sum(len(p.grants) for p in board.procs)} grants"
+        count = sum(len(p.grants) for p in board.procs)
+        set_titles(self, "Grants (bytes)", f"{total} B in {count} grants")
 
 
-class SchedulerPane(Static):
+class SchedulerPane(TextView):
     """Scheduler kind, paused or running, current process, timeslice left, run queue."""
 
     def __init__(self, *, id: str | None = None) -> None:
@@ -125,7 +94,7 @@ class SchedulerPane(Static):
         self.border_title = "Scheduler"
 
     def show(self, board: Board) -> None:
-        self.update(render.scheduler_text(board, {}))
+        self.set_text(render.scheduler_text(board, {}))
 
 
 class MemoryPane(VerticalScroll):
@@ -138,52 +107,81 @@ class MemoryPane(VerticalScroll):
         self.border_title = "Memory map"
 
     def compose(self) -> ComposeResult:
-        yield Static(id="memory-body")
+        yield TextView(id="memory-body")
 
-    def show(self, board: Board, index: int, shares: list[dict[str, Any]] | None) -> None:
+    def show(self, board: Board, index: int, windows: list[dict[str, Any]] | None) -> None:
         p = board.proc(index)
-        self.border_title = f"Memory map: {p.name}" if p else "Memory map"
+        set_titles(self, f"Memory map: {p.name}" if p else "Memory map")
         width = self.content_size.width or 80
-        body = self.query_one("#memory-body", Static)
-        body.update(render.memory_text(board.mem.get(index), p, width, shares))
+        body = self.query_one("#memory-body", TextView)
+        body.set_text(render.memory_text(board.mem.get(index), p, width, windows, board))
 
 
-class IpcPane(Static):
+class IpcPane(TextView):
     """IPC services, clients and shared buffers (the daemon's optional `ipc` query)."""
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.border_title = "IPC"
 
-    def show(self, ipc: dict[str, Any] | None, supported: bool | None, live: bool) -> None:
-        text = render.ipc_text(ipc, supported)
+    def show(
+        self, ipc: dict[str, Any] | None, supported: bool | None, board: Board, live: bool
+    ) -> None:
+        text = render.ipc_text(ipc, supported, board)
         if not live and supported:
             text.append("\n(live state; not kept in the history)", style="dim")
-        self.update(text)
+        self.set_text(text)
 
 
 class TracePane(Vertical):
-    """The syscall trace in Tock's format, newest at the bottom, with a filter (`/`)."""
+    """The syscall trace in Tock's format, newest at the bottom, with a filter (`/`).
+
+    Unfiltered, the last lines come from the newest batch alone. Filtered, the lines
+    kept are remembered and only new events are scanned, so a filter that matches a
+    rare process does not rescan the history at every refresh."""
+
+    KEPT = 200
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.border_title = "Trace"
         self.filter = TraceFilter()
+        self._kept: deque[tuple[Event, str]] = deque(maxlen=self.KEPT)
+        self._kept_key: tuple[TraceFilter, int] | None = None
 
     def compose(self) -> ComposeResult:
-        yield Static(id="trace-body")
+        yield TextView(id="trace-body")
         yield Input(
             placeholder="filter: p:NAME or p:PID, d:0x2 or d:led (empty: all), Enter",
             id="trace-filter",
         )
 
+    def _lines(self, board: Board, history: History, upto: int, rows: int) -> list[Any]:
+        matcher = self.filter.compile(board)
+        key = self._kept_key
+        if not self.filter.active:
+            self._kept_key = None
+            lines = list(history.trace_before(upto, rows, matcher))
+            lines.reverse()
+            return lines
+        if key is not None and key[0] == self.filter and key[1] <= upto:
+            for ev in history.events_between(key[1], upto):
+                if matcher(ev):
+                    line = format_event(ev)
+                    if line is not None:
+                        self._kept.append((ev, line))
+        else:
+            self._kept.clear()
+            found = list(history.trace_before(upto, self.KEPT, matcher))
+            self._kept.extend(reversed(found))
+        self._kept_key = (self.filter, upto)
+        return list(self._kept)[-rows:]
+
     def show(self, board: Board, history: History, upto: int, *, past: bool) -> None:
         """The trace lines up to event `upto` (the viewed one is highlighted)."""
-        body = self.query_one("#trace-body", Static)
+        body = self.query_one("#trace-body", TextView)
         rows = max(1, body.size.height or self.content_size.height or 10)
-        matcher = self.filter.compile(board)
-        lines = list(history.trace_before(upto, rows, matcher))
-        lines.reverse()
+        lines = self._lines(board, history, upto, rows)
         text = Text(no_wrap=True, overflow="ellipsis")
         if not lines:
             text.append("no trace lines yet" if not self.filter.active else "no matching lines")
@@ -193,26 +191,24 @@ class TracePane(Vertical):
             text.append(line, style=style)
             if n < len(lines) - 1:
                 text.append("\n")
-        body.update(text)
+        body.set_text(text)
         title = "Trace"
         if self.filter.active:
-            title += f" [filter: {self.filter.describe()}]"
-        self.border_title = title
-        self.border_subtitle = f"{history.received} events" + (
-            f", {history.missed} missed" if history.missed else ""
-        )
+            title += f" (filter: {self.filter.describe()})"
+        missed = f", {history.missed} missed" if history.missed else ""
+        set_titles(self, title, f"{history.received} events{missed}")
 
 
-class PastBanner(Static):
+class PastBanner(TextView):
     """The unmistakable marker shown while the panes show the board as it was."""
 
 
-class StatusLine(Static):
+class StatusLine(TextView):
     """The result of the last action, or why it failed."""
 
     def say(self, text: str, *, error: bool = False) -> None:
         self.set_class(error, "error")
-        self.update(text)
+        self.set_text(Text(text))
 
 
 _KEYS = (

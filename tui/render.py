@@ -175,17 +175,22 @@ def _bar(start: int, size: int, lo: int, hi: int, width: int, glyph: str) -> str
 
 
 def memory_text(
-    m: MemMap | None, p: ProcRow | None, width: int, shares: list[dict[str, Any]] | None = None
+    m: MemMap | None,
+    p: ProcRow | None,
+    width: int,
+    windows: list[dict[str, Any]] | None = None,
+    board: Board | None = None,
 ) -> Text:
     """The selected process's memory as bars on one RAM scale: app memory up to
     app_break, the free gap, the grant block down to kernel_memory_break (each grant),
-    and every MPU region, clipped to the process's RAM block."""
+    buffers it shares over IPC, and every MPU region, clipped to the process's RAM
+    block; a region that is an IPC window into another process says whose."""
     text = Text(no_wrap=True, overflow="crop")
     if p is None:
         return Text("no process selected", style="dim")
     if m is None:
         return Text(f"{p.name}: no memory map received yet", style="dim")
-    bar_w = max(10, width - 36)
+    bar_w = max(8, width - 38)
     lo, hi = m.mem_start, m.mem_end
 
     def line(label: str, start: int, size: int, glyph: str, style: str, note: str = "") -> None:
@@ -198,64 +203,75 @@ def memory_text(
             text.append(f" {note}", style="dim")
         text.append("\n")
 
-    text.append(f"RAM   {lo:#010x}..{hi:#010x} {hi - lo:>7} B\n", style="bold")
-    text.append(
-        f"flash {m.flash_start:#010x}..{m.flash_end:#010x} {m.flash_end - m.flash_start:>7} B\n",
-        style="dim",
-    )
+    text.append(f"RAM   {lo:#010x}..{hi:#010x} {hi - lo:>6} B", style="bold")
+    text.append(f"  MPU {m.mpu_model}\n", style="dim")
+    flash = m.flash_end - m.flash_start
+    text.append(f"flash {m.flash_start:#010x}..{m.flash_end:#010x} {flash:>6} B\n", style="dim")
     line("app memory", lo, m.app_break - lo, "█", "green")
     line("free", m.app_break, m.kernel_memory_break - m.app_break, "░", "dim")
     line("grant block", m.kernel_memory_break, hi - m.kernel_memory_break, "▓", "magenta")
     for g in sorted(m.grants, key=lambda g: g.address):
         line(f" {g.capsule}", g.address, g.size, "▒", "magenta", f"grant {g.driver:#x}")
-    text.append(f"app_break {m.app_break:#010x}  ", style="green")
-    text.append(f"kernel_memory_break {m.kernel_memory_break:#010x}  ", style="magenta")
-    text.append(f"allow high-water {m.allow_high_water_mark:#010x}\n", style="dim")
+    for w in windows or []:
+        if isinstance(w, dict) and w.get("owner") == p.index:
+            holder = _name(board, w.get("holder"))
+            ptr, length = int(w.get("ptr", 0)), int(w.get("length", 0))
+            line(f"shared→{holder}", ptr, length, "▚", "bold yellow", f"IPC buffer {holder} sees")
     for r in m.regions:
-        if r.start + r.size <= lo or r.start >= hi:
+        peer = _window_owner(r.start, p.index, windows or [], board)
+        if (r.start + r.size <= lo or r.start >= hi) and peer is None:
             continue  # the flash region: shown in the header line
-        peer = _share_peer(r.start, r.size, shares or [])
-        note = r.detail + (f"  shared with {peer}" if peer else "")
-        clipped = "»" if r.start + r.size > hi or r.start < lo else ""
-        line(
-            f"MPU #{r.number} {r.perms_text}{clipped}",
-            r.start,
-            r.size,
-            "━",
-            "bold yellow" if peer else "yellow",
-            note,
-        )
-    text.append(f"MPU model {m.mpu_model}", style="dim")
+        clipped = "»" if r.start + r.size > hi or r.start < lo else " "
+        label = f"MPU#{r.number}{clipped}{(peer and '→' + peer) or r.perms_text}"
+        line(label, r.start, r.size, "━", "bold yellow" if peer else "yellow", r.detail)
+    text.append(f"app_break {m.app_break:#010x}", style="green")
+    text.append(f"  kernel_memory_break {m.kernel_memory_break:#010x}\n", style="magenta")
+    text.append(f"allow high-water {m.allow_high_water_mark:#010x}", style="dim")
     if m.regions_seq:
-        text.append(f", regions as of event #{m.regions_seq}", style="dim")
+        text.append(f"  MPU regions as of event #{m.regions_seq}", style="dim")
     return text
 
 
-def _share_peer(start: int, size: int, shares: list[dict[str, Any]]) -> str | None:
-    """The peer of an IPC shared buffer that lies inside [start, start+size), if any."""
-    for share in shares:
-        address = share.get("address")
-        if type(address) is int and start <= address < start + size:
-            peer = share.get("peer") or share.get("client") or share.get("service")
-            return str(peer) if peer is not None else "a peer"
-    return None
+def _name(board: Board | None, index: object) -> str:
+    p = board.proc(index) if board is not None and type(index) is int else None
+    return p.name.rsplit(".", 1)[-1] if p is not None else str(index)
 
 
-def ipc_text(ipc: dict[str, Any] | None, supported: bool | None) -> Text:
-    """Services, clients and shared buffers, from the daemon's optional `ipc` query."""
+def ipc_text(ipc: dict[str, Any] | None, supported: bool | None, board: Board | None) -> Text:
+    """Services, clients and shared windows, from the daemon's `ipc` query."""
     if supported is None:
         return Text("asking the daemon…", style="dim")
     if not supported:
         return Text("no IPC capsule on this board", style="dim")
     if not ipc:
-        return Text("no services", style="dim")
-    text = Text()
-    for title, key in (("services", "services"), ("clients", "clients"), ("shared", "shares")):
-        items = ipc.get(key) or []
-        text.append(f"{title} ({len(items)})\n", style="bold")
-        for item in items[:8]:
-            if isinstance(item, dict):
-                text.append("  " + " ".join(f"{k}={v}" for k, v in item.items()) + "\n")
-            else:
-                text.append(f"  {item}\n")
+        return Text("no IPC state", style="dim")
+    text = Text(no_wrap=True, overflow="ellipsis")
+    services = ipc.get("services") or []
+    text.append(f"services ({len(services)})\n", style="bold")
+    for index in services:
+        text.append(f"  {_name(board, index)}\n")
+    clients = ipc.get("clients") or []
+    text.append(f"clients ({len(clients)})\n", style="bold")
+    for c in clients:
+        if isinstance(c, dict):
+            text.append(f"  {_name(board, c.get('client'))} → {_name(board, c.get('service'))}\n")
+    windows = ipc.get("windows") or []
+    text.append(f"shared buffers ({len(windows)})\n", style="bold")
+    for w in windows:
+        if isinstance(w, dict):
+            text.append(
+                f"  {_name(board, w.get('holder'))} sees {_name(board, w.get('owner'))} "
+                f"{w.get('ptr', 0):#x}+{w.get('length', 0)}\n"
+            )
     return text
+
+
+def _window_owner(
+    start: int, holder: int, windows: list[dict[str, Any]], board: Board | None
+) -> str | None:
+    """Whose memory the MPU region at `start` of process `holder` exposes, if it is an
+    IPC window."""
+    for w in windows:
+        if isinstance(w, dict) and w.get("holder") == holder and w.get("region_start") == start:
+            return _name(board, w.get("owner"))
+    return None

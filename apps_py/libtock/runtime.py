@@ -85,13 +85,13 @@ class Runtime:
     # ---- frames ---------------------------------------------------------------------
 
     def _recv(self) -> Any:
-        while not self._pending:
+        pending = self._pending
+        while not pending:
             data = self.sock.recv(65536)
             if not data:
                 os._exit(0)  # the kernel is gone or has let us go
-            self.decoder.feed(data)
-            self._pending.extend(self.decoder.frames())
-        return self._pending.pop(0)
+            pending.extend(self.decoder.decode(data))  # the syscall hot path: keep it short
+        return pending.pop(0)
 
     def _send(self, frame: list[Any]) -> None:
         self.sock.sendall(encode(frame))
@@ -229,6 +229,10 @@ def main(argv: list[str] | None = None) -> NoReturn:
         raise SystemExit(f"tockd runtime: {e}") from None
     _current = rt
     random.seed(rt.desc.get("seed", 0))
+    if rt.desc.get("virtual_time"):
+        from apps_py.libtock import vtime
+
+        vtime.install()
     try:
         limits = sandbox.apply_limits(rt.desc.get("sandbox", {}), rt.desc["ram_size"])
         module = importlib.import_module(rt.desc["module"])

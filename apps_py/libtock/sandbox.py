@@ -216,10 +216,16 @@ def assemble(mach: Machine, rules: Sequence[Rule], default: int) -> bytes:
 # ---- the two filters ------------------------------------------------------------------
 
 
+#: prlimit64 may read limits (new_limit == NULL) but never set one: EPERM
+_READ_LIMITS = Rule(
+    "prlimit64", RET_ALLOW, (Arg(2, (0,)), Arg(2, (0,), high=True)), errno_action(errno.EPERM)
+)
+
+
 def base_rules(*, fork: bool) -> list[Rule]:
     """Deny-list on top of allow-by-default: no raising of limits, no new processes."""
     rules = [
-        Rule("prlimit64", RET_ALLOW, (Arg(2, (0,)), Arg(2, (0,), high=True)), errno_action(errno.EPERM)),
+        _READ_LIMITS,
         Rule("setrlimit", errno_action(errno.EPERM)),
     ]
     if not fork:
@@ -252,7 +258,7 @@ def strict_rules(sock_fd: int, pid: int) -> list[Rule]:
         Rule("futex", allow),
         Rule("mmap", allow, (Arg(3, bits=_MAP_ANONYMOUS),)),
         Rule("newfstatat", allow, (Arg(3, bits=_AT_EMPTY_PATH),), eacces),
-        Rule("prlimit64", allow, (Arg(2, (0,)), Arg(2, (0,), high=True)), errno_action(errno.EPERM)),
+        _READ_LIMITS,
         Rule("kill", allow, (Arg(0, (pid,)),)),
         Rule("tgkill", allow, (Arg(0, (pid,)),)),
         Rule("fcntl", allow, (Arg(1, _FCNTL_HARMLESS),)),
@@ -342,6 +348,12 @@ def apply_limits(desc: Mapping[str, object], ram_size: int) -> dict[str, int | b
     """Start-up sandbox: limits, no_new_privs and the base filter. Returns the settings."""
     global _reserve
     cfg = settings(desc)
+    mach = machine()
+    if mach is None and cfg["seccomp"]:
+        raise SandboxError(
+            f"[sandbox] seccomp = true needs a syscall table for this machine; "
+            f"tockd has {', '.join(MACHINES)}, not {platform.machine()!r}"
+        )
     _active.clear()
     _active.update(cfg)
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
@@ -356,13 +368,7 @@ def apply_limits(desc: Mapping[str, object], ram_size: int) -> dict[str, int | b
     files = int(cfg["open_files"])
     if files:
         _set_limit(resource.RLIMIT_NOFILE, files)
-    mach = machine()
     if mach is None:
-        if cfg["seccomp"]:
-            raise SandboxError(
-                f"[sandbox] seccomp = true needs a syscall table for this machine; "
-                f"tockd has {', '.join(MACHINES)}, not {platform.machine()!r}"
-            )
         _no_new_privs(_libc())
         if not cfg["fork"]:
             resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))

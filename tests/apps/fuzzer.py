@@ -2,8 +2,9 @@
 
 args:
 - `frames`: a msgpack file holding a list of `[data, pad]`: the bytes to send and,
-  when `pad` is true, 64 KiB + 1 bytes of 0xc1 after them (never valid msgpack), so a
-  prefix of garbage always ends in a decode error instead of waiting for more bytes;
+  when `pad` is true, 128 KiB + 1 bytes of 0xc1 after them (never valid msgpack), so a
+  prefix of garbage always ends in a decode error (or overflows the kernel's bounded
+  decoder, which tolerates a few bytes past its 64 KiB) instead of waiting for more;
 - `cursor`: this app's cursor file; before sending frame i the app stores i + 1 in it,
   so when a frame faults the app, its next incarnation (restart policy) goes on with the
   frame after it;
@@ -23,7 +24,7 @@ from apps_py.libtock import app_args, runtime
 from tockd.kernel.abi import FRAME_MPU
 from tockd.wire import MAX_FRAME
 
-PAD = b"\xc1" * (MAX_FRAME + 1)
+PAD = b"\xc1" * (2 * MAX_FRAME + 1)
 
 
 def main() -> None:

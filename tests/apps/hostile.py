@@ -33,7 +33,7 @@ def _status() -> None:
         soft, hard = resource.getrlimit(getattr(resource, name))
         lines.append(f"{name} {soft} {hard}")
     with open("/proc/self/status") as f:
-        lines += [line.strip() for line in f if line.startswith(("NoNewPrivs", "Seccomp:"))]
+        lines += [line.strip() for line in f if line.startswith(("NoNewPrivs", "Seccomp"))]
     console.write("\n".join(lines) + "\n")
 
 

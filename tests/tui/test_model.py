@@ -54,12 +54,13 @@ async def test_folding_events_over_a_keyframe_gives_the_next_keyframe(tmp_path: 
         server = ControlServer(daemon, Path("/nonexistent"))
         daemon.kernel.events.subscribe(events.append)
         for i in range(60):
-            reply = await server.handle({"op": "snapshot", "mem": "all" if i % 2 else i % 6})
+            reply = await server.handle({"op": "snapshot", "mem": "all" if i % 2 else i % 8})
             assert reply["ok"], reply
             snaps.append(reply["result"])
             await trio.sleep(0.01)
             if not any(p.is_alive() for p in daemon.kernel.processes[:3]):
                 break
+        daemon.request_stop()  # the rot13 service waits forever
 
     apps = [
         app("apps_py.spin", args={"n": 3000}),
@@ -68,12 +69,15 @@ async def test_folding_events_over_a_keyframe_gives_the_next_keyframe(tmp_path: 
         app("apps_py.hello"),
         app("tests.apps.crasher"),
         app("apps_py.random_number"),
+        app("apps_py.rot13_service", name="org.tockos.examples.rot13", ipc_service=True),
+        app("apps_py.rot13_client", args={"rounds": 3, "delay_ms": 20}),
     ]
     run = await run_board(board_toml(apps, mpu="cortex-m", ram_size=65536), during=during)
     assert run.status == 0
     assert len(snaps) >= 5
     kinds = {e["kind"] for e in events}
     assert {"restart", "fault", "terminated", "grant_alloc", "function_call"} <= kinds
+    assert {"ipc_notify", "ipc_share"} <= kinds
 
     history = History()
     history.add_snapshot(snaps[0])

@@ -69,7 +69,9 @@ class Alarm(Capsule):
         remaining = 0 if elapsed >= dt else dt - elapsed
         deadline = self.kernel.clock() + remaining / FREQUENCY_HZ
         ident = proc.identifier
-        self.kernel.set_timer(deadline, lambda: self._fire(proc, ident, reference, dt))
+        self.kernel.set_timer(
+            deadline, lambda: self._fire(proc, ident, reference, dt), f"alarm {proc.index}"
+        )
 
     def _fire(self, proc: Process, ident: int, reference: int, dt: int) -> None:
         if proc.identifier != ident or not proc.is_alive():

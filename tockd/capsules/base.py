@@ -67,6 +67,9 @@ class Capsule:
     def tasks_lost(self, proc: Process, tasks: list[Task]) -> None:
         """`proc` terminates or restarts with `tasks` still queued; they are dropped."""
 
+    def terminating(self, proc: Process) -> None:
+        """`proc` is about to be terminated (exit, fault with the stop policy, console)."""
+
     def restarting(self, proc: Process) -> None:
         """`proc` is about to be reset (restart)."""
 

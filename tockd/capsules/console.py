@@ -61,7 +61,9 @@ class Console(Capsule):
                 data = bytes(n)
             ident = proc.identifier
             done_at = self.kernel.clock() + len(data) * self.seconds_per_byte
-            self.kernel.set_timer(done_at, lambda: self._write_done(proc, ident, data))
+            self.kernel.set_timer(
+                done_at, lambda: self._write_done(proc, ident, data), f"console {proc.index}"
+            )
             return SUCCESS
         if cmd == 2:
             grant.set_state(read_len=arg0)

@@ -54,8 +54,8 @@ HARDENED = {
     "report_undeliverable": "flaw 4: a notify lost after it was accepted (callee died, "
     "restarted, had no callback) counts as a dropped upcall of the callee, and the caller "
     "can read how many of its notifies were lost (command 4)",
-    "revoke_on_fault": "flaw 6: when a process faults, every MPU window other processes "
-    "hold into its memory is removed",
+    "revoke_on_fault": "flaw 6: when a process faults or exits, every MPU window other "
+    "processes hold into its memory is removed",
     "queue_until_subscribed": "flaw 7: a notify that reaches a service with no callback "
     "yet is held and delivered when the service subscribes (chosen over refusing: a "
     "client written for Tock, which ignores notify's result, then still works)",
@@ -296,6 +296,10 @@ class Ipc(Capsule):
     def faulted(self, proc: Process) -> None:
         if self._on("revoke_on_fault"):
             self.revoke_into(proc, "owner faulted")
+
+    def terminating(self, proc: Process) -> None:
+        if self._on("revoke_on_fault"):
+            self.revoke_into(proc, "owner terminated")
 
     def restarting(self, proc: Process) -> None:
         """Hardened keep_high_water_mark: a restart also revokes windows into `proc`."""

@@ -35,7 +35,9 @@ class Rng(Capsule):
         except GrantError:
             return failure(ErrorCode.NOMEM)
         ident = proc.identifier
-        self.kernel.set_timer(self.kernel.clock(), lambda: self._fill(proc, ident, arg0))
+        self.kernel.set_timer(
+            self.kernel.clock(), lambda: self._fill(proc, ident, arg0), f"rng {proc.index}"
+        )
         return SUCCESS
 
     def _fill(self, proc: Process, ident: int, want: int) -> None:

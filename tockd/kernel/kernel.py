@@ -97,7 +97,8 @@ class Kernel:
         self.capsules: dict[int, Capsule] = {}
         self.grant_numbers: dict[int, int] = {}
         self._identifiers = itertools.count(0)
-        self._timers: list[tuple[float, int, Callable[[], None]]] = []
+        self._timers: list[tuple[float, int, str, Callable[[], None]]] = []
+        self.timer_chooser: Callable[[list[str]], int] | None = None
         self._timer_seq = itertools.count()
         self.os: OsHooks | None = None
         self.clock: Callable[[], float] = clock or time.monotonic
@@ -391,6 +392,9 @@ class Kernel:
             return Grant(self.ram, address, spec)
         assert proc.mpu is not None
         new_kbrk = (proc.kernel_memory_break - spec.size) & ~3
+        if "grant_fail" in proc.adversity:
+            proc.adversity.discard("grant_fail")
+            raise GrantError(ErrorCode.NOMEM, "adversity: grant allocation made to fail")
         if new_kbrk < proc.app_break:
             raise GrantError(ErrorCode.NOMEM, "grant would cross app_break")
         if new_kbrk < proc.grant_floor:
@@ -469,6 +473,10 @@ class Kernel:
     def enqueue_task(self, proc: Process, task: Task) -> bool:
         if not proc.is_alive():
             return False
+        if "queue_full" in proc.adversity:
+            proc.adversity.discard("queue_full")
+            proc.dropped_upcall_count += 1
+            return False
         if not proc.enqueue(task):
             proc.dropped_upcall_count += 1
             return False
@@ -545,6 +553,8 @@ class Kernel:
         """Tock's terminate(): empty the queue, free grants, state Terminated."""
         if not (proc.is_alive() or proc.state is State.FAULTED):
             return
+        for capsule in self.capsules.values():
+            capsule.terminating(proc)
         self._clear_queue(proc)
         self._release_grants(proc)
         proc.completion_code = completion_code
@@ -714,8 +724,10 @@ class Kernel:
 
     # ---- timers (kernel work) ---------------------------------------------------------
 
-    def set_timer(self, deadline: float, callback: Callable[[], None]) -> None:
-        heapq.heappush(self._timers, (deadline, next(self._timer_seq), callback))
+    def set_timer(
+        self, deadline: float, callback: Callable[[], None], label: str = "timer"
+    ) -> None:
+        heapq.heappush(self._timers, (deadline, next(self._timer_seq), label, callback))
         if self.os is not None:
             self.os.wake()
 
@@ -723,10 +735,19 @@ class Kernel:
         return self._timers[0][0] if self._timers else None
 
     def run_due_timers(self) -> None:
+        """Fire every timer that is due. When several are due, the controlled scheduler
+        may choose their order (`timer_chooser`); otherwise deadline, then FIFO."""
         now = self.clock()
         while self._timers and self._timers[0][0] <= now:
-            _, _, callback = heapq.heappop(self._timers)
-            callback()
+            if self.timer_chooser is not None and len(self._timers) > 1:
+                due = sorted(t for t in self._timers if t[0] <= now)
+                if len(due) > 1:
+                    pick = due[self.timer_chooser([t[2] for t in due])]
+                    self._timers.remove(pick)
+                    heapq.heapify(self._timers)
+                    pick[3]()
+                    continue
+            heapq.heappop(self._timers)[3]()
 
     def find(self, name: str) -> Process | None:
         for p in self.processes:

@@ -104,6 +104,7 @@ class Process:
     restart_count: int = 0
     completion_code: int | None = None
     fault_reason: str = ""
+    adversity: set[str] = field(default_factory=set)  # injected by a controlled run
     # OS side, owned by the daemon
     pid: int | None = None
     generation: int = 0

@@ -1,0 +1,243 @@
+"""Hostile apps against their sandbox, and a daemon killed while it writes its JSONL.
+
+Each crash kind (tests/apps/hostile.py) runs next to tests/apps/steady.py, a
+well-behaved app that checks every answer it gets. The hostile app has the restart
+fault policy with threshold 0: its first fault restarts it, the second stops it, which
+shows the policy applied twice with the same reason. Crash kinds covered elsewhere:
+raising, SIGKILL, exit outside the interface, hostile frames (test_e2e_syscalls.py,
+test_fuzz.py), a busy loop preempted by the scheduler (test_e2e_syscalls.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+import trio
+
+from tests.harness import app, board_toml, run_board
+from tockd.control import ControlServer
+from tockd.daemon import Daemon
+from tockd.kernel.process import State
+
+ROOT = Path(__file__).resolve().parent.parent
+TOCKD_RUN = [sys.executable, "-m", "tockd.cli", "run"]
+SECCOMP_KILL = "killed by SIGSYS (seccomp: a system call the app's sandbox forbids)"
+RAM_SIZE = 65536
+
+
+@pytest.mark.parametrize(
+    ("how", "sandbox", "reason"),
+    [
+        pytest.param(
+            "memory_hog",
+            {"address_space_mb": 64},
+            "app raised MemoryError [sandbox: address space limit 64 MiB beyond RAM (RLIMIT_AS)]",
+            id="memory_hog",
+        ),
+        pytest.param(
+            "fd_flood",
+            {"open_files": 16},
+            "app raised OSError: [Errno 24] Too many open files: '/dev/null' "
+            "[sandbox: open files limit 16 (RLIMIT_NOFILE)]",
+            id="fd_flood",
+        ),
+        pytest.param("fork", {}, SECCOMP_KILL, id="fork"),
+        pytest.param("spawn", {}, SECCOMP_KILL, id="subprocess"),
+        pytest.param("exec", {}, SECCOMP_KILL, id="exec"),
+        pytest.param(
+            "cpu_hog",
+            {"cpu_seconds": 1},
+            "killed by SIGXCPU (CPU time limit of its sandbox, RLIMIT_CPU)",
+            id="busy_loop_past_RLIMIT_CPU",
+        ),
+        pytest.param(
+            "half_frame_exit",
+            {},
+            "exited with status 0 outside the syscall interface",
+            id="exit_in_the_middle_of_a_syscall",
+        ),
+        pytest.param(
+            "half_frame_kill", {}, "killed by SIGKILL", id="sigkill_in_the_middle_of_a_syscall"
+        ),
+        pytest.param("segv", {}, "killed by SIGSEGV (MPU fault, hardware backstop)", id="sigsegv"),
+        pytest.param("socket", {"seccomp": True}, SECCOMP_KILL, id="seccomp_socket"),
+        pytest.param("kill_parent", {"seccomp": True}, SECCOMP_KILL, id="seccomp_signal_other"),
+        pytest.param(
+            "open_file",
+            {"seccomp": True},
+            "app raised PermissionError: [Errno 13] Permission denied: '/etc/hostname' "
+            "[sandbox: the seccomp filter denies access to files]",
+            id="seccomp_open_file",
+        ),
+    ],
+)
+async def test_each_crash_kind_is_faulted_and_the_board_goes_on(
+    how: str, sandbox: dict[str, Any], reason: str
+) -> None:
+    hostile = app(
+        "tests.apps.hostile",
+        args={"how": how},
+        sandbox=sandbox,
+        fault_policy="restart",
+        restart_threshold=0,
+    )
+    run = await run_board(board_toml([hostile, app("tests.apps.steady", args={"rounds": 30})]))
+    faults = run.of("fault", "hostile")
+    assert [(f["reason"], f["policy"]) for f in faults] == [
+        (reason, "restart"),
+        (reason, "stop"),
+    ]
+    assert run.console["hostile"] == f"hostile {how}\n" * 2
+    assert run.proc("hostile").state is State.FAULTED
+    assert run.faults("steady") == []
+    assert run.console["steady"] == "steady done 30\n"
+    assert run.status == 0
+
+
+async def test_sandbox_settings_reach_each_app() -> None:
+    text = board_toml(
+        [
+            app("tests.apps.hostile", name="default", args={"how": "status"}),
+            app(
+                "tests.apps.hostile",
+                name="custom",
+                args={"how": "status"},
+                sandbox={"address_space_mb": 100, "cpu_seconds": 7, "open_files": 32},
+            ),
+            app(
+                "tests.apps.hostile",
+                name="unlimited",
+                args={"how": "status"},
+                sandbox={"address_space_mb": 0, "cpu_seconds": 0, "open_files": 0},
+            ),
+        ],
+        ram_size=RAM_SIZE,
+    )
+    run = await run_board(text)
+    assert run.faults() == []
+    limits = {
+        "default": ((256 << 20) + RAM_SIZE, 600, 64),
+        "custom": ((100 << 20) + RAM_SIZE, 7, 32),
+        "unlimited": (-1, -1, None),
+    }
+    for name, (space, cpu, files) in limits.items():
+        lines = run.console[name].splitlines()
+        assert f"RLIMIT_AS {space} {space}" in lines
+        assert f"RLIMIT_CPU {cpu} {cpu + 1 if cpu > 0 else cpu}" in lines
+        if files is not None:
+            assert f"RLIMIT_NOFILE {files} {files}" in lines
+        assert "RLIMIT_CORE 0 0" in lines
+        assert "NoNewPrivs:\t1" in lines
+        assert "Seccomp:\t2" in lines  # the base filter
+        assert "Seccomp_filters:\t1" in lines
+
+
+async def test_limits_cannot_be_raised_even_by_root() -> None:
+    run = await run_board(board_toml([app("tests.apps.hostile", args={"how": "raise_limit"})]))
+    assert run.faults() == []
+    lines = run.console["hostile"].splitlines()[1:]
+    assert len(lines) == 3
+    assert all(" refused (" in line and line.endswith("still True") for line in lines), lines
+
+
+async def test_threads_are_allowed_without_seccomp() -> None:
+    run = await run_board(board_toml([app("tests.apps.hostile", args={"how": "threads"})]))
+    assert run.faults() == []
+    assert run.console["hostile"] == "hostile threads\nthread ok 499500\n"
+
+
+async def test_strict_filter_is_installed_before_main() -> None:
+    seen: dict[str, str] = {}
+
+    async def during(daemon: Daemon) -> None:
+        proc = daemon.kernel.find("forever")
+        assert proc is not None
+        with trio.fail_after(20):
+            while proc.syscall_count < 5:
+                await trio.sleep(0.01)
+        status = await trio.Path(f"/proc/{proc.pid}/status").read_text()
+        seen.update(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
+        server = ControlServer(daemon, Path("/nonexistent"))
+        assert (await server.handle({"op": "terminate", "name": "forever"}))["ok"]
+
+    run = await run_board(
+        board_toml([app("tests.apps.forever", sandbox={"seccomp": True})]), during=during
+    )
+    assert run.faults() == []
+    assert (seen["NoNewPrivs"], seen["Seccomp"], seen["Seccomp_filters"]) == ("1", "2", "2")
+
+
+async def test_well_behaved_apps_work_under_the_strict_filter() -> None:
+    text = board_toml(
+        [
+            app("tests.apps.abi"),
+            app("tests.apps.overflow"),
+            app("apps_py.hello", name="hello"),
+            app("tests.apps.steady", args={"rounds": 20}),
+            app("tests.apps.crasher", name="raiser", args={"how": "raise"}),
+            app("tests.apps.crasher", name="mpu", args={"how": "mpu"}),
+        ],
+        abi_echo=True,
+        sandbox={"seccomp": True},
+        ram_size=4 * RAM_SIZE,
+        uart_baud=0,  # the overflow app needs every write done before it yields
+    )
+    run = await run_board(text)
+    assert run.faults("abi") == run.faults("overflow") == run.faults("steady") == []
+    assert run.console["abi"].endswith("ABI OK\n")
+    assert run.console["overflow"].endswith("received 10\n")
+    assert run.console["hello"] == "Hello World!\n"
+    assert run.console["steady"] == "steady done 20\n"
+    # faults are still reported with their reasons from inside the filter
+    assert run.faults("raiser") == ["app raised ValueError: deliberate crash"]
+    assert run.faults("mpu")[0].startswith("MPU fault: write of 4 byte(s) at")
+
+
+@pytest.mark.parametrize("kill_after_bytes", [100 * 1024, 400 * 1024])
+def test_sigkill_of_the_daemon_never_tears_its_jsonl(tmp_path: Path, kill_after_bytes: int) -> None:
+    board = tmp_path / "chatty.toml"
+    board.write_text(
+        board_toml([app("tests.apps.chatty", name="a"), app("tests.apps.chatty", name="b")])
+    )
+    out = tmp_path / "events.jsonl"
+    sock = Path(tempfile.mkdtemp(prefix="t")) / "c.sock"  # AF_UNIX paths are short
+    argv = [*TOCKD_RUN, str(board), "--quiet", "--forever", "--trace-jsonl", str(out)]
+    daemon = subprocess.Popen(
+        [*argv, "--control", str(sock)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not out.exists() or out.stat().st_size < kill_after_bytes:
+            assert daemon.poll() is None and time.monotonic() < deadline, "no events"
+            time.sleep(0.01)
+        children = psutil.Process(daemon.pid).children(recursive=True)
+        time.sleep(random.uniform(0, 0.05))
+        os.kill(daemon.pid, signal.SIGKILL)
+        daemon.wait(10)
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.wait()
+        sock.unlink(missing_ok=True)
+        sock.parent.rmdir()
+    _gone, alive = psutil.wait_procs(children, timeout=10)
+    assert not alive, "apps outlived the SIGKILLed daemon"
+    data = out.read_bytes()
+    assert data.endswith(b"\n")
+    events = [json.loads(line) for line in data.splitlines()]  # every line parses
+    assert len(events) > 100
+    assert [e["seq"] for e in events] == list(range(1, len(events) + 1))  # only a tail lost

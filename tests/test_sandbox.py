@@ -1,0 +1,285 @@
+"""The app sandbox (apps_py/libtock/sandbox.py) without a board: the seccomp programs run
+through a classic-BPF interpreter against the rules they must implement, the board's
+[sandbox] tables, fault texts, and the filters loaded for real in a child process."""
+
+from __future__ import annotations
+
+import errno
+import signal
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from apps_py.libtock import sandbox
+from tests.harness import app, board_toml
+from tockd.board import BoardError, parse_board
+from tockd.daemon import describe_exit
+
+ROOT = Path(__file__).resolve().parent.parent
+X86 = sandbox.MACHINES["x86_64"]
+NR = X86.syscalls
+KILL = sandbox.RET_KILL_PROCESS
+ALLOW = sandbox.RET_ALLOW
+SOCK, PID = 7, 4242
+
+
+def errno_ret(code: int) -> int:
+    return sandbox.RET_ERRNO | code
+
+
+def run_bpf(program: bytes, nr: int, args: tuple[int, ...], arch: int = X86.audit_arch) -> int:
+    """Interpret a classic-BPF seccomp program over one struct seccomp_data."""
+    data = struct.pack("<IIQ6Q", nr, arch, 0, *args)
+    insns = [struct.unpack_from("<HBBI", program, i) for i in range(0, len(program), 8)]
+    pc, acc = 0, 0
+    while True:
+        code, jt, jf, k = insns[pc]
+        pc += 1
+        if code == 0x20:  # ld [k]
+            acc = struct.unpack_from("<I", data, k)[0]
+        elif code == 0x15:  # jeq
+            pc += jt if acc == k else jf
+        elif code == 0x35:  # jge
+            pc += jt if acc >= k else jf
+        elif code == 0x45:  # jset
+            pc += jt if acc & k else jf
+        elif code == 0x06:  # ret
+            return int(k)
+        else:
+            raise AssertionError(f"unexpected opcode {code:#x}")
+
+
+def lo(value: int) -> int:
+    return value & 0xFFFF_FFFF
+
+
+def base_spec(nr: int, args: tuple[int, ...], *, fork: bool) -> int:
+    """What the base filter must answer, written from the module's documentation."""
+    if nr >= X86.abi_limit:
+        return KILL
+    if nr == NR["prlimit64"]:
+        return ALLOW if args[2] == 0 else errno_ret(errno.EPERM)
+    if nr == NR["setrlimit"]:
+        return errno_ret(errno.EPERM)
+    if not fork:
+        if nr in (NR["fork"], NR["vfork"], NR["execve"], NR["execveat"]):
+            return KILL
+        if nr == NR["clone"]:
+            return ALLOW if args[0] & 0x10000 else KILL
+        if nr == NR["clone3"]:
+            return errno_ret(errno.ENOSYS)
+    return ALLOW
+
+
+ALWAYS = {
+    "futex", "munmap", "mremap", "mprotect", "madvise", "brk", "close", "fstat", "lseek",
+    "poll", "ppoll", "exit", "exit_group", "rt_sigreturn", "rt_sigaction", "rt_sigprocmask",
+    "sigaltstack", "getpid", "gettid", "getppid", "getuid", "geteuid", "getgid", "getegid",
+    "clock_gettime", "clock_getres", "clock_nanosleep", "nanosleep", "gettimeofday", "time",
+    "getrandom", "sched_yield", "sched_getaffinity", "getrusage", "times", "uname", "getcwd",
+    "getrlimit",
+}  # fmt: skip
+FILES = {
+    "open", "openat", "openat2", "creat", "stat", "lstat", "access", "faccessat",
+    "faccessat2", "readlink", "readlinkat", "statx",
+}  # fmt: skip
+
+
+def strict_spec(nr: int, args: tuple[int, ...]) -> int:
+    """What the strict filter must answer."""
+    names = {v: k for k, v in NR.items()}
+    name = names.get(nr) if nr < X86.abi_limit else None
+    if name in ALWAYS:
+        return ALLOW
+    if name in FILES:
+        return errno_ret(errno.EACCES)
+    fd = lo(args[0])
+    checks = {
+        "read": fd == SOCK,
+        "recvfrom": fd == SOCK,
+        "recvmsg": fd == SOCK,
+        "readv": fd == SOCK,
+        "write": fd in (SOCK, 1, 2),
+        "sendto": fd in (SOCK, 1, 2),
+        "sendmsg": fd in (SOCK, 1, 2),
+        "writev": fd in (SOCK, 1, 2),
+        "mmap": bool(args[3] & 0x20),
+        "kill": fd == PID,
+        "tgkill": fd == PID,
+        "fcntl": lo(args[1]) in (1, 2, 3, 4),
+    }
+    if name in checks:
+        return ALLOW if checks[name] else KILL
+    if name == "newfstatat":
+        return ALLOW if args[3] & 0x1000 else errno_ret(errno.EACCES)
+    if name == "prlimit64":
+        return ALLOW if args[2] == 0 else errno_ret(errno.EPERM)
+    if name == "ioctl":
+        return errno_ret(errno.ENOTTY)
+    if name == "setrlimit":
+        return errno_ret(errno.EPERM)
+    return KILL
+
+
+syscall_nr = st.one_of(st.sampled_from(sorted(NR.values())), st.integers(0, 0xFFFF_FFFF))
+register = st.one_of(
+    st.sampled_from([0, 1, 2, SOCK, PID, 0x20, 0x1000, 0x10000, 0xFFFF_FFFF, 1 << 32]),
+    st.integers(0, 2**64 - 1),
+)
+registers = st.tuples(*[register] * 6)
+
+
+@settings(max_examples=500)
+@given(nr=syscall_nr, args=registers, fork=st.booleans())
+def test_base_filter_matches_its_rules(nr: int, args: tuple[int, ...], fork: bool) -> None:
+    program = sandbox.assemble(X86, sandbox.base_rules(fork=fork), ALLOW)
+    assert run_bpf(program, nr, args) == base_spec(nr, args, fork=fork)
+
+
+@settings(max_examples=500)
+@given(nr=syscall_nr, args=registers)
+def test_strict_filter_matches_its_rules(nr: int, args: tuple[int, ...]) -> None:
+    program = sandbox.assemble(X86, sandbox.strict_rules(SOCK, PID), KILL)
+    assert run_bpf(program, nr, args) == strict_spec(nr, args)
+
+
+def test_both_filters_kill_a_foreign_architecture() -> None:
+    for program in (
+        sandbox.assemble(X86, sandbox.base_rules(fork=True), ALLOW),
+        sandbox.assemble(X86, sandbox.strict_rules(SOCK, PID), KILL),
+    ):
+        assert run_bpf(program, NR["getpid"], (0,) * 6, arch=0x4000_0003) == KILL  # i386
+        assert run_bpf(program, NR["getpid"] | 0x4000_0000, (0,) * 6) == KILL  # x32
+
+
+def _child(code: str) -> subprocess.CompletedProcess[str]:
+    prelude = "from apps_py.libtock import sandbox\n"
+    return subprocess.run(
+        [sys.executable, "-c", prelude + code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+@pytest.mark.skipif(sandbox.machine() is None, reason="no seccomp table for this machine")
+def test_loaded_filters_kill_fork_and_keep_threads() -> None:
+    threads = _child(
+        "import threading\n"
+        "sandbox.apply_limits({}, 0)\n"
+        "t = threading.Thread(target=print, args=('thread',)); t.start(); t.join()\n"
+        "print(open('/proc/self/status').read().count('Seccomp:\\t2'))\n"
+    )
+    assert threads.returncode == 0, threads.stderr
+    assert threads.stdout == "thread\n1\n"
+    fork = _child("import os\nsandbox.apply_limits({}, 0)\nos.fork()\nprint('forked')\n")
+    assert fork.returncode == -signal.SIGSYS
+    assert fork.stdout == ""
+    strict = _child(
+        "import socket\n"
+        "sandbox.apply_limits({'seccomp': True}, 0)\n"
+        "sandbox.install_strict_filter(99)\n"
+        "print('still here', flush=True)\n"
+        "socket.socket()\n"
+    )
+    assert strict.returncode == -signal.SIGSYS
+    assert strict.stdout == "still here\n"
+
+
+def test_seccomp_on_an_unknown_machine_is_refused_before_anything_is_applied() -> None:
+    r = _child(
+        "import platform, resource\n"
+        "platform.machine = lambda: 'pdp11'\n"
+        "try:\n"
+        "    sandbox.apply_limits({'seccomp': True}, 0)\n"
+        "except sandbox.SandboxError as e:\n"
+        "    print(e)\n"
+        "print(resource.getrlimit(resource.RLIMIT_NOFILE)[0] != 64)\n"
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == (
+        "[sandbox] seccomp = true needs a syscall table for this machine; tockd has "
+        "x86_64, not 'pdp11'\nTrue\n"
+    )
+
+
+def test_board_defaults_and_per_app_overrides() -> None:
+    cfg = parse_board(board_toml([app("apps_py.hello", name="a")]))
+    assert cfg.sandbox_for(0) == sandbox.DEFAULTS
+    text = board_toml(
+        [
+            app("apps_py.hello", name="a"),
+            app("apps_py.hello", name="b", sandbox={"open_files": 16}),
+        ],
+        sandbox={"cpu_seconds": 5, "seccomp": True},
+    )
+    cfg = parse_board(text)
+    assert cfg.sandbox_for(0) == {**sandbox.DEFAULTS, "cpu_seconds": 5, "seccomp": True}
+    assert cfg.sandbox_for(1) == {
+        **sandbox.DEFAULTS,
+        "cpu_seconds": 5,
+        "seccomp": True,
+        "open_files": 16,
+    }
+
+
+@pytest.mark.parametrize(
+    ("board", "per_app", "message"),
+    [
+        ({"cpus": 1}, None, "sandbox.cpus: unknown setting (known: address_space_mb,"),
+        ({"cpu_seconds": "10"}, None, "sandbox.cpu_seconds must be a non-negative integer"),
+        ({"cpu_seconds": -1}, None, "sandbox.cpu_seconds must be a non-negative integer"),
+        ({"open_files": True}, None, "sandbox.open_files must be a non-negative integer"),
+        ({"seccomp": 1}, None, "sandbox.seccomp must be true or false, got 1"),
+        ({"address_space_mb": 8}, None, "sandbox.address_space_mb = 8 is too small"),
+        ({"open_files": 3}, None, "sandbox.open_files = 3 is too small"),
+        ({}, {"fork": "yes"}, "apps[0].sandbox.fork must be true or false, got 'yes'"),
+        ({}, 5, "apps[0].sandbox must be a table"),
+    ],
+)
+def test_bad_sandbox_tables_get_clear_errors(board: dict, per_app: object, message: str) -> None:
+    spec = app("apps_py.hello")
+    if per_app is not None:
+        spec["sandbox"] = per_app
+    with pytest.raises(BoardError) as err:
+        parse_board(board_toml([spec], sandbox=board))
+    assert str(err.value).startswith(message), str(err.value)
+
+
+def test_seccomp_on_a_machine_without_a_table_is_a_board_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sandbox, "machine", lambda: None)
+    with pytest.raises(BoardError, match=r"^sandbox.seccomp: tockd has no seccomp syscall table"):
+        parse_board(board_toml([app("apps_py.hello")], sandbox={"seccomp": True}))
+
+
+def test_fault_texts_name_the_rule(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sandbox, "_active", {**sandbox.DEFAULTS, "seccomp_installed": True})
+    assert sandbox.fault_text(MemoryError()).endswith(
+        "MemoryError [sandbox: address space limit 256 MiB beyond RAM (RLIMIT_AS)]"
+    )
+    emfile = OSError(errno.EMFILE, "Too many open files")
+    assert sandbox.fault_text(emfile).endswith("[sandbox: open files limit 64 (RLIMIT_NOFILE)]")
+    denied = PermissionError(errno.EACCES, "Permission denied")
+    assert sandbox.fault_text(denied).endswith(
+        "[sandbox: the seccomp filter denies access to files]"
+    )
+    assert sandbox.fault_text(ValueError("x")).endswith("ValueError: x")
+
+
+def test_exit_signals_are_named() -> None:
+    assert describe_exit(-signal.SIGSYS) == (
+        "killed by SIGSYS (seccomp: a system call the app's sandbox forbids)"
+    )
+    assert describe_exit(-signal.SIGXCPU) == (
+        "killed by SIGXCPU (CPU time limit of its sandbox, RLIMIT_CPU)"
+    )
+    assert describe_exit(-signal.SIGSEGV) == "killed by SIGSEGV (MPU fault, hardware backstop)"
+    assert describe_exit(-signal.SIGKILL) == "killed by SIGKILL"

@@ -1,0 +1,169 @@
+"""The `controlled` scheduler: every choice a run could take differently is a decision.
+
+Decision points (each recorded as a Decision, so the schedule replays the run):
+
+- run: which ready process runs next, or whether time passes first ("advance") so a
+  pending timer fires (a UART write completing, an alarm) before anyone runs;
+- switch: after each syscall of the running process, whether it keeps the CPU or
+  another ready process takes it (preemption counted in syscalls, not wall time);
+- timer: which of several timers due at the same instant fires first;
+- adversity (only with `adversity=True`): fault or restart a process, make its next
+  grant allocation fail, or make its upcall queue look full, at a scheduling point.
+
+Time is virtual: it stands still while processes compute, moves by `syscall_cost_us`
+per syscall, and jumps to the next timer when the strategy says so or when every process
+is idle. Apps read time only from the kernel (the runtime maps Python's clocks to the
+alarm driver in controlled runs), so a run is a function of its schedule.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from tockd.kernel.scheduler import Scheduler, StoppedReason
+from tockd.lab.strategy import Decision, RandomWalk, Strategy
+
+if TYPE_CHECKING:
+    from tockd.kernel.kernel import Kernel
+    from tockd.kernel.process import Process
+
+ADVERSITIES = ("fault", "restart", "grant_fail", "queue_full")
+
+
+class VirtualClock:
+    """Seconds of virtual time; only the controlled scheduler moves it."""
+
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+    def advance_to(self, t: float) -> None:
+        self.t = max(self.t, t)
+
+    def tick(self, seconds: float) -> None:
+        self.t += seconds
+
+
+class ControlledScheduler(Scheduler):
+    """Takes every scheduling choice from a strategy and records it."""
+
+    name = "controlled"
+    virtual = True
+
+    def __init__(
+        self,
+        kernel: Kernel,
+        strategy: Strategy | None = None,
+        *,
+        adversity: bool = False,
+        syscall_cost_us: int = 10,
+        max_decisions: int = 20_000,
+    ) -> None:
+        super().__init__(kernel)
+        self.strategy: Strategy = strategy or RandomWalk(kernel.seed)
+        self.adversity = adversity
+        self.syscall_cost = syscall_cost_us / 1e6
+        self.max_decisions = max_decisions
+        self.decisions: list[Decision] = []
+        self.clock = VirtualClock()
+        kernel.clock = self.clock
+        kernel.timer_chooser = self._choose_timer
+        self._forced: Process | None = None
+        self.exhausted = False
+
+    # ---- decisions ----------------------------------------------------------------------
+
+    def decide(self, kind: str, options: list[str]) -> int:
+        if len(options) == 1:
+            return 0
+        if len(self.decisions) >= self.max_decisions:
+            self.exhausted = True
+            return 0
+        choice = self.strategy.choose(kind, options, len(self.decisions) + 1)
+        if not 0 <= choice < len(options):
+            raise ValueError(f"strategy chose {choice} of {len(options)} options")
+        self.decisions.append(Decision(kind, list(options), choice))
+        self.kernel.emit(
+            "decision",
+            None,
+            decision=kind,
+            options=options,
+            choice=choice,
+            step=len(self.decisions),
+        )
+        return choice
+
+    def _choose_timer(self, labels: list[str]) -> int:
+        return self.decide("timer", labels)
+
+    # ---- Scheduler interface ------------------------------------------------------------
+
+    def next(self) -> tuple[Process, int | None] | None:
+        kernel = self.kernel
+        if self.adversity:
+            self._maybe_adversity()
+        forced, self._forced = self._forced, None
+        if forced is not None and forced.ready():
+            return forced, None
+        ready = [p for p in kernel.processes if p.ready()]
+        deadline = kernel.next_deadline()
+        options = [f"run {p.index}" for p in ready]
+        if deadline is not None and ready:
+            options.append(f"advance {round((deadline - self.clock()) * 1e6)}us")
+        if not options:
+            return None
+        pick = self.decide("run", options)
+        if pick == len(ready):  # let time pass: the next timer fires first
+            self.clock.advance_to(deadline)  # type: ignore[arg-type]
+            kernel.run_due_timers()
+            return self.next()
+        return ready[pick], None
+
+    def continue_process(self, proc: Process) -> bool:
+        self.clock.tick(self.syscall_cost)
+        others = [p for p in self.kernel.processes if p is not proc and p.ready()]
+        if not others:
+            return True
+        options = [f"continue {proc.index}", *(f"preempt {p.index}" for p in others)]
+        pick = self.decide("switch", options)
+        if pick == 0:
+            return True
+        self._forced = others[pick - 1]
+        return False
+
+    def result(self, proc: Process, reason: StoppedReason, used_us: int | None) -> None:
+        pass
+
+    def idle_advance(self) -> bool:
+        """Nothing is ready: jump to the next timer. False if there is none."""
+        deadline = self.kernel.next_deadline()
+        if deadline is None:
+            return False
+        self.clock.advance_to(deadline)
+        return True
+
+    def run_queue(self) -> list[int]:
+        return [p.index for p in self.kernel.processes if p.ready()]
+
+    # ---- adversity ----------------------------------------------------------------------
+
+    def _maybe_adversity(self) -> None:
+        kernel = self.kernel
+        alive = [p for p in kernel.processes if p.is_alive()]
+        options = ["none"] + [f"{a} {p.index}" for p in alive for a in ADVERSITIES]
+        pick = self.decide("adversity", options)
+        if pick == 0:
+            return
+        what, index = options[pick].split()
+        proc = kernel.processes[int(index)]
+        kernel.emit("adversity", proc, action=what)
+        if what == "fault":
+            kernel.fault(proc, "adversity: fault injected by the strategy")
+        elif what == "restart":
+            kernel.try_restart(proc, None)
+        elif what == "grant_fail":
+            proc.adversity.add("grant_fail")
+        else:
+            proc.adversity.add("queue_full")

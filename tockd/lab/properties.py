@@ -1,0 +1,159 @@
+"""Properties checked over a run's event stream, and kernel invariants checked after
+every kernel step.
+
+A property is a function `(events, kernel) -> list of violation texts`. Helpers:
+`notify_delivered`, `no_faults`, `prints(name, text)`; `PROPERTIES` maps CLI names.
+
+Invariants (`check_invariants`) look at the live kernel state:
+1. no allowed buffer overlaps grant (kernel) memory;
+2. memory another process still maps stays below its owner's app_break (the break never
+   drops below memory that is shared);
+3. each process's MPU covers [mem_start, app_break) and nothing of its own grant region
+   (after a restart: the MPU view matches the new break);
+4. (as a property) every notify to a subscribed upcall is delivered or recorded as
+   dropped with a reason;
+5. no process's MPU opens memory of another process that is not currently shared with
+   it (an IPC window whose owner no longer allows it is a violation).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from tockd.kernel.abi import DriverNum
+from tockd.kernel.mpu import Permission
+
+if TYPE_CHECKING:
+    from tockd.kernel.kernel import Kernel
+
+Property = Callable[[list[dict[str, Any]], "Kernel"], list[str]]
+
+
+def notify_delivered(events: list[dict[str, Any]], kernel: Kernel) -> list[str]:
+    """Every IPC notify the kernel accepted reached a subscribed upcall (or was
+    recorded as dropped: that is still a violation of this property)."""
+    out = [
+        f"notify from process {e['caller']} to {e['name']} dropped: {e['reason']}"
+        for e in events
+        if e["kind"] == "ipc_dropped"
+    ]
+    accepted = sum(1 for e in events if e["kind"] == "ipc_notify" and e["result"] == "Success")
+    delivered = sum(
+        1
+        for e in events
+        if e["kind"] == "schedule"
+        and e["driver"] == DriverNum.IPC
+        and e["fnptr"] != 0
+        and e["result"] == "Ok(())"
+    )
+    lost = accepted - delivered - len(out)
+    if lost > 0:
+        out.append(f"{lost} accepted notify(s) never delivered and never recorded as dropped")
+    return out
+
+
+def no_faults(events: list[dict[str, Any]], kernel: Kernel) -> list[str]:
+    return [f"{e['name']} faulted: {e['reason']}" for e in events if e["kind"] == "fault"]
+
+
+def prints(name: str, text: str) -> Property:
+    def check(events: list[dict[str, Any]], kernel: Kernel) -> list[str]:
+        out = "".join(e["text"] for e in events if e["kind"] == "console" and e["name"] == name)
+        return [] if text in out else [f"{name} never printed {text!r}"]
+
+    check.__name__ = f"prints({name!r}, {text!r})"
+    return check
+
+
+def lines_intact(events: list[dict[str, Any]], kernel: Kernel) -> list[str]:
+    """Every console line that reports a message ("X says ...") holds exactly one."""
+    bad = []
+    for e in events:
+        if e["kind"] == "console":
+            bad += [
+                f"{e['name']} printed a mixed line: {line!r}"
+                for line in e["text"].splitlines()
+                if line.count(" says ") > 1
+            ]
+    return bad
+
+
+PROPERTIES: dict[str, Property] = {
+    "notify-delivered": notify_delivered,
+    "no-faults": no_faults,
+    "lines-intact": lines_intact,
+}
+
+
+def resolve(names: list[str]) -> list[Property]:
+    """Properties by CLI name; `prints:NAME:TEXT` for prints()."""
+    out = []
+    for n in names:
+        if n.startswith("prints:"):
+            _, name, text = n.split(":", 2)
+            out.append(prints(name, text))
+        elif n in PROPERTIES:
+            out.append(PROPERTIES[n])
+        else:
+            known = ", ".join([*PROPERTIES, "prints:NAME:TEXT"])
+            raise ValueError(f"unknown property {n!r} (known: {known})")
+    return out
+
+
+def check_invariants(kernel: Kernel) -> list[str]:
+    """The kernel invariants (see the module docstring) on the current state."""
+    out: list[str] = []
+    procs = kernel.processes
+    ipc = kernel.capsules.get(DriverNum.IPC)
+    for p in procs:
+        if not p.is_alive() or p.mpu is None:
+            continue
+        # 1. allowed buffers never overlap grant memory
+        for capsule in kernel.capsules.values():
+            grant = kernel.grant_if_allocated(p, capsule.grant_spec)
+            if grant is None:
+                continue
+            spec = capsule.grant_spec
+            slots = [grant.allow_ro(i) for i in range(spec.allow_ro)]
+            slots += [grant.allow_rw(i) for i in range(spec.allow_rw)]
+            for ptr, length in slots:
+                if length and ptr < p.mem_end and ptr + length > p.kernel_memory_break:
+                    out.append(
+                        f"{p.name}: allowed buffer {ptr:#x}+{length} overlaps its grant "
+                        f"memory (kernel_memory_break {p.kernel_memory_break:#x})"
+                    )
+        # 3. the MPU covers the break and none of the grant region
+        if p.app_break > p.mem_start and not kernel.mpu.check(
+            p.mpu, p.mem_start, p.app_break - p.mem_start, Permission.READ_WRITE
+        ):
+            out.append(f"{p.name}: MPU does not cover [mem_start, app_break)")
+        for start, end, _perms in kernel.mpu.accessible_ranges(p.mpu):
+            if start < p.mem_end and end > p.kernel_memory_break and _own(p, start, end):
+                out.append(f"{p.name}: MPU opens its own grant memory {start:#x}..{end:#x}")
+    # 2 and 5: IPC windows
+    for w in getattr(ipc, "windows", []):
+        owner, holder = procs[w.owner], procs[w.holder]
+        if not holder.is_alive():
+            continue
+        shared_now = False
+        if owner.is_alive() and ipc is not None:
+            grant = kernel.grant_if_allocated(owner, ipc.grant_spec)
+            if grant is not None:
+                ptr, length = grant.allow_rw(holder.index)
+                shared_now = length > 0 and ptr <= w.ptr and w.ptr + w.length <= ptr + length
+        if not shared_now:
+            out.append(
+                f"{holder.name}'s MPU opens {w.ptr:#x}+{w.length} of {owner.name}, "
+                f"which {owner.name} no longer shares with it"
+            )
+        if w.ptr + w.length > owner.app_break:
+            out.append(
+                f"{owner.name}: app_break {owner.app_break:#x} dropped below memory "
+                f"{holder.name} still maps ({w.ptr:#x}+{w.length})"
+            )
+    return out
+
+
+def _own(p: Any, start: int, end: int) -> bool:
+    return bool(p.mem_start <= start < p.mem_end)

@@ -1,0 +1,141 @@
+"""One controlled run: a board under a strategy, properties checked, a compact record.
+
+    from tockd.lab import run_once, load_board, RandomWalk, notify_delivered
+    record = run_once(load_board("configs/rot13.toml"), RandomWalk(7), [notify_delivered])
+    record.verdict, record.digest, record.decisions
+
+The record is what exploration writes as one JSON line: seed, strategy, schedule
+digest, number of decisions, faults, invariant violations, property violations,
+verdict. The schedule itself (every decision) is kept for violating runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import trio
+
+from tockd.board import BoardConfig
+from tockd.daemon import Daemon
+from tockd.lab.controlled import ControlledScheduler
+from tockd.lab.properties import Property, check_invariants
+from tockd.lab.strategy import Decision, Strategy
+
+#: event fields that vary between identical runs (wall time, OS pids)
+_VOLATILE = ("t", "seq", "os_pid", "generation")
+
+
+@dataclass
+class RunRecord:
+    seed: int | None
+    strategy: dict[str, Any]
+    digest: str
+    decisions: int
+    faults: list[str]
+    invariant_violations: list[str]
+    property_violations: list[str]
+    verdict: str  # "ok" | "violation" | "timeout"
+    seconds: float
+    schedule: list[list[Any]] = field(default_factory=list)
+    divergence: str = ""
+    console: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self, with_schedule: bool | None = None) -> dict[str, Any]:
+        data = asdict(self)
+        keep = self.verdict != "ok" if with_schedule is None else with_schedule
+        if not keep:
+            data.pop("schedule")
+            data.pop("console")
+        return data
+
+    @property
+    def violated(self) -> bool:
+        return self.verdict != "ok"
+
+
+def digest_events(events: list[dict[str, Any]]) -> str:
+    """A hash of everything the kernel did, minus wall-clock and OS-assigned values."""
+    h = hashlib.sha256()
+    for e in events:
+        stable = {k: v for k, v in e.items() if k not in _VOLATILE}
+        h.update(json.dumps(stable, sort_keys=True, default=int).encode())
+    return h.hexdigest()[:16]
+
+
+def run_once(
+    cfg: BoardConfig,
+    strategy: Strategy,
+    properties: list[Property],
+    *,
+    check: bool = True,
+    adversity: bool = False,
+    seed: int | None = None,
+    timeout: float = 20.0,
+    max_decisions: int = 20_000,
+) -> RunRecord:
+    """Run `cfg` once under `strategy` (the board's scheduler is replaced by the
+    controlled one) and judge it."""
+    return trio.run(_run, cfg, strategy, properties, check, adversity, seed, timeout, max_decisions)
+
+
+async def _run(
+    cfg: BoardConfig,
+    strategy: Strategy,
+    properties: list[Property],
+    check: bool,
+    adversity: bool,
+    seed: int | None,
+    timeout: float,  # noqa: ASYNC109 - a run's wall-clock budget, not an I/O timeout
+    max_decisions: int,
+) -> RunRecord:
+    started = time.monotonic()
+    cfg.scheduler = "controlled"
+    daemon = Daemon(cfg, quiet=True)
+    kernel = daemon.kernel
+    sched = ControlledScheduler(kernel, strategy, adversity=adversity, max_decisions=max_decisions)
+    daemon.scheduler = sched
+    events: list[dict[str, Any]] = []
+    kernel.events.subscribe(events.append)
+    invariants: list[str] = []
+    if check:
+
+        def after_step() -> None:
+            for v in check_invariants(kernel):
+                if v not in invariants:
+                    invariants.append(v)
+                    kernel.emit("invariant_violation", None, text=v)
+
+        daemon.after_step = after_step
+    timed_out = True
+    with trio.move_on_after(timeout):
+        await daemon.run()
+        timed_out = False
+    violations = [v for prop in properties for v in prop(events, kernel)]
+    faults = [e["reason"] for e in events if e["kind"] == "fault"]
+    verdict = "timeout" if timed_out else "violation" if (violations or invariants) else "ok"
+    console: dict[str, str] = {}
+    for e in events:
+        if e["kind"] == "console":
+            console[e["name"]] = console.get(e["name"], "") + e["text"]
+    return RunRecord(
+        seed=seed,
+        strategy=strategy.describe(),
+        digest=digest_events(events),
+        decisions=len(sched.decisions),
+        faults=faults,
+        invariant_violations=invariants,
+        property_violations=violations,
+        verdict=verdict,
+        seconds=round(time.monotonic() - started, 4),
+        schedule=[d.to_json() for d in sched.decisions],
+        divergence=getattr(strategy, "detail", ""),
+        console=console,
+    )
+
+
+def decisions_of(record: RunRecord) -> list[Decision]:
+    return [Decision.from_json(d) for d in record.schedule]
