@@ -29,6 +29,7 @@ from tests.harness import app, board_toml, run_board
 from tockd.control import ControlServer
 from tockd.daemon import Daemon
 from tockd.kernel.process import State
+from tockd.trace import format_event
 
 ROOT = Path(__file__).resolve().parent.parent
 TOCKD_RUN = [sys.executable, "-m", "tockd.cli", "run"]
@@ -103,6 +104,42 @@ async def test_each_crash_kind_is_faulted_and_the_board_goes_on(
     assert run.faults("steady") == []
     assert run.console["steady"] == "steady done 30\n"
     assert run.status == 0
+
+
+async def test_several_hostile_apps_at_once_with_cold_spawned_apps() -> None:
+    """The same verdicts when apps are fresh interpreters (`spawn = "cold"`), not forks
+    of the zygote, and when several misbehave on one board at the same time."""
+
+    def hostile(how: str, **sandbox: Any) -> dict[str, Any]:
+        return app("tests.apps.hostile", name=how, args={"how": how}, sandbox=sandbox)
+
+    text = board_toml(
+        [
+            hostile("fork"),
+            hostile("segv"),
+            hostile("memory_hog", address_space_mb=64),
+            hostile("socket", seccomp=True),
+            app("tests.apps.steady", args={"rounds": 30}),
+        ],
+        spawn="cold",
+    )
+    run = await run_board(text)
+    assert run.faults("fork") == run.faults("socket") == [SECCOMP_KILL]
+    assert run.faults("segv") == ["killed by SIGSEGV (MPU fault, hardware backstop)"]
+    assert run.faults("memory_hog")[0].startswith("app raised MemoryError [sandbox:")
+    assert run.faults("steady") == []
+    assert run.console["steady"] == "steady done 30\n"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="daemon._report_reason quotes the app's own text: empty or multi-line reasons, "
+    "and forged lines in the text trace (reported to the owner of tockd/daemon.py)",
+)
+async def test_a_fault_report_cannot_forge_the_reason() -> None:
+    run = await run_board(board_toml([app("tests.apps.hostile", args={"how": "forge_report"})]))
+    [reason] = run.faults("hostile")
+    assert reason.strip() and "\n" not in reason, reason
 
 
 async def test_sandbox_settings_reach_each_app() -> None:
@@ -241,3 +278,44 @@ def test_sigkill_of_the_daemon_never_tears_its_jsonl(tmp_path: Path, kill_after_
     events = [json.loads(line) for line in data.splitlines()]  # every line parses
     assert len(events) > 100
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1))  # only a tail lost
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+def test_a_stop_signal_mid_run_reaps_everything_and_flushes_both_traces(
+    tmp_path: Path, sig: signal.Signals
+) -> None:
+    """Both sinks see the same events: every Tock trace line printed on stdout is the
+    formatting of a JSONL event, in order, none missing at the end."""
+    board = tmp_path / "chatty.toml"
+    board.write_text(
+        board_toml([app("tests.apps.chatty", name="a"), app("tests.apps.chatty", name="b")])
+    )
+    out = tmp_path / "events.jsonl"
+    sock = Path(tempfile.mkdtemp(prefix="t")) / "c.sock"
+    argv = [*TOCKD_RUN, str(board), "--quiet", "--forever", "--trace", "--trace-jsonl", str(out)]
+    daemon = subprocess.Popen(
+        [*argv, "--control", str(sock)], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not out.exists() or out.stat().st_size < 100 * 1024:
+            assert daemon.poll() is None and time.monotonic() < deadline, "no events"
+            time.sleep(0.01)
+        children = psutil.Process(daemon.pid).children(recursive=True)
+        assert len(children) >= 2
+        daemon.send_signal(sig)
+        stdout, _ = daemon.communicate(timeout=20)
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.communicate()
+        sock.unlink(missing_ok=True)
+        sock.parent.rmdir()
+    assert daemon.returncode == 0
+    for child in children:  # reaped: gone, not zombies
+        assert not psutil.pid_exists(child.pid) or child.status() != psutil.STATUS_ZOMBIE
+    events = [json.loads(line) for line in out.read_bytes().splitlines()]
+    assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+    lines = [line for e in events if (line := format_event(e)) is not None]
+    assert stdout.splitlines() == lines
+    assert len(lines) > 100

@@ -127,7 +127,8 @@ class Daemon:
         zygote: Zygote | None = None,
     ) -> None:
         """`zygote`: a running zygote to fork apps from (shared between boards, e.g. by
-        exploration); by default the board starts its own unless `spawn = "cold"`."""
+        exploration); by default the board starts its own. `spawn = "cold"` uses
+        neither."""
         self.cfg = cfg
         #: the core the daemon and its apps run on, None when not pinned
         self.cpu = resolve_cpu(cfg.cpu)
@@ -154,7 +155,7 @@ class Daemon:
         self.started = trio.Event()
         self.finished = trio.Event()
         self._app_env = app_environment()
-        self._zygote = zygote
+        self._zygote = zygote if cfg.spawn == "zygote" else None
         self._own_zygote = zygote is None and cfg.spawn == "zygote"
         self._replies: dict[tuple[int, ...], bytes] = {}
 

@@ -237,6 +237,10 @@ class Zygote:
                 trio.lowlevel.notify_closing(sock)
             sock.close()
         self._lost()
+        for late in self._spawned.values():  # answers nobody waited for
+            if not isinstance(late, str):
+                os.close(late[1])
+        self._spawned.clear()
         popen = self.popen
         if popen is not None:
             try:

@@ -245,10 +245,11 @@ class TockdApp(App[None]):
         if self.sub_title != sub_title:
             self.sub_title = sub_title
         windows = (self.ipc or {}).get("windows") if self.ipc_supported else None
-        self.query_one(SchedulerPane).show(board)
+        self.query_one(SchedulerPane).show(board, redact=self.redact)
         self.query_one(ProcessTable).show(board, self.history, redact=self.redact)
         self.query_one(GrantsTable).show(board)
-        self.query_one(MemoryPane).show(board, self.selected, windows if not past else None)
+        windows = windows if not past else None
+        self.query_one(MemoryPane).show(board, self.selected, windows, redact=self.redact)
         upto = self.viewing if past else self.history.last_seq
         self.query_one(TracePane).show(board, self.history, upto or board.seq, past=past)
         self.query_one(IpcPane).show(self.ipc, self.ipc_supported, board, live=not past)
@@ -262,16 +263,13 @@ class TockdApp(App[None]):
         banner.display = True
         ev = h.event_at(self.viewing)
         what = describe_event(ev) if ev is not None else "keyframe (no event)"
-        clock = ""
+        where = f"event {h.index_of(self.viewing)} of {h.positions()}"
         if not self.redact and h.keyframes:
-            clock = f" · t = +{(board.t_us - h.keyframes[0].t_us) / 1e6:.6f} s"
-        banner.set_text(
-            Text(
-                f"◀ VIEWING THE PAST · event #{self.viewing} "
-                f"({h.index_of(self.viewing)} of {h.positions()}){clock} · {what}"
-                "   [ ] step · { } keyframe · End: back to live"
-            ),
-        )
+            t = (board.t_us - h.keyframes[0].t_us) / 1e6
+            where = f"event #{self.viewing} ({where}) · t = +{t:.6f} s"
+        text = Text.assemble(("◀ VIEWING THE PAST ", "bold"), f"{where} · End: live · ")
+        text.append(what, style="not bold")
+        banner.set_text(text)
 
     # ---- selection ------------------------------------------------------------------
 
@@ -419,7 +417,7 @@ def _describe_result(op: str, result: Any) -> str:
     if op in ("pause", "resume"):
         return "scheduler paused" if result else "scheduler running"
     if op == "step":
-        return f"one decision (after decision #{result})"
+        return "one scheduling decision"
     if op == "button":
         return f"{result} process(es) notified"
     return str(result)

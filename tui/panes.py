@@ -65,10 +65,11 @@ class GrantsTable(DataTable[Any]):
         if columns != self._columns:
             self.clear(columns=True)
             self._cells.clear()
-            self.add_column("Process", key="process")
+            # fixed widths: the table never re-measures, and looks the same every run
+            self.add_column("Process", key="process", width=18)
             for driver, name in columns:
-                self.add_column(f"{name}\n{driver:#x}", key=str(driver))
-            self.add_column("Total", key="total")
+                self.add_column(name, key=str(driver), width=max(6, len(name)))
+            self.add_column("Total", key="total", width=6)
             self._columns = columns
         keys = ["process", *(str(d) for d, _ in columns), "total"]
         for p in board.procs:
@@ -93,8 +94,8 @@ class SchedulerPane(TextView):
         super().__init__(id=id)
         self.border_title = "Scheduler"
 
-    def show(self, board: Board) -> None:
-        self.set_text(render.scheduler_text(board, {}))
+    def show(self, board: Board, *, redact: bool = False) -> None:
+        self.set_text(render.scheduler_text(board, redact=redact))
 
 
 class MemoryPane(VerticalScroll):
@@ -109,12 +110,20 @@ class MemoryPane(VerticalScroll):
     def compose(self) -> ComposeResult:
         yield TextView(id="memory-body")
 
-    def show(self, board: Board, index: int, windows: list[dict[str, Any]] | None) -> None:
+    def show(
+        self,
+        board: Board,
+        index: int,
+        windows: list[dict[str, Any]] | None,
+        *,
+        redact: bool = False,
+    ) -> None:
         p = board.proc(index)
         set_titles(self, f"Memory map: {p.name}" if p else "Memory map")
         width = self.content_size.width or 80
         body = self.query_one("#memory-body", TextView)
-        body.set_text(render.memory_text(board.mem.get(index), p, width, windows, board))
+        m = board.mem.get(index)
+        body.set_text(render.memory_text(m, p, width, windows, board, redact=redact))
 
 
 class IpcPane(TextView):

@@ -113,7 +113,7 @@ def process_cells(
     )
 
 
-def scheduler_text(board: Board, names: dict[int, str]) -> Text:
+def scheduler_text(board: Board, *, redact: bool = False) -> Text:
     """Two lines: scheduler kind, paused or running, current process and its timeslice
     left, decisions; then the run queue in order (ready processes bright)."""
     s = board.sched
@@ -130,7 +130,7 @@ def scheduler_text(board: Board, names: dict[int, str]) -> Text:
     else:
         text.append(f"[{current.process_id}] {short_name(current.name, 30)}", style="bold")
         left = board.timeslice_left_us()
-        if left is not None:
+        if left is not None and not redact:
             text.append(f"  timeslice left {left / 1000:.1f} ms of {(s.slice_us or 0) / 1000:.0f}")
     text.append(f"  decisions {s.decisions}")
     text.append("\nrun queue: ")
@@ -142,7 +142,7 @@ def scheduler_text(board: Board, names: dict[int, str]) -> Text:
         if shown == 12:
             text.append(f"… (+{len(s.run_queue) - shown})", style="dim")
             break
-        label = names.get(index, p.name).rsplit(".", 1)[-1]
+        label = p.name.rsplit(".", 1)[-1]
         text.append(f"{label}", style="bold green" if p.ready else "dim")
         text.append(" → " if index != s.run_queue[-1] else "")
         shown += 1
@@ -180,6 +180,8 @@ def memory_text(
     width: int,
     windows: list[dict[str, Any]] | None = None,
     board: Board | None = None,
+    *,
+    redact: bool = False,
 ) -> Text:
     """The selected process's memory as bars on one RAM scale: app memory up to
     app_break, the free gap, the grant block down to kernel_memory_break (each grant),
@@ -190,8 +192,10 @@ def memory_text(
         return Text("no process selected", style="dim")
     if m is None:
         return Text(f"{p.name}: no memory map received yet", style="dim")
-    bar_w = max(8, width - 38)
+    bar_w = max(8, min(48, width - 38))
     lo, hi = m.mem_start, m.mem_end
+
+    room = width - 36 - bar_w  # for a note after the bar
 
     def line(label: str, start: int, size: int, glyph: str, style: str, note: str = "") -> None:
         text.append(f"{label:<14.14}", style=style)
@@ -199,14 +203,13 @@ def memory_text(
         text.append("│")
         text.append(_bar(start, size, lo, hi, bar_w, glyph), style=style)
         text.append("│")
-        if note:
+        if note and len(note) < room:
             text.append(f" {note}", style="dim")
         text.append("\n")
 
-    text.append(f"RAM   {lo:#010x}..{hi:#010x} {hi - lo:>6} B", style="bold")
-    text.append(f"  MPU {m.mpu_model}\n", style="dim")
-    flash = m.flash_end - m.flash_start
-    text.append(f"flash {m.flash_start:#010x}..{m.flash_end:#010x} {flash:>6} B\n", style="dim")
+    text.append(f"RAM {lo:#010x}+{hi - lo}", style="bold")
+    text.append(f" · flash {m.flash_start:#010x}+{m.flash_end - m.flash_start}", style="dim")
+    text.append(f" · MPU {m.mpu_model}\n", style="dim")
     line("app memory", lo, m.app_break - lo, "█", "green")
     line("free", m.app_break, m.kernel_memory_break - m.app_break, "░", "dim")
     line("grant block", m.kernel_memory_break, hi - m.kernel_memory_break, "▓", "magenta")
@@ -227,7 +230,7 @@ def memory_text(
     text.append(f"app_break {m.app_break:#010x}", style="green")
     text.append(f"  kernel_memory_break {m.kernel_memory_break:#010x}\n", style="magenta")
     text.append(f"allow high-water {m.allow_high_water_mark:#010x}", style="dim")
-    if m.regions_seq:
+    if m.regions_seq and not redact:
         text.append(f"  MPU regions as of event #{m.regions_seq}", style="dim")
     return text
 

@@ -17,7 +17,6 @@ stays open, and this view's byte-exact check is the real MPU.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import mmap
 import struct
 from bisect import bisect_right
@@ -72,7 +71,7 @@ class Memory:
         view = ctypes.c_char.from_buffer(self._mm)
         self._addr = ctypes.addressof(view)
         del view  # a live buffer export would stop the mapping from ever closing
-        self._libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        self._libc = ctypes.CDLL(None, use_errno=True)  # libc is already loaded
         self._open = bytearray(b"\x01" * (self.size // mmap.PAGESIZE))
         self._protect_pages()
 

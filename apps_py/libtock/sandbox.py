@@ -21,7 +21,7 @@ seccomp filter, which allows everything except:
 - creating a process (fork, vfork, clone without CLONE_THREAD) or exec'ing a program,
   unless `fork = true`: the app is killed (SIGSYS). clone3 fails with ENOSYS, so glibc
   falls back to clone, whose flags a filter can read; threads stay allowed;
-- raising any limit (prlimit64 with a new value, setrlimit): EPERM, even for root,
+- changing any limit (prlimit64 with a new value, setrlimit): EPERM, even for root,
   whose CAP_SYS_RESOURCE would otherwise let an app lift its own limits.
 
 `install_strict_filter` (seccomp = true) stacks an allow-list on top, installed after
@@ -31,20 +31,26 @@ anonymous memory (mmap with MAP_ANONYMOUS, munmap, mremap, mprotect, madvise, br
 signals to itself, clocks and sleeps, getrandom, process/user id getters, exit. Opening
 or probing files (open, openat, stat, access, readlink...) fails with EACCES, so Python's
 import system and tracebacks degrade gracefully; ioctl fails with ENOTTY. Any other call
-(socket, connect, dup, kill of another process, ptrace, threads, fork, exec, ...) kills
-the app with SIGSYS (SECCOMP_RET_KILL_PROCESS); the daemon reports that as a fault
-naming seccomp.
+(socket, connect, dup, fcntl other than fd/file flags, kill of another process, ptrace,
+threads, fork, exec, file-backed mmap, ...) kills the app with SIGSYS
+(SECCOMP_RET_KILL_PROCESS); the daemon reports that as a fault naming seccomp. It does
+not stop an app from calling mprotect on the shared RAM mapping: the runtime, which runs
+in the same process, needs it for the MPU backstop (README, "Threat model").
 
-Both filters are classic BPF written here with ctypes: libseccomp's Python bindings are
-not a PyPI wheel, and the runtime stays stdlib + msgpack. Syscall numbers exist for
-x86_64 only; on another machine `seccomp = true` is refused with a clear error and the
-no-fork rule falls back to RLIMIT_NPROC = 0 (which binds non-root users only).
+Both filters are classic BPF written here with ctypes (31 and 194 instructions, tested
+against their rules in tests/test_sandbox.py), so the runtime stays stdlib + msgpack:
+libseccomp's own Python bindings are not published on PyPI, and the ctypes wrapper
+`pyseccomp` (last release 2021) would add a system library dependency for little.
+Syscall numbers exist for x86_64 only; on another machine `seccomp = true` is refused
+with a clear error and the no-fork rule falls back to RLIMIT_NPROC = 0 (which binds
+non-root users only).
 """
 
 from __future__ import annotations
 
 import ctypes
 import errno
+import functools
 import mmap
 import os
 import platform
@@ -54,7 +60,12 @@ import traceback
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-#: The defaults a board without a `[sandbox]` table gets (tockd/board.py documents why).
+#: What a board without a `[sandbox]` table gets. 256 MiB of address space: a runtime
+#: starts at ~20 MiB and a thread reserves ~72 MiB, so a real app has room and a hog is
+#: stopped long before the host notices. 600 CPU-seconds per incarnation: the example
+#: apps use well under one, and a runaway loop on a `--forever` board is faulted within
+#: minutes (a restart gets a fresh budget). 64 files: the runtime holds four. No fork:
+#: a Tock app has no children. seccomp off: the strict filter breaks apps that read files.
 DEFAULTS: dict[str, int | bool] = {
     "address_space_mb": 256,
     "cpu_seconds": 600,
@@ -283,9 +294,16 @@ def strict_rules(sock_fd: int, pid: int) -> list[Rule]:
     return rules
 
 
+@functools.cache
 def _libc() -> ctypes.CDLL:
     # the process's own symbols: ctypes.util.find_library would fork ldconfig
     return ctypes.CDLL(None, use_errno=True)
+
+
+@functools.cache
+def _base_program(fork: bool) -> bytes | None:
+    mach = machine()
+    return None if mach is None else assemble(mach, base_rules(fork=fork), RET_ALLOW)
 
 
 def _no_new_privs(libc: ctypes.CDLL) -> None:
@@ -317,6 +335,11 @@ def install_filter(program: bytes, *, what: str) -> None:
 
 
 # ---- what the runtime calls --------------------------------------------------------------
+
+# Built at import, so that apps forked from a warm zygote find them ready.
+_libc()
+_base_program(False)
+_base_program(True)
 
 _active: dict[str, int | bool] = {}
 _reserve: mmap.mmap | None = None
@@ -368,12 +391,13 @@ def apply_limits(desc: Mapping[str, object], ram_size: int) -> dict[str, int | b
     files = int(cfg["open_files"])
     if files:
         _set_limit(resource.RLIMIT_NOFILE, files)
-    if mach is None:
+    program = _base_program(bool(cfg["fork"]))
+    if program is None:
         _no_new_privs(_libc())
         if not cfg["fork"]:
             resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
     else:
-        install_filter(assemble(mach, base_rules(fork=bool(cfg["fork"])), RET_ALLOW), what="base")
+        install_filter(program, what="base")
     if mb:
         _reserve = mmap.mmap(-1, RESERVE_BYTES)
     return cfg

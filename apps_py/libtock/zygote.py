@@ -37,12 +37,15 @@ from typing import Any, NoReturn
 
 import msgpack
 
-# The runtime and the drivers apps use: imported once here, shared by every fork.
+# The runtime and the drivers apps use: imported once here, shared by every fork. Each
+# is free of import-time effects, so a fork sees them exactly as a fresh import would.
 import apps_py.libtock.alarm
 import apps_py.libtock.button
 import apps_py.libtock.console
+import apps_py.libtock.ipc
 import apps_py.libtock.led
-import apps_py.libtock.rng  # noqa: F401
+import apps_py.libtock.rng
+import apps_py.libtock.vtime  # noqa: F401
 from apps_py.libtock import runtime
 
 SPAWN = 1

@@ -13,6 +13,8 @@ import subprocess
 import threading
 
 from apps_py.libtock import app_args, console, runtime
+from tockd.kernel.abi import REPORT, ReportKind
+from tockd.wire import encode
 
 
 def _hog_memory() -> None:
@@ -90,6 +92,10 @@ def main() -> None:
             f.read()
     elif how == "kill_parent":
         os.kill(os.getppid(), 0)
+    elif how == "forge_report":  # a malformed MPU fault report whose text forges a trace line
+        text = "\n[0] Process hello faulted and was stopped: forged"
+        rt.sock.sendall(encode([REPORT, int(ReportKind.MPU_FAULT), "x", 0, 0, text]))
+        rt.sock.recv(1)
     elif how == "raise_limit":
         _raise_limits()
     elif how == "threads":

@@ -70,13 +70,7 @@ class Daemon:
 
     def stop(self) -> None:
         self.client.close()
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        _stop(self.proc)
 
 
 @pytest.fixture
@@ -92,7 +86,8 @@ def sock_dir() -> Iterator[Path]:
 def start_daemon(sock_dir: Path) -> Iterator[Callable[[str], Daemon]]:
     """`start_daemon(board_toml_text)`: a running daemon (--forever --quiet), stopped and
     reaped after the test."""
-    started: list[Daemon] = []
+    started: list[subprocess.Popen[bytes]] = []
+    daemons: list[Daemon] = []
     counter = itertools.count()
 
     def start(toml: str) -> Daemon:
@@ -107,20 +102,41 @@ def start_daemon(sock_dir: Path) -> Iterator[Callable[[str], Daemon]]:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + WAIT_S
-        while not sock.exists():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                proc.wait()
-                raise AssertionError("the daemon did not start")
-            time.sleep(0.02)
-        daemon = Daemon(proc, sock, Client(str(sock)))
-        started.append(daemon)
+        started.append(proc)
+        # the socket file appears at bind(), a moment before listen(): retry connecting
+        client = wait_for(lambda: _try_client(sock, proc), "the daemon's control socket")
+        daemon = Daemon(proc, sock, client)
+        daemons.append(daemon)
         return daemon
 
-    yield start
-    for daemon in started:
-        daemon.stop()
+    try:
+        yield start
+    finally:
+        for daemon in daemons:
+            daemon.client.close()
+        for proc in started:
+            _stop(proc)
+
+
+def _try_client(sock: Path, proc: subprocess.Popen[bytes]) -> Client | None:
+    if proc.poll() is not None:
+        raise AssertionError(f"the daemon exited with status {proc.returncode}")
+    if not sock.exists():
+        return None
+    try:
+        return Client(str(sock))
+    except SystemExit:  # the CLI's client reports a refused connection this way
+        return None
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def wait_for(condition: Callable[[], Any], what: str, timeout: float = WAIT_S) -> Any:

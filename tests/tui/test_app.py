@@ -10,6 +10,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from textual.widgets import Input
+
 from tests.harness import app, board_toml
 from tests.tui.conftest import SETTLING_BOARD, Daemon, run_async, settle, until, wait_for
 from tui.app import TockdApp
@@ -215,7 +217,7 @@ def test_stop_start_fault_terminate_and_button_keys(
 
 def test_trace_filter_by_process_and_driver(start_daemon: Callable[[str], Daemon]) -> None:
     board = board_toml(
-        [app("apps_py.spin"), app("tests.apps.forever", name="forever")],
+        [app("apps_py.spin", args={"every_ms": 5}), app("tests.apps.forever", name="forever")],
         name="mixed",
         mpu="cortex-m",
     )
@@ -224,7 +226,7 @@ def test_trace_filter_by_process_and_driver(start_daemon: Callable[[str], Daemon
 
     async def body() -> None:
         async with tui.run_test(size=SIZE) as pilot:
-            await until(pilot, lambda: tui.connected and tui.history.received > 200, "events")
+            await until(pilot, lambda: attached(tui) and tui.history.received > 100, "events")
             forever = live(tui).procs[1].process_id
             await pilot.press("slash")
             await pilot.press(*"p:forever", "enter")
@@ -233,15 +235,19 @@ def test_trace_filter_by_process_and_driver(start_daemon: Callable[[str], Daemon
             lines = trace_lines(tui)
             assert lines and all(line.startswith(f"[{forever}] ") for line in lines), lines
             assert "(filter: p:forever)" in str(tui.query_one(TracePane).border_title)
-            await pilot.press("slash", *["backspace"] * 20, *"d:led", "enter")
+            await pilot.press("slash")
+            tui.query_one("#trace-filter", Input).value = "d:led"
+            await pilot.press("enter")
             await until(pilot, lambda: "filter: d:led" in status(tui), "the driver filter")
             await pilot.pause(0.3)
             lines = trace_lines(tui)
             assert lines and all(line.split("] ", 1)[1].startswith("cmd(0x2,") for line in lines)
-            await pilot.press("slash", *["backspace"] * 20, *"x:1", "enter")
+            await pilot.press("slash")
+            tui.query_one("#trace-filter", Input).value = "x:1"
+            await pilot.press("enter")
             await until(pilot, lambda: "use p:PROCESS or d:DRIVER" in status(tui), "an error")
             await pilot.press("escape")
-            await pilot.press("slash", *["backspace"] * 20, "enter")  # empty: everything
+            await pilot.press("slash", "ctrl+a", "ctrl+k", "enter")  # empty: everything
             await until(pilot, lambda: "trace filter: off" in status(tui), "no filter")
 
     run_async(body)

@@ -22,7 +22,7 @@ from typing import IO, Any
 
 from tockd.board import BoardConfig, load_board, parse_board
 from tockd.lab.properties import resolve
-from tockd.lab.run import RunRecord, decisions_of, run_once
+from tockd.lab.run import RunRecord, decisions_of, run_once, worker_zygote, zygote_session
 from tockd.lab.strategy import Decision, Exhaustive, Replay, Strategy, make_strategy
 
 SCHEDULE_VERSION = 1
@@ -146,39 +146,56 @@ def explore(
         if progress is not None:
             progress(summary)
 
-    if strategy == "exhaustive":
-        prefix: list[int] | None = []
-        while prefix is not None and summary.runs < runs:
-            data = _run_job(
-                Job(text, str(path), properties, strategy, summary.runs, check, adversity, prefix)
-            )
-            consume(data)
-            if stop_at_first and summary.first and summary.first["property_violations"]:
-                break
-            prefix = data.get("next_prefix")
-    elif jobs <= 1:
-        for job in jobs_iter():
-            consume(_run_job(job))
-            if stop_at_first and summary.first and summary.first["property_violations"]:
-                break
-    else:
-        ctx = multiprocessing.get_context("forkserver")
-        with ctx.Pool(jobs) as pool:
-            for data in pool.imap_unordered(_run_job, jobs_iter(), chunksize=4):
+    with zygote_session():  # one warm zygote for every run of this exploration
+        if strategy == "exhaustive":
+            prefix: list[int] | None = []
+            while prefix is not None and summary.runs < runs:
+                data = _run_job(
+                    Job(
+                        text,
+                        str(path),
+                        properties,
+                        strategy,
+                        summary.runs,
+                        check,
+                        adversity,
+                        prefix,
+                    )
+                )
                 consume(data)
                 if stop_at_first and summary.first and summary.first["property_violations"]:
-                    pool.terminate()
                     break
-    summary.seconds = time.monotonic() - start
-    if summary.first is not None and shrink:
-        cfg = parse_board(text, where=str(path))
-        shrunk = shrink_schedule(cfg, properties, summary.first, check=check, adversity=adversity)
-        summary.shrunk = shrunk
-        target = Path(save) if save else Path(f"{path.stem}-violation.schedule.json")
-        write_schedule(target, path, text, properties, shrunk, adversity=adversity, check=check)
-        summary.schedule_file = str(target)
-        again = replay(target)
-        summary.replay_digest_ok = again["digest"] == shrunk["digest"]
+                prefix = data.get("next_prefix")
+        elif jobs <= 1:
+            for job in jobs_iter():
+                consume(_run_job(job))
+                if stop_at_first and summary.first and summary.first["property_violations"]:
+                    break
+        else:
+            # each worker keeps one zygote for its life (closed by its finalizer)
+            pool = multiprocessing.get_context("fork").Pool(jobs, initializer=worker_zygote)
+            try:
+                for data in pool.imap_unordered(_run_job, jobs_iter(), chunksize=4):
+                    consume(data)
+                    if stop_at_first and summary.first and summary.first["property_violations"]:
+                        pool.terminate()
+                        break
+                else:
+                    pool.close()
+            finally:
+                pool.join()
+        summary.seconds = time.monotonic() - start
+        if summary.first is not None and shrink:
+            cfg = parse_board(text, where=str(path))
+            shrunk = shrink_schedule(
+                cfg, properties, summary.first, check=check, adversity=adversity
+            )
+            summary.shrunk = shrunk
+            target = Path(save) if save else Path(f"{path.stem}-violation.schedule.json")
+            write_schedule(target, path, text, properties, shrunk, adversity=adversity, check=check)
+            summary.schedule_file = str(target)
+            again = replay(target)
+            summary.replay_digest_ok = again["digest"] == shrunk["digest"]
     return summary
 
 
@@ -282,9 +299,14 @@ def replay(schedule_file: str | Path, *, board: str | Path | None = None) -> dic
     cfg = load_board(board_path)
     decisions = [Decision.from_json(d) for d in data["decisions"]]
     strategy = Replay(decisions, make_strategy("random", int(data.get("seed") or 0)))
-    record = run_once(
-        cfg, strategy, resolve(data["properties"]), check=data["check"], adversity=data["adversity"]
-    )
+    with zygote_session():
+        record = run_once(
+            cfg,
+            strategy,
+            resolve(data["properties"]),
+            check=data["check"],
+            adversity=data["adversity"],
+        )
     result = record.to_json(with_schedule=True)
     result["board_changed"] = cfg.digest != data["board_digest"]
     result["recorded_digest"] = data["digest"]

@@ -11,9 +11,11 @@ verdict. The schedule itself (every decision) is kept for violating runs.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -24,6 +26,42 @@ from tockd.daemon import Daemon
 from tockd.lab.controlled import ControlledScheduler
 from tockd.lab.properties import Property, check_invariants
 from tockd.lab.strategy import Decision, Strategy
+from tockd.zygote import Zygote
+
+_zygote: Zygote | None = None
+
+
+@contextlib.contextmanager
+def zygote_session() -> Iterator[Zygote]:
+    """Reuse one warm zygote for every run inside the block, and close it at the end.
+
+    Started on this (the main) thread, which outlives the block: the zygote's
+    PDEATHSIG is tied to it. Each run still gets fresh app processes forked from it and
+    a fresh RAM image. Nested sessions share the outer zygote.
+    """
+    global _zygote
+    if _zygote is not None and _zygote.running:
+        yield _zygote
+        return
+    _zygote = Zygote()
+    _zygote.start()
+    try:
+        yield _zygote
+    finally:
+        zygote, _zygote = _zygote, None
+        zygote.close()
+
+
+def worker_zygote() -> None:
+    """For a worker process of a pool: a zygote for the worker's whole life, closed by
+    multiprocessing's finalizers when the worker exits (atexit does not run there)."""
+    import multiprocessing.util
+
+    global _zygote
+    _zygote = Zygote()
+    _zygote.start()
+    multiprocessing.util.Finalize(None, _zygote.close, exitpriority=10)
+
 
 #: event fields that vary between identical runs (wall time, OS pids)
 _VOLATILE = ("t", "seq", "os_pid", "generation")
@@ -94,7 +132,8 @@ async def _run(
 ) -> RunRecord:
     started = time.monotonic()
     cfg.scheduler = "controlled"
-    daemon = Daemon(cfg, quiet=True)
+    shared = _zygote if _zygote is not None and _zygote.running else None
+    daemon = Daemon(cfg, quiet=True, zygote=shared if cfg.spawn == "zygote" else None)
     kernel = daemon.kernel
     sched = ControlledScheduler(kernel, strategy, adversity=adversity, max_decisions=max_decisions)
     daemon.scheduler = sched

@@ -1,0 +1,149 @@
+"""Exploration throughput and app spawn time, in one run.
+
+    python bench/explore.py [--runs 200]
+
+Prints: runs/s exploring configs/rot13_report.toml (random strategy, invariants on,
+every run to the end) with 1 and 2 jobs; the time from asking for an app process to
+its first syscall arriving at the kernel, forked from the warm zygote against a cold
+`python -m apps_py.libtock.runtime` start, and a bare `python -c pass` for scale.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tockd import wire  # noqa: E402
+from tockd.kernel.abi import FRAME_BOOT, FRAME_UPCALL  # noqa: E402
+from tockd.kernel.memory import PhysicalRAM  # noqa: E402
+from tockd.lab.explore import explore  # noqa: E402
+from tockd.zygote import Zygote, app_environment  # noqa: E402
+
+BOARD = ROOT / "configs/rot13_report.toml"
+
+
+def throughput(runs: int, jobs: int) -> float:
+    s = explore(
+        BOARD,
+        ["notify-delivered"],
+        strategy="random",
+        runs=runs,
+        jobs=jobs,
+        stop_at_first=False,
+        shrink=False,
+    )
+    return s.runs_per_second
+
+
+def _first_syscall(sock: socket.socket, ram: PhysicalRAM) -> None:
+    """Play the kernel until the app's first syscall (crt0's brk) arrives."""
+    start = ram.base
+    desc = {
+        "index": 0,
+        "name": "bench",
+        "module": "apps_py.hello",
+        "ram_base": ram.base,
+        "ram_size": ram.size,
+        "mem_start": start,
+        "memory_len": 8192,
+        "flash_start": 0x40000,
+        "flash_end": 0x44000,
+        "stack": 1024,
+        "seed": 0,
+        "args": {},
+        "mpu": [[start, start + 8192, 6]],
+        "mprotect": False,
+    }
+    sock.sendall(wire.encode([FRAME_BOOT, desc]))
+    sock.sendall(wire.encode([FRAME_UPCALL, 0x40088, 0x40040, start, 8192, start]))
+    decoder = wire.FrameDecoder()
+    while True:
+        data = sock.recv(4096)
+        if not data:
+            raise SystemExit("bench app died before its first syscall")
+        decoder.feed(data)
+        if list(decoder.frames()):
+            return
+
+
+def spawn_times(n: int) -> dict[str, list[float]]:
+    ram = PhysicalRAM(64 * 1024)
+    env = app_environment()
+    out: dict[str, list[float]] = {"zygote": [], "cold": [], "python -c pass": []}
+    zygote = Zygote(env)
+    zygote.start()
+    try:
+        for _ in range(n):
+            parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            t0 = time.perf_counter()
+            _pid, pidfd = zygote.spawn(child, ram.fd)
+            child.close()
+            _first_syscall(parent, ram)
+            out["zygote"].append(time.perf_counter() - t0)
+            parent.close()
+            os.close(pidfd)
+        for _ in range(max(3, n // 4)):
+            parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            t0 = time.perf_counter()
+            p = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "apps_py.libtock.runtime",
+                    str(child.fileno()),
+                    str(ram.fd),
+                    str(os.getpid()),
+                ],
+                pass_fds=(child.fileno(), ram.fd),
+                env=env,
+                cwd=ROOT,
+            )
+            child.close()
+            _first_syscall(parent, ram)
+            out["cold"].append(time.perf_counter() - t0)
+            parent.close()
+            p.wait()
+            t0 = time.perf_counter()
+            subprocess.run([sys.executable, "-c", "pass"], check=True)
+            out["python -c pass"].append(time.perf_counter() - t0)
+    finally:
+        zygote.close()
+        ram.close()
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=200, help="exploration runs per row")
+    ap.add_argument("--spawns", type=int, default=40, help="spawns measured per kind")
+    args = ap.parse_args(argv)
+    os.chdir(ROOT)
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
+        f"{platform.python_version()}, {platform.platform()}"
+    )
+    spawns = spawn_times(args.spawns)
+    for kind, times in spawns.items():
+        print(
+            f"spawn to first syscall, {kind:15} median {statistics.median(times) * 1e3:6.2f} ms"
+            f"  (n={len(times)})"
+        )
+    one = throughput(args.runs, 1)
+    two = throughput(args.runs, 2)
+    print(f"explore {BOARD.name}: {args.runs} runs, 1 job   {one:6.1f} runs/s")
+    print(f"explore {BOARD.name}: {args.runs} runs, 2 jobs  {two:6.1f} runs/s ({two / one:.2f}x)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

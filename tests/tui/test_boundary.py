@@ -1,0 +1,25 @@
+"""The dashboard is a client of the control socket only: importing it loads no kernel,
+daemon, capsule or control-server code (nor trio), so it can watch a kernel running in
+another process."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from tests.tui.conftest import ROOT
+
+ALLOWED = {"tockd", "tockd.wire", "tockd.trace", "tockd.kernel", "tockd.kernel.events"}
+
+
+def test_the_dashboard_imports_no_kernel_internals() -> None:
+    code = (
+        "import sys, tui, tui.app, tui.launch, tui.__main__\n"
+        "print(' '.join(m for m in sys.modules if m.split('.')[0] in ('tockd', 'trio')))"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT
+    )
+    assert r.returncode == 0, r.stderr
+    loaded = set(r.stdout.split())
+    assert loaded <= ALLOWED, loaded - ALLOWED

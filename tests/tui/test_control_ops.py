@@ -1,0 +1,132 @@
+"""The control-socket additions the dashboard relies on: `snapshot` and `grants`, and the
+`packed`/`interval_ms`/`kinds` fields of `subscribe`, each validated like a syscall."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import trio
+
+from tests.harness import app, board_toml, run_board
+from tests.tui.conftest import Daemon, wait_for
+from tockd import wire
+from tockd.control import ControlServer
+from tockd.daemon import Daemon as KernelDaemon
+
+SPIN = board_toml([app("apps_py.spin"), app("tests.apps.forever")], name="spin", mpu="cortex-m")
+
+
+async def test_snapshot_is_one_consistent_instant_and_validates_mem() -> None:
+    async def during(daemon: KernelDaemon) -> None:
+        server = ControlServer(daemon, Path("/nonexistent"))
+        await trio.sleep(0.3)
+        snap = (await server.handle({"op": "snapshot", "mem": "all"}))["result"]
+        assert snap["seq"] == daemon.kernel.events.seq
+        assert {"info", "sched", "capsules", "processes", "now_us"} <= snap.keys()
+        assert [m["index"] for m in snap["mem"]] == [0, 1]
+        assert {"decisions", "run_queue", "paused", "kind"} <= snap["sched"].keys()
+        names = {c["name"] for c in snap["capsules"]}
+        assert {"Console", "Alarm", "Led", "Ipc"} <= names
+        forever = snap["processes"][1]
+        assert {g["capsule"] for g in forever["grant_list"]} >= {"Alarm", "Console"}
+        one = (await server.handle({"op": "snapshot", "mem": "forever"}))["result"]
+        assert [m["index"] for m in one["mem"]] == [1]
+        assert (await server.handle({"op": "snapshot"}))["result"]["mem"] == []
+        for bad in (7, "nosuch", 1.5, ["all"]):
+            reply = await server.handle({"op": "snapshot", "mem": bad})
+            assert (reply["ok"] is False and "mem" in reply["error"]) or "no process" in reply[
+                "error"
+            ], reply
+        grants = (await server.handle({"op": "grants"}))["result"]
+        assert grants["processes"][1]["grants"] == forever["grant_list"]
+        assert (await server.handle({"op": "terminate", "name": "spin"}))["ok"]
+        assert (await server.handle({"op": "terminate", "name": "forever"}))["ok"]
+
+    apps = [app("apps_py.spin", args={"every_ms": 5}), app("tests.apps.forever")]
+    run = await run_board(board_toml(apps, mpu="cortex-m"), during=during)
+    assert run.status == 0
+
+
+def _connect(daemon: Daemon) -> socket.socket:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(10)
+    s.connect(str(daemon.sock))
+    return s
+
+
+def _frames(s: socket.socket) -> Iterator[Any]:
+    decoder = wire.FrameDecoder(max_frame=16 << 20, max_items=1 << 16)
+    while True:
+        data = s.recv(1 << 16)
+        if not data:
+            return
+        decoder.feed(data)
+        yield from decoder.frames()
+
+
+def test_subscribe_fields_are_validated(start_daemon: Callable[[str], Daemon]) -> None:
+    daemon = start_daemon(SPIN)
+    for bad in (
+        {"kinds": "syscall"},
+        {"kinds": [{}]},  # unhashable: once a TypeError that could reach the daemon
+        {"interval_ms": -1},
+        {"interval_ms": 1001},
+        {"interval_ms": "10"},
+        {"packed": 1},
+    ):
+        with _connect(daemon) as s:
+            s.sendall(wire.encode({"op": "subscribe", **bad}))
+            reply = next(_frames(s))
+            assert reply["ok"] is False and "subscribe" in reply["error"], bad
+    assert daemon.request("ping") == "pong"
+
+
+def test_packed_stream_carries_every_event_in_order(
+    start_daemon: Callable[[str], Daemon],
+) -> None:
+    daemon = start_daemon(SPIN)
+    with _connect(daemon) as s:
+        s.sendall(wire.encode({"op": "subscribe", "packed": True, "interval_ms": 50}))
+        frames = _frames(s)
+        assert next(frames) == {"ok": True, "result": "subscribed"}
+        seqs: list[int] = []
+        for frame in frames:
+            batch = frame["batch"]
+            events = msgpack.unpackb(batch["events"])
+            assert len(events) == batch["n"] <= 512
+            assert (events[0]["seq"], events[-1]["seq"]) == (batch["first"], batch["last"])
+            seqs += [e["seq"] for e in events]
+            if len(seqs) > 5000:
+                break
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
+    assert daemon.request("ping") == "pong"
+
+
+def test_subscribers_leaving_a_busy_board_never_hurt_the_daemon(
+    start_daemon: Callable[[str], Daemon],
+) -> None:
+    """A subscriber closing while the kernel emits thousands of events a second once
+    raised BrokenResourceError inside the kernel loop and stopped the daemon."""
+    daemon = start_daemon(SPIN)
+    wait_for(lambda: daemon.syscalls()["spin"] > 1000, "a busy board")
+    for i in range(12):
+        req: dict[str, Any] = {"op": "subscribe"}
+        if i % 2:
+            req.update(packed=True, interval_ms=20)
+        elif i % 3 == 0:
+            req.update(kinds=["syscall"])
+        s = _connect(daemon)
+        s.sendall(wire.encode(req))
+        s.recv(1 << 16)
+        time.sleep(0.02)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        s.close()  # with unread data: a reset, mid-send
+    time.sleep(0.2)
+    before = daemon.syscalls()["spin"]
+    wait_for(lambda: daemon.syscalls()["spin"] > before, "the board still running")
+    assert daemon.proc.poll() is None
