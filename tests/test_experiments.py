@@ -86,3 +86,15 @@ def test_experiment_scripts_and_cli() -> None:
     )
     assert r.returncode == 1
     assert "no experiment 'nope'" in r.stderr
+
+
+@pytest.mark.parametrize("name", list(EXPERIMENTS))
+def test_hardened_exposes_no_byte_of_another_app_or_the_kernel(name: str) -> None:
+    # after every kernel step: no MPU opens memory its owner does not share (now), no
+    # shared memory sits above its owner's break or in grant memory, no allowed buffer
+    # overlaps grant memory
+    obs = EXPERIMENTS[name].observe("hardened")
+    assert obs.invariants == []
+    tock = EXPERIMENTS[name].observe("tock")
+    if name in ("fault_keeps_window", "restart_breaks"):
+        assert tock.invariants, "tock mode exposes memory here, and the check sees it"

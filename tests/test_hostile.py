@@ -131,15 +131,11 @@ async def test_several_hostile_apps_at_once_with_cold_spawned_apps() -> None:
     assert run.console["steady"] == "steady done 30\n"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="daemon._report_reason quotes the app's own text: empty or multi-line reasons, "
-    "and forged lines in the text trace (reported to the owner of tockd/daemon.py)",
-)
 async def test_a_fault_report_cannot_forge_the_reason() -> None:
     run = await run_board(board_toml([app("tests.apps.hostile", args={"how": "forge_report"})]))
     [reason] = run.faults("hostile")
     assert reason.strip() and "\n" not in reason, reason
+    assert reason == "app sent a malformed MPU fault report"
 
 
 async def test_sandbox_settings_reach_each_app() -> None:

@@ -394,13 +394,15 @@ class Daemon:
             not self.paused
             and not self._work
             and self.kernel.next_deadline() is None
-            and all(
-                p.state in (State.YIELDED, State.YIELDED_FOR) and not p.queue for p in alive
-            )
+            and all(p.state in (State.YIELDED, State.YIELDED_FOR) and not p.queue for p in alive)
         ):
             if not self.quiet:
-                print("tockd: every process waits with nothing pending; stopping "
-                      "(--forever keeps the board up)", file=sys.stderr, flush=True)
+                print(
+                    "tockd: every process waits with nothing pending; stopping "
+                    "(--forever keeps the board up)",
+                    file=sys.stderr,
+                    flush=True,
+                )
             return True
         return False
 
@@ -713,13 +715,22 @@ class Daemon:
 
 
 def _report_reason(frame: list[Any]) -> str:
+    """A fault reason from an app's own report. The app's words are untrusted: one line,
+    printable characters only, bounded, so they cannot forge trace or log lines."""
     kind = frame[1] if len(frame) > 1 else None
-    if kind == ReportKind.MPU_FAULT and len(frame) >= 6:
-        return str(frame[5])
-    if kind == ReportKind.EXCEPTION and len(frame) >= 3:
-        text = str(frame[2]).strip().splitlines()
-        return f"app raised {text[-1] if text else 'an exception'}"
-    return f"app reported a fault: {wire._short(frame)}"
+    if kind == ReportKind.MPU_FAULT:
+        return "app sent a malformed MPU fault report"  # a well-formed one never gets here
+    if kind == ReportKind.EXCEPTION and len(frame) >= 3 and isinstance(frame[2], str):
+        lines = [_clean(line) for line in frame[2].splitlines()]
+        lines = [line for line in lines if line]
+        return f"app raised {lines[-1] if lines else 'an exception'}"
+    return f"app reported a fault: {_clean(wire._short(frame))}"
+
+
+def _clean(text: str, limit: int = 200) -> str:
+    """`text` as one printable line of at most `limit` characters."""
+    out = "".join(c if c.isprintable() else " " for c in text).strip()
+    return out if len(out) <= limit else out[: limit - 3] + "..."
 
 
 def resolve_cpu(setting: int | str) -> int | None:

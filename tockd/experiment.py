@@ -37,6 +37,9 @@ class Observation:
     console: dict[str, str]
     status: int
     daemon: Daemon
+    #: kernel invariant violations seen after any kernel step (tockd.lab.properties):
+    #: a window onto memory its owner no longer shares, grants under shared memory...
+    invariants: list[str] = field(default_factory=list)
 
     def of(self, kind: str, name: str | None = None) -> list[dict[str, Any]]:
         return [
@@ -92,7 +95,10 @@ class Experiment:
     def run(self, mode: str, switches: dict[str, bool] | None = None) -> Verdict:
         """Run the board in `mode` (tock or hardened, optionally with switches
         overridden) and judge it."""
-        return self.judge(observe(self, self.config(mode, switches), mode))
+        return self.judge(self.observe(mode, switches))
+
+    def observe(self, mode: str, switches: dict[str, bool] | None = None) -> Observation:
+        return observe(self, self.config(mode, switches), mode)
 
 
 def observe(exp: Experiment, cfg: BoardConfig, mode: str) -> Observation:
@@ -100,9 +106,19 @@ def observe(exp: Experiment, cfg: BoardConfig, mode: str) -> Observation:
 
 
 async def _observe(exp: Experiment, cfg: BoardConfig, mode: str) -> Observation:
+    from tockd.lab.properties import check_invariants
+
     daemon = Daemon(cfg, quiet=True)
     events: list[dict[str, Any]] = []
     daemon.kernel.events.subscribe(events.append)
+    invariants: list[str] = []
+
+    def after_step() -> None:
+        for v in check_invariants(daemon.kernel):
+            if v not in invariants:
+                invariants.append(v)
+
+    daemon.after_step = after_step
     status = -1
     with trio.move_on_after(exp.timeout):
         async with trio.open_nursery() as nursery:
@@ -121,7 +137,7 @@ async def _observe(exp: Experiment, cfg: BoardConfig, mode: str) -> Observation:
     for e in events:
         if e["kind"] == "console":
             console[e["name"]] = console.get(e["name"], "") + e["text"]
-    return Observation(mode, events, console, status, daemon)
+    return Observation(mode, events, console, status, daemon, invariants)
 
 
 def all_switches_but(switch: str) -> dict[str, bool]:

@@ -75,17 +75,24 @@ def run_board_with_tui(run_args: Sequence[str], control: Path, log: Path) -> int
 
 
 def _pause(control: Path) -> None:
-    """Pause the scheduler (best effort: the dashboard copes with a running board)."""
+    """Pause the scheduler (best effort: the dashboard copes with a running board). The
+    socket file appears at bind(), a moment before the daemon listens: retry briefly."""
     from tockd import wire
 
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.settimeout(5)
-        try:
-            s.connect(str(control))
-            s.sendall(wire.encode({"op": "pause"}))
-            s.recv(4096)
-        except OSError:
-            pass
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(5)
+            try:
+                s.connect(str(control))
+                s.sendall(wire.encode({"op": "pause"}))
+                s.recv(4096)
+                return
+            except ConnectionRefusedError:
+                pass
+            except OSError:
+                return
+        time.sleep(0.01)
 
 
 def _tail(log: Path, lines: int = 20) -> str:

@@ -133,3 +133,12 @@ def test_grant_allocation_moves_kernel_break_and_fails_with_nomem(mpu: str) -> N
     reply = kernel.handle_syscall(proc, 1, 0x40001, 0, 0, 0).reply
     assert reply is not None and reply[:2] == (2, 9)  # SubscribeFailure(NOMEM)
     kernel.ram.close()
+
+
+def test_rearming_the_alarm_keeps_one_timer(kernel: Kernel) -> None:
+    proc = _running(kernel)
+    for _ in range(1000):
+        assert kernel.handle_syscall(proc, 2, 0x0, 5, 1_000_000, 0).reply is not None
+    assert len(kernel._timers) == 1
+    kernel.handle_syscall(proc, 2, 0x0, 3, 0, 0)  # stop
+    assert kernel._timers == []

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import itertools
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -121,12 +122,12 @@ def start_daemon(sock_dir: Path) -> Iterator[Callable[[str], Daemon]]:
 def _try_client(sock: Path, proc: subprocess.Popen[bytes]) -> Client | None:
     if proc.poll() is not None:
         raise AssertionError(f"the daemon exited with status {proc.returncode}")
-    if not sock.exists():
-        return None
-    try:
-        return Client(str(sock))
-    except SystemExit:  # the CLI's client reports a refused connection this way
-        return None
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        try:
+            probe.connect(str(sock))
+        except OSError:
+            return None
+    return Client(str(sock))
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:

@@ -21,6 +21,7 @@ from tockd.kernel.grant import GrantError, GrantSpec
 from tockd.kernel.syscall import SUCCESS, SyscallReturn, failure, success_u32
 
 if TYPE_CHECKING:
+    from tockd.kernel.kernel import Kernel
     from tockd.kernel.process import Process
 
 FREQUENCY_HZ = 1_000_000
@@ -35,6 +36,10 @@ class Alarm(Capsule):
         state_format="III",
         state_fields=("reference", "dt", "armed"),
     )
+
+    def __init__(self, kernel: Kernel) -> None:
+        super().__init__(kernel)
+        self._timers: dict[int, int] = {}  # process index -> kernel timer token
 
     def now_ticks(self) -> int:
         return int(self.kernel.clock() * FREQUENCY_HZ) & _MASK
@@ -54,6 +59,7 @@ class Alarm(Capsule):
             if not grant.state()["armed"]:
                 return failure(ErrorCode.ALREADY)
             grant.set_state(armed=0)
+            self._cancel(proc)
             return SUCCESS
         if cmd in (5, 6):
             reference = self.now_ticks() if cmd == 5 else arg0
@@ -69,11 +75,21 @@ class Alarm(Capsule):
         remaining = 0 if elapsed >= dt else dt - elapsed
         deadline = self.kernel.clock() + remaining / FREQUENCY_HZ
         ident = proc.identifier
-        self.kernel.set_timer(
+        self._cancel(proc)  # one alarm per process: re-arming replaces it
+        self._timers[proc.index] = self.kernel.set_timer(
             deadline, lambda: self._fire(proc, ident, reference, dt), f"alarm {proc.index}"
         )
 
+    def _cancel(self, proc: Process) -> None:
+        token = self._timers.pop(proc.index, None)
+        if token is not None:
+            self.kernel.cancel_timer(token)
+
+    def release(self, proc: Process) -> None:
+        self._cancel(proc)
+
     def _fire(self, proc: Process, ident: int, reference: int, dt: int) -> None:
+        self._timers.pop(proc.index, None)
         if proc.identifier != ident or not proc.is_alive():
             return
         grant = self.kernel.grant_if_allocated(proc, self.grant_spec)

@@ -724,12 +724,22 @@ class Kernel:
 
     # ---- timers (kernel work) ---------------------------------------------------------
 
-    def set_timer(
-        self, deadline: float, callback: Callable[[], None], label: str = "timer"
-    ) -> None:
-        heapq.heappush(self._timers, (deadline, next(self._timer_seq), label, callback))
+    def set_timer(self, deadline: float, callback: Callable[[], None], label: str = "timer") -> int:
+        """Call `callback` at `deadline` (kernel clock); returns a token for cancel_timer."""
+        token = next(self._timer_seq)
+        heapq.heappush(self._timers, (deadline, token, label, callback))
         if self.os is not None:
             self.os.wake()
+        return token
+
+    def cancel_timer(self, token: int) -> None:
+        """Forget a timer that has not fired (so re-arming never grows the heap)."""
+        for i, timer in enumerate(self._timers):
+            if timer[1] == token:
+                self._timers[i] = self._timers[-1]
+                self._timers.pop()
+                heapq.heapify(self._timers)
+                return
 
     def next_deadline(self) -> float | None:
         return self._timers[0][0] if self._timers else None
