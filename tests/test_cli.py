@@ -209,3 +209,46 @@ def test_control_socket_rejects_bad_requests_and_survives(sock_dir: Path) -> Non
     finally:
         daemon.send_signal(signal.SIGTERM)
         daemon.communicate(timeout=15)
+
+
+def test_process_console_commands_from_the_cli(sock_dir: Path) -> None:
+    sock = sock_dir / "c.sock"
+    daemon = start_daemon("configs/buttons.toml", sock, "--forever")
+    name = "org.tockos.examples.buttons"
+
+    def ps_state() -> str:
+        out = tockd("ps", "--control", str(sock)).stdout
+        row = next(line for line in out.splitlines() if name in line)
+        return row.split()[-1]
+
+    def wait_for(state: str) -> None:
+        deadline = time.monotonic() + 10
+        while ps_state() != state:
+            assert time.monotonic() < deadline, f"never reached {state}: {ps_state()}"
+            time.sleep(0.05)
+
+    try:
+        wait_for("Yielded")
+        assert (
+            "Process org.tockos.examples.buttons stopped"
+            in tockd("stop", name, "--control", str(sock)).stdout
+        )
+        wait_for("Stopped(Yielded)")
+        assert "resumed" in tockd("start", name, "--control", str(sock)).stdout
+        wait_for("Yielded")
+        assert "restarted" in tockd("restart", "0", "--control", str(sock)).stdout
+        wait_for("Yielded")
+        out = tockd("ps", "--control", str(sock)).stdout
+        assert re.search(rf"{name}\s+\d+\s+\d+\s+\d+\s+1\s", out), out  # Restarts = 1
+        assert "now faulted" in tockd("fault", name, "--control", str(sock)).stdout
+        wait_for("Faulted")
+        r = tockd("boot", name, "--control", str(sock))
+        assert r.returncode != 0 and "boot needs Terminated" in r.stderr
+        assert "terminated" in tockd("terminate", name, "--control", str(sock)).stdout
+        assert "booted" in tockd("boot", name, "--control", str(sock)).stdout
+        wait_for("Yielded")
+        mem = tockd("mem", name, "--control", str(sock)).stdout
+        assert "kernel_memory_break" in mem and "MPU regions" in mem
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.communicate(timeout=15)
