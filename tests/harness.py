@@ -7,40 +7,15 @@ from typing import Any
 
 import trio
 
-from tockd.board import BoardConfig, parse_board
+from tockd.board import BoardConfig, board_text, parse_board
 from tockd.daemon import Daemon
 
 
 def board_toml(apps: list[dict[str, Any]], **board: Any) -> str:
-    """A board file's text: `apps` are [[apps]] tables, `board` the [board] keys."""
+    """A test board's text (an `ideal` MPU unless said otherwise)."""
     board.setdefault("name", "test")
     board.setdefault("mpu", "ideal")
-    hardened = board.pop("hardened", None)
-    sandbox = board.pop("sandbox", None)
-    lines = ["[board]"]
-    lines += [f"{k} = {_toml(v)}" for k, v in board.items()]
-    if hardened:
-        lines += ["[kernel.hardened]"] + [f"{k} = {_toml(v)}" for k, v in hardened.items()]
-    if sandbox:
-        lines += ["[sandbox]"] + [f"{k} = {_toml(v)}" for k, v in sandbox.items()]
-    for app in apps:
-        lines.append("[[apps]]")
-        args = app.pop("args", None)
-        lines += [f"{k} = {_toml(v)}" for k, v in app.items()]
-        if args:
-            lines.append("[apps.args]")
-            lines += [f"{k} = {_toml(v)}" for k, v in args.items()]
-    return "\n".join(lines) + "\n"
-
-
-def _toml(v: Any) -> str:
-    if isinstance(v, dict):  # an inline table, e.g. an app's `sandbox = {...}`
-        return "{" + ", ".join(f"{k} = {_toml(x)}" for k, x in v.items()) + "}"
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, str):
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    return str(v)
+    return board_text(apps, **board)
 
 
 def app(module: str, name: str | None = None, **kw: Any) -> dict[str, Any]:

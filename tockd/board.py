@@ -265,3 +265,34 @@ def build_kernel(cfg: BoardConfig) -> Kernel:
             ram.close()
             raise BoardError(f"apps[{index}] ({spec.name}): {e}") from None
     return kernel
+
+
+def board_text(apps: list[dict[str, Any]], **board: Any) -> str:
+    """A board file's text from plain values: `apps` are [[apps]] tables (an `args`
+    dict becomes [apps.args], other dicts inline tables), `board` the [board] keys;
+    `hardened` and `sandbox` dicts become [kernel.hardened] and [sandbox]."""
+    board = dict(board)
+    hardened = board.pop("hardened", None)
+    sandbox = board.pop("sandbox", None)
+    lines = ["[board]"] + [f"{k} = {_toml(v)}" for k, v in board.items()]
+    if hardened:
+        lines += ["[kernel.hardened]"] + [f"{k} = {_toml(v)}" for k, v in hardened.items()]
+    if sandbox:
+        lines += ["[sandbox]"] + [f"{k} = {_toml(v)}" for k, v in sandbox.items()]
+    for app in apps:
+        app = dict(app)
+        args = app.pop("args", None)
+        lines += ["[[apps]]"] + [f"{k} = {_toml(v)}" for k, v in app.items()]
+        if args:
+            lines += ["[apps.args]"] + [f"{k} = {_toml(v)}" for k, v in args.items()]
+    return "\n".join(lines) + "\n"
+
+
+def _toml(v: Any) -> str:
+    if isinstance(v, dict):  # an inline table, e.g. an app's `sandbox = {...}`
+        return "{" + ", ".join(f"{k} = {_toml(x)}" for k, x in v.items()) + "}"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return str(v)

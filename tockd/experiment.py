@@ -21,7 +21,7 @@ from typing import Any
 
 import trio
 
-from tockd.board import HARDENED_SWITCHES, BoardConfig, parse_board
+from tockd.board import HARDENED_SWITCHES, BoardConfig, board_text, parse_board
 from tockd.daemon import Daemon
 from tockd.trace import format_event
 
@@ -182,22 +182,5 @@ def main_for(exp: Experiment) -> None:
 
 
 def apps_toml(apps: list[dict[str, Any]], **board: Any) -> str:
-    """A board file's text from plain dicts (keys as in board files)."""
-    lines = ["[board]"] + [f"{k} = {_toml(v)}" for k, v in board.items()]
-    for a in apps:
-        a = dict(a)
-        args = a.pop("args", None)
-        lines.append("[[apps]]")
-        lines += [f"{k} = {_toml(v)}" for k, v in a.items()]
-        if args:
-            lines.append("[apps.args]")
-            lines += [f"{k} = {_toml(v)}" for k, v in args.items()]
-    return "\n".join(lines) + "\n"
-
-
-def _toml(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, str):
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    return str(v)
+    """A board file's text from plain dicts (see tockd.board.board_text)."""
+    return board_text(apps, **board)
