@@ -126,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=200, help="exploration runs per row")
     ap.add_argument("--spawns", type=int, default=40, help="spawns measured per kind")
+    ap.add_argument("--no-ray", action="store_true", help="skip the Ray row")
     args = ap.parse_args(argv)
     os.chdir(ROOT)
     print(

@@ -10,6 +10,10 @@ given `--settle` seconds to attach, run in tmux as a user would, or headless):
 W0 T0 W1 T1 ... Wn. Each T is compared with the mean of the W windows either side of
 it, so a drift of the machine's load hits both sides alike; the median of those ratios
 is the result. The dashboard's own CPU use while attached is printed too.
+
+Then, unless `--no-floor`, the same is measured for a bare subscriber that only reads
+the packed event stream and throws it away: the part of the cost that is the kernel
+building, packing and sending every event, whatever client is attached.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -110,6 +114,25 @@ class Dashboard:
             self.proc.kill()
 
 
+BARE = r"""
+import socket, sys, msgpack
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.sendall(msgpack.packb({"op": "readonly"}) + msgpack.packb(
+    {"op": "subscribe", "packed": True, "interval_ms": 100}))
+while s.recv(1 << 18):
+    pass
+"""
+
+
+class BareSubscriber(Dashboard):
+    """A client that reads the whole event stream and does nothing with it."""
+
+    def __init__(self, sock: Path) -> None:
+        self.tmux = None
+        self.proc = psutil.Popen([sys.executable, "-c", BARE, str(sock)], cwd=ROOT)
+
+
 def total_syscalls(client: Client) -> tuple[int, float]:
     rows = client.request("ps")
     return sum(r["syscalls"] for r in rows), time.monotonic()
@@ -129,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=5, help="windows with the dashboard")
     ap.add_argument("--settle", type=float, default=2.0, help="seconds to let a TUI attach")
     ap.add_argument("--headless", action="store_true", help="no tmux: a headless TUI")
+    ap.add_argument("--no-floor", action="store_true", help="skip the bare-subscriber runs")
     args = ap.parse_args(argv)
     headless = args.headless or shutil.which("tmux") is None
     print(
@@ -138,38 +162,53 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.rounds + 1} without; load average {os.getloadavg()[0]:.1f}"
     )
     t_start = time.monotonic()
-    without: list[float] = []
-    with_tui: list[float] = []
-    tui_cpu: list[float] = []
     with tempfile.TemporaryDirectory(prefix="tob") as tmp:
         d = Path(tmp)
         sock = d / "c.sock"
         with daemon(board_file(d, args.apps), sock):
             client = Client(str(sock))
             time.sleep(args.settle + 1)  # every app started and spinning
-            without.append(window(client, args.window))
-            for _ in range(args.rounds):
-                dash = Dashboard(sock, headless)
-                try:
-                    time.sleep(args.settle)
-                    c0, t0 = dash.cpu_seconds(), time.monotonic()
-                    with_tui.append(window(client, args.window))
-                    tui_cpu.append((dash.cpu_seconds() - c0) / (time.monotonic() - t0))
-                finally:
-                    dash.close()
-                time.sleep(0.5)
-                without.append(window(client, args.window))
+            runs = [("with TUI", lambda: Dashboard(sock, headless))]
+            if not args.no_floor:
+                runs.append(("bare subscriber", lambda: BareSubscriber(sock)))
+            for label, attach in runs:
+                report(label, *alternate(client, attach, args))
             client.close()
-    ratios = [t / ((a + b) / 2) for t, a, b in zip(with_tui, without, without[1:], strict=False)]
-    ratio = statistics.median(ratios)
-    base, tui = statistics.median(without), statistics.median(with_tui)
-    print(f"without TUI  {base:9.0f} syscalls/s median   (windows: {_list(without)})")
-    print(f"with TUI     {tui:9.0f} syscalls/s median   (windows: {_list(with_tui)})")
-    print(f"ratios with/without, each against its neighbours: {_list(ratios, 3)}")
-    print(f"ratio with/without (median)  {ratio:.3f}   overhead {100 * (1 - ratio):.1f}%")
-    print(f"dashboard CPU while attached  {100 * statistics.median(tui_cpu):.0f}% of a core")
     print(f"({time.monotonic() - t_start:.1f} s)")
     return 0
+
+
+def alternate(
+    client: Client, attach: Callable[[], Dashboard], args: argparse.Namespace
+) -> tuple[list[float], list[float], list[float]]:
+    """Windows W0 A0 W1 A1 ... Wn: without, and with `attach()`'s client attached."""
+    without = [window(client, args.window)]
+    attached: list[float] = []
+    cpu: list[float] = []
+    for _ in range(args.rounds):
+        other = attach()
+        try:
+            time.sleep(args.settle)
+            c0, t0 = other.cpu_seconds(), time.monotonic()
+            attached.append(window(client, args.window))
+            cpu.append((other.cpu_seconds() - c0) / (time.monotonic() - t0))
+        finally:
+            other.close()
+        time.sleep(0.5)
+        without.append(window(client, args.window))
+    return without, attached, cpu
+
+
+def report(label: str, without: list[float], attached: list[float], cpu: list[float]) -> None:
+    ratios = [t / ((a + b) / 2) for t, a, b in zip(attached, without, without[1:], strict=False)]
+    ratio = statistics.median(ratios)
+    base, other = statistics.median(without), statistics.median(attached)
+    print(f"-- {label}")
+    print(f"without          {base:9.0f} syscalls/s median   (windows: {_list(without)})")
+    print(f"{label:<16} {other:9.0f} syscalls/s median   (windows: {_list(attached)})")
+    print(f"ratios, each against its neighbours: {_list(ratios, 3)}")
+    print(f"ratio with/without (median)  {ratio:.3f}   overhead {100 * (1 - ratio):.1f}%")
+    print(f"{label} CPU while attached  {100 * statistics.median(cpu):.0f}% of a core")
 
 
 def _list(values: list[float], digits: int = 0) -> str:

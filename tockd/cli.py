@@ -169,17 +169,21 @@ def cmd_trace(args: argparse.Namespace) -> int:
 
 def cmd_explore(args: argparse.Namespace) -> int:
     from tockd.board import BoardError
+    from tockd.lab.executor import ExecutorError
     from tockd.lab.explore import explore, progress_bar
 
     props = args.property or ["notify-delivered"]
-    out = open(args.out, "a") if args.out else None  # noqa: SIM115
+    out_path = args.out or args.resume  # --resume FILE goes on appending to FILE
+    where = f"Ray ({args.ray})" if args.ray else f"{args.jobs} job(s)"
     print(
         f"exploring {args.config}: strategy {args.strategy}, {args.runs} runs, "
-        f"{args.jobs} job(s), properties {', '.join(props)}"
+        f"{where}, properties {', '.join(props)}"
         f"{', adversity on' if args.adversity else ''}",
         file=sys.stderr,
     )
+    out = None
     try:
+        out = open(out_path, "a") if out_path else None  # noqa: SIM115
         s = explore(
             args.config,
             props,
@@ -193,8 +197,11 @@ def cmd_explore(args: argparse.Namespace) -> int:
             save=args.save,
             progress=progress_bar(args.runs),
             stop_at_first=not args.keep_going,
+            ray=args.ray,
+            resume=args.resume,
+            batch=args.batch,
         )
-    except (BoardError, ValueError, OSError) as e:
+    except (BoardError, ValueError, OSError, ExecutorError) as e:
         print(f"tockd: {e}", file=sys.stderr)
         return 1
     finally:
@@ -205,11 +212,23 @@ def cmd_explore(args: argparse.Namespace) -> int:
         f"{'distinct digests':<22}{len(s.digests)}\n{'violations':<22}{s.violations}\n"
         f"{'timeouts':<22}{s.timeouts}"
     )
+    if s.resumed:
+        print(f"{'resumed':<22}{s.resumed} runs read back from {args.resume}, not run again")
+    if args.ray or len(s.nodes) > 1:
+        print(f"\n{'node':<26}{'runs':>6}{'runs/s':>9}{'violations':>12}")
+        for name, node in sorted(s.nodes.items()):
+            print(f"{name:<26}{node.runs:>6}{s.node_rate(name):>9.1f}{node.violations:>12}")
+        print()
     if s.first is None:
         print("no violation found")
         return 0
     first, shrunk = s.first, s.shrunk or s.first
-    print(f"{'first violation':<22}seed {first['seed']}, {first['decisions']} decisions")
+    which = (
+        f"seed {first['seed']}"
+        if first["seed"] is not None
+        else f"prefix {first['strategy'].get('prefix')}"  # exhaustive runs have no seed
+    )
+    print(f"{'first violation':<22}{which}, {first['decisions']} decisions")
     for v in (first["property_violations"] + first["invariant_violations"])[:5]:
         print(f"  {v}")
     print(
@@ -348,6 +367,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     xp.add_argument("--out", metavar="FILE", help="write one JSON record per run")
     xp.add_argument("--save", metavar="FILE", help="schedule file for the first violation")
+    xp.add_argument(
+        "--ray",
+        metavar="auto|local|ADDRESS",
+        help="run on a Ray cluster (pip install 'tockd[ray]'): auto joins the one "
+        "RAY_ADDRESS or `ray start` set up, local starts a throwaway one of --jobs CPUs",
+    )
+    xp.add_argument(
+        "--resume",
+        metavar="FILE",
+        help="skip the seeds whose records FILE holds (a killed sweep's --out) and go "
+        "on appending to it",
+    )
+    xp.add_argument("--batch", type=int, metavar="N", help="seeds per work item (default: auto)")
     xp.add_argument(
         "--keep-going",
         action="store_true",

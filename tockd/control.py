@@ -8,7 +8,12 @@ error reply, never a dead daemon.
 
 Request: a msgpack map `{"op": NAME, ...}`. Reply: `{"ok": true, "result": ...}` or
 `{"ok": false, "error": TEXT}`. After `{"op": "subscribe"}` the daemon streams
-`{"event": {...}}` maps until the client closes.
+`{"event": {...}}` maps until the client closes (or, with `"packed": true`, one
+`{"batch": ...}` map per batch of events: see `_stream_events_impl`).
+
+For dashboards: `{"op": "snapshot", "mem": "all" | NAME | INDEX}` answers everything
+the panes show at one instant, stamped with the `seq` of the last event before it, so
+it lines up with the event stream; `{"op": "grants"}` lists each process's grants.
 """
 
 from __future__ import annotations
@@ -578,21 +583,19 @@ async def _stream_packed(
     older GC generations, and the collector's work over them slowed the kernel more
     than the packing does. This task wakes once per batch and sends it."""
     pending: list[bytes] = []
-    first: list[int] = []
     wake = [trio.Event()]
-    dropped = [0]
     pack = _packer.pack
+    append = pending.append
 
+    # the sink runs inside the kernel loop for every event: keep it to a few operations
     def sink(ev: dict[str, Any]) -> None:
         if wanted is not None and ev["kind"] not in wanted:
             return
-        if len(pending) >= COALESCED_BUFFER:
-            dropped[0] += 1
-            return
-        pending.append(pack(ev))
-        first.append(ev["seq"])
-        if len(pending) == 1:
-            wake[0].set()
+        n = len(pending)
+        if n < COALESCED_BUFFER:  # beyond: dropped, the subscriber sees a gap in seq
+            append(pack(ev))
+            if not n:
+                wake[0].set()
 
     remove = daemon.kernel.events.subscribe(sink)
     try:
@@ -602,14 +605,14 @@ async def _stream_packed(
             wake[0] = trio.Event()
             if interval:
                 await trio.sleep(interval / 1000)
-            events, seqs = pending[:], first[:]
-            del pending[:], first[:]
+            events = pending[:]
+            del pending[:]
             frames = []
             for i in range(0, len(events), PACKED_BATCH):
                 chunk = events[i : i + PACKED_BATCH]
                 body = {
-                    "first": seqs[i],
-                    "last": seqs[i + len(chunk) - 1],
+                    "first": _seq_of(chunk[0]),
+                    "last": _seq_of(chunk[-1]),
                     "n": len(chunk),
                     "events": _array_header(len(chunk)) + b"".join(chunk),
                 }
@@ -617,6 +620,11 @@ async def _stream_packed(
             await stream.send_all(b"".join(frames))
     finally:
         remove()
+
+
+def _seq_of(packed: bytes) -> int:
+    """The `seq` of one packed event (read back once per batch, not kept per event)."""
+    return int(msgpack.unpackb(packed)["seq"])
 
 
 def _array_header(n: int) -> bytes:

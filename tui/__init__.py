@@ -17,6 +17,6 @@ def run(control: str | Path, *, headless: bool = False, resume_on_attach: bool =
     `resume_on_attach`: resume the (paused) scheduler once attached."""
     from tui.app import TockdApp
 
-    app = TockdApp(control, resume_on_attach=resume_on_attach)
+    app = TockdApp(control, resume_on_attach=resume_on_attach, avoid_board_cpu=True)
     app.run(headless=headless)
     return 0 if app.return_code in (None, 0) else app.return_code

@@ -1,14 +1,17 @@
 """The dashboard: a Textual app that is only a client of the daemon's control socket.
 
-Data flow: the daemon pushes events (coalesced into a few batches a second) on one
-connection; they go into `History`. A refresh timer (5 Hz) does nothing unless events
-arrived: then it asks for one `snapshot` (a keyframe) and redraws every pane from the
-board at the viewed event, live or past. Commands go out on the same request connection
-and their results land in the status line.
+Data flow: the daemon pushes events (coalesced into a few packed batches a second) on
+one connection; they go into `History`. A refresh timer (4 Hz) does nothing unless
+events arrived or a command was sent: then it asks for one `snapshot` (a keyframe) and
+redraws the panes from the board at the viewed event, live or past. Nothing polls the
+kernel: a quiet board gets one last keyframe (so rates fall to zero) and then no request
+at all. Commands go out on the request connection; their results land in the status
+line.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from contextlib import aclosing
 from pathlib import Path, PurePath
@@ -22,15 +25,17 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.widgets import Footer, Header, Input
 
+from tui import render
 from tui.board import Board
 from tui.client import ControlConnection, ControlFailed, Disconnected
 from tui.history import HISTORY_LIMIT, History
-from tui.osstats import OsStats
+from tui.osstats import OsStats, cores_apart_from
 from tui.panes import (
     GrantsTable,
     HelpScreen,
     IpcPane,
     MemoryPane,
+    Palette,
     PastBanner,
     SchedulerPane,
     StatusLine,
@@ -81,12 +86,16 @@ class TockdApp(App[None]):
         interval_ms: int = 100,
         history_limit: int = HISTORY_LIMIT,
         resume_on_attach: bool = False,
+        avoid_board_cpu: bool = False,
     ) -> None:
         """`control`: the daemon's control socket. `redact`: show placeholders for what
         differs between two runs of the same board (OS pids, CPU%, RSS, rates, clock), for
         screenshots and snapshot tests. `interval_ms`: how long the daemon gathers events
         before sending a batch. `resume_on_attach`: resume the scheduler once attached
-        (`tockd run --tui` pauses the board until the dashboard is there)."""
+        (`tockd run --tui` pauses the board until the dashboard is there).
+        `avoid_board_cpu`: move this process off the core the board is pinned to, so
+        drawing never takes CPU time from the kernel (this changes the whole process's
+        affinity: the `tockd tui` command does it, tests do not)."""
         super().__init__()
         self.control = Path(control)
         self.redact = redact
@@ -94,6 +103,7 @@ class TockdApp(App[None]):
         self.interval_ms = interval_ms
         self.history = History(history_limit)
         self.resume_on_attach = resume_on_attach
+        self.avoid_board_cpu = avoid_board_cpu
         #: the event being viewed; None: live
         self.viewing: int | None = None
         self.selected = 0
@@ -110,6 +120,7 @@ class TockdApp(App[None]):
         self._seen = 0
         self._drawn: tuple[int, int | None, int, int] | None = None
         self._dirty = True
+        self._styled = False
         self._os = OsStats()
 
     # ---- layout ---------------------------------------------------------------------
@@ -127,6 +138,7 @@ class TockdApp(App[None]):
             yield IpcPane(id="ipc")
         yield StatusLine("connecting…", id="status")
         yield Footer()
+        yield Palette()
 
     def on_mount(self) -> None:
         self.sub_title = "connecting" if self.redact else f"connecting to {self.control}"
@@ -155,6 +167,7 @@ class TockdApp(App[None]):
                 self.ipc_supported = False
             self.connected = True
             self.query_one(StatusLine).say("attached; ? for help")
+            self._move_off_the_board()
             live = self.history.live()
             if self.resume_on_attach and live is not None and live.sched.paused:
                 await self._command("attached; ? for help; resume", "resume", {})
@@ -168,6 +181,15 @@ class TockdApp(App[None]):
             for conn in (stream, self._conn):
                 if conn is not None:
                     conn.close()
+
+    def _move_off_the_board(self) -> None:
+        live = self.history.live()
+        pid = live.info.get("daemon_pid") if live is not None else None
+        if not self.avoid_board_cpu or type(pid) is not int:
+            return
+        cores = cores_apart_from(pid)
+        if cores is not None:
+            os.sched_setaffinity(0, cores)
 
     def _lost(self, reason: str) -> None:
         self.disconnected = reason
@@ -183,6 +205,7 @@ class TockdApp(App[None]):
         if conn is None:
             return
         self._snapshot_busy = True
+        self._want_snapshot = False
         seen = self.history.received
         try:
             snap = await conn.request("snapshot", mem="all")
@@ -235,6 +258,9 @@ class TockdApp(App[None]):
         return self.history.board_at(self.viewing)
 
     def redraw(self) -> None:
+        if not self._styled:
+            render.use_styles(self.query_one(Palette).styles_by_role())
+            self._styled = True
         board = self.board()
         past = self.viewing is not None
         self.screen.set_class(past, "past")
@@ -287,29 +313,24 @@ class TockdApp(App[None]):
             raise SkipAction()
         return self.viewing if self.viewing is not None else last
 
-    def action_travel(self, delta: int) -> None:
-        here = self._travel_guard()
-        self.viewing = self.history.step(here, delta)
+    def _view(self, seq: int | None) -> None:
+        self.viewing = seq
         self._dirty = True
         self._tick()
 
+    def action_travel(self, delta: int) -> None:
+        self._view(self.history.step(self._travel_guard(), delta))
+
     def action_keyframe(self, delta: int) -> None:
-        here = self._travel_guard()
-        self.viewing = self.history.keyframe_step(here, delta)
-        self._dirty = True
-        self._tick()
+        self._view(self.history.keyframe_step(self._travel_guard(), delta))
 
     def action_oldest(self) -> None:
         self._travel_guard()
-        self.viewing = self.history.start_seq
-        self._dirty = True
-        self._tick()
+        self._view(self.history.start_seq)
 
     def action_live(self) -> None:
         self._travel_guard()
-        self.viewing = None
-        self._dirty = True
-        self._tick()
+        self._view(None)
 
     # ---- commands -------------------------------------------------------------------
 

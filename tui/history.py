@@ -20,7 +20,8 @@ from typing import Any
 import msgpack
 
 from tockd.trace import format_event
-from tui.board import Board, Event, ProcRow, apply, board_from_snapshot
+from tui.board import Board, Event, ProcRow, board_from_snapshot
+from tui.fold import apply
 from tui.tracefilter import Matcher
 
 #: events kept for scrubbing and the trace; older ones go, a keyframe at a time

@@ -3,6 +3,7 @@ reports. This asks the OS, not the kernel: about 30 µs a process, once a second
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 
 import psutil
@@ -31,3 +32,18 @@ class OsStats:
         for pid in set(self._procs) - wanted:
             del self._procs[pid]
         return stats
+
+
+def cores_apart_from(pid: int) -> set[int] | None:
+    """The cores this process may use that process `pid` is not pinned to, when `pid`
+    is pinned to fewer cores than we may use (a board runs on one core, like a
+    single-core microcontroller); None when there is nothing to move away from."""
+    try:
+        theirs = set(psutil.Process(pid).cpu_affinity() or [])
+    except (psutil.Error, AttributeError):
+        return None
+    ours = os.sched_getaffinity(0)
+    apart = ours - theirs
+    if not theirs or not apart or theirs >= ours:
+        return None
+    return apart

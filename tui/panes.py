@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Any, ClassVar
 
+from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -66,10 +67,10 @@ class GrantsTable(DataTable[Any]):
             self.clear(columns=True)
             self._cells.clear()
             # fixed widths: the table never re-measures, and looks the same every run
-            self.add_column("Process", key="process", width=18)
+            self.add_column("Process", key="process", width=14)
             for driver, name in columns:
-                self.add_column(name, key=str(driver), width=max(6, len(name)))
-            self.add_column("Total", key="total", width=6)
+                self.add_column(name, key=str(driver), width=max(5, len(name)))
+            self.add_column("Total", key="total", width=5)
             self._columns = columns
         keys = ["process", *(str(d) for d, _ in columns), "total"]
         for p in board.procs:
@@ -196,7 +197,7 @@ class TracePane(Vertical):
             text.append("no trace lines yet" if not self.filter.active else "no matching lines")
             text.stylize("dim")
         for n, (ev, line) in enumerate(lines):
-            style = "reverse" if past and ev["seq"] == upto else ""
+            style = render.st("highlight") if past and ev["seq"] == upto else ""
             text.append(line, style=style)
             if n < len(lines) - 1:
                 text.append("\n")
@@ -252,6 +253,20 @@ def help_text() -> Text:
         style="dim",
     )
     return text
+
+
+class Palette(Widget):
+    """Never shown: its component classes carry the colours of the panes' text, so
+    they are set in tockd.tcss like every other colour (`Palette > .tockd--ROLE`)."""
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {f"tockd--{role}" for role in render.ROLES}
+    DEFAULT_CSS = "Palette { display: none; }"
+
+    def styles_by_role(self) -> dict[str, Style]:
+        return {
+            role: self.get_component_rich_style(f"tockd--{role}", partial=True)
+            for role in render.ROLES
+        }
 
 
 class HelpScreen(ModalScreen[None]):

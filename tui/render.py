@@ -1,14 +1,16 @@
 """Board -> text for each pane: pure functions, so they are tested without a terminal.
 
-Colours are named by role (`state-running`, ...) in rich style strings here only where a
-renderable needs a colour inside one widget; widget layout and frame colours live in
-`tockd.tcss`.
+Colours inside a pane's text are looked up by role (`state-running`, `mem-grant`, ...)
+in `STYLES`. The defaults here are only a fallback: the app replaces them at start from
+the `Palette` component classes in `tockd.tcss`, where every colour of the dashboard is.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+from rich.style import Style, StyleType
 from rich.text import Text
 
 from tui.board import Board, Grant, MemMap, ProcRow
@@ -16,18 +18,50 @@ from tui.board import Board, Grant, MemMap, ProcRow
 SPARKS = "▁▁▂▃▄▅▆▇█"
 REDACTED = "·"
 
-STATE_STYLES = {
-    "Running": "bold green",
-    "Yielded": "cyan",
-    "YieldedFor": "cyan",
-    "Stopped": "yellow",
-    "Faulted": "bold red",
-    "Terminated": "dim",
+#: colour roles and their fallback styles (tockd.tcss has the real ones)
+STYLES: dict[str, StyleType] = {
+    "state-running": "bold green",
+    "state-yielded": "cyan",
+    "state-stopped": "yellow",
+    "state-faulted": "bold red",
+    "state-terminated": "dim",
+    "current": "bold green",
+    "ready": "green",
+    "dropped": "bold red",
+    "spark": "green",
+    "paused": "bold black on yellow",
+    "running": "bold black on green",
+    "mem-app": "green",
+    "mem-free": "dim",
+    "mem-grant": "magenta",
+    "mem-shared": "bold yellow",
+    "mem-mpu": "yellow",
+    "mem-window": "bold yellow",
+    "highlight": "reverse",
+}
+ROLES = tuple(STYLES)
+_STATE_ROLES = {
+    "Running": "state-running",
+    "Yielded": "state-yielded",
+    "YieldedFor": "state-yielded",
+    "Stopped": "state-stopped",
+    "Faulted": "state-faulted",
+    "Terminated": "state-terminated",
 }
 
 
-def state_style(state: str) -> str:
-    return STATE_STYLES.get(state.split("(", 1)[0], "")
+def use_styles(styles: Mapping[str, StyleType]) -> None:
+    """Take the dashboard's colours (from tockd.tcss) for the roles."""
+    STYLES.update(styles)
+
+
+def st(role: str) -> StyleType:
+    return STYLES.get(role, Style())
+
+
+def state_style(state: str) -> StyleType:
+    role = _STATE_ROLES.get(state.split("(", 1)[0])
+    return st(role) if role else Style()
 
 
 def short_state(state: str) -> str:
@@ -74,13 +108,13 @@ def short_name(name: str, width: int = 26) -> str:
 
 def marker(p: ProcRow) -> Text:
     if p.current:
-        return Text("▶", style="bold green")
+        return Text("▶", style=st("current"))
     if p.ready:
-        return Text("•", style="green")
+        return Text("•", style=st("ready"))
     return Text(" ")
 
 
-def _num(value: object, style: str = "") -> Text:
+def _num(value: object, style: StyleType = "") -> Text:
     return Text(str(value), style=style, justify="right")
 
 
@@ -104,9 +138,9 @@ def process_cells(
         Text(short_name(p.name, NAME_WIDTH)),
         Text(short_state(p.state), style=state_style(p.state)),
         _num(p.syscalls),
-        Text.assemble((spark.rjust(8), "green"), " ", rate_text.rjust(4)),
+        Text.assemble(rate_text.rjust(4), " ", (spark.rjust(8), st("spark"))),
         _num(p.queue),
-        _num(p.dropped, "bold red" if p.dropped else ""),
+        _num(p.dropped, st("dropped") if p.dropped else ""),
         _num(p.restarts),
         _num(cpu),
         _num(rss),
@@ -120,9 +154,9 @@ def scheduler_text(board: Board, *, redact: bool = False) -> Text:
     text = Text()
     text.append(f"{s.kind}  ", style="bold")
     if s.paused:
-        text.append(" PAUSED ", style="bold black on yellow")
+        text.append(" PAUSED ", style=st("paused"))
     else:
-        text.append(" running ", style="bold black on green")
+        text.append(" running ", style=st("running"))
     current = board.proc(s.current) if s.current is not None else None
     text.append("  current: ")
     if current is None:
@@ -143,7 +177,7 @@ def scheduler_text(board: Board, *, redact: bool = False) -> Text:
             text.append(f"… (+{len(s.run_queue) - shown})", style="dim")
             break
         label = p.name.rsplit(".", 1)[-1]
-        text.append(f"{label}", style="bold green" if p.ready else "dim")
+        text.append(f"{label}", style=st("ready") if p.ready else "dim")
         text.append(" → " if index != s.run_queue[-1] else "")
         shown += 1
     return text
@@ -159,7 +193,7 @@ def grant_cells(p: ProcRow, columns: list[tuple[int, str]]) -> tuple[Text, ...]:
     by_driver: dict[int, Grant] = {g.driver: g for g in p.grants}
     cells = [_num(by_driver[d].size) if d in by_driver else _num("·") for d, _ in columns]
     total = sum(g.size for g in p.grants)
-    return (Text(short_name(p.name, 18)), *cells, _num(total if total else "·"))
+    return (Text(short_name(p.name, 14)), *cells, _num(total if total else "·"))
 
 
 def _bar(start: int, size: int, lo: int, hi: int, width: int, glyph: str) -> str:
@@ -197,7 +231,8 @@ def memory_text(
 
     room = width - 36 - bar_w  # for a note after the bar
 
-    def line(label: str, start: int, size: int, glyph: str, style: str, note: str = "") -> None:
+    def line(label: str, start: int, size: int, glyph: str, role: str, note: str = "") -> None:
+        style = st(role)
         text.append(f"{label:<14.14}", style=style)
         text.append(f"{start:#010x} {size:>6} ")
         text.append("│")
@@ -210,25 +245,25 @@ def memory_text(
     text.append(f"RAM {lo:#010x}+{hi - lo}", style="bold")
     text.append(f" · flash {m.flash_start:#010x}+{m.flash_end - m.flash_start}", style="dim")
     text.append(f" · MPU {m.mpu_model}\n", style="dim")
-    line("app memory", lo, m.app_break - lo, "█", "green")
-    line("free", m.app_break, m.kernel_memory_break - m.app_break, "░", "dim")
-    line("grant block", m.kernel_memory_break, hi - m.kernel_memory_break, "▓", "magenta")
+    line("app memory", lo, m.app_break - lo, "█", "mem-app")
+    line("free", m.app_break, m.kernel_memory_break - m.app_break, "░", "mem-free")
+    line("grant block", m.kernel_memory_break, hi - m.kernel_memory_break, "▓", "mem-grant")
     for g in sorted(m.grants, key=lambda g: g.address):
-        line(f" {g.capsule}", g.address, g.size, "▒", "magenta", f"grant {g.driver:#x}")
+        line(f" {g.capsule}", g.address, g.size, "▒", "mem-grant", f"grant {g.driver:#x}")
     for w in windows or []:
         if isinstance(w, dict) and w.get("owner") == p.index:
             holder = _name(board, w.get("holder"))
             ptr, length = int(w.get("ptr", 0)), int(w.get("length", 0))
-            line(f"shared→{holder}", ptr, length, "▚", "bold yellow", f"IPC buffer {holder} sees")
+            line(f"shared→{holder}", ptr, length, "▚", "mem-shared", f"IPC buffer {holder} sees")
     for r in m.regions:
         peer = _window_owner(r.start, p.index, windows or [], board)
         if (r.start + r.size <= lo or r.start >= hi) and peer is None:
             continue  # the flash region: shown in the header line
         clipped = "»" if r.start + r.size > hi or r.start < lo else " "
         label = f"MPU#{r.number}{clipped}{(peer and '→' + peer) or r.perms_text}"
-        line(label, r.start, r.size, "━", "bold yellow" if peer else "yellow", r.detail)
-    text.append(f"app_break {m.app_break:#010x}", style="green")
-    text.append(f"  kernel_memory_break {m.kernel_memory_break:#010x}\n", style="magenta")
+        line(label, r.start, r.size, "━", "mem-window" if peer else "mem-mpu", r.detail)
+    text.append(f"app_break {m.app_break:#010x}", style=st("mem-app"))
+    text.append(f"  kernel_memory_break {m.kernel_memory_break:#010x}\n", style=st("mem-grant"))
     text.append(f"allow high-water {m.allow_high_water_mark:#010x}", style="dim")
     if m.regions_seq and not redact:
         text.append(f"  MPU regions as of event #{m.regions_seq}", style="dim")

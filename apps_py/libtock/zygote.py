@@ -141,6 +141,7 @@ class Zygote:
         """Kill and reap every app still alive (the daemon has let us go)."""
         for pid in self.children.values():
             _kill_group(pid)
+            os.kill(pid, signal.SIGKILL)  # also one that has not made its session yet
         for pidfd, pid in self.children.items():
             os.waitpid(pid, 0)
             os.close(pidfd)

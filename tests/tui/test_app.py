@@ -47,10 +47,16 @@ def attached(tui: TockdApp) -> bool:
     return tui.connected and len(tui.query_one(ProcessRows).cells) > 0
 
 
-def fresh_keyframe(tui: TockdApp) -> Callable[[], bool]:
-    """A condition: a keyframe newer than now has arrived."""
-    seen = tui.snapshots
-    return lambda: tui.snapshots > seen + 1
+def caught_up(tui: TockdApp, daemon: Daemon) -> Callable[[], bool]:
+    """A condition: the dashboard's newest keyframe includes every event the kernel has
+    emitted up to now (on a paused board nothing more happens)."""
+    target = daemon.request("snapshot")["seq"]
+
+    def done() -> bool:
+        board = tui.history.live()
+        return board is not None and board.seq >= target
+
+    return done
 
 
 def test_process_table_shows_the_real_pids(start_daemon: Callable[[str], Daemon]) -> None:
@@ -90,7 +96,7 @@ def test_pausing_stops_syscalls_and_resuming_starts_them(
             before = daemon.syscalls()
             await pilot.pause(0.5)
             assert daemon.syscalls() == before
-            await until(pilot, fresh_keyframe(tui), "a keyframe")
+            await until(pilot, caught_up(tui, daemon), "a keyframe")
             assert live(tui).procs[0].syscalls == before["spin"]
             assert "PAUSED" in str(tui.query_one("#scheduler").render())
             await pilot.press("p")
@@ -113,7 +119,7 @@ def test_stepping_advances_exactly_one_decision(start_daemon: Callable[[str], Da
             await until(pilot, lambda: live(tui).sched.paused, "paused")
             decisions = daemon.request("sched")["decisions"]
             syscalls = daemon.syscalls()["spin"]
-            await until(pilot, fresh_keyframe(tui), "a keyframe")
+            await until(pilot, caught_up(tui, daemon), "a keyframe")
             seen = tui.history.last_seq
             assert seen is not None
             await pilot.press("n")
@@ -125,7 +131,7 @@ def test_stepping_advances_exactly_one_decision(start_daemon: Callable[[str], Da
             assert daemon.syscalls()["spin"] == syscalls + 1
             # the dashboard saw exactly that one syscall, and shows it last in the trace
             await until(pilot, lambda: (tui.history.last_seq or 0) > seen, "the event")
-            await until(pilot, fresh_keyframe(tui), "a keyframe")
+            await until(pilot, caught_up(tui, daemon), "a keyframe")
             new = list(tui.history.events_between(seen, tui.history.last_seq or 0))
             assert [e["kind"] for e in new].count("syscall") == 1, new
             assert trace_lines(tui)[-1].startswith("[0] cmd(0x2, 0, 0x0, 0x0) = SuccessU32(")
@@ -301,7 +307,9 @@ def test_time_travel_shows_the_board_as_it_was(start_daemon: Callable[[str], Dae
     run_async(body)
 
 
-def test_help_screen_and_a_settled_board(start_daemon: Callable[[str], Daemon]) -> None:
+def test_a_settled_board_its_panes_no_polling_and_help(
+    start_daemon: Callable[[str], Daemon],
+) -> None:
     daemon = start_daemon(SETTLING_BOARD)
     settle(daemon)
     tui = TockdApp(daemon.sock)
@@ -316,6 +324,16 @@ def test_help_screen_and_a_settled_board(start_daemon: Callable[[str], Daemon]) 
             memory = str(tui.query_one("#memory-body").render())
             assert "app memory" in memory and "grant block" in memory and "MPU#0" in memory
             assert "services (0)" in str(tui.query_one("#ipc").render())
+            # nothing happens on a paused board, so nothing is asked: no polling (also
+            # after commands, which ask for one keyframe each)
+            await pilot.press("p")
+            await until(pilot, lambda: not live(tui).sched.paused, "running")
+            await pilot.press("p")
+            await until(pilot, lambda: live(tui).sched.paused, "paused")
+            await pilot.pause(1.5)  # the one keyframe after the last event
+            asked = tui.snapshots
+            await pilot.pause(1.0)
+            assert tui.snapshots == asked
             await pilot.press("question_mark")
             assert isinstance(tui.screen, HelpScreen)
             assert "time travel" in str(tui.screen.query_one("#help-body").render())

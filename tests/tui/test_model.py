@@ -20,7 +20,8 @@ import trio
 from tests.harness import app, board_toml, run_board
 from tockd.control import ControlServer
 from tockd.daemon import Daemon
-from tui.board import Board, apply, board_from_snapshot
+from tui.board import Board, board_from_snapshot
+from tui.fold import apply
 from tui.history import History
 from tui.tracefilter import TraceFilter, describe_event
 

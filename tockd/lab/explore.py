@@ -3,27 +3,40 @@
     summary = explore("configs/rot13_report.toml", ["notify-delivered"], runs=200, jobs=2)
     summary.schedule_file  # the shrunk violating schedule, replayable with `tockd replay`
 
-Runs spread over `jobs` worker processes (each runs whole boards; apps are OS processes
-on this machine). Each run writes one JSON record; the first violation found is shrunk
-to the fewest decisions that differ from the default and still violate, saved as a
-schedule file with the board file's digest, and replayed to check its digest.
+Runs spread over `jobs` worker processes, or over a Ray cluster (`ray="auto"`), through
+an executor (`tockd.lab.executor`); each worker runs whole boards, apps being OS
+processes on its machine. Each run writes one JSON record (appended to `out` as it
+arrives, so `resume` can skip what a killed sweep finished); the first violation found
+is shrunk to the fewest decisions that differ from the default and still violate, saved
+as a schedule file with the board file's digest, and replayed to check its digest.
+Shrinking and replay run here, whichever executor found the violation.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
-import multiprocessing
 import sys
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 from tockd.board import BoardConfig, load_board, parse_board
+from tockd.lab.executor import (
+    SPLIT_DEPTH,
+    Executor,
+    Exploration,
+    Subtree,
+    Work,
+    default_batch,
+    make_executor,
+)
 from tockd.lab.properties import resolve
-from tockd.lab.run import RunRecord, decisions_of, run_once, worker_zygote, zygote_session
-from tockd.lab.strategy import Decision, Exhaustive, Replay, Strategy, make_strategy
+from tockd.lab.run import RunRecord, decisions_of, run_once, zygote_session
+from tockd.lab.strategy import Decision, Replay, Strategy, make_strategy
 
 SCHEDULE_VERSION = 1
 
@@ -47,36 +60,12 @@ class Default(Strategy):
 
 
 @dataclass
-class Job:
-    board_text: str
-    board_path: str
-    properties: list[str]
-    strategy: str
-    seed: int
-    check: bool
-    adversity: bool
-    prefix: list[int] = field(default_factory=list)
-    preemption_bound: int = 2
+class NodeStats:
+    """What one node (this machine, or one Ray node) did in this sweep."""
 
-
-def _run_job(job: Job) -> dict[str, Any]:
-    cfg = parse_board(job.board_text, where=job.board_path)
-    if job.strategy == "exhaustive":
-        strategy: Strategy = Exhaustive(job.prefix, job.preemption_bound)
-    else:
-        strategy = make_strategy(job.strategy, job.seed)
-    record = run_once(
-        cfg,
-        strategy,
-        resolve(job.properties),
-        check=job.check,
-        adversity=job.adversity,
-        seed=job.seed,
-    )
-    data = record.to_json(with_schedule=record.violated)
-    if isinstance(strategy, Exhaustive):
-        data["next_prefix"] = strategy.next_prefix()
-    return data
+    runs: int = 0
+    violations: int = 0
+    timeouts: int = 0
 
 
 @dataclass
@@ -90,10 +79,16 @@ class Summary:
     schedule_file: str | None = None
     replay_digest_ok: bool | None = None
     digests: set[str] = field(default_factory=set)
+    resumed: int = 0  # runs read back from the resume file, not run again
+    nodes: dict[str, NodeStats] = field(default_factory=dict)  # this sweep's runs by node
 
     @property
     def runs_per_second(self) -> float:
-        return self.runs / self.seconds if self.seconds else 0.0
+        return (self.runs - self.resumed) / self.seconds if self.seconds else 0.0
+
+    def node_rate(self, node: str) -> float:
+        """Runs per second on `node` over the whole sweep (its share of the total)."""
+        return self.nodes[node].runs / self.seconds if self.seconds else 0.0
 
 
 def explore(
@@ -111,79 +106,107 @@ def explore(
     progress: Callable[[Summary], None] | None = None,
     stop_at_first: bool = False,
     shrink: bool = True,
+    executor: Executor | None = None,
+    ray: str | None = None,
+    resume: str | Path | None = None,
+    batch: int | None = None,
+    preemption_bound: int = 2,
 ) -> Summary:
-    """Explore `runs` schedules of `board`; see the module docstring."""
+    """Explore `runs` schedules of `board`; see the module docstring.
+
+    Runs go to `executor`, or to one made from `jobs` and `ray` ("auto", "local" or a
+    cluster address: see `tockd.lab.executor`), `batch` seeds at a time. `resume`: the
+    JSONL file of an earlier sweep (its `out`); the seeds it holds are not run again.
+    """
     path = Path(board)
     text = path.read_text()
     parse_board(text, where=str(path))  # fail early on a bad board
     resolve(properties)
+    make_strategy(strategy, seed)  # and on an unknown strategy
+    sweep = Exploration(
+        text, str(path), list(properties), strategy, check, adversity, preemption_bound
+    )
     summary = Summary()
     start = time.monotonic()
 
-    def jobs_iter() -> Iterator[Job]:
-        if strategy == "exhaustive":
-            return  # driven below: each prefix depends on the previous run
-        for i in range(runs):
-            yield Job(text, str(path), properties, strategy, seed + i, check, adversity)
-
-    def consume(data: dict[str, Any]) -> None:
+    def consume(data: dict[str, Any], fresh: bool = True) -> None:
         summary.runs += 1
         summary.digests.add(data["digest"])
+        node = summary.nodes.setdefault(str(data.get("node")), NodeStats()) if fresh else None
+        if node is not None:
+            node.runs += 1
         if data["verdict"] == "timeout":
             summary.timeouts += 1
+            if node is not None:
+                node.timeouts += 1
         if data["verdict"] == "violation":
             summary.violations += 1
-            # the user's properties come first; an invariant violation is kept only
-            # until a property violation turns up
-            if summary.first is None or (
-                data["property_violations"] and not summary.first["property_violations"]
-            ):
+            if node is not None:
+                node.violations += 1
+            if _better_first(data, summary.first):
                 summary.first = data
-        if out is not None:
-            out.write(json.dumps({k: v for k, v in data.items() if k != "next_prefix"}) + "\n")
+        if out is not None and fresh:
+            out.write(json.dumps(data) + "\n")
             out.flush()
         summary.seconds = time.monotonic() - start
         if progress is not None:
             progress(summary)
 
-    with zygote_session():  # one warm zygote for every run of this exploration
-        if strategy == "exhaustive":
-            prefix: list[int] | None = []
-            while prefix is not None and summary.runs < runs:
-                data = _run_job(
-                    Job(
-                        text,
-                        str(path),
-                        properties,
-                        strategy,
-                        summary.runs,
-                        check,
-                        adversity,
-                        prefix,
-                    )
+    def found() -> bool:
+        first = summary.first
+        return stop_at_first and first is not None and bool(first["property_violations"])
+
+    done_seeds: set[int] = set()
+    if resume is not None:
+        for data in resume_records(resume):
+            ran, name = data.get("seed"), data.get("strategy", {}).get("name")
+            if name != strategy or not isinstance(ran, int):
+                raise ValueError(
+                    f"{resume}: holds a run of strategy {name!r} (seed {ran}); resuming "
+                    f"needs the runs of a seeded sweep of strategy {strategy!r}"
                 )
-                consume(data)
-                if stop_at_first and summary.first and summary.first["property_violations"]:
+            if seed <= ran < seed + runs and ran not in done_seeds:
+                done_seeds.add(ran)
+                consume(data, fresh=False)
+        summary.resumed = len(done_seeds)
+
+    owned = executor is None
+    ex = executor if executor is not None else make_executor(jobs, ray)
+    with zygote_session():  # one warm zygote for the runs made in this process
+        try:
+            ex.open()
+            size = batch or default_batch(runs, ex)
+            subtrees: deque[Subtree] = deque()
+            todo: Iterator[int] = (s for s in range(seed, seed + runs) if s not in done_seeds)
+            if strategy == "exhaustive":  # the tree, split by prefix: no seeds
+                subtrees.append(Subtree([], 0, 0 if ex.workers == 1 else SPLIT_DEPTH, size))
+                todo = iter(())
+            in_flight = 0
+            while not found() and summary.runs < runs:
+                while in_flight < ex.slots:
+                    if subtrees:
+                        work = Work(sweep, subtree=subtrees.popleft())
+                    else:
+                        seeds = tuple(itertools.islice(todo, size))
+                        if not seeds:
+                            break
+                        work = Work(sweep, seeds=seeds)
+                    ex.submit(work)
+                    in_flight += 1
+                if not in_flight:
                     break
-                prefix = data.get("next_prefix")
-        elif jobs <= 1:
-            for job in jobs_iter():
-                consume(_run_job(job))
-                if stop_at_first and summary.first and summary.first["property_violations"]:
-                    break
-        else:
-            # each worker keeps one zygote for its life (closed by its finalizer)
-            pool = multiprocessing.get_context("fork").Pool(jobs, initializer=worker_zygote)
-            try:
-                for data in pool.imap_unordered(_run_job, jobs_iter(), chunksize=4):
-                    consume(data)
-                    if stop_at_first and summary.first and summary.first["property_violations"]:
-                        pool.terminate()
+                done = ex.next_done()
+                in_flight -= 1
+                subtrees.extend(done.more)
+                for data in done.records:
+                    if found() or summary.runs >= runs:
                         break
-                else:
-                    pool.close()
-            finally:
-                pool.join()
+                    consume(data)
+            if in_flight:
+                ex.cancel()
+        finally:
+            if owned:
+                ex.close()
         summary.seconds = time.monotonic() - start
         if summary.first is not None and shrink:
             cfg = parse_board(text, where=str(path))
@@ -197,6 +220,48 @@ def explore(
             again = replay(target)
             summary.replay_digest_ok = again["digest"] == shrunk["digest"]
     return summary
+
+
+def _better_first(new: dict[str, Any], old: dict[str, Any] | None) -> bool:
+    """Which violation to shrink: a property violation over a mere invariant one, then
+    the lowest seed, so a sweep picks the same one however its runs were spread."""
+    if old is None:
+        return True
+    if bool(new["property_violations"]) != bool(old["property_violations"]):
+        return bool(new["property_violations"])
+    a, b = new.get("seed"), old.get("seed")
+    return isinstance(a, int) and isinstance(b, int) and a < b
+
+
+def resume_records(path: str | Path) -> list[dict[str, Any]]:
+    """The run records of an earlier sweep's JSONL file (none if there is no file). A
+    last line cut short by a killed sweep is cut from the file, so appending goes on
+    cleanly; that run is simply run again."""
+    p = Path(path)
+    if not p.exists():
+        return []
+    raw = p.read_bytes()
+    records: list[dict[str, Any]] = []
+    kept = 0
+    for number, line in enumerate(raw.splitlines(keepends=True), 1):
+        try:
+            data = json.loads(line) if line.strip() else {}
+        except json.JSONDecodeError as e:
+            if line.endswith(b"\n"):
+                raise ValueError(f"{p}: line {number} is not a run record: {e}") from None
+            break  # the last line, cut short
+        if not isinstance(data, dict):
+            raise ValueError(f"{p}: line {number} is not a run record")
+        if data:
+            records.append(data)
+        kept += len(line)
+    if kept < len(raw):
+        with p.open("r+b") as f:
+            f.truncate(kept)
+    elif raw and not raw.endswith(b"\n"):
+        with p.open("ab") as f:
+            f.write(b"\n")
+    return records
 
 
 def _replay_choices(
@@ -316,11 +381,22 @@ def replay(schedule_file: str | Path, *, board: str | Path | None = None) -> dic
 
 
 def progress_bar(total: int, stream: IO[str] = sys.stderr) -> Callable[[Summary], None]:
+    """One status line: runs done, runs/s, violations; with several nodes, each node's
+    runs and runs/s too."""
+
     def show(s: Summary) -> None:
-        stream.write(
+        line = (
             f"\r  runs {s.runs}/{total}  {s.runs_per_second:6.1f} runs/s  "
-            f"violations {s.violations}  timeouts {s.timeouts}   "
+            f"violations {s.violations}  timeouts {s.timeouts}"
         )
+        if len(s.nodes) > 1:
+            shown = sorted(s.nodes)[:4]
+            line += "  | " + "  ".join(
+                f"{n[:8]} {s.nodes[n].runs} ({s.node_rate(n):.1f}/s)" for n in shown
+            )
+            if len(s.nodes) > len(shown):
+                line += f"  +{len(s.nodes) - len(shown)} nodes"
+        stream.write(line + "   ")
         if s.runs >= total:
             stream.write("\n")
         stream.flush()
@@ -328,4 +404,13 @@ def progress_bar(total: int, stream: IO[str] = sys.stderr) -> Callable[[Summary]
     return show
 
 
-__all__ = ["Default", "Summary", "decisions_of", "explore", "replay", "shrink_schedule"]
+__all__ = [
+    "Default",
+    "NodeStats",
+    "Summary",
+    "decisions_of",
+    "explore",
+    "replay",
+    "resume_records",
+    "shrink_schedule",
+]
