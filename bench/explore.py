@@ -5,7 +5,8 @@
 Prints: runs/s exploring configs/rot13_report.toml (random strategy, invariants on,
 every run to the end) with 1 and 2 jobs; the time from asking for an app process to
 its first syscall arriving at the kernel, forked from the warm zygote against a cold
-`python -m apps_py.libtock.runtime` start, and a bare `python -c pass` for scale.
+`python -m apps_py.libtock.runtime` start, and a bare `python -c pass` for scale; and
+the Ray row (bench/_ray_row.py): a local two-node cluster against --jobs 2.
 """
 
 from __future__ import annotations
@@ -143,6 +144,11 @@ def main(argv: list[str] | None = None) -> int:
     two = throughput(args.runs, 2)
     print(f"explore {BOARD.name}: {args.runs} runs, 1 job   {one:6.1f} runs/s")
     print(f"explore {BOARD.name}: {args.runs} runs, 2 jobs  {two:6.1f} runs/s ({two / one:.2f}x)")
+    if not args.no_ray:
+        from _ray_row import ray_row  # bench/ is on sys.path when run as a script
+
+        for line in ray_row(args.runs).lines():
+            print(line)
     return 0
 
 
