@@ -34,3 +34,16 @@ def test_many_apps_runs() -> None:
     row = next(line.split() for line in out.splitlines() if line.lstrip().startswith("3 "))
     assert float(row[3].replace(",", "")) > 0  # syscalls/s with every app busy
     assert "warning" not in out
+
+
+def test_explore_bench_runs() -> None:
+    r = subprocess.run(
+        [sys.executable, "bench/explore.py", "--runs", "4", "--spawns", "3", "--no-ray"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=ROOT,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "spawn to first syscall, zygote" in r.stdout
+    assert "2 jobs" in r.stdout
