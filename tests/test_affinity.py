@@ -42,6 +42,10 @@ async def test_the_daemon_the_zygote_and_every_app_share_the_chosen_core(spawn: 
     seen: dict[str, set[int]] = {}
 
     async def during(daemon: Daemon) -> None:
+        # once every app has made syscalls, each has surely placed itself
+        with trio.fail_after(10):
+            while not all(p.syscall_count > 3 for p in daemon.kernel.processes):
+                await trio.sleep(0.01)
         seen["daemon"] = os.sched_getaffinity(0)
         if daemon.zygote is not None:
             assert daemon.zygote.popen is not None
