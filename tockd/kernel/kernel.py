@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 # (Tock on Cortex-M: 36 B per queued Task, ~880 B for the process control block).
 TASK_BYTES = 36
 PCB_BYTES = 880
+_NODEVICE = failure(ErrorCode.NODEVICE)
 # Offsets in the emulated TBF image: header, then `_start`.
 TBF_HEADER = 0x40
 START_OFFSET = 0x88
@@ -229,50 +230,36 @@ class Kernel:
     ) -> Outcome:
         """Run one syscall of `proc` (which must be Running)."""
         proc.syscall_count += 1
+        proc.last_call = (cls, r0, r1, r2, r3)  # formatted only when someone asks
         if cls == SyscallClass.YIELD:
             return self._yield(proc, r0, r1, r2)
         if cls == SyscallClass.EXIT:
             return self._exit(proc, r0, r1)
         if cls == SyscallClass.MEMOP:
-            proc.last_syscall = f"Memop {{ operand: {r0}, arg0: {r1:#x} }}"
             rv = memop_mod.memop(self, proc, r0, r1)
-            self.emit(
-                "syscall",
-                proc,
-                cls=cls,
-                args=[r0, r1, r2, r3],
-                ret=rv.debug(),
-                rv=list(rv.registers()),
-            )
-            return Outcome(rv.registers())
-        if cls == SyscallClass.COMMAND:
-            proc.last_syscall = f"Command {{ driver_number: {r0:#x}, subdriver_number: {r1} }}"
+        elif cls == SyscallClass.COMMAND:
             capsule = self.capsules.get(r0)
-            rv = (
-                failure(ErrorCode.NODEVICE)
-                if capsule is None
-                else capsule.command(proc, r1, r2, r3)
-            )
+            rv = _NODEVICE if capsule is None else capsule.command(proc, r1, r2, r3)
         elif cls == SyscallClass.SUBSCRIBE:
-            proc.last_syscall = f"Subscribe {{ driver_number: {r0:#x}, subdriver_number: {r1} }}"
             rv = self._subscribe(proc, r0, r1, r2, r3)
         else:
-            proc.last_syscall = f"Allow {{ class: {cls}, driver_number: {r0:#x}, number: {r1} }}"
             rv = self._allow(proc, cls, r0, r1, r2, r3)
         if proc.state is not State.RUNNING:
             # the capsule faulted or stopped the caller while handling the call
             return Outcome(None)
-        self.emit(
-            "syscall", proc, cls=cls, args=[r0, r1, r2, r3], ret=rv.debug(), rv=list(rv.registers())
-        )
-        return Outcome(rv.registers())
+        registers = rv.registers()
+        if self.events.active:  # nothing is built for observers when none listens
+            self.emit(
+                "syscall", proc, cls=cls, args=[r0, r1, r2, r3], ret=rv.debug(), rv=list(registers)
+            )
+        return Outcome(registers)
 
     def _yield(self, proc: Process, which: int, r1: int, r2: int) -> Outcome:
-        proc.last_syscall = f"Yield {{ which: {which} }}"
         if which not in (0, 1, 2):
             self.fault(proc, f"undecodable syscall: yield number {which}")
             return Outcome(None)
-        self.emit("syscall", proc, cls=0, args=[which, r1, r2, 0])
+        if self.events.active:
+            self.emit("syscall", proc, cls=0, args=[which, r1, r2, 0])
         if which == YieldCall.NO_WAIT:
             has_tasks = bool(proc.queue)
             if r1 != 0 and proc.in_ram(r1, 1):
@@ -292,7 +279,6 @@ class Kernel:
         return Outcome(None)
 
     def _exit(self, proc: Process, which: int, code: int) -> Outcome:
-        proc.last_syscall = f"Exit {{ which: {which}, completion_code: {code} }}"
         if which == ExitCall.TERMINATE:
             self.emit("syscall", proc, cls=6, args=[which, code, 0, 0], ret="None")
             self.terminate(proc, code)
@@ -610,7 +596,7 @@ class Kernel:
         proc.syscall_count = 0
         proc.dropped_upcall_count = 0
         proc.timeslice_expirations = 0
-        proc.last_syscall = ""
+        proc.last_call = ()
         proc.fault_reason = ""
         # Tock resets the process's own MPU config, IPC windows included, and rebuilds
         # the app region over the same block (TOCK.md §3.3).

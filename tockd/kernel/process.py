@@ -100,7 +100,7 @@ class Process:
     syscall_count: int = 0
     dropped_upcall_count: int = 0
     timeslice_expirations: int = 0
-    last_syscall: str = ""
+    last_call: tuple[int, ...] = ()  # (class, r0, r1, r2, r3) of the last syscall
     restart_count: int = 0
     completion_code: int | None = None
     fault_reason: str = ""
@@ -113,6 +113,22 @@ class Process:
     @property
     def name(self) -> str:
         return self.spec.name
+
+    @property
+    def last_syscall(self) -> str:
+        """The last syscall, as Tock's process console prints it (Rust Debug)."""
+        if not self.last_call:
+            return ""
+        cls, r0, r1, r2, r3 = self.last_call
+        names = {
+            0: f"Yield {{ which: {r0} }}",
+            1: f"Subscribe {{ driver_number: {r0:#x}, subdriver_number: {r1} }}",
+            2: f"Command {{ driver_number: {r0:#x}, subdriver_number: {r1}, "
+            f"arg0: {r2}, arg1: {r3} }}",
+            5: f"Memop {{ operand: {r0}, arg0: {r1:#x} }}",
+            6: f"Exit {{ which: {r0}, completion_code: {r1} }}",
+        }
+        return names.get(cls, f"Allow {{ class: {cls}, driver_number: {r0:#x}, number: {r1} }}")
 
     @property
     def mem_end(self) -> int:

@@ -52,12 +52,23 @@ def zygote_session() -> Iterator[Zygote]:
         zygote.close()
 
 
+#: the core this worker's boards run on (one per pool worker), None: the board decides
+_worker_cpu: int | None = None
+
+
 def worker_zygote() -> None:
     """For a worker process of a pool: a zygote for the worker's whole life, closed by
-    multiprocessing's finalizers when the worker exits (atexit does not run there)."""
+    multiprocessing's finalizers when the worker exits (atexit does not run there), and
+    a core of its own, so that concurrent workers never pin their boards to one core."""
+    import multiprocessing
     import multiprocessing.util
+    import os
 
-    global _zygote
+    global _zygote, _worker_cpu
+    identity = multiprocessing.current_process()._identity
+    cores = sorted(os.sched_getaffinity(0))
+    if identity and len(cores) > 1:
+        _worker_cpu = cores[(identity[-1] - 1) % len(cores)]
     _zygote = Zygote()
     _zygote.start()
     multiprocessing.util.Finalize(None, _zygote.close, exitpriority=10)
@@ -132,6 +143,8 @@ async def _run(
 ) -> RunRecord:
     started = time.monotonic()
     cfg.scheduler = "controlled"
+    if _worker_cpu is not None and cfg.cpu == "auto":
+        cfg.cpu = _worker_cpu
     shared = _zygote if _zygote is not None and _zygote.running else None
     daemon = Daemon(cfg, quiet=True, zygote=shared if cfg.spawn == "zygote" else None)
     kernel = daemon.kernel
