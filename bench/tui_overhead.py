@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tockd.cli import Client  # noqa: E402
+from tui.osstats import cores_apart_from  # noqa: E402
 
 
 def board_file(directory: Path, apps: int) -> Path:
@@ -126,11 +127,15 @@ while s.recv(1 << 18):
 
 
 class BareSubscriber(Dashboard):
-    """A client that reads the whole event stream and does nothing with it."""
+    """A client that reads the whole event stream and does nothing with it, kept off
+    the board's core as the dashboard keeps itself."""
 
-    def __init__(self, sock: Path) -> None:
+    def __init__(self, sock: Path, board_pid: int) -> None:
         self.tmux = None
         self.proc = psutil.Popen([sys.executable, "-c", BARE, str(sock)], cwd=ROOT)
+        cores = cores_apart_from(board_pid)
+        if cores is not None:
+            self.proc.cpu_affinity(sorted(cores))
 
 
 def total_syscalls(client: Client) -> tuple[int, float]:
@@ -165,12 +170,12 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="tob") as tmp:
         d = Path(tmp)
         sock = d / "c.sock"
-        with daemon(board_file(d, args.apps), sock):
+        with daemon(board_file(d, args.apps), sock) as board:
             client = Client(str(sock))
             time.sleep(args.settle + 1)  # every app started and spinning
             runs = [("with TUI", lambda: Dashboard(sock, headless))]
             if not args.no_floor:
-                runs.append(("bare subscriber", lambda: BareSubscriber(sock)))
+                runs.append(("bare subscriber", lambda: BareSubscriber(sock, board.pid)))
             for label, attach in runs:
                 report(label, *alternate(client, attach, args))
             client.close()

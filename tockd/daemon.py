@@ -695,7 +695,7 @@ class Daemon:
             for app in live:
                 # the watcher tasks are gone by now: poll (children exit within ms)
                 while app.poll() is None:  # noqa: ASYNC110
-                    await trio.sleep(0.005)
+                    await trio.sleep(0.0005)
         for app in live:
             if app.poll() is None:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -708,7 +708,7 @@ class Daemon:
                 # it kills whatever is left
                 with trio.move_on_after(GRACE_S):
                     while app.poll() is None:  # noqa: ASYNC110
-                        await trio.sleep(0.005)
+                        await trio.sleep(0.0005)
                 polled = app.poll()
                 returncode = LOST if polled is None else polled
             self._reaped(app, returncode)

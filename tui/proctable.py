@@ -28,9 +28,11 @@ from tui.board import Board
 from tui.history import History
 from tui.panes import set_titles
 
-#: (label, width, justify) of each column
+#: (label, width, justify) of each column: the slot index, Tock's ProcessId (the
+#: trace's [pid]) and the OS pid of the app process
 COLUMNS: tuple[tuple[str, int, str], ...] = (
     ("", 1, "left"),
+    ("#", 2, "right"),
     ("PID", 4, "right"),
     ("OS pid", 7, "right"),
     ("Name", render.NAME_WIDTH, "left"),
@@ -43,23 +45,22 @@ COLUMNS: tuple[tuple[str, int, str], ...] = (
     ("CPU%", 4, "right"),
     ("RSS", 6, "right"),
 )
-WIDTH = sum(w for _, w, _ in COLUMNS) + 2 * len(COLUMNS)
+WIDTH = 1 + sum(w + 1 for _, w, _ in COLUMNS)
 
 
 def layout_row(cells: tuple[Text, ...]) -> Text:
-    """Cells padded or cut to their column widths, one space either side."""
-    line = Text(no_wrap=True, end="")
+    """Cells padded or cut to their column widths, one space between columns."""
+    line = Text(" ", no_wrap=True, end="")
     for (_, width, justify), cell in zip(COLUMNS, cells, strict=True):
         c = cell.copy()
         c.truncate(width, overflow="ellipsis")
-        pad = width - c.cell_len
-        line.append(" ")
+        pad = " " * (width - c.cell_len)
         if justify == "right":
-            line.append(" " * pad)
+            line.append(pad)
             line.append_text(c)
         else:
             line.append_text(c)
-            line.append(" " * pad)
+            line.append(pad)
         line.append(" ")
     return line
 

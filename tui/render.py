@@ -99,7 +99,7 @@ def human_bytes(n: int) -> str:
     return f"{n}B"
 
 
-NAME_WIDTH = 22
+NAME_WIDTH = 27
 
 
 def short_name(name: str, width: int = 26) -> str:
@@ -133,6 +133,7 @@ def process_cells(
         rate_text = human_rate(rate)
     return (
         marker(p),
+        _num(p.index),
         _num(p.process_id),
         _num(os_pid),
         Text(short_name(p.name, NAME_WIDTH)),

@@ -1,5 +1,5 @@
 """bench/tui_overhead.py is a benchmark, not a test; this only checks that it still runs
-(two apps, one short window each side, a headless dashboard)."""
+(two apps, one short window each side, a headless dashboard, a bare subscriber)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from tests.tui.conftest import ROOT
 
 def test_tui_overhead_bench_runs() -> None:
     args = ["--apps", "2", "--window", "0.3", "--rounds", "1", "--settle", "1", "--headless"]
-    args.append("--no-floor")
     r = subprocess.run(
         [sys.executable, "bench/tui_overhead.py", *args],
         capture_output=True,
@@ -22,3 +21,4 @@ def test_tui_overhead_bench_runs() -> None:
     assert r.returncode == 0, r.stderr
     assert "ratio with/without (median)" in r.stdout
     assert "with TUI CPU while attached" in r.stdout
+    assert "-- bare subscriber" in r.stdout
