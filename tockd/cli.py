@@ -36,6 +36,7 @@ def _connect(path: str | None) -> socket.socket:
     try:
         s.connect(str(target))
     except OSError as e:
+        s.close()
         raise SystemExit(f"tockd: cannot connect to {target}: {e.strerror}") from None
     return s
 

@@ -265,13 +265,17 @@ class ControlServer:
             else:
                 raise ControlError(f"{self.path} exists and is not a socket")
         sock = trio.socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        # bind under a temporary name and rename into place once listening, so a client
+        # never sees a socket file that refuses connections (nor removes it as stale)
+        staging = self.path.with_name(f".{self.path.name}.{os.getpid()}")
         old = os.umask(0o177)
         try:
-            await sock.bind(str(self.path))
+            await sock.bind(str(staging))
         finally:
             os.umask(old)
-        os.chmod(self.path, 0o600)
+        os.chmod(staging, 0o600)
         sock.listen(16)
+        os.rename(staging, self.path)
         listener = trio.SocketListener(sock)
         try:
             async with trio.open_nursery() as nursery:
