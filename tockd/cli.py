@@ -134,7 +134,10 @@ def _run_with_tui(args: argparse.Namespace, board: str) -> int:
         child += ["--trace-jsonl", args.trace_jsonl]
     if args.cpu is not None:
         child += ["--cpu", args.cpu]
-    return run_board_with_tui(child, control, control.with_suffix(".log"))
+    if args.schedule:
+        child += ["--schedule", args.schedule]
+    # a replay stays paused: the user walks it decision by decision with `n`
+    return run_board_with_tui(child, control, control.with_suffix(".log"), resume=not args.schedule)
 
 
 def cmd_tui(args: argparse.Namespace) -> int:
@@ -247,6 +250,28 @@ def cmd_explore(args: argparse.Namespace) -> int:
 def cmd_replay(args: argparse.Namespace) -> int:
     from tockd.lab.explore import replay
 
+    if args.tui:
+        import json
+
+        try:
+            board = args.board or json.loads(Path(args.schedule).read_text())["board"]
+        except (OSError, ValueError, KeyError) as e:
+            print(f"tockd: cannot read {args.schedule}: {e}", file=sys.stderr)
+            return 1
+        return cmd_run(
+            argparse.Namespace(
+                config=board,
+                schedule=args.schedule,
+                tui=True,
+                control=None,
+                cpu=None,
+                trace=False,
+                trace_jsonl=None,
+                forever=True,
+                quiet=True,
+            )
+        )
+
     try:
         r = replay(args.schedule, board=args.board)
     except (OSError, ValueError, KeyError) as e:
@@ -306,6 +331,12 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--forever", action="store_true", help="keep running after apps exit")
     run.add_argument("--control", metavar="PATH", help="control socket path")
     run.add_argument("--quiet", action="store_true", help="do not print console output")
+    run.add_argument(
+        "--schedule",
+        metavar="FILE",
+        help="run under the controlled scheduler, following this schedule "
+        "file (from tockd explore); with --tui, step through it with n",
+    )
     run.add_argument(
         "--tui",
         action="store_true",
@@ -390,6 +421,11 @@ def main(argv: list[str] | None = None) -> int:
     rp.add_argument("schedule", help="a schedule file written by tockd explore")
     rp.add_argument("--board", help="board file (default: the one recorded)")
     rp.add_argument("--trace", action="store_true", help="print the run's console output")
+    rp.add_argument(
+        "--tui",
+        action="store_true",
+        help="step through the schedule decision by decision in the dashboard",
+    )
     ex = sub.add_parser("experiment", help="run a Tock IPC flaw experiment (tock vs hardened)")
     ex.add_argument("name", nargs="?", help="experiment name (see --list), or 'all'")
     ex.add_argument("--list", action="store_true", help="list the experiments")

@@ -31,6 +31,13 @@ async def serve_board(cfg: BoardConfig, args: argparse.Namespace) -> int:
     except BoardError as e:
         print(f"tockd: {e}", file=sys.stderr)
         return 1
+    schedule = getattr(args, "schedule", None)
+    if schedule:
+        try:
+            follow_schedule(daemon, schedule)
+        except (OSError, ValueError, KeyError) as e:
+            print(f"tockd: cannot follow {schedule}: {e}", file=sys.stderr)
+            return 1
     jsonl = JsonlTrace(args.trace_jsonl, interval_s=FLUSH_INTERVAL_S) if args.trace_jsonl else None
     removers = []
     if args.trace:
@@ -79,6 +86,30 @@ async def serve_board(cfg: BoardConfig, args: argparse.Namespace) -> int:
             jsonl.close()
         sys.stdout.flush()
     return status
+
+
+def follow_schedule(daemon: Daemon, path: str) -> None:
+    """Put the board under the controlled scheduler, replaying a schedule file (and the
+    default choices after it ends or diverges); the file's board digest is checked."""
+    import json
+
+    from tockd.lab.controlled import ControlledScheduler
+    from tockd.lab.explore import SCHEDULE_VERSION, Default
+    from tockd.lab.strategy import Decision, Replay
+
+    data = json.loads(Path(path).read_text())
+    if data.get("version") != SCHEDULE_VERSION:
+        raise ValueError(f"unsupported schedule version {data.get('version')}")
+    if data.get("board_digest") != daemon.cfg.digest:
+        print(
+            "tockd: the board file changed since the schedule was saved; following it "
+            "as far as it fits",
+            file=sys.stderr,
+        )
+    decisions = [Decision.from_json(d) for d in data["decisions"]]
+    daemon.scheduler = ControlledScheduler(
+        daemon.kernel, Replay(decisions, Default()), adversity=bool(data.get("adversity"))
+    )
 
 
 def run_cli(cfg: BoardConfig, args: argparse.Namespace) -> int:

@@ -32,7 +32,9 @@ def _die_with_parent() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
-def run_board_with_tui(run_args: Sequence[str], control: Path, log: Path) -> int:
+def run_board_with_tui(
+    run_args: Sequence[str], control: Path, log: Path, *, resume: bool = True
+) -> int:
     """Start `tockd run *run_args --control CONTROL`, run the dashboard on it, stop it.
 
     Returns the daemon's exit status (0 after a clean stop)."""
@@ -56,7 +58,7 @@ def run_board_with_tui(run_args: Sequence[str], control: Path, log: Path) -> int
         _pause(control)
         from tui import run
 
-        run(control, resume_on_attach=True)
+        run(control, resume_on_attach=resume)
     finally:
         if child.poll() is None:
             child.send_signal(signal.SIGTERM)
