@@ -23,6 +23,7 @@ from textual.actions import SkipAction
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
+from textual.css.query import NoMatches
 from textual.widgets import Footer, Header, Input
 
 from tui import render
@@ -238,7 +239,10 @@ class TockdApp(App[None]):
         if self._dirty or drawn != self._drawn:
             self._dirty = False
             self._drawn = drawn
-            self.redraw()
+            try:
+                self.redraw()
+            except NoMatches:
+                pass  # a last tick while the app closes: its panes are already gone
 
     def _sample_os(self) -> None:
         board = self.history.live()
