@@ -9,6 +9,7 @@ import trio
 
 from tockd.board import BoardConfig, board_text, parse_board
 from tockd.daemon import Daemon
+from tockd.kernel.events import console_text
 
 
 def board_toml(apps: list[dict[str, Any]], **board: Any) -> str:
@@ -66,8 +67,5 @@ async def run_board(cfg: BoardConfig | str, *, timeout: float = 30, during: Any 
                 nursery.start_soon(side)
             status = await daemon.run()
             nursery.cancel_scope.cancel()
-    console: dict[str, str] = {}
-    for e in events:
-        if e["kind"] == "console":
-            console[e["name"]] = console.get(e["name"], "") + e["text"]
+    console = console_text(events)
     return Run(status, events, daemon, console)

@@ -23,6 +23,7 @@ import trio
 
 from tockd.board import HARDENED_SWITCHES, BoardConfig, board_text, parse_board
 from tockd.daemon import Daemon
+from tockd.kernel.events import console_text
 from tockd.trace import format_event
 
 MODES = ("tock", "hardened")
@@ -83,7 +84,6 @@ class Experiment:
     switch: str
     board: Callable[[str], str]  # mode -> board file text
     judge: Callable[[Observation], Verdict]
-    stop_when: Callable[[Daemon], bool] | None = None
     timeout: float = 20.0
 
     def config(self, mode: str, switches: dict[str, bool] | None = None) -> BoardConfig:
@@ -106,37 +106,16 @@ def observe(exp: Experiment, cfg: BoardConfig, mode: str) -> Observation:
 
 
 async def _observe(exp: Experiment, cfg: BoardConfig, mode: str) -> Observation:
-    from tockd.lab.properties import check_invariants
+    from tockd.lab.properties import watch_invariants
 
     daemon = Daemon(cfg, quiet=True)
     events: list[dict[str, Any]] = []
     daemon.kernel.events.subscribe(events.append)
-    invariants: list[str] = []
-
-    def after_step() -> None:
-        for v in check_invariants(daemon.kernel):
-            if v not in invariants:
-                invariants.append(v)
-
-    daemon.after_step = after_step
+    invariants = watch_invariants(daemon)
     status = -1
     with trio.move_on_after(exp.timeout):
-        async with trio.open_nursery() as nursery:
-            if exp.stop_when is not None:
-                stop_when = exp.stop_when
-
-                async def watch() -> None:
-                    while not stop_when(daemon):  # noqa: ASYNC110 - a predicate, not an event
-                        await trio.sleep(0.01)
-                    daemon.request_stop()
-
-                nursery.start_soon(watch)
-            status = await daemon.run()
-            nursery.cancel_scope.cancel()
-    console: dict[str, str] = {}
-    for e in events:
-        if e["kind"] == "console":
-            console[e["name"]] = console.get(e["name"], "") + e["text"]
+        status = await daemon.run()
+    console = console_text(events)
     return Observation(mode, events, console, status, daemon, invariants)
 
 

@@ -15,6 +15,15 @@ Event = dict[str, Any]
 Sink = Callable[[Event], None]
 
 
+def console_text(events: list[Event]) -> dict[str, str]:
+    """Everything each process wrote to its console, by process name."""
+    out: dict[str, str] = {}
+    for e in events:
+        if e["kind"] == "console":
+            out[e["name"]] = out.get(e["name"], "") + e["text"]
+    return out
+
+
 class EventBus:
     """Fan-out of kernel events to synchronous sinks, in emission order."""
 

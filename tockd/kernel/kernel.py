@@ -61,10 +61,6 @@ class OsHooks(Protocol):
     def wake(self) -> None: ...
 
 
-class KernelPanic(Exception):
-    pass
-
-
 @dataclass
 class Outcome:
     """What the daemon must do after a syscall.

@@ -35,7 +35,7 @@ from tockd.lab.executor import (
     make_executor,
 )
 from tockd.lab.properties import resolve
-from tockd.lab.run import RunRecord, decisions_of, run_once, zygote_session
+from tockd.lab.run import RunRecord, run_once, zygote_session
 from tockd.lab.strategy import Decision, Replay, Strategy, make_strategy
 
 SCHEDULE_VERSION = 1
@@ -408,7 +408,6 @@ __all__ = [
     "Default",
     "NodeStats",
     "Summary",
-    "decisions_of",
     "explore",
     "replay",
     "resume_records",

@@ -25,6 +25,7 @@ from tockd.kernel.abi import DriverNum
 from tockd.kernel.mpu import Permission
 
 if TYPE_CHECKING:
+    from tockd.daemon import Daemon
     from tockd.kernel.kernel import Kernel
 
 Property = Callable[[list[dict[str, Any]], "Kernel"], list[str]]
@@ -99,6 +100,22 @@ def resolve(names: list[str]) -> list[Property]:
             known = ", ".join([*PROPERTIES, "prints:NAME:TEXT"])
             raise ValueError(f"unknown property {n!r} (known: {known})")
     return out
+
+
+def watch_invariants(daemon: Daemon) -> list[str]:
+    """Check the invariants after every kernel step of `daemon`; returns the list that
+    collects each distinct violation (also emitted as an `invariant_violation` event)."""
+    seen: list[str] = []
+    kernel = daemon.kernel
+
+    def after_step() -> None:
+        for v in check_invariants(kernel):
+            if v not in seen:
+                seen.append(v)
+                kernel.emit("invariant_violation", None, text=v)
+
+    daemon.after_step = after_step
+    return seen
 
 
 def check_invariants(kernel: Kernel) -> list[str]:

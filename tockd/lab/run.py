@@ -23,9 +23,10 @@ import trio
 
 from tockd.board import BoardConfig
 from tockd.daemon import Daemon
+from tockd.kernel.events import console_text
 from tockd.lab.controlled import ControlledScheduler
-from tockd.lab.properties import Property, check_invariants
-from tockd.lab.strategy import Decision, Strategy
+from tockd.lab.properties import Property, watch_invariants
+from tockd.lab.strategy import Strategy
 from tockd.zygote import Zygote
 
 _zygote: Zygote | None = None
@@ -152,16 +153,7 @@ async def _run(
     daemon.scheduler = sched
     events: list[dict[str, Any]] = []
     kernel.events.subscribe(events.append)
-    invariants: list[str] = []
-    if check:
-
-        def after_step() -> None:
-            for v in check_invariants(kernel):
-                if v not in invariants:
-                    invariants.append(v)
-                    kernel.emit("invariant_violation", None, text=v)
-
-        daemon.after_step = after_step
+    invariants = watch_invariants(daemon) if check else []
     timed_out = True
     with trio.move_on_after(timeout):
         await daemon.run()
@@ -169,10 +161,7 @@ async def _run(
     violations = [v for prop in properties for v in prop(events, kernel)]
     faults = [e["reason"] for e in events if e["kind"] == "fault"]
     verdict = "timeout" if timed_out else "violation" if (violations or invariants) else "ok"
-    console: dict[str, str] = {}
-    for e in events:
-        if e["kind"] == "console":
-            console[e["name"]] = console.get(e["name"], "") + e["text"]
+    console = console_text(events)
     return RunRecord(
         seed=seed,
         strategy=strategy.describe(),
@@ -187,7 +176,3 @@ async def _run(
         divergence=getattr(strategy, "detail", ""),
         console=console,
     )
-
-
-def decisions_of(record: RunRecord) -> list[Decision]:
-    return [Decision.from_json(d) for d in record.schedule]
