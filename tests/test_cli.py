@@ -252,3 +252,38 @@ def test_process_console_commands_from_the_cli(sock_dir: Path) -> None:
     finally:
         daemon.send_signal(signal.SIGTERM)
         daemon.communicate(timeout=15)
+
+
+def test_run_paused_waits_for_resume_before_the_first_syscall(sock_dir: Path) -> None:
+    sock = sock_dir / "c.sock"
+    daemon = start_daemon("configs/hello.toml", sock, "--paused", "--trace")
+    try:
+        time.sleep(0.5)  # long enough for hello to finish, were the board running
+
+        def quanta_and_syscalls() -> tuple[str, str]:
+            ps = tockd("ps", "--control", str(sock)).stdout.splitlines()
+            row = next(line for line in ps if "examples.hello" in line)
+            quanta, syscalls = row.split()[3:5]
+            return quanta, syscalls
+
+        assert quanta_and_syscalls() == ("0", "0")
+        assert "0 decision(s)" in tockd("step", "3", "--control", str(sock)).stdout
+        r = tockd("step", "0", "--control", str(sock))
+        assert r.returncode != 0 and "positive integer" in r.stderr
+        # three decisions: the function_call upcall, then two syscalls (memops)
+        deadline = time.monotonic() + 10
+        while quanta_and_syscalls()[1] != "2":
+            assert time.monotonic() < deadline, quanta_and_syscalls()
+            time.sleep(0.05)
+        time.sleep(0.3)
+        assert quanta_and_syscalls()[1] == "2"  # and no further
+        assert "3 decision(s)" in tockd("step", "--control", str(sock)).stdout
+        assert "scheduler running" in tockd("resume", "--control", str(sock)).stdout
+        out, err = daemon.communicate(timeout=15)
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.communicate()
+    assert daemon.returncode == 0, err
+    assert "Hello World!" in out
+    assert out.splitlines()[0].startswith("[0] function_call")  # the trace is whole

@@ -33,8 +33,10 @@ async def test_apps_are_forked_by_the_zygote_each_in_its_own_session() -> None:
         nonlocal zygote_pid
         assert daemon.zygote is not None and daemon.zygote.popen is not None
         zygote_pid = daemon.zygote.popen.pid
-        # after a few syscalls each child has surely run its setsid()
-        await until(lambda: all(p.syscall_count > 3 for p in daemon.kernel.processes))
+        # four memops, then console.write's allow, subscribe, command and yield: a
+        # ninth syscall comes after the write-done upcall, so the text is out (and each
+        # child has long since run its setsid())
+        await until(lambda: all(p.syscall_count > 9 for p in daemon.kernel.processes))
         for proc in daemon.kernel.processes:
             assert proc.pid is not None
             seen[proc.name] = (

@@ -7,6 +7,7 @@ tockd mem NAME                memory map and MPU regions of a process
 tockd button N [--release]    press (or release) button N
 tockd console NAME TEXT       type TEXT into NAME's console
 tockd pause|resume            pause or resume the scheduler
+tockd step [N]                let N more syscalls or upcalls happen while paused
 tockd trace                   stream the live syscall trace of a running daemon
 tockd tui                     live dashboard of a running daemon (run ... --tui: both)
 """
@@ -129,7 +130,8 @@ def _run_with_tui(args: argparse.Namespace, board: str) -> int:
     from tui.launch import run_board_with_tui
 
     control = Path(args.control) if args.control else default_socket_path(board)
-    child = [args.config, "--quiet", "--forever"]
+    # the board starts paused, so the dashboard sees it from its first decision
+    child = [args.config, "--quiet", "--forever", "--paused"]
     if args.trace_jsonl:
         child += ["--trace-jsonl", args.trace_jsonl]
     if args.cpu is not None:
@@ -269,6 +271,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
                 trace_jsonl=None,
                 forever=True,
                 quiet=True,
+                paused=False,
             )
         )
 
@@ -332,6 +335,12 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--control", metavar="PATH", help="control socket path")
     run.add_argument("--quiet", action="store_true", help="do not print console output")
     run.add_argument(
+        "--paused",
+        action="store_true",
+        help="start with the scheduler paused (apps wait at their first syscall until "
+        "`tockd resume` or `tockd step`)",
+    )
+    run.add_argument(
         "--schedule",
         metavar="FILE",
         help="run under the controlled scheduler, following this schedule "
@@ -372,6 +381,8 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("text")
     control("pause", "pause the scheduler")
     control("resume", "resume the scheduler")
+    st = control("step", "while paused, let N more syscalls or upcall deliveries happen")
+    st.add_argument("count", type=int, nargs="?", default=1, help="how many (default 1)")
     control("trace", "stream the live syscall trace")
     control("tui", "live dashboard of the running daemon (? in it for help)")
     xp = sub.add_parser(
@@ -461,6 +472,9 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command in ("pause", "resume"):
             paused = client.request(args.command)
             print("scheduler paused" if paused else "scheduler running")
+        elif args.command == "step":
+            done = client.request("step", count=args.count)
+            print(f"{args.count} step(s) granted; {done} decision(s) taken so far")
         else:
             print(client.request(args.command, name=_name(args.name)))
     finally:

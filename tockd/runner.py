@@ -31,6 +31,7 @@ async def serve_board(cfg: BoardConfig, args: argparse.Namespace) -> int:
     except BoardError as e:
         print(f"tockd: {e}", file=sys.stderr)
         return 1
+    daemon.paused = bool(getattr(args, "paused", False))
     schedule = getattr(args, "schedule", None)
     if schedule:
         try:

@@ -1,19 +1,19 @@
 """`tockd run BOARD --tui`: the daemon as a child process, the dashboard attached to it.
 
-The daemon runs as `tockd run BOARD --control SOCKET --quiet --forever` in its own
-process (the dashboard never shares the kernel's thread); its output goes to a log file
-so it cannot garble the screen. The scheduler is paused as soon as the control socket
-answers and resumed once the dashboard has attached, so the dashboard sees the board
-from its first scheduling decision. When the dashboard quits, the daemon gets SIGTERM (it
-stops and reaps every app) and is waited for; if the dashboard's process dies first,
-the kernel delivers the same SIGTERM (PR_SET_PDEATHSIG), so no board is left behind.
+The daemon runs as `tockd run BOARD --control SOCKET --quiet --forever --paused` in its
+own process (the dashboard never shares the kernel's thread); its output goes to a log
+file so it cannot garble the screen. The board starts with its scheduler paused and is
+resumed once the dashboard has attached (a replay stays paused), so the dashboard sees
+the board from its first scheduling decision. When the dashboard quits, the daemon gets
+SIGTERM (it stops and reaps every app) and is waited for; if the dashboard's process
+dies first, the kernel delivers the same SIGTERM (PR_SET_PDEATHSIG), so no board is left
+behind.
 """
 
 from __future__ import annotations
 
 import ctypes
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -55,7 +55,6 @@ def run_board_with_tui(
                 print(f"tockd: the board did not start (log: {log})", file=sys.stderr)
                 return child.returncode if child.returncode is not None else 1
             time.sleep(0.02)
-        _pause(control)
         from tui import run
 
         run(control, resume_on_attach=resume)
@@ -74,27 +73,6 @@ def run_board_with_tui(
         return status
     log.unlink(missing_ok=True)
     return 0
-
-
-def _pause(control: Path) -> None:
-    """Pause the scheduler (best effort: the dashboard copes with a running board). The
-    socket file appears at bind(), a moment before the daemon listens: retry briefly."""
-    from tockd import wire
-
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-            s.settimeout(5)
-            try:
-                s.connect(str(control))
-                s.sendall(wire.encode({"op": "pause"}))
-                s.recv(4096)
-                return
-            except ConnectionRefusedError:
-                pass
-            except OSError:
-                return
-        time.sleep(0.01)
 
 
 def _tail(log: Path, lines: int = 20) -> str:

@@ -54,6 +54,8 @@ def test_replay_tui_steps_through_the_schedule(tmux: Tmux, sock_dir: Path) -> No
     schedule = race_schedule(sock_dir)
     tmux.start([sys.executable, "-m", "tockd.cli", "replay", str(schedule), "--tui"])
     wait_for(shows(tmux, "examples.rot13", "PAUSED"), "the paused replay")
+    # PAUSED is drawn from the first keyframe; keys act once the dashboard says attached
+    wait_for(shows(tmux, "attached"), "the dashboard to attach")
     launcher = psutil.Process(tmux.pane_pid())
     (daemon,) = wait_for(launcher.children, "the daemon")
     board_procs = [daemon, *daemon.children(recursive=True)]
@@ -63,6 +65,8 @@ def test_replay_tui_steps_through_the_schedule(tmux: Tmux, sock_dir: Path) -> No
         tmux.keys("n")
         time.sleep(0.1)
     wait_for(shows(tmux, "memop(0,"), "the first steps in the trace")
+    # the board started paused: exactly the twelve decisions asked for have happened
+    wait_for(shows(tmux, "decisions 12 "), "twelve decisions")
     assert "PAUSED" in tmux.screen()
     tmux.keys("q")
     wait_for(lambda: not tmux.alive(), "the dashboard to quit")
