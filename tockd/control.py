@@ -9,7 +9,7 @@ error reply, never a dead daemon.
 Request: a msgpack map `{"op": NAME, ...}`. Reply: `{"ok": true, "result": ...}` or
 `{"ok": false, "error": TEXT}`. After `{"op": "subscribe"}` the daemon streams
 `{"event": {...}}` maps until the client closes (or, with `"packed": true`, one
-`{"batch": ...}` map per batch of events: see `_stream_events_impl`).
+`{"log": ...}` map per interval: see `_stream_packed` and tockd/records.py).
 
 For dashboards: `{"op": "snapshot", "mem": "all" | NAME | INDEX}` answers everything
 the panes show at one instant, stamped with the `seq` of the last event before it, so
@@ -66,9 +66,12 @@ QUERIES = (
 MAX_INTERVAL_MS = 1000
 #: buffer (and largest batch) of a coalescing subscriber, in events
 COALESCED_BUFFER = 65536
-#: events in one frame of a packed stream: small enough that a client can decode just
-#: the newest frame to show the last lines of the trace
-PACKED_BATCH = 512
+#: the shortest time a packed stream lets events gather (its `interval_ms` at 0)
+PACKED_FLUSH_MS = 20
+#: frames queued for a slow packed subscriber; beyond, a frame is dropped
+PACKED_QUEUE = 16
+#: the most log entries one frame of a packed stream may carry
+PACKED_MOST = 1 << 20
 
 
 class ControlError(Exception):
@@ -521,9 +524,8 @@ async def _stream_events_impl(
     Optional fields: `kinds`, a list of event kind names to keep (default: all);
     `interval_ms` (0..1000, default 0), how long to let events gather after the first
     one before sending them, so a dashboard gets a few large writes a second instead of
-    one per scheduler round; `packed` (default false): send each batch as one frame
-    `{"batch": {"first": SEQ, "last": SEQ, "n": COUNT, "events": BIN}}`, where BIN is
-    the msgpack array of the events, instead of one `{"event": {...}}` frame per event.
+    one per scheduler round; `packed` (default false): send one `{"log": ...}` frame per
+    interval instead of one `{"event": {...}}` frame per event (see `_stream_packed`).
     A slow subscriber never blocks the kernel: events that do not fit its buffer are
     dropped (its `seq` shows the gap).
     """
@@ -582,60 +584,72 @@ async def _stream_events_impl(
 async def _stream_packed(
     daemon: Daemon, stream: trio.SocketStream, wanted: set[str] | None, interval: int
 ) -> None:
-    """The `packed` stream. The kernel-side sink packs each event at once and keeps
-    only its bytes: an event dict held until the batch goes out would survive into the
-    older GC generations, and the collector's work over them slowed the kernel more
-    than the packing does. This task wakes once per batch and sends it."""
-    pending: list[bytes] = []
-    wake = [trio.Event()]
+    """The `packed` stream: every `interval` ms (`PACKED_FLUSH_MS` at the least) one
+    frame `{"log": {"first": SEQ, "last": SEQ, "entries": BIN}}` with the events since
+    the last (tockd/records.py says what the entries are). The kernel's share is kept to
+    the least: a syscall is two appends of tuples it holds anyway (no call of ours, no
+    dict), another event is packed at once and only its bytes are kept (a dict held
+    until the batch goes out would survive into the older GC generations, and the
+    collector's work over them cost more than the packing), and a whole log is packed in
+    one msgpack call. A second loop sends the frames; a subscriber that falls behind
+    loses whole frames, never the kernel's time: `first` shows the gap. A frame has
+    `"names"`, the process names by index, when they changed."""
+    kernel = daemon.kernel
+    log: list[Any] = []
+    append = log.append
     pack = _packer.pack
-    append = pending.append
 
-    # the sink runs inside the kernel loop for every event: keep it to a few operations
     def sink(ev: dict[str, Any]) -> None:
-        if wanted is not None and ev["kind"] not in wanted:
-            return
-        n = len(pending)
-        if n < COALESCED_BUFFER:  # beyond: dropped, the subscriber sees a gap in seq
-            append(pack(ev))
-            if not n:
-                wake[0].set()
+        append(pack(ev) if wanted is None or ev["kind"] in wanted else ev["seq"])
 
-    remove = daemon.kernel.events.subscribe(sink)
+    def running() -> None:
+        proc = daemon.current
+        if proc is not None:
+            append((proc.identifier, proc.index))
+
+    with_syscalls = wanted is None or "syscall" in wanted
+    remove = kernel.events.subscribe(sink, syscalls=False, record=append if with_syscalls else None)
+    running()
+    send, receive = trio.open_memory_channel[bytes](PACKED_QUEUE)
+    period = max(interval, PACKED_FLUSH_MS) / 1000
+
+    async def gather() -> None:
+        sent = kernel.events.seq  # the last event in a frame (or before the stream)
+        sent_names: list[str] | None = None
+        while True:
+            await trio.sleep(period)
+            last = kernel.events.seq
+            if last == sent:
+                continue
+            entries = log[:]
+            del log[:]
+            running()  # the next frame reads on its own, even from the middle of a quantum
+            first, sent = sent + 1, last
+            if len(entries) > PACKED_MOST:
+                continue  # more than a client could take: dropped, `first` shows it
+            body: dict[str, Any] = {"first": first, "last": last, "entries": pack(entries)}
+            names = [p.name for p in kernel.processes]
+            if names != sent_names:
+                body["names"] = names
+            try:
+                send.send_nowait(_pack_frame({"log": body}))
+            except trio.WouldBlock:
+                continue  # the subscriber is behind: this frame is dropped
+            sent_names = names
+
     try:
         await stream.send_all(wire.encode({"ok": True, "result": "subscribed"}))
-        while True:
-            await wake[0].wait()
-            wake[0] = trio.Event()
-            if interval:
-                await trio.sleep(interval / 1000)
-            events = pending[:]
-            del pending[:]
-            frames = []
-            for i in range(0, len(events), PACKED_BATCH):
-                chunk = events[i : i + PACKED_BATCH]
-                body = {
-                    "first": _seq_of(chunk[0]),
-                    "last": _seq_of(chunk[-1]),
-                    "n": len(chunk),
-                    "events": _array_header(len(chunk)) + b"".join(chunk),
-                }
-                frames.append(_pack_frame({"batch": body}))
-            await stream.send_all(b"".join(frames))
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(gather)
+            try:
+                async for data in receive:
+                    await stream.send_all(data)
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                pass  # the subscriber left
+            finally:
+                nursery.cancel_scope.cancel()
     finally:
         remove()
-
-
-def _seq_of(packed: bytes) -> int:
-    """The `seq` of one packed event (read back once per batch, not kept per event)."""
-    return int(msgpack.unpackb(packed)["seq"])
-
-
-def _array_header(n: int) -> bytes:
-    """The msgpack header of an array of `n` items (n < 2**16)."""
-    if n < 16:
-        return bytes([0x90 | n])
-    return b"\xdc" + n.to_bytes(2, "big")
 
 
 # a value msgpack cannot encode must not kill the daemon: its text is sent instead

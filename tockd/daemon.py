@@ -430,6 +430,8 @@ class Daemon:
             start = trio.current_time()
             self.current = proc
             kernel.emit("context_switch", proc, timeslice_us=slice_us)
+            if kernel.events.recorders:
+                kernel.note_running(proc)
             reason = await self._do_process(proc, slice_us)
             self.current = None
             used = int((trio.current_time() - start) * 1e6)
@@ -643,8 +645,9 @@ class Daemon:
         if not self.virtual:
             kernel.clock = trio.current_time
         if not self.quiet:
-            self._closers.append(kernel.events.subscribe(self.console_sink))
-            self._closers.append(kernel.events.subscribe(self.fault_sink))
+            # neither wants syscalls: a board that prints builds no event per syscall
+            self._closers.append(kernel.events.subscribe(self.console_sink, syscalls=False))
+            self._closers.append(kernel.events.subscribe(self.fault_sink, syscalls=False))
         affinity = None
         if self.cpu is not None:
             # this thread, and so every process it starts from now on (zygote, apps)

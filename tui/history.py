@@ -1,9 +1,10 @@
 """The dashboard's memory of the board: every event received, and keyframes.
 
-Events arrive from the daemon in packed batches (one msgpack array per batch, with the
-`seq` of its first and last event outside it), and are kept packed: about 150 bytes an
-event, decoded only when a pane needs them (the newest batch for the live trace, or the
-ones around the moment a user scrubs to). Keyframes are full `snapshot` replies. The
+Events arrive from the daemon as a log per interval (tockd/records.py), are read back
+into events at once and kept packed in batches of `BATCH` (one msgpack array each, with
+the `seq` of its first and last event outside it): about 150 bytes an event, decoded
+again only when a pane needs them (the newest batch for the live trace, or the ones
+around the moment a user scrubs to). Keyframes are full `snapshot` replies. The
 board right after any event is the nearest earlier keyframe with the events after it
 folded in; that is time travel, and "live" is the newest keyframe.
 """
@@ -19,6 +20,7 @@ from typing import Any
 
 import msgpack
 
+from tockd.records import read_log
 from tockd.trace import format_event
 from tui.board import Board, Event, ProcRow, board_from_snapshot
 from tui.fold import apply
@@ -28,7 +30,9 @@ from tui.tracefilter import Matcher
 HISTORY_LIMIT = 500_000
 #: rates shown in a process's sparkline (one per keyframe)
 SPARK_POINTS = 16
-#: batches kept decoded at once (the daemon packs up to 512 events a batch)
+#: events in one kept batch: few enough to decode one just to show the trace's last lines
+BATCH = 512
+#: batches kept decoded at once
 DECODED_BATCHES = 32
 #: the furthest back a trace or timeslice search looks, in events
 SCAN_LIMIT = 50_000
@@ -78,34 +82,52 @@ class History:
         self.missed = 0
         #: events received since the dashboard attached
         self.received = 0
+        #: process names by index, as the stream last sent them (for syscall records)
+        self.names: list[str] = []
         self._decoded: OrderedDict[int, list[Event]] = OrderedDict()
 
     # ---- input ----------------------------------------------------------------------
 
     def ingest(self, frames: Iterable[Any]) -> None:
-        """Frames of a subscription: packed `{"batch": ...}` or single `{"event": ...}`
-        maps. Anything else is ignored."""
+        """Frames of a subscription: `{"log": ...}` (the packed stream) or single
+        `{"event": ...}` maps. Anything else is ignored; a malformed log is kept as
+        unreadable events, so its place in the history shows."""
         singles: list[Event] = []
         for frame in frames:
             if type(frame) is not dict:
                 continue
-            batch = frame.get("batch")
-            if type(batch) is dict:
-                first, last, n, raw = (batch.get(k) for k in ("first", "last", "n", "events"))
-                if (
-                    type(first) is int
-                    and type(last) is int
-                    and type(n) is int
-                    and type(raw) is bytes
-                ):
-                    self.add_packed(first, last, n, raw)
+            log = frame.get("log")
+            if type(log) is dict:
+                names = log.get("names")
+                if type(names) is list and all(type(x) is str for x in names):
+                    self.names = names
+                first, last, entries = (log.get(k) for k in ("first", "last", "entries"))
+                if type(first) is int and type(last) is int and type(entries) is bytes:
+                    self.add_log(first, last, entries)
             elif "event" in frame:
                 singles.append(frame["event"])
         if singles:
             self.add_events(singles)
 
+    def add_log(self, first: int, last: int, entries: bytes) -> None:
+        """A frame of the packed stream: its events, seq `first`..`last`, read back
+        (tockd/records.py) and kept packed in batches of `BATCH` events."""
+        if last < first or (self.batches and first <= self.batches[-1].last):
+            return
+        gc.disable()  # thousands of new dicts, no cycles: see _decode
+        try:
+            events = read_log(first, msgpack.unpackb(entries), self.names)
+        except (ValueError, msgpack.UnpackException):
+            events = [{"kind": "unreadable", "seq": s} for s in range(first, last + 1)]
+        finally:
+            gc.enable()
+        events = [e for e in events if first <= e["seq"] <= last]
+        for i in range(0, len(events), BATCH):
+            chunk = events[i : i + BATCH]
+            self.add_packed(chunk[0]["seq"], chunk[-1]["seq"], len(chunk), msgpack.packb(chunk))
+
     def add_packed(self, first: int, last: int, count: int, raw: bytes) -> None:
-        """A batch as the daemon sends it: `count` events, seq `first`..`last`, packed."""
+        """A batch of `count` events, seq `first`..`last`, as one packed msgpack array."""
         if count <= 0 or last < first or (self.batches and first <= self.batches[-1].last):
             return
         batch = Batch(first, last, count, self.received, raw)

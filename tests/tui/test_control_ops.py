@@ -17,6 +17,7 @@ from tests.tui.conftest import Daemon, wait_for
 from tockd import wire
 from tockd.control import ControlServer
 from tockd.daemon import Daemon as KernelDaemon
+from tockd.records import read_log
 
 SPIN = board_toml([app("apps_py.spin"), app("tests.apps.forever")], name="spin", mpu="cortex-m")
 
@@ -95,11 +96,14 @@ def test_packed_stream_carries_every_event_in_order(
         frames = _frames(s)
         assert next(frames) == {"ok": True, "result": "subscribed"}
         seqs: list[int] = []
+        names: list[str] = []
         for frame in frames:
-            batch = frame["batch"]
-            events = msgpack.unpackb(batch["events"])
-            assert len(events) == batch["n"] <= 512
-            assert (events[0]["seq"], events[-1]["seq"]) == (batch["first"], batch["last"])
+            log = frame["log"]
+            names = log.get("names", names)
+            assert names[:2] == ["spin", "forever"]
+            events = read_log(log["first"], msgpack.unpackb(log["entries"]), names)
+            assert (events[0]["seq"], events[-1]["seq"]) == (log["first"], log["last"])
+            assert {e["name"] for e in events if e["kind"] == "syscall"} <= {"spin", "forever"}
             seqs += [e["seq"] for e in events]
             if len(seqs) > 5000:
                 break

@@ -191,8 +191,8 @@ def test_a_malformed_batch_keeps_its_place_and_does_not_crash() -> None:
     h.add_snapshot(_snap(0))
     h.ingest(
         [
-            {"batch": {"first": 1, "last": 3, "n": 3, "events": b"\xc1garbage"}},
-            {"batch": {"first": "x"}},
+            {"log": {"first": 1, "last": 3, "entries": b"\xc1garbage"}},
+            {"log": {"first": "x"}},
             [1, 2],
             {"event": _syscall(4)},
         ]
@@ -202,6 +202,25 @@ def test_a_malformed_batch_keeps_its_place_and_does_not_crash() -> None:
     assert ev is not None and ev["kind"] == "unreadable"
     board = h.board_at(4)
     assert board is not None and board.procs[0].syscalls == 1
+
+
+def test_a_log_frame_becomes_batches_of_events_with_the_gaps_counted() -> None:
+    h = History()
+    h.add_snapshot(_snap(0))
+    entries: list[Any] = [(0, 0)]
+    for _ in range(1200):
+        entries += [(2, 2, 0, 0, 0), (128, 0, 0, 0)]
+    frame = {"first": 1, "last": 1200, "entries": msgpack.packb(entries), "names": ["app"]}
+    h.ingest([{"log": frame}])
+    assert [(b.first, b.last) for b in h.batches] == [(1, 512), (513, 1024), (1025, 1200)]
+    expected = {k: v for k, v in _syscall(700).items() if k != "t"}
+    assert h.event_at(700) == {**expected, "name": "app", "rv": [128, 0, 0, 0]}
+    h.ingest(
+        [{"log": {**frame, "first": 1301, "last": 1301, "entries": msgpack.packb(entries[:3])}}]
+    )
+    assert h.missed == 100 and h.last_seq == 1301
+    board = h.board_at(None)
+    assert board is not None and board.procs[0].syscalls == 1201
 
 
 def test_trace_filter_by_process_and_driver() -> None:

@@ -24,27 +24,71 @@ def console_text(events: list[Event]) -> dict[str, str]:
     return out
 
 
-class EventBus:
-    """Fan-out of kernel events to synchronous sinks, in emission order."""
+#: appends to a log: each syscall as two entries, the call `(class, r0, r1, r2, r3)` and
+#: the return's registers `(r0, r1, r2, r3)` or None; and `(pid, index)` whenever another
+#: process takes the CPU (tockd/records.py reads the log). A list's `append`.
+Recorder = Callable[[Any], None]
 
-    __slots__ = ("_sinks", "active", "seq")
+
+class EventBus:
+    """Fan-out of kernel events to synchronous sinks, in emission order.
+
+    Syscall events, the bulk of the stream, go only to the sinks that want them: as a
+    dict to a sink subscribed with `syscalls=True`; as two log entries, the tuples the
+    kernel already holds (nothing built, nothing formatted), to a `record` function.
+    `tracing` says whether anyone wants them at all; the kernel checks it first.
+    """
+
+    __slots__ = (
+        "_sinks",
+        "active",
+        "only_recorder",
+        "recorders",
+        "seq",
+        "syscall_sinks",
+        "tracing",
+    )
 
     def __init__(self) -> None:
         self._sinks: list[Sink] = []
+        self.syscall_sinks: list[Sink] = []
+        self.recorders: list[Recorder] = []
         self.active = False
+        self.tracing = False
+        #: the recorder, when it is the only taker of syscalls (the kernel's fast path)
+        self.only_recorder: Recorder | None = None
         self.seq = 0
 
-    def subscribe(self, sink: Sink) -> Callable[[], None]:
-        """Add a sink; returns a function that removes it."""
+    def subscribe(
+        self, sink: Sink, *, syscalls: bool = True, record: Recorder | None = None
+    ) -> Callable[[], None]:
+        """Add a sink for every event; with `syscalls=False` it gets no syscall events,
+        and `record`, if given, gets each of them as a record instead. Returns a
+        function that removes both."""
         self._sinks.append(sink)
-        self.active = True
+        if syscalls:
+            self.syscall_sinks.append(sink)
+        if record is not None:
+            self.recorders.append(record)
+        self._update()
 
         def remove() -> None:
-            if sink in self._sinks:
-                self._sinks.remove(sink)
-            self.active = bool(self._sinks)
+            for group, item in (
+                (self._sinks, sink),
+                (self.syscall_sinks, sink),
+                (self.recorders, record),
+            ):
+                if item in group:
+                    group.remove(item)  # type: ignore[arg-type]
+            self._update()
 
         return remove
+
+    def _update(self) -> None:
+        self.active = bool(self._sinks or self.recorders)
+        self.tracing = bool(self.syscall_sinks or self.recorders)
+        alone = len(self.recorders) == 1 and not self.syscall_sinks
+        self.only_recorder = self.recorders[0] if alone else None
 
     def emit(self, event: Event) -> None:
         self.seq += 1

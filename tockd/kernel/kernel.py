@@ -37,6 +37,7 @@ from tockd.kernel.syscall import (
     subscribe_failure,
     subscribe_success,
 )
+from tockd.records import ret_text
 
 if TYPE_CHECKING:
     from tockd.capsules.base import Capsule
@@ -244,18 +245,66 @@ class Kernel:
             # the capsule faulted or stopped the caller while handling the call
             return Outcome(None)
         registers = rv.registers()
-        if self.events.active:  # nothing is built for observers when none listens
-            self.emit(
-                "syscall", proc, cls=cls, args=[r0, r1, r2, r3], ret=rv.debug(), rv=list(registers)
-            )
+        bus = self.events
+        if bus.tracing:  # nothing is built for observers when none listens
+            record = bus.only_recorder
+            if record is not None:  # a dashboard watching: this runs for every syscall
+                bus.seq += 1
+                record(proc.last_call)
+                record(registers)
+            else:
+                self._trace_syscall(proc, registers)
         return Outcome(registers)
+
+    def _trace_syscall(self, proc: Process, registers: tuple[int, int, int, int] | None) -> None:
+        """The `syscall` event of `proc.last_call`, returning `registers` (None: a yield,
+        or an exit that did not return): to the recorders as two log entries, the call
+        and the return (tockd/records.py), and as a dict to the sinks that take dicts.
+        `_handle_syscall` has the case of one recorder and no such sink inlined."""
+        bus = self.events
+        bus.seq += 1
+        if bus.recorders:
+            call = proc.last_call
+            for append in bus.recorders:
+                append(call)
+                append(registers)
+        if bus.syscall_sinks:
+            self._syscall_event(proc, registers)
+
+    def note_running(self, proc: Process) -> None:
+        """The daemon hands `proc` the CPU: the recorders' log says whose syscalls follow
+        (only the running process makes syscalls, so the log names it once a quantum)."""
+        key = (proc.identifier, proc.index)
+        for append in self.events.recorders:
+            append(key)
+
+    def _syscall_event(self, proc: Process, registers: tuple[int, int, int, int] | None) -> None:
+        call = proc.last_call
+        cls = call[0]
+        event: dict[str, Any] = {
+            "kind": "syscall",
+            "t": round(self.clock() * 1e6),
+            "pid": proc.identifier,
+            "index": proc.index,
+            "name": proc.name,
+            "cls": cls,
+            "args": list(call[1:]),
+        }
+        ret = ret_text(cls, registers)
+        if ret is not None:
+            event["ret"] = ret
+            if registers is not None:
+                event["rv"] = list(registers)
+        event["seq"] = self.events.seq
+        for sink in list(self.events.syscall_sinks):
+            sink(event)
 
     def _yield(self, proc: Process, which: int, r1: int, r2: int) -> Outcome:
         if which not in (0, 1, 2):
             self.fault(proc, f"undecodable syscall: yield number {which}")
             return Outcome(None)
-        if self.events.active:
-            self.emit("syscall", proc, cls=0, args=[which, r1, r2, 0])
+        if self.events.tracing:
+            self._trace_syscall(proc, None)
         if which == YieldCall.NO_WAIT:
             has_tasks = bool(proc.queue)
             if r1 != 0 and proc.in_ram(r1, 1):
@@ -275,23 +324,20 @@ class Kernel:
         return Outcome(None)
 
     def _exit(self, proc: Process, which: int, code: int) -> Outcome:
+        tracing = self.events.tracing
         if which == ExitCall.TERMINATE:
-            self.emit("syscall", proc, cls=6, args=[which, code, 0, 0], ret="None")
+            if tracing:
+                self._trace_syscall(proc, None)
             self.terminate(proc, code)
             return Outcome(None)
         if which == ExitCall.RESTART:
-            self.emit("syscall", proc, cls=6, args=[which, code, 0, 0], ret="None")
+            if tracing:
+                self._trace_syscall(proc, None)
             self.try_restart(proc, code)
             return Outcome(None)
         rv = failure(ErrorCode.NOSUPPORT)
-        self.emit(
-            "syscall",
-            proc,
-            cls=6,
-            args=[which, code, 0, 0],
-            ret=f"Some({rv.debug()})",
-            rv=list(rv.registers()),
-        )
+        if tracing:
+            self._trace_syscall(proc, rv.registers())
         return Outcome(rv.registers())
 
     def _grant_for_syscall(self, proc: Process, capsule: Capsule) -> Grant | None:

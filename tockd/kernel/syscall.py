@@ -8,7 +8,7 @@ encodings (130 for success, 2 for failure), exactly as in `utilities/arch_helper
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tockd.kernel.abi import ErrorCode, ReturnVariant
 
@@ -27,11 +27,17 @@ class SyscallReturn:
     variant: ReturnVariant
     values: tuple[int, ...] = ()
     fmt: str = ""
+    _registers: tuple[int, int, int, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        v = (*self.values, 0, 0, 0)
+        registers = (int(self.variant), v[0] & _U32, v[1] & _U32, v[2] & _U32)
+        object.__setattr__(self, "_registers", registers)
 
     def registers(self) -> tuple[int, int, int, int]:
-        """r0..r3 as TRD104 encodes this return."""
-        v = (*self.values, 0, 0, 0)
-        return int(self.variant), v[0] & _U32, v[1] & _U32, v[2] & _U32
+        """r0..r3 as TRD104 encodes this return (one tuple per return value, so a
+        constant return such as `SUCCESS` always gives the same tuple)."""
+        return self._registers
 
     @property
     def is_success(self) -> bool:

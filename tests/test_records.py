@@ -1,0 +1,108 @@
+"""Compact syscall records (the packed stream's form of syscall events) rebuild exactly
+the event dicts the kernel gives its other sinks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgpack
+import pytest
+import trio
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tests.harness import app, board_toml
+from tockd.board import parse_board
+from tockd.daemon import Daemon
+from tockd.kernel.abi import ErrorCode
+from tockd.kernel.syscall import (
+    SUCCESS,
+    SyscallReturn,
+    allow_failure,
+    allow_success,
+    failure,
+    failure_2u32,
+    failure_u32,
+    failure_u64,
+    subscribe_failure,
+    subscribe_success,
+    success_2u32,
+    success_3u32,
+    success_u32,
+    success_u32_u64,
+    success_u64,
+)
+from tockd.records import read_log, ret_text
+
+u32 = st.integers(0, 2**32 - 1)
+u64 = st.integers(0, 2**64 - 1)
+errors = st.sampled_from(list(ErrorCode))
+
+generic = st.one_of(
+    st.just(SUCCESS),
+    st.builds(success_u32, u32),
+    st.builds(success_2u32, u32, u32),
+    st.builds(success_3u32, u32, u32, u32),
+    st.builds(success_u64, u64),
+    st.builds(success_u32_u64, u32, u64),
+    st.builds(failure, errors),
+    st.builds(failure_u32, errors, u32),
+    st.builds(failure_2u32, errors, u32, u32),
+    st.builds(failure_u64, errors, u64),
+)
+
+
+def _text(cls: int, rv: SyscallReturn) -> str | None:
+    return ret_text(cls, rv.registers())
+
+
+@given(rv=generic, cls=st.sampled_from([2, 5]))
+def test_generic_returns_read_back_as_the_kernel_prints_them(cls: int, rv: SyscallReturn) -> None:
+    assert _text(cls, rv) == rv.debug()
+
+
+@given(fnptr=u32, data=u32, err=errors)
+def test_subscribe_returns_read_back(fnptr: int, data: int, err: ErrorCode) -> None:
+    for rv in (subscribe_success(fnptr, data), subscribe_failure(err, fnptr, data)):
+        assert _text(1, rv) == rv.debug()
+
+
+@given(cls=st.sampled_from([3, 4, 7]), ptr=u32, length=u32, err=errors)
+def test_allow_returns_read_back(cls: int, ptr: int, length: int, err: ErrorCode) -> None:
+    for rv in (allow_success(cls, ptr, length), allow_failure(cls, err, ptr, length)):
+        assert _text(cls, rv) == rv.debug()
+
+
+def test_a_log_reads_back_into_events_or_fails_clearly() -> None:
+    entries: list[Any] = [(2, 0), (2, 1, 2, 3, 4), (77, 0, 0, 0)]  # pid 2 (index 0) runs
+    entries += [msgpack.packb({"kind": "x", "seq": 8}), 9]  # an event, one not wanted
+    entries += [(5, 12), (0, 1, 0, 0, 0), None, (6, 0, 0, 0, 0), None]  # a yield, an exit
+    events = read_log(7, msgpack.unpackb(msgpack.packb(entries)), ["only"])
+    assert [e["seq"] for e in events] == [7, 8, 10, 11]
+    assert events[0]["ret"].startswith("Unknown(77") and events[0]["name"] == "only"
+    assert events[2]["name"] == "#12" and "ret" not in events[2]  # a yield
+    assert events[3]["ret"] == "None" and "rv" not in events[3]  # an exit
+    for bad in ([[1, 2, 3]], [[1, 2], [2, 1, 2, 3, 4]], [[2, 1, 2, 3, 4], [1]], [b"\xc1"], 5):
+        with pytest.raises(ValueError, match=r"log|entry|return|seq"):
+            read_log(0, bad, [])
+
+
+async def test_records_rebuild_every_event_of_a_real_board() -> None:
+    """The ABI app makes every syscall class and every return variant: a dict sink and
+    a log on the same kernel tell the same story."""
+    daemon = Daemon(parse_board(board_toml([app("tests.apps.abi")], abi_echo=True)), quiet=True)
+    dicts: list[dict[str, Any]] = []
+    log: list[Any] = []
+    daemon.kernel.events.subscribe(dicts.append)
+    daemon.kernel.events.subscribe(
+        lambda ev: log.append(ev["seq"]), syscalls=False, record=log.append
+    )
+    with trio.fail_after(30):
+        assert await daemon.run() == 0
+    names = [p.name for p in daemon.kernel.processes]
+    syscalls = [{k: v for k, v in e.items() if k != "t"} for e in dicts if e["kind"] == "syscall"]
+    rebuilt = read_log(1, msgpack.unpackb(msgpack.packb(log)), names)
+    assert len(syscalls) > 50
+    assert {e["cls"] for e in rebuilt} == set(range(8))
+    assert {e["rv"][0] for e in rebuilt if "rv" in e} == {0, 1, 2, 3, 128, 129, 130, 131, 132, 133}
+    assert rebuilt == syscalls
