@@ -13,7 +13,7 @@ is the result. The dashboard's own CPU use while attached is printed too.
 
 Then, unless `--no-floor`, the same is measured for a bare subscriber that only reads
 the packed event stream and throws it away: the part of the cost that is the kernel
-building, packing and sending every event, whatever client is attached.
+logging and sending every event, whatever client is attached.
 """
 
 from __future__ import annotations

@@ -133,3 +133,19 @@ def test_decode_gives_what_feed_and_frames_give(data: bytes, chunk: int) -> None
 def test_decode_names_the_problem_too(data: bytes, reason: str) -> None:
     with pytest.raises(wire.WireError, match=reason):
         wire.FrameDecoder().decode(data)
+
+
+def test_the_decoder_says_when_a_read_was_exactly_one_frame() -> None:
+    d = wire.FrameDecoder()
+    one, two = wire.encode([2, 1, 0, 0, 0]), wire.encode([2, 2, 0, 0, 0])
+    assert d.decode(one) == [[2, 1, 0, 0, 0]] and d.exact
+    assert d.decode(one[:3]) == [] and not d.exact
+    assert d.decode(one[3:]) == [[2, 1, 0, 0, 0]] and not d.exact  # the end of a frame
+    assert d.decode(one + two) == [[2, 1, 0, 0, 0], [2, 2, 0, 0, 0]] and not d.exact
+    assert d.decode(one + two[:2]) == [[2, 1, 0, 0, 0]] and not d.exact
+    assert d.decode(two[2:]) == [[2, 2, 0, 0, 0]] and not d.exact
+    assert d.decode(two) == [[2, 2, 0, 0, 0]] and d.exact  # clean again
+    d.feed(one[:2])
+    assert list(d.frames()) == [] and not d.exact
+    assert d.decode(one[2:]) == [[2, 1, 0, 0, 0]] and not d.exact  # fed, then completed
+    assert d.decode(one) == [[2, 1, 0, 0, 0]] and d.exact

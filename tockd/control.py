@@ -587,25 +587,26 @@ async def _stream_packed(
     """The `packed` stream: every `interval` ms (`PACKED_FLUSH_MS` at the least) one
     frame `{"log": {"first": SEQ, "last": SEQ, "entries": BIN}}` with the events since
     the last (tockd/records.py says what the entries are). The kernel's share is kept to
-    the least: a syscall is two appends of tuples it holds anyway (no call of ours, no
-    dict), another event is packed at once and only its bytes are kept (a dict held
-    until the batch goes out would survive into the older GC generations, and the
-    collector's work over them cost more than the packing), and a whole log is packed in
-    one msgpack call. A second loop sends the frames; a subscriber that falls behind
-    loses whole frames, never the kernel's time: `first` shows the gap. A frame has
-    `"names"`, the process names by index, when they changed."""
+    the least: a syscall is two appends of bytes the daemon holds anyway, the call as
+    the app sent it and the reply (no call of ours, no dict, nothing packed); another
+    event is packed at once and only its bytes are kept (a dict held until the batch
+    goes out would survive into the older GC generations, and the collector's work over
+    them cost more than the packing); a log is sent as the join of its entries. A second
+    loop sends the frames; a subscriber that falls behind loses whole frames, never the
+    kernel's time: `first` shows the gap. A frame has `"names"`, the process names by
+    index, when they changed."""
     kernel = daemon.kernel
     log: list[Any] = []
     append = log.append
     pack = _packer.pack
 
     def sink(ev: dict[str, Any]) -> None:
-        append(pack(ev) if wanted is None or ev["kind"] in wanted else ev["seq"])
+        append(pack(ev) if wanted is None or ev["kind"] in wanted else pack(ev["seq"]))
 
     def running() -> None:
         proc = daemon.current
         if proc is not None:
-            append((proc.identifier, proc.index))
+            append(pack((proc.identifier, proc.index)))
 
     with_syscalls = wanted is None or "syscall" in wanted
     remove = kernel.events.subscribe(sink, syscalls=False, record=append if with_syscalls else None)
@@ -627,7 +628,8 @@ async def _stream_packed(
             first, sent = sent + 1, last
             if len(entries) > PACKED_MOST:
                 continue  # more than a client could take: dropped, `first` shows it
-            body: dict[str, Any] = {"first": first, "last": last, "entries": pack(entries)}
+            joined = _array_header(len(entries)) + b"".join(entries)
+            body: dict[str, Any] = {"first": first, "last": last, "entries": joined}
             names = [p.name for p in kernel.processes]
             if names != sent_names:
                 body["names"] = names
@@ -650,6 +652,15 @@ async def _stream_packed(
                 nursery.cancel_scope.cancel()
     finally:
         remove()
+
+
+def _array_header(n: int) -> bytes:
+    """The msgpack header of an array of `n` items."""
+    if n < 16:
+        return bytes([0x90 | n])
+    if n < 1 << 16:
+        return b"\xdc" + n.to_bytes(2, "big")
+    return b"\xdd" + n.to_bytes(4, "big")
 
 
 # a value msgpack cannot encode must not kill the daemon: its text is sent instead

@@ -43,7 +43,15 @@ import trio
 
 from tockd import wire
 from tockd.board import BoardConfig, BoardError, build_kernel
-from tockd.kernel.abi import FRAME_BOOT, FRAME_MPU, FRAME_RETURN, FRAME_UPCALL, REPORT, ReportKind
+from tockd.kernel.abi import (
+    FRAME_BOOT,
+    FRAME_MPU,
+    FRAME_RETURN,
+    FRAME_UPCALL,
+    REPORT,
+    ReportKind,
+    SyscallClass,
+)
 from tockd.kernel.kernel import Kernel
 from tockd.kernel.process import Process, State
 from tockd.kernel.scheduler import MIN_QUANTA_THRESHOLD_US, StoppedReason, make_scheduler
@@ -56,6 +64,8 @@ _REPLY_CACHE = 512
 #: how long the hot path waits for an app's next syscall outside trio (poll(2): ms)
 _SPIN_MS = 1
 _SPIN_S = _SPIN_MS / 1000
+
+YIELD, EXIT = int(SyscallClass.YIELD), int(SyscallClass.EXIT)
 
 # what `_try_frame` returns when there is no frame to handle
 _WAIT = object()  # nothing has arrived yet
@@ -79,6 +89,7 @@ class AppOS:
     returncode: int | None = None
     sigstopped: bool = False
     held: bytes | None = None  # the encoded frame to send when the process next runs
+    raw: bytes | None = None  # the bytes of the frame being handled, when they were read whole
     closed: bool = False
     poller: select.poll = field(default_factory=select.poll)  # POLLIN on `sock`
 
@@ -135,6 +146,7 @@ class Daemon:
         self.forever = forever
         self.quiet = quiet
         self.kernel: Kernel = build_kernel(cfg)
+        self.kernel.caller_records = True  # see _handle_frame
         self.kernel.os = self
         self.scheduler = make_scheduler(cfg.scheduler, self.kernel, cfg.timeslice_us)
         self.current: Process | None = None
@@ -575,10 +587,12 @@ class Daemon:
                 self.kernel.fault(proc, f"bad frame: {e}")
                 return _GONE
             if len(new) == 1:
+                app.raw = data if app.decoder.exact else None
                 return new[0]  # the hot path: one syscall per read
             if not new:
                 return _WAIT  # part of a frame
             frames.extend(new)
+        app.raw = None
         if len(frames) > 1:
             self.kernel.fault(proc, "sent a frame before the previous syscall returned")
             return _GONE
@@ -633,8 +647,21 @@ class Daemon:
             kernel.fault(proc, f"bad syscall frame: {e}")
             return
         outcome = kernel.handle_syscall(proc, cls, r0, r1, r2, r3)
-        if outcome.reply is not None and proc.os is app and proc.state is State.RUNNING:
-            app.held = self._reply(outcome.reply)
+        reply = outcome.reply
+        if reply is not None:
+            held = self._reply(reply)
+            if proc.os is app and proc.state is State.RUNNING:
+                app.held = held
+            bus = kernel.events
+            record = bus.only_recorder
+            if record is not None and cls != YIELD and cls != EXIT:
+                # the kernel leaves a returning syscall to us (`caller_records`; it logs
+                # yields and exits itself): its log entries are the bytes of the call as
+                # the app sent them and of the reply
+                bus.seq += 1
+                raw = app.raw
+                record(raw if raw is not None else wire.encode(frame))
+                record(held)
 
     # ---- run ------------------------------------------------------------------------------
 

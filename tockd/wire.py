@@ -27,10 +27,13 @@ class WireError(Exception):
 class FrameDecoder:
     """Feed bytes, iterate complete frames. Raises WireError on malformed input."""
 
-    __slots__ = ("_fed", "_unpacker")
+    __slots__ = ("_clean", "_fed", "_unpacker", "exact")
 
     def __init__(self, max_frame: int = MAX_FRAME, max_items: int = 64) -> None:
         self._fed = 0  # bytes fed so far, against the unpacker's tell()
+        self._clean = True  # no part of a frame is waiting for more bytes
+        #: the last `decode` was given exactly one whole frame (its bytes are that frame)
+        self.exact = False
         self._unpacker = msgpack.Unpacker(
             raw=False,
             max_buffer_size=max_frame,
@@ -41,6 +44,7 @@ class FrameDecoder:
         )
 
     def feed(self, data: bytes) -> None:
+        self.exact = self._clean = False
         try:
             self._unpacker.feed(data)
         except msgpack.BufferFull:
@@ -53,6 +57,8 @@ class FrameDecoder:
         StopIteration. Raises WireError (then the frames before the bad one in the same
         data are not returned: the peer is faulted anyway)."""
         unpacker = self._unpacker
+        clean = self._clean
+        self.exact = self._clean = False
         try:
             unpacker.feed(data)
         except msgpack.BufferFull:
@@ -67,14 +73,22 @@ class FrameDecoder:
         except (ValueError, msgpack.StackError, msgpack.FormatError, TypeError) as e:
             raise WireError(f"malformed msgpack: {e}") from None
         if unpacker.tell() == self._fed:
+            self.exact = self._clean = clean
+            self._clean = True
             return [frame]
-        return [frame, *self.frames()]
+        return [frame, *self._frames(unpacker.tell())]
 
     def frames(self) -> Iterator[Any]:
+        return self._frames(-1)
+
+    def _frames(self, consumed: int) -> Iterator[Any]:
+        # `consumed`: where the last whole frame ended (-1: not known). Once a frame is
+        # only partly there, tell() has moved past its bytes, so it cannot say.
         while True:
             try:
                 obj = next(self._unpacker)
             except StopIteration:
+                self._clean = consumed == self._fed
                 return
             except msgpack.BufferFull:
                 raise WireError(f"frame larger than {MAX_FRAME} bytes") from None
@@ -82,6 +96,7 @@ class FrameDecoder:
                 return
             except (ValueError, msgpack.StackError, msgpack.FormatError, TypeError) as e:
                 raise WireError(f"malformed msgpack: {e}") from None
+            consumed = self._unpacker.tell()
             yield obj
 
 

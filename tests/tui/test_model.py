@@ -209,7 +209,7 @@ def test_a_log_frame_becomes_batches_of_events_with_the_gaps_counted() -> None:
     h.add_snapshot(_snap(0))
     entries: list[Any] = [(0, 0)]
     for _ in range(1200):
-        entries += [(2, 2, 0, 0, 0), (128, 0, 0, 0)]
+        entries += [(2, 2, 0, 0, 0), (0, 128, 0, 0, 0)]
     frame = {"first": 1, "last": 1200, "entries": msgpack.packb(entries), "names": ["app"]}
     h.ingest([{"log": frame}])
     assert [(b.first, b.last) for b in h.batches] == [(1, 512), (513, 1024), (1025, 1200)]

@@ -24,9 +24,10 @@ def console_text(events: list[Event]) -> dict[str, str]:
     return out
 
 
-#: appends to a log: each syscall as two entries, the call `(class, r0, r1, r2, r3)` and
-#: the return's registers `(r0, r1, r2, r3)` or None; and `(pid, index)` whenever another
-#: process takes the CPU (tockd/records.py reads the log). A list's `append`.
+#: appends to a log of msgpack-encoded entries: each syscall as two, the call frame
+#: `[class, r0, r1, r2, r3]` and the reply frame `[0, r0, r1, r2, r3]` (nil if none); and
+#: `[pid, index]` whenever another process takes the CPU (tockd/records.py reads the
+#: log). A list's `append`.
 Recorder = Callable[[Any], None]
 
 
@@ -34,8 +35,9 @@ class EventBus:
     """Fan-out of kernel events to synchronous sinks, in emission order.
 
     Syscall events, the bulk of the stream, go only to the sinks that want them: as a
-    dict to a sink subscribed with `syscalls=True`; as two log entries, the tuples the
-    kernel already holds (nothing built, nothing formatted), to a `record` function.
+    dict to a sink subscribed with `syscalls=True`; as two log entries, the bytes of the
+    call and of the reply that the daemon already holds (nothing built, nothing
+    formatted), to a `record` function.
     `tracing` says whether anyone wants them at all; the kernel checks it first.
     """
 

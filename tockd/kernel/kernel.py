@@ -17,8 +17,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from tockd import wire
 from tockd.kernel import memop as memop_mod
 from tockd.kernel.abi import (
+    FRAME_RETURN,
     UPCALL_QUEUE_LEN,
     ErrorCode,
     ExitCall,
@@ -38,6 +40,9 @@ from tockd.kernel.syscall import (
     subscribe_success,
 )
 from tockd.records import ret_text
+
+#: the log entry of a syscall that returns nothing (msgpack nil)
+_NO_REPLY = b"\xc0"
 
 if TYPE_CHECKING:
     from tockd.capsules.base import Capsule
@@ -91,6 +96,9 @@ class Kernel:
         self.kernel_mode = kernel_mode
         self.hardened = dict(hardened or {})
         self.events = EventBus()
+        #: set by a caller (the daemon) that writes the log entries of the syscalls that
+        #: return to a lone recorder itself, from the bytes it already holds
+        self.caller_records = False
         self.processes: list[Process] = []
         self.capsules: dict[int, Capsule] = {}
         self.grant_numbers: dict[int, int] = {}
@@ -246,35 +254,33 @@ class Kernel:
             return Outcome(None)
         registers = rv.registers()
         bus = self.events
-        if bus.tracing:  # nothing is built for observers when none listens
-            record = bus.only_recorder
-            if record is not None:  # a dashboard watching: this runs for every syscall
-                bus.seq += 1
-                record(proc.last_call)
-                record(registers)
-            else:
-                self._trace_syscall(proc, registers)
+        # nothing is built for observers when none listens; a lone recorder of a caller
+        # that logs returning syscalls itself (the daemon) is left to it (yields and
+        # exits, which may not return, are logged here)
+        if bus.tracing and (bus.only_recorder is None or not self.caller_records):
+            self._trace_syscall(proc, registers)
         return Outcome(registers)
 
     def _trace_syscall(self, proc: Process, registers: tuple[int, int, int, int] | None) -> None:
         """The `syscall` event of `proc.last_call`, returning `registers` (None: a yield,
-        or an exit that did not return): to the recorders as two log entries, the call
-        and the return (tockd/records.py), and as a dict to the sinks that take dicts.
-        `_handle_syscall` has the case of one recorder and no such sink inlined."""
+        or an exit that did not return): as a dict to the sinks that take dicts, and to
+        the recorders as two log entries, the packed call and the packed reply frame
+        (tockd/records.py)."""
         bus = self.events
         bus.seq += 1
         if bus.recorders:
-            call = proc.last_call
+            call = wire.encode(proc.last_call)
+            reply = _NO_REPLY if registers is None else wire.encode((FRAME_RETURN, *registers))
             for append in bus.recorders:
                 append(call)
-                append(registers)
+                append(reply)
         if bus.syscall_sinks:
             self._syscall_event(proc, registers)
 
     def note_running(self, proc: Process) -> None:
         """The daemon hands `proc` the CPU: the recorders' log says whose syscalls follow
         (only the running process makes syscalls, so the log names it once a quantum)."""
-        key = (proc.identifier, proc.index)
+        key = wire.encode((proc.identifier, proc.index))
         for append in self.events.recorders:
             append(key)
 
