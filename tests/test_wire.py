@@ -119,7 +119,7 @@ def test_decode_gives_what_feed_and_frames_give(data: bytes, chunk: int) -> None
                 return got, i, str(e)
         return got, len(data), None
 
-    assert run(True) == run(False)
+    assert repr(run(True)) == repr(run(False))  # (repr: a NaN in a frame equals itself)
 
 
 @pytest.mark.parametrize(

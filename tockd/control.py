@@ -221,7 +221,8 @@ def snapshot(daemon: Daemon, mem: list[Process]) -> dict[str, Any]:
     `seq` is the sequence number of the last event emitted before the snapshot, so a
     subscriber can line the snapshot up with its event stream exactly; `now_us` is the
     kernel clock on the scale of the events' `t`. `mem` holds the memory maps of the
-    processes asked for.
+    processes asked for; `ipc`, on a board with the IPC capsule, its services, clients
+    and shared buffers.
     """
     kernel = daemon.kernel
     processes = []
@@ -231,7 +232,7 @@ def snapshot(daemon: Daemon, mem: list[Process]) -> dict[str, Any]:
         row["app_break"] = p.app_break
         row["kernel_memory_break"] = p.kernel_memory_break
         processes.append(row)
-    return {
+    snap = {
         "seq": kernel.events.seq,
         "now_us": round(kernel.clock() * 1e6),
         "info": board_info(daemon),
@@ -240,6 +241,10 @@ def snapshot(daemon: Daemon, mem: list[Process]) -> dict[str, Any]:
         "processes": processes,
         "mem": [{"index": p.index, **memory_map(daemon, p)} for p in mem],
     }
+    describe = getattr(kernel.capsules.get(DriverNum.IPC), "describe", None)
+    if describe is not None:
+        snap["ipc"] = describe()  # what the `ipc` op answers, at the same instant
+    return snap
 
 
 def sched_info(daemon: Daemon) -> dict[str, Any]:
@@ -611,11 +616,12 @@ async def _stream_packed(
     with_syscalls = wanted is None or "syscall" in wanted
     remove = kernel.events.subscribe(sink, syscalls=False, record=append if with_syscalls else None)
     running()
+    logged_from = kernel.events.seq  # the last event before the log (no checkpoint since)
     send, receive = trio.open_memory_channel[bytes](PACKED_QUEUE)
     period = max(interval, PACKED_FLUSH_MS) / 1000
 
     async def gather() -> None:
-        sent = kernel.events.seq  # the last event in a frame (or before the stream)
+        sent = logged_from  # the last event in a frame sent (or before the log)
         sent_names: list[str] | None = None
         while True:
             await trio.sleep(period)

@@ -110,8 +110,6 @@ class TockdApp(App[None]):
         self.selected = 0
         self.connected = False
         self.disconnected: str | None = None
-        self.ipc: dict[str, Any] | None = None
-        self.ipc_supported: bool | None = None
         self.snapshots = 0
         self._conn: ControlConnection | None = None
         self._snapshot_busy = False
@@ -161,11 +159,6 @@ class TockdApp(App[None]):
             await stream.subscribe(self.interval_ms)
             self._conn = await ControlConnection.open(self.control)
             await self._snapshot()
-            try:
-                self.ipc = await self._conn.request("ipc")
-                self.ipc_supported = True
-            except ControlFailed:
-                self.ipc_supported = False
             self.connected = True
             self.query_one(StatusLine).say("attached; ? for help")
             self._move_off_the_board()
@@ -212,8 +205,6 @@ class TockdApp(App[None]):
             snap = await conn.request("snapshot", mem="all")
             self.history.add_snapshot(snap)
             self.snapshots += 1
-            if self.ipc_supported:
-                self.ipc = await conn.request("ipc")
         except ControlFailed as e:
             self.query_one(StatusLine).say(str(e), error=True)
         except Disconnected as e:
@@ -274,15 +265,14 @@ class TockdApp(App[None]):
         sub_title = f"board {board.name}" + ("" if self.redact else f" · {self.control}")
         if self.sub_title != sub_title:
             self.sub_title = sub_title
-        windows = (self.ipc or {}).get("windows") if self.ipc_supported else None
+        windows = (board.ipc or {}).get("windows")
         self.query_one(SchedulerPane).show(board, redact=self.redact)
         self.query_one(ProcessTable).show(board, self.history, redact=self.redact)
         self.query_one(GrantsTable).show(board)
-        windows = windows if not past else None
         self.query_one(MemoryPane).show(board, self.selected, windows, redact=self.redact)
         upto = self.viewing if past else self.history.last_seq
         self.query_one(TracePane).show(board, self.history, upto or board.seq, past=past)
-        self.query_one(IpcPane).show(self.ipc, self.ipc_supported, board, live=not past)
+        self.query_one(IpcPane).show(board)
 
     def _draw_banner(self, board: Board | None) -> None:
         banner = self.query_one(PastBanner)

@@ -129,6 +129,10 @@ class Board:
     rates: dict[int, float] = field(default_factory=dict)
     #: CPU% and RSS bytes by OS pid, sampled by the dashboard (psutil)
     os_stats: dict[int, tuple[float, int]] = field(default_factory=dict)
+    #: IPC services, clients and shared buffers (None: the board has no IPC capsule),
+    #: as at event `ipc_seq`: the keyframe's, not folded forward
+    ipc: dict[str, Any] | None = None
+    ipc_seq: int = 0
 
     def copy(self) -> Board:
         return replace(
@@ -233,6 +237,9 @@ def board_from_snapshot(snap: dict[str, Any]) -> Board:
         procs=procs,
         capsules=names,
     )
+    ipc = snap.get("ipc")
+    if isinstance(ipc, dict):
+        board.ipc, board.ipc_seq = ipc, seq
     maps = snap.get("mem")
     for m in maps if isinstance(maps, list) else [maps] if maps else []:
         index = int(m["index"])

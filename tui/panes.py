@@ -134,12 +134,10 @@ class IpcPane(TextView):
         super().__init__(id=id)
         self.border_title = "IPC"
 
-    def show(
-        self, ipc: dict[str, Any] | None, supported: bool | None, board: Board, live: bool
-    ) -> None:
-        text = render.ipc_text(ipc, supported, board)
-        if not live and supported:
-            text.append("\n(live state; not kept in the history)", style="dim")
+    def show(self, board: Board) -> None:
+        text = render.ipc_text(board.ipc, board.ipc is not None, board)
+        if board.ipc is not None and board.ipc_seq != board.seq:
+            text.append(f"\n(as at event #{board.ipc_seq}, the keyframe before)", style="dim")
         self.set_text(text)
 
 

@@ -85,18 +85,18 @@ def sock_dir() -> Iterator[Path]:
 
 @pytest.fixture
 def start_daemon(sock_dir: Path) -> Iterator[Callable[[str], Daemon]]:
-    """`start_daemon(board_toml_text)`: a running daemon (--forever --quiet), stopped and
-    reaped after the test."""
+    """`start_daemon(board_toml_text, *more_run_args)`: a running daemon (--forever
+    --quiet), stopped and reaped after the test."""
     started: list[subprocess.Popen[bytes]] = []
     daemons: list[Daemon] = []
     counter = itertools.count()
 
-    def start(toml: str) -> Daemon:
+    def start(toml: str, *extra: str) -> Daemon:
         n = next(counter)
         board = sock_dir / f"b{n}.toml"
         board.write_text(toml)
         sock = sock_dir / f"c{n}.sock"
-        run = ["run", str(board), "--control", str(sock), "--forever", "--quiet"]
+        run = ["run", str(board), "--control", str(sock), "--forever", "--quiet", *extra]
         proc = subprocess.Popen(
             [sys.executable, "-m", "tockd.cli", *run],
             cwd=ROOT,

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from textual.widgets import Input
 
 from tests.harness import app, board_toml
-from tests.tui.conftest import SETTLING_BOARD, Daemon, run_async, settle, until, wait_for
+from tests.tui.conftest import ROOT, SETTLING_BOARD, Daemon, run_async, settle, until, wait_for
 from tui.app import TockdApp
 from tui.board import Board
 from tui.panes import HelpScreen, PastBanner, StatusLine, TracePane
@@ -303,6 +303,34 @@ def test_time_travel_shows_the_board_as_it_was(start_daemon: Callable[[str], Dae
             await pilot.press("end")
             assert tui.viewing is None and not banner.display
             assert not tui.screen.has_class("past")
+
+    run_async(body)
+
+
+def test_time_travel_shows_ipc_as_it_was(start_daemon: Callable[..., Daemon]) -> None:
+    daemon = start_daemon((ROOT / "configs/rot13.toml").read_text(), "--paused")
+    tui = TockdApp(daemon.sock)
+
+    def ipc_pane() -> str:
+        return str(tui.query_one("#ipc").render())
+
+    async def body() -> None:
+        async with tui.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: attached(tui), "attached")
+            first = tui.history.start_seq
+            assert "services (0)" in ipc_pane()
+            daemon.request("resume")
+            await until(pilot, lambda: "shared buffers (1)" in ipc_pane(), "the shared buffer")
+            assert "services (1)" in ipc_pane() and "rot13_client → " in ipc_pane()
+            daemon.request("pause")
+            await until(pilot, lambda: live(tui).sched.paused, "paused")
+            await pilot.press("home")
+            assert tui.viewing == first
+            assert "services (0)" in ipc_pane() and "shared buffers (0)" in ipc_pane()
+            await pilot.press("right_square_bracket")
+            assert f"as at event #{first}, the keyframe before" in ipc_pane()
+            await pilot.press("end")
+            assert "shared buffers (1)" in ipc_pane() and "as at event" not in ipc_pane()
 
     run_async(body)
 
