@@ -71,6 +71,12 @@ RAM_SIZE = 65536
         pytest.param(
             "half_frame_kill", {}, "killed by SIGKILL", id="sigkill_in_the_middle_of_a_syscall"
         ),
+        pytest.param(
+            "half_frame_stall",
+            {},
+            "sent part of a syscall frame and not the rest in 1000 ms of its time on the CPU",
+            id="stalls_in_the_middle_of_a_syscall",
+        ),
         pytest.param("segv", {}, "killed by SIGSEGV (MPU fault, hardware backstop)", id="sigsegv"),
         pytest.param("socket", {"seccomp": True}, SECCOMP_KILL, id="seccomp_socket"),
         pytest.param("kill_parent", {"seccomp": True}, SECCOMP_KILL, id="seccomp_signal_other"),

@@ -58,6 +58,9 @@ from tockd.kernel.scheduler import MIN_QUANTA_THRESHOLD_US, StoppedReason, make_
 from tockd.zygote import LOST, Zygote, ZygoteError, app_environment
 
 GRACE_S = 1.0
+#: how long a process may hold the CPU, in all, while part of a frame it sent waits for
+#: the rest (µs): a slow sender takes milliseconds; one that stops half way has stalled
+PARTIAL_FRAME_US = 1_000_000
 _RECV = 65536
 #: distinct replies kept encoded (registers -> bytes); most apps use a handful
 _REPLY_CACHE = 512
@@ -90,6 +93,7 @@ class AppOS:
     sigstopped: bool = False
     held: bytes | None = None  # the encoded frame to send when the process next runs
     raw: bytes | None = None  # the bytes of the frame being handled, when they were read whole
+    partial_us: int = 0  # its time on the CPU since part of a frame came and not the rest
     closed: bool = False
     poller: select.poll = field(default_factory=select.poll)  # POLLIN on `sock`
 
@@ -447,6 +451,17 @@ class Daemon:
             reason = await self._do_process(proc, slice_us)
             self.current = None
             used = int((trio.current_time() - start) * 1e6)
+            app = proc.os
+            if app is not None and not app.decoder.clean:
+                app.partial_us += used
+                if app.partial_us >= PARTIAL_FRAME_US:
+                    kernel.fault(
+                        proc,
+                        f"sent part of a syscall frame and not the rest in "
+                        f"{PARTIAL_FRAME_US // 1000} ms of its time on the CPU",
+                    )
+            elif app is not None:
+                app.partial_us = 0
             self.scheduler.result(proc, reason, used)
             await trio.lowlevel.checkpoint()
 

@@ -43,6 +43,11 @@ class FrameDecoder:
             use_list=True,
         )
 
+    @property
+    def clean(self) -> bool:
+        """No part of a frame is waiting for the rest (as far as `decode` can tell)."""
+        return self._clean
+
     def feed(self, data: bytes) -> None:
         self.exact = self._clean = False
         try:

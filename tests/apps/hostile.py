@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import threading
+import time
 
 from apps_py.libtock import app_args, console, runtime
 from tockd.kernel.abi import REPORT, ReportKind
@@ -80,6 +81,10 @@ def main() -> None:
     elif how == "half_frame_exit":
         rt.sock.sendall(b"\x95\x02\x02")  # [2, 2, ... of a command, then gone
         os._exit(0)
+    elif how == "half_frame_stall":
+        rt.sock.sendall(b"\x95\x02\x02")  # [2, 2, ... and then nothing, for ever
+        while True:
+            time.sleep(1)
     elif how == "half_frame_kill":
         rt.sock.sendall(b"\x95\x02\x02")
         os.kill(os.getpid(), signal.SIGKILL)
