@@ -78,8 +78,7 @@ class FrameDecoder:
         except (ValueError, msgpack.StackError, msgpack.FormatError, TypeError) as e:
             raise WireError(f"malformed msgpack: {e}") from None
         if unpacker.tell() == self._fed:
-            self.exact = self._clean = clean
-            self._clean = True
+            self.exact, self._clean = clean, True
             return [frame]
         return [frame, *self._frames(unpacker.tell())]
 
