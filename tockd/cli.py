@@ -260,20 +260,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
         except (OSError, ValueError, KeyError) as e:
             print(f"tockd: cannot read {args.schedule}: {e}", file=sys.stderr)
             return 1
-        return cmd_run(
-            argparse.Namespace(
-                config=board,
-                schedule=args.schedule,
-                tui=True,
-                control=None,
-                cpu=None,
-                trace=False,
-                trace_jsonl=None,
-                forever=True,
-                quiet=True,
-                paused=False,
-            )
-        )
+        # exactly `tockd run BOARD --schedule FILE --tui`, with run's own defaults
+        return main(["run", str(board), "--schedule", args.schedule, "--tui"])
 
     try:
         r = replay(args.schedule, board=args.board)

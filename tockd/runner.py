@@ -31,8 +31,8 @@ async def serve_board(cfg: BoardConfig, args: argparse.Namespace) -> int:
     except BoardError as e:
         print(f"tockd: {e}", file=sys.stderr)
         return 1
-    daemon.paused = bool(getattr(args, "paused", False))
-    schedule = getattr(args, "schedule", None)
+    daemon.paused = args.paused
+    schedule = args.schedule
     if schedule:
         try:
             follow_schedule(daemon, schedule)

@@ -135,7 +135,7 @@ class IpcPane(TextView):
         self.border_title = "IPC"
 
     def show(self, board: Board) -> None:
-        text = render.ipc_text(board.ipc, board.ipc is not None, board)
+        text = render.ipc_text(board)
         if board.ipc is not None and board.ipc_seq != board.seq:
             text.append(f"\n(as at event #{board.ipc_seq}, the keyframe before)", style="dim")
         self.set_text(text)

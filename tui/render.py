@@ -276,14 +276,11 @@ def _name(board: Board | None, index: object) -> str:
     return p.name.rsplit(".", 1)[-1] if p is not None else str(index)
 
 
-def ipc_text(ipc: dict[str, Any] | None, supported: bool | None, board: Board | None) -> Text:
-    """Services, clients and shared windows, from the daemon's `ipc` query."""
-    if supported is None:
-        return Text("asking the daemon…", style="dim")
-    if not supported:
+def ipc_text(board: Board) -> Text:
+    """Services, clients and shared windows, as the keyframe's `ipc` gave them."""
+    ipc = board.ipc
+    if ipc is None:
         return Text("no IPC capsule on this board", style="dim")
-    if not ipc:
-        return Text("no IPC state", style="dim")
     text = Text(no_wrap=True, overflow="ellipsis")
     services = ipc.get("services") or []
     text.append(f"services ({len(services)})\n", style="bold")
