@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tockd import wire  # noqa: E402
+from tockd import memmap, wire  # noqa: E402
 from tockd.kernel.abi import FRAME_BOOT, FRAME_UPCALL  # noqa: E402
 from tockd.kernel.memory import PhysicalRAM  # noqa: E402
 from tockd.lab.explore import explore  # noqa: E402
@@ -46,9 +46,10 @@ def throughput(runs: int, jobs: int) -> float:
     return s.runs_per_second
 
 
-def _first_syscall(sock: socket.socket, ram: PhysicalRAM) -> None:
+def _first_syscall(sock: socket.socket, mem: socket.socket, ram: PhysicalRAM) -> None:
     """Play the kernel until the app's first syscall (crt0's brk) arrives."""
     start = ram.base
+    maps = memmap.send(mem, ram, list(ram.pages(start, 8192)), [], memmap.BOOT_FDS)
     desc = {
         "index": 0,
         "name": "bench",
@@ -64,6 +65,7 @@ def _first_syscall(sock: socket.socket, ram: PhysicalRAM) -> None:
         "args": {},
         "mpu": [[start, start + 8192, 6]],
         "mprotect": False,
+        "maps": maps,
     }
     sock.sendall(wire.encode([FRAME_BOOT, desc]))
     sock.sendall(wire.encode([FRAME_UPCALL, 0x40088, 0x40040, start, 8192, start]))
@@ -79,6 +81,8 @@ def _first_syscall(sock: socket.socket, ram: PhysicalRAM) -> None:
 
 def spawn_times(n: int) -> dict[str, list[float]]:
     ram = PhysicalRAM(64 * 1024)
+    ram.back(ram.base, 8192)
+    null = os.open(os.devnull, os.O_WRONLY)
     env = app_environment()
     out: dict[str, list[float]] = {"zygote": [], "cold": [], "python -c pass": []}
     zygote = Zygote(env)
@@ -86,15 +90,19 @@ def spawn_times(n: int) -> dict[str, list[float]]:
     try:
         for _ in range(n):
             parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            mem, mem_child = memmap.open_pair()
             t0 = time.perf_counter()
-            _pid, pidfd = zygote.spawn(child, ram.fd)
+            _pid, pidfd = zygote.spawn(child, mem_child.fileno(), (null, null))
             child.close()
-            _first_syscall(parent, ram)
+            mem_child.close()
+            _first_syscall(parent, mem, ram)
             out["zygote"].append(time.perf_counter() - t0)
             parent.close()
+            mem.close()
             os.close(pidfd)
         for _ in range(max(3, n // 4)):
             parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            mem, mem_child = memmap.open_pair()
             t0 = time.perf_counter()
             p = subprocess.Popen(
                 [
@@ -102,15 +110,17 @@ def spawn_times(n: int) -> dict[str, list[float]]:
                     "-m",
                     "apps_py.libtock.runtime",
                     str(child.fileno()),
-                    str(ram.fd),
+                    str(mem_child.fileno()),
                     str(os.getpid()),
                 ],
-                pass_fds=(child.fileno(), ram.fd),
+                pass_fds=(child.fileno(), mem_child.fileno()),
                 env=env,
                 cwd=ROOT,
             )
             child.close()
-            _first_syscall(parent, ram)
+            mem_child.close()
+            _first_syscall(parent, mem, ram)
+            mem.close()
             out["cold"].append(time.perf_counter() - t0)
             parent.close()
             p.wait()

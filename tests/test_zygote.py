@@ -132,4 +132,4 @@ async def test_one_zygote_serves_boards_in_turn() -> None:
     assert popen.returncode == 0  # closed: it reaped its apps and exited
     a, b = socket.socketpair()
     with a, b, pytest.raises(ZygoteError, match="not running"):
-        zygote.spawn(b, 0)
+        zygote.spawn(b, 0, (1, 2))

@@ -41,7 +41,7 @@ from typing import Any
 
 import trio
 
-from tockd import wire
+from tockd import appout, memmap, wire
 from tockd.board import BoardConfig, BoardError, build_kernel
 from tockd.kernel.abi import (
     FRAME_BOOT,
@@ -84,6 +84,7 @@ class AppOS:
     sock: socket.socket
     pidfd: int
     generation: int
+    pages: memmap.AppPages  # what RAM it maps, and its memory socket
     popen: subprocess.Popen[bytes] | None = None  # a cold start: we are its parent
     zygote: Zygote | None = None  # forked by this zygote, which reaps it
     decoder: wire.FrameDecoder = field(default_factory=wire.FrameDecoder)
@@ -193,6 +194,10 @@ class Daemon:
             return
         proc.os = None
         self._close(app)
+        # A stopped process never runs again, as in Tock: it must not go on writing the
+        # RAM its next incarnation will use, so it dies now, not after a grace period.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(app.pid, signal.SIGKILL)
         assert self._nursery is not None
         self._nursery.start_soon(self._reap, app)
 
@@ -222,6 +227,9 @@ class Daemon:
         kernel = self.kernel
         assert proc.mpu is not None
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        mem_parent, mem_child = memmap.open_pair()
+        pages = memmap.AppPages(mem_parent)
+        ranges = kernel.mpu.accessible_ranges(proc.mpu)
         desc = {
             "index": proc.index,
             "name": proc.name,
@@ -235,19 +243,33 @@ class Daemon:
             "stack": proc.spec.stack,
             "seed": kernel.seed + proc.index,
             "args": proc.spec.args,
-            "mpu": [list(r) for r in kernel.mpu.accessible_ranges(proc.mpu)],
+            "mpu": [list(r) for r in ranges],
             "virtual_time": self.virtual,
             "sandbox": self.cfg.sandbox_for(proc.index),  # limits the runtime applies
         }
+        readers, out_fds = self._output_pipes()
         try:
+            desc["maps"] = pages.update(kernel, proc, ranges, boot=True)
             parent.sendall(wire.encode([FRAME_BOOT, desc]))
-            app = self._start_app(parent, child, proc.generation + 1)
+            app = self._start_app(parent, child, mem_child, out_fds, pages, proc.generation + 1)
         except BaseException:
             parent.close()
+            mem_parent.close()
+            for fd in readers:
+                os.close(fd)
             raise
         finally:
             child.close()
+            mem_child.close()
+            for fd in set(out_fds):
+                os.close(fd)
+        if readers:
+            assert self._nursery is not None
+            budget = appout.OutputBudget(proc.name)
+            self._nursery.start_soon(appout.pump, readers[0], budget, sys.stdout)
+            self._nursery.start_soon(appout.pump, readers[1], budget, sys.stderr)
         parent.setblocking(False)
+        mem_parent.setblocking(False)
         proc.generation = app.generation
         proc.pid = app.pid
         proc.os = app
@@ -263,39 +285,59 @@ class Daemon:
         assert self._nursery is not None
         self._nursery.start_soon(self._watch, proc, app)
 
+    def _output_pipes(self) -> tuple[list[int], tuple[int, int]]:
+        """(read ends for the daemon, (stdout, stderr) write ends for the app): its own
+        pipes, or /dev/null for both on a quiet board."""
+        if self.quiet:
+            null = appout.devnull()
+            return [], (null, null)
+        out_r, out_w = os.pipe2(os.O_CLOEXEC)
+        err_r, err_w = os.pipe2(os.O_CLOEXEC)
+        return [out_r, err_r], (out_w, err_w)
+
     @property
     def zygote(self) -> Zygote | None:
         """The zygote apps are forked from; None when they start cold."""
         return self._zygote
 
-    def _start_app(self, parent: socket.socket, child: socket.socket, generation: int) -> AppOS:
-        ram_fd = self.kernel.ram.fd
+    def _start_app(
+        self,
+        parent: socket.socket,
+        child: socket.socket,
+        mem_child: socket.socket,
+        out_fds: tuple[int, int],
+        pages: memmap.AppPages,
+        generation: int,
+    ) -> AppOS:
+        mem_fd = mem_child.fileno()
         zygote = self._zygote
         if zygote is not None:
             try:
                 if not zygote.running:
                     raise ZygoteError("the zygote is gone")
-                pid, pidfd = zygote.spawn(child, ram_fd, cpu=self.cpu)
+                pid, pidfd = zygote.spawn(child, mem_fd, out_fds, cpu=self.cpu)
             except ZygoteError as e:
                 print(f"tockd: {e}; starting apps cold", file=sys.stderr, flush=True)
                 self._drop_zygote()
             else:
-                return AppOS(pid, parent, pidfd, generation, zygote=zygote)
+                return AppOS(pid, parent, pidfd, generation, pages, zygote=zygote)
         popen = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
                 "apps_py.libtock.runtime",
                 str(child.fileno()),
-                str(ram_fd),
+                str(mem_fd),
                 str(os.getpid()),
             ],
-            pass_fds=(child.fileno(), ram_fd),
+            pass_fds=(child.fileno(), mem_fd),
             start_new_session=True,
             env=self._app_env,
             stdin=subprocess.DEVNULL,
+            stdout=out_fds[0],
+            stderr=out_fds[1],
         )
-        return AppOS(popen.pid, parent, os.pidfd_open(popen.pid), generation, popen=popen)
+        return AppOS(popen.pid, parent, os.pidfd_open(popen.pid), generation, pages, popen=popen)
 
     def _drop_zygote(self) -> None:
         """Stop using the zygote (it failed): later apps start cold."""
@@ -339,6 +381,7 @@ class Daemon:
             app.closed = True
             trio.lowlevel.notify_closing(app.sock)
             app.sock.close()
+            app.pages.close()
 
     async def _reap(self, app: AppOS) -> None:
         """Let an app go: its socket is closed so it exits by itself; if it does not,
@@ -565,11 +608,17 @@ class Daemon:
     def _send_held(self, proc: Process, app: AppOS) -> bool:
         data, app.held = app.held, None
         assert data is not None
-        if proc.mpu_dirty:
-            # a context switch carries the process's MPU configuration, in the same send
+        if proc.mpu_dirty or app.pages.stale(self.kernel):
+            # a context switch carries the process's MPU configuration, in the same send,
+            # after the pages it now maps (or no longer maps) on its memory socket
             assert proc.mpu is not None
-            ranges = [list(r) for r in self.kernel.mpu.accessible_ranges(proc.mpu)]
-            data = wire.encode([FRAME_MPU, ranges]) + data
+            ranges = self.kernel.mpu.accessible_ranges(proc.mpu)
+            try:
+                messages = app.pages.update(self.kernel, proc, ranges, boot=False)
+            except OSError as e:
+                self.kernel.fault(proc, f"cannot hand the app its memory pages: {e}")
+                return False
+            data = wire.encode([FRAME_MPU, [list(r) for r in ranges], messages]) + data
             proc.mpu_dirty = False
         try:
             sent = app.sock.send(data)

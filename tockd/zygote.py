@@ -1,18 +1,18 @@
 """The daemon's side of the warm zygote (the process side is apps_py/libtock/zygote.py).
 
 A `Zygote` is a small Python process that has already imported the app runtime and
-forks apps on request: `spawn()` hands it an app's socket end and the RAM memfd over
-SCM_RIGHTS and gets back the app's pid and a pidfd for it (opened by the zygote before
-the app can be reaped, so the pid can never be a recycled one). The zygote is the apps'
-parent: it reaps them and reports each exit status, which `wait()` returns exactly as
-`subprocess` would (negative for a signal).
+forks apps on request: `spawn()` hands it an app's socket end, its memory socket and
+its stdout/stderr over SCM_RIGHTS and gets back the app's pid and a pidfd for it (opened
+by the zygote before the app can be reaped, so the pid can never be a recycled one).
+The zygote is the apps' parent: it reaps them and reports each exit status, which
+`wait()` returns exactly as `subprocess` would (negative for a signal).
 
 Lifetime: `start()` must run on a thread that lives as long as the zygote is used (the
 trio thread), because the zygote's PR_SET_PDEATHSIG is tied to the thread that forked
 it. While apps forked from it live, someone runs `serve()` in a nursery to read the
 reports (several may; one reads at a time). `close()` lets it go: it kills and reaps
 every app it still has and exits. One zygote may serve many boards in turn (each spawn
-names its own RAM memfd), which is how exploration reuses it between runs.
+names its own sockets), which is how exploration reuses it between runs.
 """
 
 from __future__ import annotations
@@ -105,16 +105,24 @@ class Zygote:
     # ---- forking apps -------------------------------------------------------------------
 
     def spawn(
-        self, app_sock: socket.socket, ram_fd: int, *, cpu: int | None = None
+        self,
+        app_sock: socket.socket,
+        mem_fd: int,
+        out_fds: tuple[int, int],
+        *,
+        cpu: int | None = None,
     ) -> tuple[int, int]:
-        """Fork an app with `app_sock` as its kernel socket and `ram_fd` as RAM; returns
-        its (pid, pidfd). Blocks until the zygote answers (about a millisecond)."""
+        """Fork an app with `app_sock` as its kernel socket, `mem_fd` as its memory
+        socket (its RAM pages come over it) and `out_fds` as its stdout and stderr;
+        returns its (pid, pidfd). Blocks until the zygote answers (about a millisecond)."""
         sock = self._sock
         if sock is None or self.dead:
             raise ZygoteError("the zygote is not running")
         token = next(self._tokens)
         try:
-            socket.send_fds(sock, [msgpack.packb([SPAWN, token, cpu])], [app_sock.fileno(), ram_fd])
+            socket.send_fds(
+                sock, [msgpack.packb([SPAWN, token, cpu])], [app_sock.fileno(), mem_fd, *out_fds]
+            )
         except OSError as e:
             self._lost()
             raise ZygoteError(f"cannot reach the zygote: {e}") from None

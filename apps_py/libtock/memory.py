@@ -1,26 +1,39 @@
-"""The app's view of RAM, checked against its MPU configuration on every access.
+"""The app's view of RAM: the pages Linux lets it map, checked against its MPU.
 
-All of the board's RAM is mapped into every app (one shared memfd); what an app may
-touch is decided here, from the regions the kernel sent at the last context switch,
-exactly as a real MPU decides. A violation is an MPU fault: the runtime reports the
-address, length and access kind to the kernel and the app stops at once.
+The app process maps only what the kernel hands it, one memfd per page over a socket
+of its own (the "memory socket"): the pages of its own RAM block, and, while its MPU
+opens a window onto another process's buffer (IPC), the pages holding that buffer.
+Every other page of the board's RAM is a PROT_NONE hole in this process: there is no
+file, fd or mapping through which it could reach another app's memory. That is the
+wall (tockd/kernel/memory.py has the kernel's side). When a window closes, the kernel
+says so and the page becomes a hole again; an app that ignores it keeps only a private
+copy of the past (the kernel copies the owner's pages on revocation).
 
-As defence in depth the runtime also `mprotect`s its own mapping: pages the MPU gives no
-access to at all become PROT_NONE, so a stray access through the raw mapping (bypassing
-this view) dies with SIGSEGV, which the kernel reports as an MPU fault. Pages are 4 KiB
-and MPU regions are finer, so the backstop is coarse: a page the app may partly touch
-stays open, and this view's byte-exact check is the real MPU.
+On top of the pages, this view checks every access byte for byte against the regions
+the kernel sent at the last context switch, exactly as Tock's MPU does: a violation is
+an MPU fault, reported with its address, length and access kind, and the app stops. As
+a backstop, pages of its own block that its MPU does not open (grant memory above the
+break) are mprotect'ed PROT_NONE, so a raw access there dies with SIGSEGV, which the
+kernel reports as an MPU fault. The backstop is the app's own: what it protects from a
+hostile app is the app itself, never anyone else.
 
 `alloc` is a bump allocator over `sbrk`, like libtock-c's malloc growing the heap.
 """
 
 from __future__ import annotations
 
+import array
 import ctypes
 import mmap
+import socket
 import struct
 from bisect import bisect_right
 from typing import TYPE_CHECKING
+
+import msgpack
+
+from tockd.kernel.abi import PAGE_FDS_MAX
+from tockd.kernel.memory import PAGE, map_at
 
 if TYPE_CHECKING:
     from apps_py.libtock.runtime import Runtime
@@ -28,6 +41,16 @@ if TYPE_CHECKING:
 READ = 4
 WRITE = 2
 EXECUTE = 1
+
+_MAP_FIXED = 0x10
+_MAP_NORESERVE = 0x4000
+_RW = mmap.PROT_READ | mmap.PROT_WRITE
+_CMSG_SPACE = socket.CMSG_SPACE(PAGE_FDS_MAX * 4)
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_mprotect = _libc.mprotect
+_mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+_map = map_at
 
 
 class MpuFault(Exception):
@@ -38,42 +61,92 @@ class MpuFault(Exception):
         self.address, self.length, self.access = address, length, access
 
 
+class MemoryProtocolError(Exception):
+    """The kernel's memory socket said something the runtime cannot follow."""
+
+
 class Memory:
     """Checked loads and stores at emulated addresses."""
 
     __slots__ = (
         "_addr",
         "_ends",
-        "_libc",
+        "_mapped",
         "_mm",
         "_open",
         "_perms",
         "_rt",
         "_starts",
+        "backstop",
         "base",
         "size",
     )
 
-    def __init__(self, rt: Runtime | None, mm: mmap.mmap, base: int, size: int) -> None:
+    def __init__(self, rt: Runtime | None, base: int, size: int) -> None:
         self._rt = rt
-        self._mm = mm
         self.base = base
         self.size = size
+        # the whole of RAM's address range, as holes: pages are mapped in as handed over
+        #: host address of emulated address `base` in this process
+        self._addr = _map(
+            None, size, 0, mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | _MAP_NORESERVE
+        )
+        self._mm = memoryview((ctypes.c_char * size).from_address(self._addr)).cast("B")
         self._starts: list[int] = []
         self._ends: list[int] = []
         self._perms: list[int] = []
-        self._addr = 0  # host address of the mapping, 0 = no mprotect backstop
-        self._libc: ctypes.CDLL | None = None
-        self._open: bytearray = bytearray(size // mmap.PAGESIZE)  # 1 = page is RW
+        npages = size // PAGE
+        self._mapped = bytearray(npages)  # 1 = a page object of the kernel is mapped here
+        self._open = bytearray(npages)  # 1 = the page is PROT_READ|PROT_WRITE now
+        self.backstop = True
 
-    def enable_backstop(self) -> None:
-        """Start protecting pages of the raw mapping (all closed until regions arrive)."""
-        view = ctypes.c_char.from_buffer(self._mm)
-        self._addr = ctypes.addressof(view)
-        del view  # a live buffer export would stop the mapping from ever closing
-        self._libc = ctypes.CDLL(None, use_errno=True)  # libc is already loaded
-        self._open = bytearray(b"\x01" * (self.size // mmap.PAGESIZE))
+    @property
+    def raw(self) -> memoryview:
+        """The whole range as a buffer, unchecked (holes fault with SIGSEGV)."""
+        return self._mm
+
+    # ---- pages from the kernel -------------------------------------------------------
+
+    def receive(self, sock: socket.socket, messages: int) -> None:
+        """Take `messages` page messages from the memory socket: each is msgpack
+        `[[page, ...] to map (one fd each, in order), [page, ...] to unmap]`."""
+        for _ in range(messages):
+            data, ancdata, flags, _addr = sock.recvmsg(4096, _CMSG_SPACE)
+            fds = array.array("i")
+            for level, kind, payload in ancdata:
+                if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                    fds.frombytes(payload[: len(payload) - len(payload) % 4])
+            try:
+                self._apply(data, list(fds), flags)
+            finally:
+                for fd in fds:
+                    _libc.close(fd)
         self._protect_pages()
+
+    def _apply(self, data: bytes, fds: list[int], flags: int) -> None:
+        if not data:
+            raise MemoryProtocolError("the kernel closed the memory socket")
+        if flags & socket.MSG_CTRUNC:
+            raise MemoryProtocolError("page fds were cut short (too many open files?)")
+        maps, unmaps = msgpack.unpackb(data)
+        if len(maps) != len(fds):
+            raise MemoryProtocolError(f"{len(maps)} pages to map, {len(fds)} fds")
+        npages = len(self._mapped)
+        for page, fd in zip(maps, fds, strict=True):
+            if not 0 <= page < npages:
+                raise MemoryProtocolError(f"page {page} outside RAM")
+            _map(self._addr + page * PAGE, PAGE, _RW, mmap.MAP_SHARED | _MAP_FIXED, fd)
+            self._mapped[page] = 1
+            self._open[page] = 1
+        for page in unmaps:
+            if not 0 <= page < npages:
+                raise MemoryProtocolError(f"page {page} outside RAM")
+            flags_anon = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | _MAP_FIXED | _MAP_NORESERVE
+            _map(self._addr + page * PAGE, PAGE, 0, flags_anon)
+            self._mapped[page] = 0
+            self._open[page] = 0
+
+    # ---- the MPU ---------------------------------------------------------------------
 
     def set_regions(self, ranges: list[list[int]]) -> None:
         """The MPU configuration: sorted [start, end, perms] triples (may overlap)."""
@@ -81,25 +154,24 @@ class Memory:
         self._starts = [r[0] for r in ranges]
         self._ends = [r[1] for r in ranges]
         self._perms = [r[2] for r in ranges]
-        if self._addr:
-            self._protect_pages()
+        self._protect_pages()
 
     def _protect_pages(self) -> None:
-        """mprotect runs of pages whose state changed: RW where any MPU range touches the
-        page, none elsewhere."""
-        page = mmap.PAGESIZE
+        """mprotect runs of mapped pages whose state changed: RW where any MPU range
+        touches the page, none elsewhere (holes stay holes)."""
         want = bytearray(len(self._open))
-        for start, end, perms in zip(self._starts, self._ends, self._perms, strict=True):
-            if not perms & (READ | WRITE):
-                continue
-            lo = max(start, self.base) - self.base
-            hi = min(end, self.base + self.size) - self.base
-            if hi > lo:
-                want[lo // page : (hi + page - 1) // page] = b"\x01" * (
-                    (hi + page - 1) // page - lo // page
-                )
+        if self.backstop:
+            for start, end, perms in zip(self._starts, self._ends, self._perms, strict=True):
+                if not perms & (READ | WRITE):
+                    continue
+                lo = max(start, self.base) - self.base
+                hi = min(end, self.base + self.size) - self.base
+                if hi > lo:
+                    first, last = lo // PAGE, (hi + PAGE - 1) // PAGE
+                    want[first:last] = self._mapped[first:last]
+        else:
+            want[:] = self._mapped
         i, n = 0, len(want)
-        assert self._libc is not None
         while i < n:
             if want[i] == self._open[i]:
                 i += 1
@@ -107,13 +179,8 @@ class Memory:
             j = i
             while j < n and want[j] == want[i] and want[j] != self._open[j]:
                 j += 1
-            prot = mmap.PROT_READ | mmap.PROT_WRITE if want[i] else 0
-            if (
-                self._libc.mprotect(
-                    ctypes.c_void_p(self._addr + i * page), ctypes.c_size_t((j - i) * page), prot
-                )
-                != 0
-            ):
+            prot = _RW if want[i] else 0
+            if _mprotect(self._addr + i * PAGE, (j - i) * PAGE, prot) != 0:
                 raise OSError(ctypes.get_errno(), "mprotect failed")
             i = j
         self._open = want
@@ -149,7 +216,7 @@ class Memory:
 
     def read(self, address: int, length: int) -> bytes:
         off = self._check(address, length, READ)
-        return self._mm[off : off + length]
+        return bytes(self._mm[off : off + length])
 
     def write(self, address: int, data: bytes) -> None:
         off = self._check(address, len(data), WRITE)

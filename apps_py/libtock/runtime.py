@@ -1,9 +1,14 @@
 """The app-side runtime: what runs in every app process (`python -m apps_py.libtock.runtime`).
 
+    python -m apps_py.libtock.runtime SOCK_FD MEM_FD PARENT_PID
+
 Start-up, like libtock-c's crt0:
-1. die with the kernel: PR_SET_PDEATHSIG, and exit on EOF of the kernel socket;
-2. read the boot frame (who am I, where is my memory), map the board's RAM;
-3. apply the sandbox (limits, no_new_privs, the base seccomp filter: sandbox.py);
+1. die with the kernel: PR_SET_PDEATHSIG, and exit on EOF of the kernel socket; close
+   every fd but stdin/stdout/stderr, the kernel socket and the memory socket;
+2. read the boot frame (who am I, where is my memory) and map the pages of RAM the
+   kernel hands over on the memory socket: this app's own block, nothing else;
+3. apply the sandbox (limits, no capabilities, Landlock, the base seccomp filter:
+   sandbox.py), so every restriction holds before any code of the app runs;
 4. import the app module (it must not make syscalls at import time), then, with
    `[sandbox] seccomp = true`, install the strict seccomp filter;
 5. wait for the kernel to deliver `_start`, then brk the stack, give the stack and heap
@@ -19,7 +24,6 @@ from __future__ import annotations
 import ctypes
 import faulthandler
 import importlib
-import mmap
 import os
 import random
 import signal
@@ -29,7 +33,7 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 from apps_py.libtock import sandbox
-from apps_py.libtock.memory import Heap, Memory, MpuFault
+from apps_py.libtock.memory import Heap, Memory, MemoryProtocolError, MpuFault
 from apps_py.libtock.syscalls import Ret, Upcall
 from tockd.kernel.abi import (
     FRAME_BOOT,
@@ -61,8 +65,9 @@ def current() -> Runtime:
 class Runtime:
     """One app's connection to its kernel."""
 
-    def __init__(self, sock: socket.socket, ram_fd: int) -> None:
+    def __init__(self, sock: socket.socket, mem_sock: socket.socket) -> None:
         self.sock = sock
+        self.mem_sock = mem_sock
         self.decoder = FrameDecoder()
         self._pending: list[Any] = []
         boot = self._recv()
@@ -70,12 +75,12 @@ class Runtime:
             raise SystemExit(f"tockd runtime: expected a boot frame, got {boot!r}")
         self.desc: dict[str, Any] = boot[1]
         d = self.desc
-        self.mm = mmap.mmap(ram_fd, d["ram_size"], flags=mmap.MAP_SHARED)
-        os.close(ram_fd)
-        self.memory = Memory(self, self.mm, d["ram_base"], d["ram_size"])
+        self.memory = Memory(self, d["ram_base"], d["ram_size"])
+        self.memory.backstop = d.get("mprotect", True)
+        self.memory.receive(mem_sock, d["maps"])
+        #: the raw RAM range of this process (unchecked; holes fault with SIGSEGV)
+        self.mm = self.memory.raw
         self.memory.set_regions(d["mpu"])
-        if d.get("mprotect", True):
-            self.memory.enable_backstop()
         self.heap = Heap()
         self._handles: dict[int, Upcall] = {}
         self._handle_of: dict[Upcall, int] = {}
@@ -89,6 +94,7 @@ class Runtime:
         while not pending:
             data = self.sock.recv(65536)
             if not data:
+                flush_stdio()
                 os._exit(0)  # the kernel is gone or has let us go
             pending.extend(self.decoder.decode(data))  # the syscall hot path: keep it short
         return pending.pop(0)
@@ -105,12 +111,19 @@ class Runtime:
             if tag == FRAME_RETURN:
                 return Ret(frame[1], frame[2], frame[3], frame[4])
             if tag == FRAME_MPU:
-                self.memory.set_regions(frame[1])
+                self.context_switch(frame)
                 continue
             if tag == FRAME_UPCALL:
                 self._run_upcall(frame[1], frame[2], frame[3], frame[4], frame[5])
                 return Ret(0, 0, 0, 0)
             raise SystemExit(f"tockd runtime: unexpected frame {frame!r}")
+
+    def context_switch(self, frame: list[Any]) -> None:
+        """`[FRAME_MPU, ranges, messages]`: take the pages the kernel queued on the
+        memory socket, then the MPU configuration."""
+        if len(frame) > 2 and frame[2]:
+            self.memory.receive(self.mem_sock, frame[2])
+        self.memory.set_regions(frame[1])
 
     def _run_upcall(self, fnptr: int, a0: int, a1: int, a2: int, appdata: int) -> None:
         callback = self._handles.get(fnptr)
@@ -139,6 +152,7 @@ class Runtime:
         return bool(self.mm[address - self.memory.base]) if address else False
 
     def exit(self, which: int, code: int) -> NoReturn:
+        flush_stdio()
         self._send([int(SyscallClass.EXIT), which, code & 0xFFFF_FFFF, 0, 0])
         while True:  # a reply means the exit number was refused
             ret = self._wait()
@@ -161,10 +175,12 @@ class Runtime:
     # ---- faults ---------------------------------------------------------------------
 
     def mpu_fault(self, address: int, length: int, access: int, text: str) -> NoReturn:
+        flush_stdio()
         self._send([REPORT, int(ReportKind.MPU_FAULT), address, length, access, text])
         os._exit(1)
 
     def report_exception(self, text: str) -> NoReturn:
+        flush_stdio()
         try:
             self._send([REPORT, int(ReportKind.EXCEPTION), text[-4000:]])
         except OSError:
@@ -177,7 +193,7 @@ class Runtime:
         """Wait for `_start`, run crt0, call main(), exit-terminate(0)."""
         frame = self._recv()
         while frame[0] == FRAME_MPU:
-            self.memory.set_regions(frame[1])
+            self.context_switch(frame)
             frame = self._recv()
         if frame[0] != FRAME_UPCALL:
             raise SystemExit(f"tockd runtime: expected _start, got {frame!r}")
@@ -205,6 +221,25 @@ class Runtime:
         self.yield_byte = mem_start
 
 
+def flush_stdio() -> None:
+    """Push what the app printed into its pipes (the process ends with os._exit)."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError, AttributeError):
+            pass
+
+
+def _close_other_fds(keep: set[int]) -> None:
+    """Close every fd but stdin, stdout, stderr and `keep` (close_range(2))."""
+    low = 3
+    for fd in sorted(k for k in keep if k >= 3):
+        if fd > low:
+            os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, 1 << 20)
+
+
 def _die_with_parent(parent: int) -> None:
     try:
         libc = ctypes.CDLL(None, use_errno=True)
@@ -218,14 +253,20 @@ def _die_with_parent(parent: int) -> None:
 def main(argv: list[str] | None = None) -> NoReturn:
     global _current
     args = argv if argv is not None else sys.argv[1:]
-    sock_fd, ram_fd, parent = int(args[0]), int(args[1]), int(args[2])
+    sock_fd, mem_fd, parent = int(args[0]), int(args[1]), int(args[2])
     _die_with_parent(parent)
+    _close_other_fds({sock_fd, mem_fd})
+    for stream in (sys.stdout, sys.stderr):  # pipes to the daemon: a line at a time
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(line_buffering=True)
     faulthandler.enable()  # a SIGSEGV (the mprotect backstop) leaves a Python traceback
     sock = socket.socket(fileno=sock_fd)
     sock.setblocking(True)
+    mem_sock = socket.socket(fileno=mem_fd)
+    mem_sock.setblocking(True)
     try:
-        rt = Runtime(sock, ram_fd)
-    except WireError as e:
+        rt = Runtime(sock, mem_sock)
+    except (WireError, MemoryProtocolError, OSError, ValueError) as e:
         raise SystemExit(f"tockd runtime: {e}") from None
     _current = rt
     random.seed(rt.desc.get("seed", 0))

@@ -9,8 +9,10 @@ never trio.
 
 Protocol, one msgpack array per SOCK_SEQPACKET message on CONTROL_FD:
 
-- daemon -> zygote `[SPAWN, token, cpu]` with two fds over SCM_RIGHTS: the app's end of
-  its kernel socket and the RAM memfd. `cpu` is None or the core to pin the app to.
+- daemon -> zygote `[SPAWN, token, cpu]` with four fds over SCM_RIGHTS: the app's end
+  of its kernel socket, of its memory socket (its RAM pages come over it), and its
+  stdout and stderr. `cpu` is None or the core to pin the app to. The zygote never
+  holds a memory object: no app can take one from it.
 - zygote -> daemon `[SPAWNED, token, pid]` with a pidfd of the app over SCM_RIGHTS, or
   `[FAILED, token, reason]`.
 - zygote -> daemon `[EXITED, pid, returncode]` when an app has died and been reaped
@@ -91,7 +93,7 @@ class Zygote:
     def _request(self) -> bool:
         try:
             data, fds, _flags, _addr = socket.recv_fds(
-                self.ctl, MAX_MESSAGE, 2, socket.MSG_CMSG_CLOEXEC
+                self.ctl, MAX_MESSAGE, 4, socket.MSG_CMSG_CLOEXEC
             )
         except OSError:
             return False
@@ -104,23 +106,22 @@ class Zygote:
             for fd in fds:
                 os.close(fd)
             return True
-        if kind != SPAWN or len(fds) != 2:
+        if kind != SPAWN or len(fds) != 4:
             for fd in fds:
                 os.close(fd)
             self.send([FAILED, token, "bad spawn request"])
             return True
-        sock_fd, ram_fd = fds
         try:
             pid = os.fork()
         except OSError as e:
-            os.close(sock_fd)
-            os.close(ram_fd)
+            for fd in fds:
+                os.close(fd)
             self.send([FAILED, token, f"fork: {e.strerror}"])
             return True
         if pid == 0:
-            self._child(sock_fd, ram_fd, cpu)
-        os.close(sock_fd)
-        os.close(ram_fd)
+            self._child(fds, cpu)
+        for fd in fds:
+            os.close(fd)
         # the pidfd is opened before this app can be reaped, so it can never name a
         # recycled pid; the daemon gets its own copy
         pidfd = os.pidfd_open(pid)
@@ -147,19 +148,20 @@ class Zygote:
             os.close(pidfd)
         self.children.clear()
 
-    def _child(self, sock_fd: int, ram_fd: int, cpu: int | None) -> NoReturn:
-        """The forked app: its own session, the zygote's fds closed, then the runtime."""
+    def _child(self, fds: list[int], cpu: int | None) -> NoReturn:
+        """The forked app: its own session, its output pipes as stdout and stderr, then
+        the runtime (which closes every other fd before anything else)."""
         code = 1
         try:
             os.setsid()
-            os.close(self.ctl.detach())
-            for pidfd in self.children:
-                os.close(pidfd)
+            sock_fd, mem_fd, out_fd, err_fd = fds
+            os.dup2(out_fd, 1)
+            os.dup2(err_fd, 2)
             if cpu is not None:
                 os.sched_setaffinity(0, {cpu})
             gc.enable()  # off in the zygote; the frozen objects stay out of its reach
             # dies with the zygote (PDEATHSIG), never returns
-            runtime.main([str(sock_fd), str(ram_fd), str(self.pid)])
+            runtime.main([str(sock_fd), str(mem_fd), str(self.pid)])
         except SystemExit as e:
             code = _exit_code(e)
         except BaseException:

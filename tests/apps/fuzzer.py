@@ -42,7 +42,7 @@ def main() -> None:
             os._exit(0)  # faulted while sending: the kernel closed the socket
         frame = rt._recv()
         while frame[0] == FRAME_MPU:
-            rt.memory.set_regions(frame[1])
+            rt.context_switch(frame)
             frame = rt._recv()
         i += 1
     os.close(fd)

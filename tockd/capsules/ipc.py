@@ -307,7 +307,9 @@ class Ipc(Capsule):
             self.revoke_into(proc, "owner restarted")
 
     def revoke_into(self, owner: Process, reason: str) -> None:
-        """Remove every window other processes hold into `owner`'s memory."""
+        """Remove every window other processes hold into `owner`'s memory, for real:
+        the pages under each window get fresh objects (copy on revoke), so whatever
+        mapping a holder kept no longer aliases the owner's memory."""
         kernel = self.kernel
         for w in [w for w in self.windows if w.owner == owner.index]:
             holder = kernel.processes[w.holder]
@@ -317,6 +319,10 @@ class Ipc(Capsule):
                 except MpuError:
                     pass
                 holder.mpu_dirty = True
+            for start, end in w.region.opened():
+                lo, hi = max(start, owner.mem_start), min(end, owner.mem_end)
+                if hi > lo:
+                    kernel.ram.replace(lo, hi - lo)
             self.windows.remove(w)
             kernel.emit(
                 "ipc_revoke", holder, owner=owner.index, ptr=w.ptr, length=w.length, reason=reason

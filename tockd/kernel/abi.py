@@ -107,7 +107,10 @@ UPCALL_QUEUE_LEN = 10
 FRAME_RETURN = 0  # [0, r0, r1, r2, r3]: the registers a syscall returns
 FRAME_UPCALL = 1  # [1, fnptr, arg0, arg1, arg2, appdata]: run an upcall inside yield
 FRAME_BOOT = 2  # [2, descriptor]: who you are, where your memory is (sent once, first)
-FRAME_MPU = 3  # [3, [[start, end, perms], ...]]: the MPU configuration, on context switch
+FRAME_MPU = 3  # [3, [[start, end, perms], ...], n]: the MPU configuration, on context
+# switch, after n page messages queued on the app's memory socket (tockd/memmap.py)
+#: the most page fds one memory-socket message carries (SCM_MAX_FD is 253)
+PAGE_FDS_MAX = 250
 REPORT = 0xF0  # app -> kernel: [REPORT, kind, detail...], the runtime reporting a fault
 
 

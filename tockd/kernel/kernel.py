@@ -29,6 +29,7 @@ from tockd.kernel.abi import (
 )
 from tockd.kernel.events import EventBus
 from tockd.kernel.grant import Grant, GrantError, GrantSpec
+from tockd.kernel.memory import PAGE
 from tockd.kernel.mpu import MPU, MpuError
 from tockd.kernel.process import FaultPolicy, Process, State, Task, TaskKind
 from tockd.kernel.syscall import (
@@ -151,7 +152,10 @@ class Kernel:
         except MpuError as e:
             raise MpuError(f"cannot load {spec.name}: {e}") from None
         proc.mem_start, proc.memory_len = mem_start, mem_len
-        self._ram_next = mem_start + mem_len
+        # Blocks start and end on page boundaries, so that no page holds two processes'
+        # memory: each app maps its own block's pages, and only those (memory.py).
+        self._ram_next = (mem_start + mem_len + PAGE - 1) & ~(PAGE - 1)
+        self.ram.back(mem_start, mem_len)
         self.processes.append(proc)
         self._reset_memory(proc)
         self.mpu.allocate_flash_region(proc.flash_start, size, proc.mpu)
