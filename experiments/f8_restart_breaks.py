@@ -7,22 +7,18 @@ from __future__ import annotations
 if __name__ == "__main__":
     import _runner  # noqa: F401
 
-import tempfile
-from pathlib import Path
-
 from tockd.experiment import Experiment, Observation, Verdict, apps_toml, main_for
 
 OBSERVER = "flaw.observer"
 
 
 def board(mode: str) -> str:
-    marker = Path(tempfile.mkdtemp(prefix="tockd-f8-")) / "first-life"
     apps = [
         {
             "name": "flaw.grower",
             "module": "experiments.apps.grower",
             "ram": 4096,
-            "args": {"marker": str(marker), "observer": OBSERVER},
+            "args": {"observer": OBSERVER},
         },
         {"name": OBSERVER, "module": "experiments.apps.reader_service", "ipc_service": True},
     ]

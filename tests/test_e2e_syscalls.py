@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from tests.harness import app, board_toml, run_board
@@ -51,11 +49,8 @@ async def test_upcall_queue_overflow_is_dropped_and_recorded() -> None:
     assert results.count("Err(QueueFull)") == 2
 
 
-async def test_exit_restart_gives_a_new_identifier_and_runs_again(tmp_path: Path) -> None:
-    marker = tmp_path / "runs"
-    run = await run_board(
-        board_toml([app("tests.apps.restarter", args={"marker": str(marker), "times": 3})])
-    )
+async def test_exit_restart_gives_a_new_identifier_and_runs_again() -> None:
+    run = await run_board(board_toml([app("tests.apps.restarter", args={"times": 3})]))
     assert run.console["restarter"] == "run 1\nrun 2\nrun 3\n"
     restarts = run.of("restart", "restarter")
     assert [r["restart_count"] for r in restarts] == [1, 2]

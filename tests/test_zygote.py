@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import socket
-from pathlib import Path
 from typing import Any
 
 import psutil
@@ -79,11 +78,8 @@ async def test_exit_statuses_reach_the_kernel_the_same_way(
     assert run.proc("crasher").state is State.FAULTED
 
 
-async def test_a_restarted_app_is_forked_again(tmp_path: Path) -> None:
-    marker = tmp_path / "runs"
-    run = await run_board(
-        board_toml([app("tests.apps.restarter", args={"marker": str(marker), "times": 3})])
-    )
+async def test_a_restarted_app_is_forked_again() -> None:
+    run = await run_board(board_toml([app("tests.apps.restarter", args={"times": 3})]))
     assert run.console["restarter"] == "run 1\nrun 2\nrun 3\n"
     spawns = run.of("spawn", "restarter")
     assert [e["start"] for e in spawns] == ["zygote"] * 3

@@ -242,6 +242,9 @@ class Daemon:
             "flash_end": proc.flash_end,
             "stack": proc.spec.stack,
             "seed": kernel.seed + proc.index,
+            # how many times this process was restarted: an app has no files to keep
+            # state in, and some experiments must know which life they are in
+            "restart_count": proc.restart_count,
             "args": proc.spec.args,
             "mpu": [list(r) for r in ranges],
             "virtual_time": self.virtual,

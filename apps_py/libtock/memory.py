@@ -88,9 +88,7 @@ class Memory:
         self.size = size
         # the whole of RAM's address range, as holes: pages are mapped in as handed over
         #: host address of emulated address `base` in this process
-        self._addr = _map(
-            None, size, 0, mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | _MAP_NORESERVE
-        )
+        self._addr = _map(None, size, 0, mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | _MAP_NORESERVE)
         self._mm = memoryview((ctypes.c_char * size).from_address(self._addr)).cast("B")
         self._starts: list[int] = []
         self._ends: list[int] = []

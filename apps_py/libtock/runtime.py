@@ -161,6 +161,12 @@ class Runtime:
 
                 raise TockError(ret.r1, f"exit({which})")
 
+    @property
+    def restart_count(self) -> int:
+        """How many times the kernel restarted this process before this life (tockd's
+        own boot information; Tock apps have no such call)."""
+        return int(self.desc.get("restart_count", 0))
+
     def handle_for(self, callback: Upcall) -> int:
         handle = self._handle_of.get(callback)
         if handle is None:
