@@ -85,5 +85,5 @@ async def test_a_kept_window_shows_kernel_grant_bytes_only_in_tock_mode(mode: st
     else:
         assert run.of("ipc_revoke")
         assert "bytes visible" not in later, out
-        assert "still readable: b\"A's old heap\"" in later
+        assert 'still readable: b"A\'s old heap"' in later
     assert run.status == 0
