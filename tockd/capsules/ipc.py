@@ -20,6 +20,11 @@ target's IPC grant and the caller's (allocating either), exposes the caller's bu
 the target through the target's MPU (`add_mpu_region`, result ignored), and schedules the
 target's upcall with (caller index, length, pointer). Every failure on that path is
 silent in `tock` mode. Each `hardened` fix is a switch (see HARDENED below).
+
+In both modes the caller's share and the target's callback are read back from grant
+bytes through checked accessors (tockd/kernel/grant.py): a share outside the caller's
+RAM below its break (say, rewritten by the caller to point at another app) faults the
+caller, the forger, and the notify is dropped, never exposed.
 """
 
 from __future__ import annotations
