@@ -35,6 +35,7 @@ class Alarm(Capsule):
         upcalls=1,
         state_format="III",
         state_fields=("reference", "dt", "armed"),
+        state_limits=(("armed", 2),),  # a flag; reference and dt are any tick count
     )
 
     def __init__(self, kernel: Kernel) -> None:

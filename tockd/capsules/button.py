@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from tockd.capsules.base import Capsule
 from tockd.kernel.abi import DriverNum, ErrorCode
-from tockd.kernel.grant import GrantError, GrantSpec
+from tockd.kernel.grant import ForgedGrant, GrantError, GrantSpec
 from tockd.kernel.syscall import SUCCESS, SyscallReturn, failure, success_u32
 
 if TYPE_CHECKING:
@@ -25,11 +25,17 @@ if TYPE_CHECKING:
 
 class Button(Capsule):
     driver_num = int(DriverNum.BUTTON)
-    grant_spec = GrantSpec(DriverNum.BUTTON, upcalls=1, state_format="I", state_fields=("enabled",))
-
     def __init__(self, kernel: Kernel, count: int = 2) -> None:
         super().__init__(kernel)
         self.pressed = [False] * count
+        # the enabled mask has one bit per button: any other bit is forged
+        self.grant_spec = GrantSpec(
+            DriverNum.BUTTON,
+            upcalls=1,
+            state_format="I",
+            state_fields=("enabled",),
+            state_limits=(("enabled", 1 << count),),
+        )
 
     def command(self, proc: Process, cmd: int, arg0: int, arg1: int) -> SyscallReturn:
         if cmd == 0:
@@ -59,7 +65,12 @@ class Button(Capsule):
             if not proc.is_alive():
                 continue
             grant = self.kernel.grant_if_allocated(proc, self.grant_spec)
-            if grant is not None and grant.state()["enabled"] & (1 << index):
+            try:
+                enabled = grant is not None and grant.state()["enabled"] & (1 << index)
+            except ForgedGrant as e:  # faults the forger; the others are still told
+                self.kernel.forged_grant(e)
+                continue
+            if enabled:
                 self.schedule_upcall(proc, 0, index, int(pressed), 0)
                 notified += 1
         self.kernel.emit("button", None, button=index, pressed=pressed, notified=notified)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from tockd.capsules.base import Capsule
 from tockd.kernel.abi import DriverNum, ErrorCode
-from tockd.kernel.grant import GrantError, GrantSpec
+from tockd.kernel.grant import ForgedGrant, GrantError, GrantSpec
 from tockd.kernel.syscall import SUCCESS, SyscallReturn, failure
 
 if TYPE_CHECKING:
@@ -84,7 +84,10 @@ class Console(Capsule):
     def feed_input(self, proc: Process, data: bytes) -> None:
         """Bytes typed for `proc` (from the control socket)."""
         self._input.setdefault(proc.identifier, bytearray()).extend(data)
-        self._try_read(proc)
+        try:
+            self._try_read(proc)
+        except ForgedGrant as e:  # not a syscall: the kernel boundary is here
+            self.kernel.forged_grant(e)
 
     def _try_read(self, proc: Process) -> None:
         grant = self.kernel.grant_if_allocated(proc, self.grant_spec)

@@ -20,6 +20,11 @@ target's IPC grant and the caller's (allocating either), exposes the caller's bu
 the target through the target's MPU (`add_mpu_region`, result ignored), and schedules the
 target's upcall with (caller index, length, pointer). Every failure on that path is
 silent in `tock` mode. Each `hardened` fix is a switch (see HARDENED below).
+
+In both modes the caller's share and the target's callback are read back from grant
+bytes through checked accessors (tockd/kernel/grant.py): a share outside the caller's
+RAM below its break (say, rewritten by the caller to point at another app) faults the
+caller, the forger, and the notify is dropped, never exposed.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from typing import TYPE_CHECKING
 
 from tockd.capsules.base import Capsule
 from tockd.kernel.abi import DriverNum, ErrorCode
-from tockd.kernel.grant import GrantError, GrantSpec
+from tockd.kernel.grant import ForgedGrant, GrantError, GrantSpec
 from tockd.kernel.mpu import MpuConfig, MpuError, Permission, Region
 from tockd.kernel.process import Task, TaskKind
 from tockd.kernel.syscall import SUCCESS, SyscallReturn, failure, success_u32
@@ -118,8 +123,15 @@ class Ipc(Capsule):
         return failure(ErrorCode.NODEVICE)
 
     def _has_callback(self, target: Process, sub: int) -> bool:
+        """Has `target` a callback at `sub`? A forged one faults `target`: no."""
         grant = self.kernel.grant_if_allocated(target, self.grant_spec)
-        return grant is not None and grant.upcall(sub)[0] != 0
+        if grant is None:
+            return False
+        try:
+            return grant.upcall(sub)[0] != 0
+        except ForgedGrant as e:
+            self.kernel.forged_grant(e)
+            return False
 
     def _notify(self, caller: Process, target_index: int, kind: int) -> SyscallReturn:
         kernel = self.kernel
@@ -199,16 +211,24 @@ class Ipc(Capsule):
         except GrantError as e:
             self._drop(target, caller, kind, f"grant allocation failed: {e}")
             return
-        if tgrant.upcall(sub)[0] == 0 and self._on("queue_until_subscribed"):
+        try:
+            # both read back from grants: the target's callback, the caller's share. A
+            # forged one faults its owner and the notify is dropped, never exposed.
+            has_callback = tgrant.upcall(sub)[0] != 0
+            ptr, length = cgrant.allow_rw(target.index)
+        except ForgedGrant as e:
+            kernel.forged_grant(e)
+            self._drop(target, caller, kind, e.reason)
+            return
+        if not has_callback and self._on("queue_until_subscribed"):
             self._hold_or_drop(target, caller, task, "no callback yet")
             return
-        ptr, length = cgrant.allow_rw(target.index)
         if length and not self._expose(target, caller, ptr, length):
             if self._on("refuse_unprotectable_share"):
                 ptr, length = 0, 0  # never hand the peer a pointer it cannot touch
         elif not length:
             ptr = 0
-        if tgrant.upcall(sub)[0] == 0:
+        if not has_callback:
             self._drop(target, caller, kind, "null upcall: no callback registered")
         result = kernel.schedule_upcall(target, self.grant_spec, sub, (caller_index, length, ptr))
         if result != "Ok(())":
@@ -337,14 +357,17 @@ class Ipc(Capsule):
     def describe(self) -> dict[str, object]:
         """Services, clients and shared buffers, for the control socket."""
         kernel = self.kernel
-        services = [p.index for p in kernel.processes if self._has_callback(p, p.index)]
-        clients = []
-        for p in kernel.processes:
+        services, clients = [], []
+        for p in kernel.processes:  # an observer: raw reads, never dereferenced
             grant = kernel.grant_if_allocated(p, self.grant_spec) if p.is_alive() else None
             if grant is None:
                 continue
             for n in range(self.num_procs):
-                if n != p.index and grant.upcall(n)[0]:
+                if not grant.raw_upcall(n)[0]:
+                    continue
+                if n == p.index:
+                    services.append(p.index)
+                else:
                     clients.append({"client": p.index, "service": n})
         windows = [
             {

@@ -28,7 +28,7 @@ from tockd.kernel.abi import (
     YieldCall,
 )
 from tockd.kernel.events import EventBus
-from tockd.kernel.grant import Grant, GrantError, GrantSpec
+from tockd.kernel.grant import ForgedGrant, Grant, GrantError, GrantSpec
 from tockd.kernel.memory import PAGE
 from tockd.kernel.mpu import MPU, MpuError
 from tockd.kernel.process import FaultPolicy, Process, State, Task, TaskKind
@@ -226,6 +226,12 @@ class Kernel:
             self.kernel_error(proc, f"syscall class {cls} ({r0:#x}, {r1}, {r2:#x}, {r3:#x})", e)
             return Outcome(None)
 
+    def forged_grant(self, e: ForgedGrant) -> None:
+        """A value read back from `e.proc`'s grant broke the rules it was stored under:
+        fault the forger (which may not be the running process) with the reason. The
+        caller of this abandons whatever it was doing with the value."""
+        self.fault(e.proc, e.reason)
+
     def kernel_error(self, proc: Process, during: str, error: Exception) -> None:
         import traceback
 
@@ -244,15 +250,21 @@ class Kernel:
             return self._yield(proc, r0, r1, r2)
         if cls == SyscallClass.EXIT:
             return self._exit(proc, r0, r1)
-        if cls == SyscallClass.MEMOP:
-            rv = memop_mod.memop(self, proc, r0, r1)
-        elif cls == SyscallClass.COMMAND:
-            capsule = self.capsules.get(r0)
-            rv = _NODEVICE if capsule is None else capsule.command(proc, r1, r2, r3)
-        elif cls == SyscallClass.SUBSCRIBE:
-            rv = self._subscribe(proc, r0, r1, r2, r3)
-        else:
-            rv = self._allow(proc, cls, r0, r1, r2, r3)
+        try:
+            if cls == SyscallClass.MEMOP:
+                rv = memop_mod.memop(self, proc, r0, r1)
+            elif cls == SyscallClass.COMMAND:
+                capsule = self.capsules.get(r0)
+                rv = _NODEVICE if capsule is None else capsule.command(proc, r1, r2, r3)
+            elif cls == SyscallClass.SUBSCRIBE:
+                rv = self._subscribe(proc, r0, r1, r2, r3)
+            else:
+                rv = self._allow(proc, cls, r0, r1, r2, r3)
+        except ForgedGrant as e:
+            # a value read back from a grant broke its rules: its owner forged it. The
+            # forger is faulted; a caller that is not the forger gets FAIL.
+            self.forged_grant(e)
+            rv = _failed_call(cls, r2, r3)
         if proc.state is not State.RUNNING:
             # the capsule faulted or stopped the caller while handling the call
             return Outcome(None)
@@ -363,7 +375,7 @@ class Kernel:
             return None
         if num not in proc.grant_ptrs:
             return None
-        return Grant(self.ram, proc.grant_ptrs[num], capsule.grant_spec)
+        return Grant(self.ram, proc.grant_ptrs[num], capsule.grant_spec, proc)
 
     def _subscribe(
         self, proc: Process, driver: int, num: int, fnptr: int, appdata: int
@@ -378,7 +390,7 @@ class Kernel:
             return subscribe_failure(ErrorCode.NOMEM, fnptr, appdata)
         if num >= capsule.grant_spec.upcalls:
             return subscribe_failure(ErrorCode.NOSUPPORT, fnptr, appdata)
-        old_fn, old_data = grant.upcall(num)
+        old_fn, old_data = grant.raw_upcall(num)  # handed back to the owner only
         grant.set_upcall(num, fnptr, appdata)
         removed = proc.remove_pending_upcalls(driver, num)
         self.emit("remove_pending_upcalls", proc, driver=driver, subscribe=num, removed=removed)
@@ -409,12 +421,12 @@ class Kernel:
             refused = capsule.check_allow_rw(proc, num, addr, size)
             if refused is not None:
                 return allow_failure(cls, refused, addr, size)
-            old = grant.allow_rw(num)
+            old = grant.raw_allow_rw(num)  # handed back to the owner only
             grant.set_allow_rw(num, addr, size)
         else:
             if num >= spec.allow_ro:
                 return allow_failure(cls, ErrorCode.NOSUPPORT, addr, size)
-            old = grant.allow_ro(num)
+            old = grant.raw_allow_ro(num)
             grant.set_allow_ro(num, addr, size)
         return allow_success(cls, old[0], old[1])
 
@@ -427,7 +439,7 @@ class Kernel:
         num = self.grant_numbers[spec.driver_num]
         address = proc.grant_ptrs.get(num)
         if address is not None:
-            return Grant(self.ram, address, spec)
+            return Grant(self.ram, address, spec, proc)
         assert proc.mpu is not None
         new_kbrk = (proc.kernel_memory_break - spec.size) & ~3
         if "grant_fail" in proc.adversity:
@@ -444,7 +456,7 @@ class Kernel:
         proc.kernel_memory_break = new_kbrk
         proc.mpu_dirty = True
         proc.grant_ptrs[num] = new_kbrk
-        grant = Grant.initialise(self.ram, new_kbrk, spec)
+        grant = Grant.initialise(self.ram, new_kbrk, spec, proc)
         table = proc.mem_end - 8 * len(self.grant_numbers)
         self.ram.pack("<II", table + 8 * num, spec.driver_num, new_kbrk)
         self.emit(
@@ -459,7 +471,7 @@ class Kernel:
 
     def grant_if_allocated(self, proc: Process, spec: GrantSpec) -> Grant | None:
         address = proc.grant_ptrs.get(self.grant_numbers[spec.driver_num])
-        return None if address is None else Grant(self.ram, address, spec)
+        return None if address is None else Grant(self.ram, address, spec, proc)
 
     # ---- upcalls --------------------------------------------------------------------
 
@@ -482,7 +494,19 @@ class Kernel:
         if subscribe >= spec.upcalls:
             self.emit("schedule_invalid", proc, driver=driver, subscribe=subscribe)
             return "Err(InvalidSubscribeNum)"
-        fnptr, appdata = grant.upcall(subscribe)
+        try:
+            fnptr, appdata = grant.upcall(subscribe)
+        except ForgedGrant as e:
+            self.forged_grant(e)
+            self.emit(
+                "upcall_dropped",
+                proc,
+                driver=driver,
+                subscribe=subscribe,
+                args=list(args),
+                reason=e.reason,
+            )
+            return "Err(KernelError)"
         kind = TaskKind.FUNCTION_CALL if fnptr else TaskKind.RETURN_VALUE
         a0, a1, a2 = (a & 0xFFFF_FFFF for a in args)
         task = Task(kind, driver, subscribe, fnptr, a0, a1, a2, appdata)
@@ -570,6 +594,8 @@ class Kernel:
                 if handler is not None:
                     try:
                         handler(proc, t)
+                    except ForgedGrant as e:  # the capsule did not catch it itself
+                        self.forged_grant(e)
                     except Exception as e:  # contain any capsule bug
                         self.kernel_error(proc, "IPC delivery", e)
                         return None
@@ -793,12 +819,28 @@ class Kernel:
                     pick = due[self.timer_chooser([t[2] for t in due])]
                     self._timers.remove(pick)
                     heapq.heapify(self._timers)
-                    pick[3]()
+                    self._fire_timer(pick[3])
                     continue
-            heapq.heappop(self._timers)[3]()
+            self._fire_timer(heapq.heappop(self._timers)[3])
+
+    def _fire_timer(self, callback: Callable[[], None]) -> None:
+        """Capsule work on a process's behalf: a forged grant faults its owner only."""
+        try:
+            callback()
+        except ForgedGrant as e:
+            self.forged_grant(e)
 
     def find(self, name: str) -> Process | None:
         for p in self.processes:
             if p.name == name:
                 return p
         return None
+
+
+def _failed_call(cls: int, r2: int, r3: int) -> SyscallReturn:
+    """FAIL, in the variant a syscall of class `cls` returns its failures in."""
+    if cls == SyscallClass.SUBSCRIBE:
+        return subscribe_failure(ErrorCode.FAIL, r2, r3)
+    if cls in (SyscallClass.COMMAND, SyscallClass.MEMOP):
+        return failure(ErrorCode.FAIL)
+    return allow_failure(cls, ErrorCode.FAIL, r2, r3)

@@ -132,8 +132,8 @@ def check_invariants(kernel: Kernel) -> list[str]:
             if grant is None:
                 continue
             spec = capsule.grant_spec
-            slots = [grant.allow_ro(i) for i in range(spec.allow_ro)]
-            slots += [grant.allow_rw(i) for i in range(spec.allow_rw)]
+            slots = [grant.raw_allow_ro(i) for i in range(spec.allow_ro)]
+            slots += [grant.raw_allow_rw(i) for i in range(spec.allow_rw)]
             for ptr, length in slots:
                 if length and ptr < p.mem_end and ptr + length > p.kernel_memory_break:
                     out.append(
@@ -157,7 +157,7 @@ def check_invariants(kernel: Kernel) -> list[str]:
         if owner.is_alive() and ipc is not None:
             grant = kernel.grant_if_allocated(owner, ipc.grant_spec)
             if grant is not None:
-                ptr, length = grant.allow_rw(holder.index)
+                ptr, length = grant.raw_allow_rw(holder.index)
                 shared_now = length > 0 and ptr <= w.ptr and w.ptr + w.length <= ptr + length
         if not shared_now:
             out.append(
