@@ -58,20 +58,54 @@ def lo(value: int) -> int:
     return value & 0xFFFF_FFFF
 
 
-def base_spec(nr: int, args: tuple[int, ...], *, fork: bool) -> int:
+DENIED = {
+    "ptrace", "process_vm_readv", "process_vm_writev", "kcmp", "pidfd_open", "pidfd_getfd",
+    "pidfd_send_signal", "process_madvise", "migrate_pages", "move_pages", "socket",
+    "socketpair", "setsid", "setpgid", "setuid", "setgid", "setreuid", "setregid",
+    "setresuid", "setresgid", "setfsuid", "setfsgid", "setgroups", "capset", "unshare",
+    "setns", "mount", "umount2", "pivot_root", "chroot", "move_mount", "open_tree", "fsopen",
+    "fsconfig", "fsmount", "fspick", "mount_setattr", "bpf", "perf_event_open",
+    "userfaultfd", "io_uring_setup", "io_uring_enter", "io_uring_register", "keyctl",
+    "add_key", "request_key", "init_module", "finit_module", "delete_module", "kexec_load",
+    "kexec_file_load", "reboot", "swapon", "swapoff", "acct", "syslog", "iopl", "ioperm",
+    "modify_ldt", "uselib", "quotactl", "quotactl_fd", "open_by_handle_at",
+    "name_to_handle_at", "fanotify_init", "sched_setaffinity", "setpriority",
+    "sched_setparam", "sched_setscheduler", "sched_setattr", "ioprio_set", "truncate",
+    "ftruncate", "fallocate",
+}  # fmt: skip
+PRCTL_OK = {2, 3, 15, 16, 21, 23, 30, 38, 39, 42, 0x53564D41}
+
+
+def base_spec(nr: int, args: tuple[int, ...], *, fork: bool, pid: int = PID) -> int:
     """What the base filter must answer, written from the module's documentation."""
     if nr >= X86.abi_limit:
         return KILL
-    if nr == NR["prlimit64"]:
-        return ALLOW if args[2] == 0 else errno_ret(errno.EPERM)
-    if nr == NR["setrlimit"]:
-        return errno_ret(errno.EPERM)
+    names = {v: k for k, v in NR.items()}
+    name = names.get(nr)
+    eperm = errno_ret(errno.EPERM)
+    a0, a1, a2 = lo(args[0]), lo(args[1]), lo(args[2])
+    if name == "prlimit64":
+        return ALLOW if args[2] == 0 else eperm
+    if name == "setrlimit" or name in DENIED:
+        return eperm
+    if name == "kill":
+        return ALLOW if a0 in (pid, 0, -pid & 0xFFFF_FFFF) else eperm
+    if name in ("tgkill", "tkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo"):
+        return ALLOW if a0 in (pid, 0) else eperm
+    if name == "prctl":
+        return ALLOW if a0 in PRCTL_OK else eperm
+    if name == "fcntl":
+        return eperm if a1 in (8, 10, 15, 1024, 1026, 1033) else ALLOW
+    if name == "madvise":
+        return eperm if a2 == 9 else ALLOW
+    if name == "ioctl":
+        return eperm if a1 in (0x5412, 0x541C) else ALLOW
     if not fork:
-        if nr in (NR["fork"], NR["vfork"], NR["execve"], NR["execveat"]):
+        if name in ("fork", "vfork", "execve", "execveat"):
             return KILL
-        if nr == NR["clone"]:
+        if name == "clone":
             return ALLOW if args[0] & 0x10000 else KILL
-        if nr == NR["clone3"]:
+        if name == "clone3":
             return errno_ret(errno.ENOSYS)
     return ALLOW
 
@@ -137,8 +171,21 @@ registers = st.tuples(*[register] * 6)
 @settings(max_examples=500)
 @given(nr=syscall_nr, args=registers, fork=st.booleans())
 def test_base_filter_matches_its_rules(nr: int, args: tuple[int, ...], fork: bool) -> None:
-    program = sandbox.assemble(X86, sandbox.base_rules(fork=fork), ALLOW)
+    program = sandbox.base_program(fork, PID)
+    assert program is not None
+    assert program == sandbox.assemble(X86, sandbox.base_rules(fork=fork, pid=PID), ALLOW)
     assert run_bpf(program, nr, args) == base_spec(nr, args, fork=fork)
+
+
+@given(pid=st.integers(2, 1 << 22), sig=st.sampled_from([0, 1, 9]))
+def test_the_patched_pid_is_the_only_one_that_may_be_signalled(pid: int, sig: int) -> None:
+    program = sandbox.base_program(False, pid)
+    assert program is not None
+    for target, ok in ((pid, True), (0, True), (-pid, True), (pid + 1, False), (-1, False)):
+        want = ALLOW if ok else errno_ret(errno.EPERM)
+        assert run_bpf(program, NR["kill"], (target & (2**64 - 1), sig, 0, 0, 0, 0)) == want
+    tgkill = run_bpf(program, NR["tgkill"], (pid + 1, pid + 1, sig, 0, 0, 0))
+    assert tgkill == errno_ret(errno.EPERM)
 
 
 @settings(max_examples=500)
@@ -171,13 +218,13 @@ def _child(code: str) -> subprocess.CompletedProcess[str]:
 @pytest.mark.skipif(sandbox.machine() is None, reason="no seccomp table for this machine")
 def test_loaded_filters_kill_fork_and_keep_threads() -> None:
     threads = _child(
-        "import threading\n"
+        "import ctypes, threading\n"
         "sandbox.apply_limits({}, 0)\n"
         "t = threading.Thread(target=print, args=('thread',)); t.start(); t.join()\n"
-        "print(open('/proc/self/status').read().count('Seccomp:\\t2'))\n"
+        "print(ctypes.CDLL(None).prctl(21, 0, 0, 0, 0))\n"
     )
     assert threads.returncode == 0, threads.stderr
-    assert threads.stdout == "thread\n1\n"
+    assert threads.stdout == "thread\n2\n"  # PR_GET_SECCOMP: filter mode
     fork = _child("import os\nsandbox.apply_limits({}, 0)\nos.fork()\nprint('forked')\n")
     assert fork.returncode == -signal.SIGSYS
     assert fork.stdout == ""

@@ -234,7 +234,9 @@ def main(argv: list[str] | None = None) -> NoReturn:
 
         vtime.install()
     try:
-        limits = sandbox.apply_limits(rt.desc.get("sandbox", {}), rt.desc["ram_size"])
+        limits = sandbox.apply_limits(
+            rt.desc.get("sandbox", {}), rt.desc["ram_size"], module=rt.desc["module"]
+        )
         module = importlib.import_module(rt.desc["module"])
         app_main = module.main
         if limits["seccomp"]:
