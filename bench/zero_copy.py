@@ -24,7 +24,6 @@ import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -97,21 +96,25 @@ def through_allow(size: int, n: int, warmup: int, cpu: int | str) -> tuple[list[
     from tockd.daemon import Daemon
 
     ram = 1 << (size + 16384).bit_length()  # the app's block (power-of-two MPU regions)
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "samples"
-        cfg = parse_board(
-            f'[board]\nname = "zero-copy"\nmpu = "cortex-m"\nram_size = {ram * 2}\n'
-            f"bulk = true\ncpu = {_toml(cpu)}\n"
-            f'[[apps]]\nname = "bulk"\nmodule = "apps_py.zero_copy_bench"\n'
-            f"ram = {size + 8192}\n"
-            f'[apps.args]\nout = "{out}"\nsize = {size}\nn = {n}\nwarmup = {warmup}\n'
-        )
-        daemon = Daemon(cfg, quiet=True)
-        status = trio.run(daemon.run)
-        if status != 0 or not out.exists():
-            raise SystemExit("tockd zero-copy run failed")
-        in_place, copied = out.read_text().splitlines()
-        return [int(x) for x in in_place.split()], [int(x) for x in copied.split()]
+    cfg = parse_board(
+        f'[board]\nname = "zero-copy"\nmpu = "cortex-m"\nram_size = {ram * 2}\n'
+        f"bulk = true\ncpu = {_toml(cpu)}\nuart_baud = 0\n"
+        f'[[apps]]\nname = "bulk"\nmodule = "apps_py.zero_copy_bench"\n'
+        f"ram = {size + 8192}\n"
+        f"[apps.args]\nsize = {size}\nn = {n}\nwarmup = {warmup}\n"
+    )
+    daemon = Daemon(cfg, quiet=True)
+    text: list[str] = []
+    # the samples come back on the app's console; no syscall event is built meanwhile
+    daemon.kernel.events.subscribe(
+        lambda e: text.append(e["text"]) if e["kind"] == "console" else None, syscalls=False
+    )
+    status = trio.run(daemon.run)
+    lines = "".join(text).splitlines()
+    if status != 0 or len(lines) != 2:
+        raise SystemExit("tockd zero-copy run failed")
+    in_place, copied = lines
+    return [int(x) for x in in_place.split()], [int(x) for x in copied.split()]
 
 
 def _toml(v: int | str) -> str:

@@ -238,9 +238,24 @@ def _board(frames: list[Frame], tmp: Path, apps: int, mode: str) -> tuple[str, l
         path = tmp / f"frames{k}.msgpack"
         path.write_bytes(msgpack.packb([[f.data, f.pad] for f in plan]))
         args = {"frames": str(path), "cursor": str(tmp / f"cursor{k}"), "done": str(done / str(k))}
-        specs.append(app("tests.apps.fuzzer", name=f"fuzz{k}", fault_policy="restart", args=args))
+        # the fuzzer keeps its place in a file across its restarts: it needs files
+        specs.append(
+            app(
+                "tests.apps.fuzzer",
+                name=f"fuzz{k}",
+                fault_policy="restart",
+                args=args,
+                sandbox={"landlock": False},
+            )
+        )
         plans.append(plan)
-    specs.append(app("tests.apps.steady", args={"until_dir": str(done), "until_count": apps}))
+    specs.append(
+        app(
+            "tests.apps.steady",
+            args={"until_dir": str(done), "until_count": apps},
+            sandbox={"landlock": False},  # it watches the fuzzers' files
+        )
+    )
     return board_toml(specs, ram_size=RAM_SIZE, kernel_mode=mode), plans
 
 

@@ -178,8 +178,9 @@ async def test_sandbox_settings_reach_each_app() -> None:
             assert f"RLIMIT_NOFILE {files} {files}" in lines
         assert "RLIMIT_CORE 0 0" in lines
         assert "NoNewPrivs:\t1" in lines
-        assert "Seccomp:\t2" in lines  # the base filter
-        assert "Seccomp_filters:\t1" in lines
+        assert "Seccomp:\t2" in lines  # the base filter (one: tests/test_sandbox.py)
+        assert "Dumpable:\t0" in lines
+        assert "Capabilities:\t0x0 0x0" in lines
 
 
 async def test_limits_cannot_be_raised_even_by_root() -> None:

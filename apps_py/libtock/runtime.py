@@ -236,16 +236,6 @@ def flush_stdio() -> None:
             pass
 
 
-def _close_other_fds(keep: set[int]) -> None:
-    """Close every fd but stdin, stdout, stderr and `keep` (close_range(2))."""
-    low = 3
-    for fd in sorted(k for k in keep if k >= 3):
-        if fd > low:
-            os.closerange(low, fd)
-        low = fd + 1
-    os.closerange(low, 1 << 20)
-
-
 def _die_with_parent(parent: int) -> None:
     try:
         libc = ctypes.CDLL(None, use_errno=True)
@@ -261,7 +251,7 @@ def main(argv: list[str] | None = None) -> NoReturn:
     args = argv if argv is not None else sys.argv[1:]
     sock_fd, mem_fd, parent = int(args[0]), int(args[1]), int(args[2])
     _die_with_parent(parent)
-    _close_other_fds({sock_fd, mem_fd})
+    sandbox.close_fds_except([sock_fd, mem_fd])
     for stream in (sys.stdout, sys.stderr):  # pipes to the daemon: a line at a time
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(line_buffering=True)
@@ -281,11 +271,13 @@ def main(argv: list[str] | None = None) -> NoReturn:
 
         vtime.install()
     try:
-        limits = sandbox.apply_limits(rt.desc.get("sandbox", {}), rt.desc["ram_size"])
+        limits = sandbox.apply_limits(
+            rt.desc.get("sandbox", {}), rt.desc["ram_size"], module=rt.desc["module"]
+        )
         module = importlib.import_module(rt.desc["module"])
         app_main = module.main
         if limits["seccomp"]:
-            sandbox.install_strict_filter(sock.fileno())
+            sandbox.install_strict_filter(sock.fileno(), mem_sock.fileno())
     except Exception as exc:
         rt.started = True
         rt.report_exception(sandbox.fault_text(exc))

@@ -13,7 +13,7 @@ import subprocess
 import threading
 import time
 
-from apps_py.libtock import app_args, console, runtime
+from apps_py.libtock import app_args, console, runtime, sandbox
 from tockd.kernel.abi import REPORT, ReportKind
 from tockd.wire import encode
 
@@ -35,8 +35,13 @@ def _status() -> None:
     for name in ("RLIMIT_AS", "RLIMIT_CPU", "RLIMIT_NOFILE", "RLIMIT_CORE"):
         soft, hard = resource.getrlimit(getattr(resource, name))
         lines.append(f"{name} {soft} {hard}")
-    with open("/proc/self/status") as f:
-        lines += [line.strip() for line in f if line.startswith(("NoNewPrivs", "Seccomp"))]
+    # /proc/self is out of the app's reach (Landlock): ask the kernel through prctl
+    libc = ctypes.CDLL(None, use_errno=True)
+    lines.append(f"NoNewPrivs:\t{libc.prctl(39, 0, 0, 0, 0)}")  # PR_GET_NO_NEW_PRIVS
+    lines.append(f"Seccomp:\t{libc.prctl(21, 0, 0, 0, 0)}")  # PR_GET_SECCOMP
+    lines.append(f"Dumpable:\t{libc.prctl(3, 0, 0, 0, 0)}")  # PR_GET_DUMPABLE
+    effective, permitted, _inheritable = sandbox.capabilities()
+    lines.append(f"Capabilities:\t{effective:#x} {permitted:#x}")
     console.write("\n".join(lines) + "\n")
 
 
