@@ -73,6 +73,11 @@ DENIED = {
     "name_to_handle_at", "fanotify_init", "sched_setaffinity", "setpriority",
     "sched_setparam", "sched_setscheduler", "sched_setattr", "ioprio_set", "truncate",
     "ftruncate", "fallocate",
+    "chmod", "fchmod", "fchmodat", "fchmodat2", "chown", "fchown", "lchown", "fchownat",
+    "utime", "utimes", "futimesat", "utimensat", "setxattr", "lsetxattr", "fsetxattr",
+    "removexattr", "lremovexattr", "fremovexattr", "rename", "renameat", "renameat2",
+    "link", "linkat", "symlink", "symlinkat", "unlink", "unlinkat", "mkdir", "mkdirat",
+    "rmdir", "mknod", "mknodat",
 }  # fmt: skip
 PRCTL_OK = {2, 3, 15, 16, 21, 23, 30, 38, 39, 42, 0x53564D41}
 

@@ -411,8 +411,8 @@ class Daemon:
         key = ev["index"]
         text = self._console_lines.pop(key, "") + ev["text"]
         *lines, rest = text.split("\n")
-        for line in lines:
-            print(f"[{ev['name']}] {line}", flush=True)
+        for line in lines:  # the app's words: shown escaped, never as raw control bytes
+            print(f"[{ev['name']}] {appout.sanitize(line)}", flush=True)
         if rest:
             self._console_lines[key] = rest
 

@@ -185,6 +185,13 @@ _X86_64_SYSCALLS = {
     "fsopen": 430, "fsconfig": 431, "fsmount": 432, "fspick": 433, "pidfd_open": 434,
     "clone3": 435, "openat2": 437, "pidfd_getfd": 438, "faccessat2": 439,
     "process_madvise": 440, "mount_setattr": 442, "quotactl_fd": 443,
+    "rename": 82, "mkdir": 83, "rmdir": 84, "link": 86, "unlink": 87, "symlink": 88,
+    "chmod": 90, "fchmod": 91, "chown": 92, "fchown": 93, "lchown": 94, "utime": 132,
+    "mknod": 133, "setxattr": 188, "lsetxattr": 189, "fsetxattr": 190,
+    "removexattr": 197, "lremovexattr": 198, "fremovexattr": 199, "utimes": 235,
+    "mkdirat": 258, "mknodat": 259, "fchownat": 260, "futimesat": 261, "unlinkat": 263,
+    "renameat": 264, "linkat": 265, "symlinkat": 266, "fchmodat": 268, "utimensat": 280,
+    "renameat2": 316, "fchmodat2": 452,
 }  # fmt: skip
 
 MACHINES: dict[str, Machine] = {
@@ -333,6 +340,14 @@ _DENIED = (
     "sched_setattr", "ioprio_set",
     # shrinking or punching a file: a shared memfd would lose other apps' bytes
     "truncate", "ftruncate", "fallocate",
+    # changing the filesystem: Landlock refuses creating, removing and renaming, but not
+    # changing a file's mode, owner, times or attributes (the owner, root included,
+    # may do that without any capability)
+    "chmod", "fchmod", "fchmodat", "fchmodat2", "chown", "fchown", "lchown", "fchownat",
+    "utime", "utimes", "futimesat", "utimensat", "setxattr", "lsetxattr", "fsetxattr",
+    "removexattr", "lremovexattr", "fremovexattr", "rename", "renameat", "renameat2",
+    "link", "linkat", "symlink", "symlinkat", "unlink", "unlinkat", "mkdir", "mkdirat",
+    "rmdir", "mknod", "mknodat",
 )  # fmt: skip
 
 
