@@ -287,3 +287,27 @@ def test_run_paused_waits_for_resume_before_the_first_syscall(sock_dir: Path) ->
     assert daemon.returncode == 0, err
     assert "Hello World!" in out
     assert out.splitlines()[0].startswith("[0] function_call")  # the trace is whole
+
+
+def test_run_says_the_isolation_tier_and_warns_for_each_relaxation(tmp_path: Path) -> None:
+    r = tockd("run", "configs/hello.toml")
+    assert r.returncode == 0, r.stderr
+    assert "tockd: isolation: full" in r.stderr.splitlines()  # Landlock ABI 7 here
+    board = tmp_path / "relaxed.toml"
+    board.write_text(
+        '[board]\nname = "relaxed"\nmpu = "ideal"\n'
+        '[[apps]]\nname = "hello"\nmodule = "apps_py.hello"\n'
+        "[apps.sandbox]\nfork = true\nlandlock = false\n"
+        '[[apps]]\nname = "strict"\nmodule = "apps_py.hello"\n'
+    )
+    r = tockd("run", str(board))
+    assert r.returncode == 0, r.stderr
+    lines = r.stderr.splitlines()
+    assert "tockd: isolation: weaker" in lines
+    assert any(line.startswith("tockd:   - landlock = false: the app may read") for line in lines)
+    warnings = [line for line in lines if "WARNING" in line]
+    assert [w.split(": ")[2] for w in warnings] == [
+        "app hello runs with a relaxed sandbox",
+        "app hello runs with a relaxed sandbox",
+    ]
+    assert "fork = true" in warnings[0] and "landlock = false" in warnings[1]

@@ -602,7 +602,10 @@ def test_probe_and_weaknesses() -> None:
         assert sandbox.weaknesses(found, {}) == []  # isolation: full
     off = sandbox.weaknesses(sandbox.Probe("x86_64", True, 7), {"landlock": False})
     assert len(off) == 3, off
-    assert off[0].startswith("landlock = false: the filesystem is not read-only")
+    assert off[0].startswith("landlock = false: the app may read and write every file")
+    no_landlock = sandbox.weaknesses(sandbox.Probe("x86_64", True, 0), {})
+    assert no_landlock[0].startswith("no Landlock on this kernel: the filesystem is not")
+    assert "RLIMIT_FSIZE" in no_landlock[0]
     assert "PR_SET_DUMPABLE" in off[0]
     assert "no TCP bind/connect rules (socket() is still refused by seccomp)" in off[1]
     assert "signals are scoped by the seccomp pid checks only" in off[2]

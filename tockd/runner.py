@@ -15,6 +15,7 @@ from pathlib import Path
 
 import trio
 
+from tockd import isolation
 from tockd.board import BoardConfig, BoardError
 from tockd.control import ControlServer, default_socket_path
 from tockd.daemon import Daemon
@@ -56,6 +57,8 @@ async def serve_board(cfg: BoardConfig, args: argparse.Namespace) -> int:
                 file=sys.stderr,
                 flush=True,
             )
+            for line in isolation.report(cfg):
+                print(f"tockd: {line}", file=sys.stderr, flush=True)
 
             async def signals() -> None:
                 with trio.open_signal_receiver(

@@ -626,12 +626,20 @@ def weaknesses(found: Probe, cfg: Mapping[str, object] | None = None) -> list[st
         )
     abi = found.landlock_abi if cfg["landlock"] else 0
     why = "landlock = false" if not cfg["landlock"] else "no Landlock on this kernel"
-    if abi == 0:
+    if abi == 0 and not cfg["landlock"]:
         out.append(
-            f"{why}: the filesystem is not read-only nor limited to what the app needs "
-            "(writes are stopped only by RLIMIT_FSIZE = 0: no new bytes, but files "
-            "can be truncated, removed or renamed where the uid may); /proc of other "
-            "processes is guarded only by PR_SET_DUMPABLE = 0 and dropped capabilities"
+            f"{why}: the app may read and write every file its uid may (seccomp still "
+            "refuses removing, renaming and changing files' modes and owners); /proc of "
+            "other processes is guarded only by PR_SET_DUMPABLE = 0 and dropped "
+            "capabilities"
+        )
+    elif abi == 0:
+        out.append(
+            f"{why}: the filesystem is not limited to what the app needs: it may read "
+            "every file its uid may (writes are stopped by RLIMIT_FSIZE = 0, and seccomp "
+            "refuses removing, renaming and changing files' modes and owners); /proc of "
+            "other processes is guarded only by PR_SET_DUMPABLE = 0 and dropped "
+            "capabilities"
         )
     if 0 < abi < 3:
         out.append(
