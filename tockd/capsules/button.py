@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 class Button(Capsule):
     driver_num = int(DriverNum.BUTTON)
+
     def __init__(self, kernel: Kernel, count: int = 2) -> None:
         super().__init__(kernel)
         self.pressed = [False] * count
