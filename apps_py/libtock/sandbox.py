@@ -15,14 +15,29 @@ emulated MPU alone (README, "Threat model"). The board's `[sandbox]` table (and 
                       filter kills it on fork/vfork/clone-of-a-process/execve.
     seccomp           install the strict allow-list filter just before main().
 
-`apply_limits` runs at start-up, before the app module is imported: the limits above,
-RLIMIT_CORE 0 (a crashing app leaves no core file), PR_SET_NO_NEW_PRIVS, and the *base*
-seccomp filter, which allows everything except:
+`apply_limits` runs at start-up, before the app module is imported (see its docstring
+for the order): the limits above, RLIMIT_CORE 0, RLIMIT_FSIZE 0 (no byte written to any
+file, a memfd included: EFBIG, as Python ignores SIGXFSZ), PR_SET_NO_NEW_PRIVS,
+PR_SET_DUMPABLE 0, Landlock (`landlock = true`, landlock.py: read-only access to the
+interpreter, shared libraries, libtock and the app's own top-level package, nothing
+else; no TCP; signals and abstract Unix sockets scoped to the app), every capability
+dropped, and the *base* seccomp filter, which allows everything except:
 - creating a process (fork, vfork, clone without CLONE_THREAD) or exec'ing a program,
   unless `fork = true`: the app is killed (SIGSYS). clone3 fails with ENOSYS, so glibc
   falls back to clone, whose flags a filter can read; threads stay allowed;
-- changing any limit (prlimit64 with a new value, setrlimit): EPERM, even for root,
-  whose CAP_SYS_RESOURCE would otherwise let an app lift its own limits.
+- changing any limit (prlimit64 with a new value, setrlimit): EPERM;
+- signals (kill, tkill, tgkill, rt_[tg]sigqueueinfo) to any pid but its own (or 0, or
+  its own group for kill): EPERM. The filter is precompiled with a placeholder pid that
+  a forked app patches (base_program, install_base_filter);
+- prctl other than a short allow-list (PRCTL_ALLOWED): EPERM, so the parent-death
+  signal and dumpable flag stay as set;
+- tracing or reaching other processes, sockets, sessions, identities, namespaces,
+  mounts, BPF, io_uring, keys, modules, scheduling others, truncating or punching
+  files (_DENIED), fcntl F_SETOWN/F_SETSIG/leases/seals, madvise(MADV_REMOVE), TIOCSTI:
+  EPERM.
+
+`probe()` and `weaknesses()` say which of these guarantees this kernel weakens;
+`relaxations()` which a board's settings relax.
 
 `install_strict_filter` (seccomp = true) stacks an allow-list on top, installed after
 the app module is imported and before `main()` (on every thread: TSYNC). It allows only
@@ -37,7 +52,7 @@ threads, fork, exec, file-backed mmap, ...) kills the app with SIGSYS
 not stop an app from calling mprotect on the shared RAM mapping: the runtime, which runs
 in the same process, needs it for the MPU backstop (README, "Threat model").
 
-Both filters are classic BPF written here with ctypes (31 and 194 instructions, tested
+Both filters are classic BPF written here with ctypes (179 and 147 instructions, tested
 against their rules in tests/test_sandbox.py), so the runtime stays stdlib + msgpack:
 libseccomp's own Python bindings are not published on PyPI, and the ctypes wrapper
 `pyseccomp` (last release 2021) would add a system library dependency for little.
