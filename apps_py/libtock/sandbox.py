@@ -14,10 +14,14 @@ emulated MPU alone (README, "Threat model"). The board's `[sandbox]` table (and 
     fork              may the app start processes or exec programs? When false the base
                       filter kills it on fork/vfork/clone-of-a-process/execve.
     seccomp           install the strict allow-list filter just before main().
+    landlock          Landlock's filesystem rules and RLIMIT_FSIZE 0 (true). false is a
+                      relaxation for debugging: the app may read and write the files its
+                      uid may; `tockd run` warns about it.
 
 `apply_limits` runs at start-up, before the app module is imported (see its docstring
 for the order): the limits above, RLIMIT_CORE 0, RLIMIT_FSIZE 0 (no byte written to any
-file, a memfd included: EFBIG, as Python ignores SIGXFSZ), PR_SET_NO_NEW_PRIVS,
+file, a memfd included: EFBIG, as Python ignores SIGXFSZ; lifted by `landlock = false`),
+PR_SET_NO_NEW_PRIVS,
 PR_SET_DUMPABLE 0, Landlock (`landlock = true`, landlock.py: read-only access to the
 interpreter, shared libraries, libtock and the app's own top-level package, nothing
 else; no TCP; signals and abstract Unix sockets scoped to the app), every capability
@@ -33,6 +37,7 @@ dropped, and the *base* seccomp filter, which allows everything except:
   signal and dumpable flag stay as set;
 - tracing or reaching other processes, sockets, sessions, identities, namespaces,
   mounts, BPF, io_uring, keys, modules, scheduling others, truncating or punching
+  files, changing a file's mode, owner, times, attributes or name, making or removing
   files (_DENIED), fcntl F_SETOWN/F_SETSIG/leases/seals, madvise(MADV_REMOVE), TIOCSTI:
   EPERM.
 
@@ -41,16 +46,15 @@ dropped, and the *base* seccomp filter, which allows everything except:
 
 `install_strict_filter` (seccomp = true) stacks an allow-list on top, installed after
 the app module is imported and before `main()` (on every thread: TSYNC). It allows only
-what a running app needs: reading its kernel socket, writing its socket and stdout/stderr,
-anonymous memory (mmap with MAP_ANONYMOUS, munmap, mremap, mprotect, madvise, brk), futex,
+what a running app needs: reading its kernel socket and its memory socket, writing its
+socket and stdout/stderr, memory (mmap, munmap, mremap, mprotect, madvise, brk: the only
+fds it can map are the page memfds the kernel hands it), futex,
 signals to itself, clocks and sleeps, getrandom, process/user id getters, exit. Opening
 or probing files (open, openat, stat, access, readlink...) fails with EACCES, so Python's
 import system and tracebacks degrade gracefully; ioctl fails with ENOTTY. Any other call
 (socket, connect, dup, fcntl other than fd/file flags, kill of another process, ptrace,
-threads, fork, exec, file-backed mmap, ...) kills the app with SIGSYS
-(SECCOMP_RET_KILL_PROCESS); the daemon reports that as a fault naming seccomp. It does
-not stop an app from calling mprotect on the shared RAM mapping: the runtime, which runs
-in the same process, needs it for the MPU backstop (README, "Threat model").
+threads, fork, exec, ...) kills the app with SIGSYS (SECCOMP_RET_KILL_PROCESS); the
+daemon reports that as a fault naming seccomp.
 
 Both filters are classic BPF written here with ctypes (179 and 147 instructions, tested
 against their rules in tests/test_sandbox.py), so the runtime stays stdlib + msgpack:
