@@ -92,7 +92,9 @@ def spawn_times(n: int) -> dict[str, list[float]]:
             parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
             mem, mem_child = memmap.open_pair()
             t0 = time.perf_counter()
-            _pid, pidfd = zygote.spawn(child, mem_child.fileno(), (null, null))
+            _pid, pidfd = zygote.spawn(
+                child, mem_child.fileno(), (null, null), module="apps_py.hello"
+            )
             child.close()
             mem_child.close()
             _first_syscall(parent, mem, ram)

@@ -254,7 +254,9 @@ class Daemon:
         try:
             desc["maps"] = pages.update(kernel, proc, ranges, boot=True)
             parent.sendall(wire.encode([FRAME_BOOT, desc]))
-            app = self._start_app(parent, child, mem_child, out_fds, pages, proc.generation + 1)
+            app = self._start_app(
+                parent, child, mem_child, out_fds, pages, proc.generation + 1, proc.spec.module
+            )
         except BaseException:
             parent.close()
             mem_parent.close()
@@ -311,6 +313,7 @@ class Daemon:
         out_fds: tuple[int, int],
         pages: memmap.AppPages,
         generation: int,
+        module: str,
     ) -> AppOS:
         mem_fd = mem_child.fileno()
         zygote = self._zygote
@@ -318,7 +321,7 @@ class Daemon:
             try:
                 if not zygote.running:
                     raise ZygoteError("the zygote is gone")
-                pid, pidfd = zygote.spawn(child, mem_fd, out_fds, cpu=self.cpu)
+                pid, pidfd = zygote.spawn(child, mem_fd, out_fds, cpu=self.cpu, module=module)
             except ZygoteError as e:
                 print(f"tockd: {e}; starting apps cold", file=sys.stderr, flush=True)
                 self._drop_zygote()

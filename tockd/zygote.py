@@ -111,6 +111,7 @@ class Zygote:
         out_fds: tuple[int, int],
         *,
         cpu: int | None = None,
+        module: str | None = None,
     ) -> tuple[int, int]:
         """Fork an app with `app_sock` as its kernel socket, `mem_fd` as its memory
         socket (its RAM pages come over it) and `out_fds` as its stdout and stderr;
@@ -121,7 +122,9 @@ class Zygote:
         token = next(self._tokens)
         try:
             socket.send_fds(
-                sock, [msgpack.packb([SPAWN, token, cpu])], [app_sock.fileno(), mem_fd, *out_fds]
+                sock,
+                [msgpack.packb([SPAWN, token, cpu, module])],
+                [app_sock.fileno(), mem_fd, *out_fds],
             )
         except OSError as e:
             self._lost()

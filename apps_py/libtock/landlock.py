@@ -135,16 +135,36 @@ def resolve(rules: Iterable[tuple[str, int]]) -> list[tuple[str, int]]:
 
 
 def restrict(rules: Iterable[tuple[str, int]], *, abi: int | None = None) -> int:
-    """Enforce a Landlock domain on this thread (call it before any other thread exists;
-    threads started later inherit it): every right `abi` knows is denied except what
-    `rules` grant, `(path, rights)` pairs, best passed through resolve(). A path that
-    does not exist (now) is skipped, and a rule refused because its path is no longer a
-    directory is retried with file rights only. The caller must have set
-    PR_SET_NO_NEW_PRIVS. Returns the ABI enforced (0: Landlock unavailable, nothing done).
-    """
+    """Build a ruleset from `rules` and enforce it on this thread (see `ruleset`).
+    Returns the ABI enforced (0: Landlock unavailable, nothing done)."""
     abi = abi_version() if abi is None else abi
     if abi <= 0:
         return 0
+    fd = ruleset(rules, abi=abi)
+    try:
+        enforce(fd)
+    finally:
+        os.close(fd)
+    return abi
+
+
+def enforce(ruleset_fd: int) -> None:
+    """landlock_restrict_self: this thread (and what it starts) is confined by the
+    ruleset from now on. The caller must have set PR_SET_NO_NEW_PRIVS."""
+    if syscall4(_NR_RESTRICT_SELF, ruleset_fd, 0, 0, 0) != 0:
+        raise _error("restrict_self")
+
+
+def ruleset(rules: Iterable[tuple[str, int]], *, abi: int | None = None) -> int:
+    """A ruleset fd for a Landlock domain (to `enforce` on a thread before any other
+    thread exists; threads started later inherit it): every right `abi` knows is denied
+    except what `rules` grant, `(path, rights)` pairs, best passed through resolve(). A
+    path that does not exist (now) is skipped, and a rule refused because its path is no
+    longer a directory is retried with file rights only. The zygote builds one per app
+    module once, and every app forked for that module only enforces it."""
+    abi = abi_version() if abi is None else abi
+    if abi <= 0:
+        raise LandlockError("Landlock is not available")
     handled = fs_rights(abi)
     if abi >= 6:
         attr = struct.pack("=QQQ", handled, net_rights(abi), scopes(abi))
@@ -175,8 +195,7 @@ def restrict(rules: Iterable[tuple[str, int]], *, abi: int | None = None) -> int
                         raise _error(f"add_rule {path!r}")
             finally:
                 os.close(fd)
-        if syscall4(_NR_RESTRICT_SELF, ruleset, 0, 0, 0) != 0:
-            raise _error("restrict_self")
-    finally:
+    except BaseException:
         os.close(ruleset)
-    return abi
+        raise
+    return int(ruleset)

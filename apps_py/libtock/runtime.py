@@ -251,7 +251,7 @@ def main(argv: list[str] | None = None) -> NoReturn:
     args = argv if argv is not None else sys.argv[1:]
     sock_fd, mem_fd, parent = int(args[0]), int(args[1]), int(args[2])
     _die_with_parent(parent)
-    sandbox.close_fds_except([sock_fd, mem_fd])
+    sandbox.close_fds_except([sock_fd, mem_fd, *sandbox.prepared_fds()])
     for stream in (sys.stdout, sys.stderr):  # pipes to the daemon: a line at a time
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(line_buffering=True)

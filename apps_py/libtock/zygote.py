@@ -9,9 +9,10 @@ never trio.
 
 Protocol, one msgpack array per SOCK_SEQPACKET message on CONTROL_FD:
 
-- daemon -> zygote `[SPAWN, token, cpu]` with four fds over SCM_RIGHTS: the app's end
+- daemon -> zygote `[SPAWN, token, cpu, module]` with four fds over SCM_RIGHTS: the app's end
   of its kernel socket, of its memory socket (its RAM pages come over it), and its
-  stdout and stderr. `cpu` is None or the core to pin the app to. The zygote never
+  stdout and stderr. `cpu` is None or the core to pin the app to; `module` the app's
+  module, whose Landlock ruleset the zygote builds once (sandbox.prepare). The zygote never
   holds a memory object: no app can take one from it.
 - zygote -> daemon `[SPAWNED, token, pid]` with a pidfd of the app over SCM_RIGHTS, or
   `[FAILED, token, reason]`.
@@ -48,7 +49,7 @@ import apps_py.libtock.ipc
 import apps_py.libtock.led
 import apps_py.libtock.rng
 import apps_py.libtock.vtime  # noqa: F401
-from apps_py.libtock import runtime
+from apps_py.libtock import runtime, sandbox
 
 SPAWN = 1
 SPAWNED = 2
@@ -101,7 +102,7 @@ class Zygote:
             return False
         try:
             msg = msgpack.unpackb(data)
-            kind, token, cpu = msg
+            kind, token, cpu, module = msg
         except (ValueError, TypeError, msgpack.ExtraData):
             for fd in fds:
                 os.close(fd)
@@ -111,6 +112,8 @@ class Zygote:
                 os.close(fd)
             self.send([FAILED, token, "bad spawn request"])
             return True
+        if isinstance(module, str):
+            sandbox.prepare(module)
         try:
             pid = os.fork()
         except OSError as e:
@@ -200,6 +203,8 @@ def main(argv: list[str] | None = None) -> None:
     ctl.setblocking(True)
     # The objects alive now never change again: keep the collector off their pages, so
     # the forked apps go on sharing them.
+    sandbox.drop_bounding_set()  # once for every app; the zygote execs nothing
+    sandbox.fs_rules(None)  # the Landlock rules every app shares, resolved once
     gc.disable()
     gc.collect()
     gc.freeze()
