@@ -215,7 +215,8 @@ async def test_strict_filter_is_installed_before_main() -> None:
         board_toml([app("tests.apps.forever", sandbox={"seccomp": True})]), during=during
     )
     assert run.faults() == []
-    assert (seen["NoNewPrivs"], seen["Seccomp"], seen["Seccomp_filters"]) == ("1", "2", "2")
+    # the zygote's host layer, the app's own layer of the base filter, the strict filter
+    assert (seen["NoNewPrivs"], seen["Seccomp"], seen["Seccomp_filters"]) == ("1", "2", "3")
 
 
 async def test_well_behaved_apps_work_under_the_strict_filter() -> None:

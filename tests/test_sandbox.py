@@ -175,6 +175,29 @@ registers = st.tuples(*[register] * 6)
 
 
 @settings(max_examples=500)
+def _strongest(*results: int) -> int:
+    """What the kernel answers when several filters are stacked: the action with the
+    highest precedence (the lowest signed action value: KILL_PROCESS first, ALLOW last)."""
+
+    def precedence(ret: int) -> int:
+        action = ret & 0xFFFF_0000
+        return action - (1 << 32) if action & 0x8000_0000 else action
+
+    return min(results, key=precedence)
+
+
+@given(nr=syscall_nr, args=st.tuples(*[register] * 6), fork=st.booleans())
+def test_the_zygotes_host_layer_and_the_apps_layer_answer_as_the_whole_filter(
+    nr: int, args: tuple[int, ...], fork: bool
+) -> None:
+    """A forked app runs under the zygote's host layer plus its own app layer; stacked,
+    they must answer every call exactly as the one-program base filter does."""
+    host = sandbox.assemble(X86, sandbox.host_rules(), ALLOW)
+    app = sandbox.assemble(X86, sandbox.app_rules(fork=fork, pid=PID), ALLOW)
+    whole = sandbox.assemble(X86, sandbox.base_rules(fork=fork, pid=PID), ALLOW)
+    assert _strongest(run_bpf(host, nr, args), run_bpf(app, nr, args)) == run_bpf(whole, nr, args)
+
+
 @given(nr=syscall_nr, args=registers, fork=st.booleans())
 def test_base_filter_matches_its_rules(nr: int, args: tuple[int, ...], fork: bool) -> None:
     program = sandbox.base_program(fork, PID)

@@ -41,14 +41,23 @@ CLOSE_TIMEOUT_S = 2.0
 LOST = -int(signal.SIGKILL)
 
 
+#: what an app inherits of the daemon's environment: locale and time zone, nothing else
+#: (a user's environment holds tokens and paths that are none of an app's business)
+INHERITED_ENV = ("PATH", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "TZ", "PYTHONUTF8")
+
+
 def app_environment() -> dict[str, str]:
-    """The environment of app processes (and of the zygote): apps import exactly what the
-    daemon can import; hashing is fixed for replay."""
-    env = dict(os.environ)
+    """The environment of app processes (and of the zygote): a few harmless variables of
+    the daemon's; apps import exactly what the daemon can import; hashing is fixed for
+    replay."""
+    env = {k: v for k, v in os.environ.items() if k in INHERITED_ENV}
     paths = [p for p in sys.path if p and os.path.isdir(p)]
     env["PYTHONPATH"] = os.pathsep.join([os.getcwd(), *paths])
     env["PYTHONHASHSEED"] = "0"
     env["PYTHONDONTWRITEBYTECODE"] = "1"
+    # stdout and stderr are pipes the daemon reads: what an app prints goes out at once
+    # (it may end with os._exit), and a forked app inherits the zygote's unbuffered streams
+    env["PYTHONUNBUFFERED"] = "1"
     return env
 
 

@@ -75,6 +75,7 @@ class Memory:
         "_mm",
         "_open",
         "_perms",
+        "_reserved",
         "_rt",
         "_starts",
         "backstop",
@@ -87,9 +88,15 @@ class Memory:
         self.base = base
         self.size = size
         # the whole of RAM's address range, as holes: pages are mapped in as handed over
+        # (an anonymous mmap object gives the writable buffer; its pages never hold data)
+        self._reserved = mmap.mmap(-1, size, mmap.MAP_PRIVATE | _MAP_NORESERVE)
+        view = ctypes.c_char.from_buffer(self._reserved)
         #: host address of emulated address `base` in this process
-        self._addr = _map(None, size, 0, mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | _MAP_NORESERVE)
-        self._mm = memoryview((ctypes.c_char * size).from_address(self._addr)).cast("B")
+        self._addr = ctypes.addressof(view)
+        del view  # a live export would pin the object; the memoryview below is the one
+        if _mprotect(self._addr, size, 0) != 0:
+            raise OSError(ctypes.get_errno(), "mprotect failed")
+        self._mm = memoryview(self._reserved)
         self._starts: list[int] = []
         self._ends: list[int] = []
         self._perms: list[int] = []

@@ -252,9 +252,6 @@ def main(argv: list[str] | None = None) -> NoReturn:
     sock_fd, mem_fd, parent = int(args[0]), int(args[1]), int(args[2])
     _die_with_parent(parent)
     sandbox.close_fds_except([sock_fd, mem_fd, *sandbox.prepared_fds()])
-    for stream in (sys.stdout, sys.stderr):  # pipes to the daemon: a line at a time
-        if hasattr(stream, "reconfigure"):
-            stream.reconfigure(line_buffering=True)
     faulthandler.enable()  # a SIGSEGV (the mprotect backstop) leaves a Python traceback
     sock = socket.socket(fileno=sock_fd)
     sock.setblocking(True)

@@ -370,10 +370,37 @@ _DENIED = (
 )  # fmt: skip
 
 
+#: refused by the base filter, but done by the zygote, or by an app it forked before the
+#: app's sandbox is on: these are in the app's own layer, the others in the host layer
+_APP_LAYER_DENIED = ("setsid", "setpgid", "pidfd_open", "capset", "sched_setaffinity")
+
+
+def host_rules() -> list[Rule]:
+    """The base filter's host layer: what holds for the zygote as well as for its apps
+    (no tracing, sockets, identities, namespaces, mounts, filesystem changes...). The
+    zygote installs it once and every app it forks inherits it, so an app compiles only
+    its own, smaller layer (`app_rules`)."""
+    allow = RET_ALLOW
+    eperm = errno_action(errno.EPERM)
+    rules = [Rule(name, allow) for name in _HOT]
+    rules += [
+        Rule("fcntl", eperm, (Arg(1, _FCNTL_DENIED),), allow),
+        Rule("madvise", eperm, (Arg(2, (_MADV_REMOVE,)),), allow),
+        Rule("ioctl", eperm, (Arg(1, (_TIOCSTI, _TIOCLINUX)),), allow),
+    ]
+    rules += [Rule(name, eperm) for name in _DENIED if name not in _APP_LAYER_DENIED]
+    return rules
+
+
 def base_rules(*, fork: bool, pid: int = PID_PLACEHOLDER) -> list[Rule]:
     """Deny-list on top of allow-by-default: no raising of limits, no new processes, no
     reaching another process, the host or the kernel's wider surface. `pid` is the app's
-    own (signals may go only to it)."""
+    own (signals may go only to it). The app layer and the host layer in one program."""
+    return app_rules(fork=fork, pid=pid) + host_rules()[len(_HOT) :]
+
+
+def app_rules(*, fork: bool, pid: int = PID_PLACEHOLDER) -> list[Rule]:
+    """The base filter's app layer: limits, signals, prctl, sessions, new processes."""
     allow = RET_ALLOW
     eperm = errno_action(errno.EPERM)
     own = (pid, 0)
@@ -387,11 +414,8 @@ def base_rules(*, fork: bool, pid: int = PID_PLACEHOLDER) -> list[Rule]:
         Rule("rt_sigqueueinfo", allow, (Arg(0, own),), eperm),
         Rule("rt_tgsigqueueinfo", allow, (Arg(0, own),), eperm),
         Rule("prctl", allow, (Arg(0, PRCTL_ALLOWED),), eperm),
-        Rule("fcntl", eperm, (Arg(1, _FCNTL_DENIED),), allow),
-        Rule("madvise", eperm, (Arg(2, (_MADV_REMOVE,)),), allow),
-        Rule("ioctl", eperm, (Arg(1, (_TIOCSTI, _TIOCLINUX)),), allow),
     ]
-    rules += [Rule(name, eperm) for name in _DENIED]
+    rules += [Rule(name, eperm) for name in _APP_LAYER_DENIED]
     if not fork:
         rules += [
             Rule("clone", RET_ALLOW, (Arg(0, bits=_CLONE_THREAD),)),
@@ -458,13 +482,17 @@ def _libc() -> ctypes.CDLL:
 
 
 @functools.cache
-def _base_template(fork: bool) -> tuple[bytes, tuple[int, ...], tuple[int, ...]] | None:
-    """The base filter assembled for PID_PLACEHOLDER, and the byte offsets of the `k`
-    fields holding the placeholder and its negation (kill(-pid)), to patch after fork."""
+def _base_template(
+    fork: bool, app_layer: bool = False
+) -> tuple[bytes, tuple[int, ...], tuple[int, ...]] | None:
+    """The base filter (or its app layer alone) assembled for PID_PLACEHOLDER, and the
+    byte offsets of the `k` fields holding the placeholder and its negation (kill(-pid)),
+    to patch after fork."""
     mach = machine()
     if mach is None:
         return None
-    program = assemble(mach, base_rules(fork=fork), RET_ALLOW)
+    rules = app_rules(fork=fork) if app_layer else base_rules(fork=fork)
+    program = assemble(mach, rules, RET_ALLOW)
     neg = -PID_PLACEHOLDER & 0xFFFF_FFFF
     pos: list[int] = []
     negs: list[int] = []
@@ -538,10 +566,12 @@ def _load(fprog: _Buffer, what: str) -> None:
 
 
 @functools.cache
-def _base_buffers(fork: bool) -> tuple[_Buffer, _Buffer, tuple[int, ...], tuple[int, ...]]:
+def _base_buffers(
+    fork: bool, app_layer: bool = False
+) -> tuple[_Buffer, _Buffer, tuple[int, ...], tuple[int, ...]]:
     """The base filter's template in a ctypes buffer and its sock_fprog, built in the
     zygote: a forked app patches its pid in place and loads it."""
-    template = _base_template(fork)
+    template = _base_template(fork, app_layer)
     assert template is not None
     program, pos, negs = template
     buf = ctypes.create_string_buffer(program, len(program))
@@ -550,10 +580,25 @@ def _base_buffers(fork: bool) -> tuple[_Buffer, _Buffer, tuple[int, ...], tuple[
     return buf, fprog, pos, negs
 
 
+_host_layer = False
+
+
+def install_host_layer() -> None:
+    """In the zygote, once: the base filter's host layer, which every app it forks
+    inherits (the kernel checks and compiles it once, not in every app)."""
+    global _host_layer
+    mach = machine()
+    if mach is None:
+        return
+    install_filter(assemble(mach, host_rules(), RET_ALLOW), what="host")
+    _host_layer = True
+
+
 def install_base_filter(fork: bool, pid: int) -> None:
-    """Load the base filter for the app whose pid is `pid` (a few microseconds of Python
-    and the kernel's own cost of checking and compiling ~180 instructions)."""
-    buf, fprog, pos, negs = _base_buffers(fork)
+    """Load the base filter for the app whose pid is `pid`: its app layer only when the
+    zygote it was forked from holds the host layer, else both in one program (a few
+    microseconds of Python, and the kernel's cost of checking and compiling them)."""
+    buf, fprog, pos, negs = _base_buffers(fork, _host_layer)
     pack = struct.pack_into
     for offset in pos:
         pack("<I", buf, offset, pid & 0xFFFF_FFFF)
@@ -568,8 +613,9 @@ def install_base_filter(fork: bool, pid: int) -> None:
 # Built at import, so that apps forked from a warm zygote find them ready.
 _libc()
 if machine() is not None:
-    _base_buffers(False)
-    _base_buffers(True)
+    for _fork in (False, True):
+        for _app_layer in (False, True):
+            _base_buffers(_fork, _app_layer)
 
 _active: dict[str, int | bool] = {}
 _reserve: mmap.mmap | None = None
@@ -747,10 +793,17 @@ def drop_capabilities() -> None:
     if not _bounding_dropped:
         drop_bounding_set()
     _prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
-    header = ctypes.create_string_buffer(struct.pack("=Ii", _CAP_VERSION_3, 0), 8)
-    data = ctypes.create_string_buffer(24)  # all zero
-    if landlock.syscall4(_NR_CAPSET, ctypes.addressof(header), ctypes.addressof(data), 0, 0):
+    if landlock.syscall4(_NR_CAPSET, _CAPSET_ARGS[0], _CAPSET_ARGS[1], 0, 0):
         raise SandboxError(f"capset failed: {os.strerror(ctypes.get_errno())}")
+
+
+#: capset's header (version 3, this thread) and an all-zero data block, built in the
+#: zygote so that a forked app touches no new memory to drop its capabilities
+_CAPSET_BUFFERS = (
+    ctypes.create_string_buffer(struct.pack("=Ii", _CAP_VERSION_3, 0), 8),
+    ctypes.create_string_buffer(24),
+)
+_CAPSET_ARGS = tuple(ctypes.addressof(b) for b in _CAPSET_BUFFERS)
 
 
 # ---- Landlock: what the filesystem shows an app ------------------------------------------

@@ -204,6 +204,7 @@ def main(argv: list[str] | None = None) -> None:
     # The objects alive now never change again: keep the collector off their pages, so
     # the forked apps go on sharing them.
     sandbox.drop_bounding_set()  # once for every app; the zygote execs nothing
+    sandbox.install_host_layer()  # the seccomp layer that holds for the zygote too
     sandbox.fs_rules(None)  # the Landlock rules every app shares, resolved once
     gc.disable()
     gc.collect()
