@@ -58,10 +58,13 @@ class Daemon:
         return {r["name"]: r["syscalls"] for r in self.request("ps")}
 
     def app_pids(self) -> set[int]:
-        """OS pids of the daemon's app processes, as the OS sees them."""
+        """OS pids of the daemon's live app processes, as the OS sees them (a stopped
+        app is killed at once and may linger a moment as a zombie: not counted)."""
         pids = set()
         for p in psutil.Process(self.proc.pid).children(recursive=True):
             with contextlib.suppress(psutil.Error):
+                if p.status() == psutil.STATUS_ZOMBIE:
+                    continue
                 cmd = " ".join(p.cmdline())
                 if "apps_py.libtock.runtime" in cmd or (
                     "apps_py.libtock.zygote" in cmd and p.ppid() != self.proc.pid

@@ -66,7 +66,11 @@ def shows(tmux: Tmux, *texts: str) -> Callable[[], bool]:
 
 def test_tockd_tui_in_a_terminal(tmux: Tmux, start_daemon: Callable[[str], Daemon]) -> None:
     daemon = start_daemon(SETTLING_BOARD)
-    pids = wait_for(lambda: len(daemon.app_pids()) == 1 and daemon.app_pids(), "the buttons app")
+    def one_app() -> set[int] | None:
+        found = daemon.app_pids()  # one look: the answer is that set, not another one
+        return found if len(found) == 1 else None
+
+    pids = wait_for(one_app, "the buttons app")
     tmux.start([sys.executable, "-m", "tockd.cli", "tui", "--control", str(daemon.sock)])
     (pid,) = pids
     wait_for(shows(tmux, "examples.buttons", str(pid), "Terminated", "Faulted"), "the table")
