@@ -66,6 +66,7 @@ def shows(tmux: Tmux, *texts: str) -> Callable[[], bool]:
 
 def test_tockd_tui_in_a_terminal(tmux: Tmux, start_daemon: Callable[[str], Daemon]) -> None:
     daemon = start_daemon(SETTLING_BOARD)
+
     def one_app() -> set[int] | None:
         found = daemon.app_pids()  # one look: the answer is that set, not another one
         return found if len(found) == 1 else None
