@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -129,3 +130,38 @@ async def test_one_zygote_serves_boards_in_turn() -> None:
     a, b = socket.socketpair()
     with a, b, pytest.raises(ZygoteError, match="not running"):
         zygote.spawn(b, 0, (1, 2))
+
+
+async def _console_of(zygote: Zygote, module: str) -> tuple[str, list[str]]:
+    daemon = Daemon(parse_board(board_toml([app(module, name="probe")])), quiet=True, zygote=zygote)
+    events: list[dict[str, Any]] = []
+    daemon.kernel.events.subscribe(events.append)
+    with trio.fail_after(20):
+        await daemon.run()
+    text = "".join(e["text"] for e in events if e["kind"] == "console")
+    return text, [e["reason"] for e in events if e["kind"] == "fault"]
+
+
+async def test_app_modules_are_compiled_in_the_zygote_and_run_only_in_the_app(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The zygote compiles an app's module ahead (the app then skips the path search, the
+    read and the compile) but never runs it: a module whose first line would end the
+    process ends only the app; an edited module is compiled again."""
+    monkeypatch.syspath_prepend(str(tmp_path))  # the apps' (and zygote's) PYTHONPATH too
+    probe = tmp_path / "zprobe.py"
+    source = (
+        "from apps_py.libtock import console\n"
+        "MARK = {!r}\n"
+        "def main() -> None:\n"
+        "    console.write(f'{{MARK}} {{type(__loader__).__name__}}\\n')\n"
+    )
+    probe.write_text(source.format("first"))
+    (tmp_path / "zexit.py").write_text("import os\nos._exit(7)\n")
+    with Zygote() as zygote:
+        assert await _console_of(zygote, "zprobe") == ("first _CodeLoader\n", [])
+        text, faults = await _console_of(zygote, "zexit")
+        assert (text, faults) == ("", ["exited with status 7 outside the syscall interface"])
+        assert zygote.running  # its first line ran in the app, never in the zygote
+        probe.write_text(source.format("second, edited"))
+        assert await _console_of(zygote, "zprobe") == ("second, edited _CodeLoader\n", [])

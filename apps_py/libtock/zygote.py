@@ -30,12 +30,17 @@ has, then exits.
 from __future__ import annotations
 
 import gc
+import importlib.abc
+import importlib.machinery
+import importlib.util
 import os
 import select
 import signal
 import socket
 import sys
 import traceback
+from collections.abc import Sequence
+from types import CodeType, ModuleType
 from typing import Any, NoReturn
 
 import msgpack
@@ -58,6 +63,99 @@ FAILED = 4
 
 #: the largest control message (requests and reports are a few bytes)
 MAX_MESSAGE = 4096
+#: the largest app source file the zygote compiles ahead (bigger ones are left to the app)
+MAX_SOURCE = 1 << 20
+
+
+class _CodeLoader(importlib.abc.Loader):
+    """Runs a code object the zygote compiled (in the app, inside its sandbox)."""
+
+    def __init__(self, code: CodeType) -> None:
+        self.code = code
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> None:
+        return None
+
+    def exec_module(self, module: ModuleType) -> None:
+        exec(self.code, module.__dict__)
+
+
+class Precompiled(importlib.abc.MetaPathFinder):
+    """App modules compiled ahead in the zygote: found and read from disk, compiled, and
+    never run here (running an app's code outside its sandbox is what the zygote must
+    never do). An app forked afterwards imports its module from this cache, skipping
+    the path search, the read and the compile (most of a small module's import). A
+    module is looked up as Python's path finder would; anything but plain `.py` files
+    and regular packages (extension modules, namespace packages) is left to the normal
+    import system, and a file that changed since is compiled again."""
+
+    def __init__(self) -> None:
+        #: module name -> (file, is a package, code, (mtime_ns, size) when compiled)
+        self.code: dict[str, tuple[str, bool, CodeType, tuple[int, int]]] = {}
+
+    def prepare(self, module: str) -> None:
+        """Compile `module` and the packages above it that are not imported yet."""
+        search: Sequence[str] = sys.path
+        parts = module.split(".")
+        for i, part in enumerate(parts):
+            name = ".".join(parts[: i + 1])
+            loaded = sys.modules.get(name)
+            if loaded is not None:
+                search = getattr(loaded, "__path__", None) or []
+                if not search:
+                    return
+                continue
+            found = _locate(part, search)
+            if found is None:
+                return
+            origin, package = found
+            st = os.stat(origin)
+            stamp = (st.st_mtime_ns, st.st_size)
+            cached = self.code.get(name)
+            if cached is None or cached[0] != origin or cached[3] != stamp:
+                if st.st_size > MAX_SOURCE:
+                    return
+                with open(origin, "rb") as f:
+                    source = f.read()
+                code = compile(source, origin, "exec", dont_inherit=True)
+                self.code[name] = (origin, package, code, stamp)
+            if not package:
+                return
+            search = [os.path.dirname(origin)]
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        entry = self.code.get(fullname)
+        if entry is None:
+            return None
+        origin, package, code, _stamp = entry
+        return importlib.util.spec_from_file_location(
+            fullname,
+            origin,
+            loader=_CodeLoader(code),
+            submodule_search_locations=[os.path.dirname(origin)] if package else None,
+        )
+
+
+def _locate(part: str, search: Sequence[str]) -> tuple[str, bool] | None:
+    """(file, is a package) of `part` in the first of `search` that has it, if it is a
+    plain source module or regular package; None for anything else (left to Python)."""
+    others = [*importlib.machinery.EXTENSION_SUFFIXES, *importlib.machinery.BYTECODE_SUFFIXES]
+    for entry in search:
+        base = os.path.join(entry or ".", part)
+        if os.path.isdir(base):
+            init = os.path.join(base, "__init__.py")
+            return (init, True) if os.path.isfile(init) else None
+        if any(os.path.exists(base + suffix) for suffix in others):
+            return None
+        if os.path.isfile(base + ".py"):
+            return base + ".py", False
+    return None
+
+
+#: the zygote's cache of compiled app modules, first on the meta path of every app forked
+PRECOMPILED = Precompiled()
 
 
 class Zygote:
@@ -114,6 +212,10 @@ class Zygote:
             return True
         if isinstance(module, str):
             sandbox.prepare(module)
+            try:
+                PRECOMPILED.prepare(module)
+            except Exception:
+                pass
         try:
             pid = os.fork()
         except OSError as e:
@@ -206,6 +308,7 @@ def main(argv: list[str] | None = None) -> None:
     sandbox.drop_bounding_set()  # once for every app; the zygote execs nothing
     sandbox.install_host_layer()  # the seccomp layer that holds for the zygote too
     sandbox.fs_rules(None)  # the Landlock rules every app shares, resolved once
+    sys.meta_path.insert(0, PRECOMPILED)
     gc.disable()
     gc.collect()
     gc.freeze()
