@@ -91,7 +91,7 @@ def base_spec(nr: int, args: tuple[int, ...], *, fork: bool, pid: int = PID) -> 
     eperm = errno_ret(errno.EPERM)
     a0, a1, a2 = lo(args[0]), lo(args[1]), lo(args[2])
     if name == "prlimit64":
-        return ALLOW if args[2] == 0 else eperm
+        return ALLOW if args[2] == 0 and a0 in (0, pid) else eperm
     if name == "setrlimit" or name in DENIED:
         return eperm
     if name == "kill":
@@ -158,7 +158,7 @@ def strict_spec(nr: int, args: tuple[int, ...]) -> int:
     if name == "newfstatat":
         return ALLOW if args[3] & 0x1000 else errno_ret(errno.EACCES)
     if name == "prlimit64":
-        return ALLOW if args[2] == 0 else errno_ret(errno.EPERM)
+        return ALLOW if args[2] == 0 and lo(args[0]) in (0, PID) else errno_ret(errno.EPERM)
     if name == "ioctl":
         return errno_ret(errno.ENOTTY)
     if name == "setrlimit":

@@ -326,10 +326,15 @@ def assemble(mach: Machine, rules: Sequence[Rule], default: int) -> bytes:
 # ---- the two filters ------------------------------------------------------------------
 
 
-#: prlimit64 may read limits (new_limit == NULL) but never set one: EPERM
-_READ_LIMITS = Rule(
-    "prlimit64", RET_ALLOW, (Arg(2, (0,)), Arg(2, (0,), high=True)), errno_action(errno.EPERM)
-)
+def _read_limits(pid: int) -> Rule:
+    """prlimit64 may read this process's own limits (pid 0 or its own, new_limit NULL),
+    never set one nor read another process's: EPERM."""
+    return Rule(
+        "prlimit64",
+        RET_ALLOW,
+        (Arg(0, (0, pid)), Arg(2, (0,)), Arg(2, (0,), high=True)),
+        errno_action(errno.EPERM),
+    )
 
 
 #: what a running app calls most (its kernel socket, futex): allowed first, in two
@@ -406,7 +411,7 @@ def app_rules(*, fork: bool, pid: int = PID_PLACEHOLDER) -> list[Rule]:
     own = (pid, 0)
     rules = [Rule(name, allow) for name in _HOT]
     rules += [
-        _READ_LIMITS,
+        _read_limits(pid),
         Rule("setrlimit", eperm),
         Rule("kill", allow, (Arg(0, (pid, 0, -pid & 0xFFFF_FFFF)),), eperm),
         Rule("tgkill", allow, (Arg(0, own),), eperm),
@@ -450,7 +455,7 @@ def strict_rules(sock_fd: int, pid: int, mem_fd: int | None = None) -> list[Rule
         Rule("futex", allow),
         Rule("mmap", allow),
         Rule("newfstatat", allow, (Arg(3, bits=_AT_EMPTY_PATH),), eacces),
-        _READ_LIMITS,
+        _read_limits(pid),
         Rule("kill", allow, (Arg(0, (pid,)),)),
         Rule("tgkill", allow, (Arg(0, (pid,)),)),
         Rule("fcntl", allow, (Arg(1, _FCNTL_HARMLESS),)),
