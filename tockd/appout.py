@@ -10,8 +10,8 @@ a line is cut at `MAX_LINE` characters.
 Output is bounded per app incarnation by a token bucket shared by both pipes:
 `RATE` bytes a second on average, bursts up to `BURST`. What is over is dropped and
 counted, and the daemon says so at most once a second. The daemon never blocks on an
-app's output: it reads the pipes as the output arrives, so an app that floods them is
-slowed by nothing but its own bucket.
+app's output; once an app is over its budget the daemon reads its pipes only every
+10 ms, so a flood costs the daemon little and slows only the app, whose writes wait.
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ RATE = 64 * 1024
 BURST = 256 * 1024
 _READ = 65536
 _NOTE_EVERY_S = 1.0
+#: how long the daemon leaves a pipe alone after output over the budget
+_BACKOFF_S = 0.01
 
 
 def sanitize(text: str, limit: int = MAX_LINE) -> str:
@@ -91,6 +93,9 @@ async def pump(fd: int, budget: OutputBudget, out: TextIO) -> None:
                     break
                 if not budget.take(len(data), now):
                     budget.note(now)
+                    # over its budget: read less often, so a flood costs the daemon
+                    # (whose core the board shares) little; the app waits on its pipe
+                    await trio.sleep(_BACKOFF_S)
                     continue
                 lines = (partial + data).split(b"\n")
                 partial = lines.pop()
