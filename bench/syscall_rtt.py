@@ -86,6 +86,7 @@ def pinned_floor(n: int, warmup: int, cpu: int) -> list[int]:
 def tockd(n: int, warmup: int, cpu: int | None) -> list[int]:
     from tockd.board import parse_board
     from tockd.daemon import Daemon
+    from tockd.kernel.events import collect_console
 
     placement = '"off"' if cpu is None else str(cpu)
     cfg = parse_board(
@@ -95,11 +96,7 @@ def tockd(n: int, warmup: int, cpu: int | None) -> list[int]:
         f"warmup = {warmup}\n"
     )
     daemon = Daemon(cfg, quiet=True)
-    text: list[str] = []
-    # the samples come back on the app's console; no syscall event is built meanwhile
-    daemon.kernel.events.subscribe(
-        lambda e: text.append(e["text"]) if e["kind"] == "console" else None, syscalls=False
-    )
+    text = collect_console(daemon.kernel.events)  # the samples come back on the console
     status = trio.run(daemon.run)
     samples = "".join(text).split()
     if status != 0 or len(samples) != n:

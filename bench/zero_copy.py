@@ -94,6 +94,7 @@ def through_allow(size: int, n: int, warmup: int, cpu: int | str) -> tuple[list[
     place, and with one copy out."""
     from tockd.board import parse_board
     from tockd.daemon import Daemon
+    from tockd.kernel.events import collect_console
 
     ram = 1 << (size + 16384).bit_length()  # the app's block (power-of-two MPU regions)
     cfg = parse_board(
@@ -104,11 +105,7 @@ def through_allow(size: int, n: int, warmup: int, cpu: int | str) -> tuple[list[
         f"[apps.args]\nsize = {size}\nn = {n}\nwarmup = {warmup}\n"
     )
     daemon = Daemon(cfg, quiet=True)
-    text: list[str] = []
-    # the samples come back on the app's console; no syscall event is built meanwhile
-    daemon.kernel.events.subscribe(
-        lambda e: text.append(e["text"]) if e["kind"] == "console" else None, syscalls=False
-    )
+    text = collect_console(daemon.kernel.events)  # the samples come back on the console
     status = trio.run(daemon.run)
     lines = "".join(text).splitlines()
     if status != 0 or len(lines) != 2:

@@ -15,6 +15,19 @@ Event = dict[str, Any]
 Sink = Callable[[Event], None]
 
 
+def collect_console(bus: EventBus) -> list[str]:
+    """A list that fills with every console text written on `bus` (subscribed without
+    syscall events, so no syscall event is built for it)."""
+    text: list[str] = []
+
+    def sink(ev: Event) -> None:
+        if ev["kind"] == "console":
+            text.append(ev["text"])
+
+    bus.subscribe(sink, syscalls=False)
+    return text
+
+
 def console_text(events: list[Event]) -> dict[str, str]:
     """Everything each process wrote to its console, by process name."""
     out: dict[str, str] = {}

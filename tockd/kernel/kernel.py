@@ -482,15 +482,9 @@ class Kernel:
         driver = spec.driver_num
         grant = self.grant_if_allocated(proc, spec) if proc.is_alive() else None
         if grant is None:
-            self.emit(
-                "upcall_dropped",
-                proc,
-                driver=driver,
-                subscribe=subscribe,
-                args=list(args),
-                reason="process not alive (KernelError)",
+            return self._upcall_dropped(
+                proc, driver, subscribe, args, "process not alive (KernelError)"
             )
-            return "Err(KernelError)"
         if subscribe >= spec.upcalls:
             self.emit("schedule_invalid", proc, driver=driver, subscribe=subscribe)
             return "Err(InvalidSubscribeNum)"
@@ -498,15 +492,7 @@ class Kernel:
             fnptr, appdata = grant.upcall(subscribe)
         except ForgedGrant as e:
             self.forged_grant(e)
-            self.emit(
-                "upcall_dropped",
-                proc,
-                driver=driver,
-                subscribe=subscribe,
-                args=list(args),
-                reason=e.reason,
-            )
-            return "Err(KernelError)"
+            return self._upcall_dropped(proc, driver, subscribe, args, e.reason)
         kind = TaskKind.FUNCTION_CALL if fnptr else TaskKind.RETURN_VALUE
         a0, a1, a2 = (a & 0xFFFF_FFFF for a in args)
         task = Task(kind, driver, subscribe, fnptr, a0, a1, a2, appdata)
@@ -531,6 +517,20 @@ class Kernel:
                 reason="upcall queue full (QueueFull)",
             )
         return result
+
+    def _upcall_dropped(
+        self, proc: Process, driver: int, subscribe: int, args: tuple[int, int, int], reason: str
+    ) -> str:
+        """An upcall that cannot be scheduled (KernelError): recorded, and Tock's result."""
+        self.emit(
+            "upcall_dropped",
+            proc,
+            driver=driver,
+            subscribe=subscribe,
+            args=list(args),
+            reason=reason,
+        )
+        return "Err(KernelError)"
 
     def enqueue_task(self, proc: Process, task: Task) -> bool:
         if not proc.is_alive():
