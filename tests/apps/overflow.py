@@ -1,5 +1,6 @@
 """Fills the upcall queue without yielding: 12 console writes queue 12 write-done upcalls,
-Tock's queue holds 10, so 2 are dropped. Then it yields and counts what it received."""
+Tock's queue (10 ring-buffer slots) holds 9, so 3 are dropped. Then it yields and counts
+what it received."""
 
 from apps_py.libtock import console, runtime
 from apps_py.libtock.abi import DriverNum, Memop

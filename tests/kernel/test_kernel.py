@@ -89,7 +89,7 @@ def test_arbitrary_syscalls_never_crash_the_kernel(
         # invariants Tock keeps whatever the app does
         assert proc.mem_start <= proc.app_break <= proc.kernel_memory_break <= proc.mem_end
         assert proc.allow_high_water_mark <= proc.kernel_memory_break
-        assert len(proc.queue) <= 10
+        assert len(proc.queue) <= 9  # Tock's 10-slot ring buffer holds 9
         kernel.run_due_timers()
     other = kernel.processes[1]
     assert other.state is State.YIELDED and len(other.queue) == 1  # untouched
@@ -142,3 +142,16 @@ def test_rearming_the_alarm_keeps_one_timer(kernel: Kernel) -> None:
     assert len(kernel._timers) == 1
     kernel.handle_syscall(proc, 2, 0x0, 3, 0, 0)  # stop
     assert kernel._timers == []
+
+
+def test_the_upcall_queue_holds_nine_and_the_tenth_is_dropped(kernel: Kernel) -> None:
+    """Tock's queue is a 10-slot ring buffer whose is_full is head == (tail + 1) % len:
+    it holds 9 tasks (release-2.2 kernel/src/collections/ring_buffer.rs)."""
+    proc = _running(kernel)
+    flash_fn = proc.flash_start + 0x100
+    kernel.handle_syscall(proc, 1, 0x0, 0, flash_fn, 5)  # alarm upcall 0
+    alarm = kernel.capsules[0]
+    results = [alarm.schedule_upcall(proc, 0, i, 0, 0) for i in range(10)]
+    assert results == ["Ok(())"] * 9 + ["Err(QueueFull)"]
+    assert len(proc.queue) == 9
+    assert proc.dropped_upcall_count == 1

@@ -99,8 +99,11 @@ class DriverNum(IntEnum):
     RNG = 0x40001
 
 
-# The per-process upcall queue length (kernel/src/config.rs CALLBACK_LEN / process queue).
+# The per-process upcall queue: CALLBACK_LEN = 10 slots of a ring buffer whose `is_full`
+# is `head == (tail + 1) % len` (kernel/src/collections/ring_buffer.rs, release-2.2): one
+# slot stays empty, so it holds 9 tasks and the 10th enqueue fails.
 UPCALL_QUEUE_LEN = 10
+UPCALL_QUEUE_CAPACITY = UPCALL_QUEUE_LEN - 1
 
 # Wire frame tags: app -> kernel frames are `[class, r0, r1, r2, r3]` (class 0..7) or a
 # runtime report `[REPORT, kind, ...]`; kernel -> app frames start with a tag below.

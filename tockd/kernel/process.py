@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from tockd.kernel.abi import UPCALL_QUEUE_LEN
+from tockd.kernel.abi import UPCALL_QUEUE_CAPACITY
 
 if TYPE_CHECKING:
     from tockd.kernel.mpu import MpuConfig
@@ -159,8 +159,9 @@ class Process:
         return str(self.state.value)
 
     def enqueue(self, task: Task) -> bool:
-        """Add a task; False (and the caller drops it) when the queue is full."""
-        if len(self.queue) >= UPCALL_QUEUE_LEN:
+        """Add a task; False (and the caller drops it) when the queue is full: Tock's
+        10-slot ring buffer holds 9 (abi.UPCALL_QUEUE_CAPACITY)."""
+        if len(self.queue) >= UPCALL_QUEUE_CAPACITY:
             return False
         self.queue.append(task)
         return True
