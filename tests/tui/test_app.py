@@ -282,7 +282,7 @@ def test_time_travel_shows_the_board_as_it_was(start_daemon: Callable[[str], Dae
                     (r["process_id"], r["state"], r["syscalls"], r["queue"])
                     for r in truth["processes"]
                 ]
-                assert shown == real, truth["seq"]
+                assert shown == real, (truth["seq"], tui.history.missed)
             await pilot.press("end")
             assert tui.viewing is None
             banner = tui.query_one(PastBanner)
