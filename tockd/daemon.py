@@ -614,7 +614,7 @@ class Daemon:
     def _send_held(self, proc: Process, app: AppOS) -> bool:
         data, app.held = app.held, None
         assert data is not None
-        if proc.mpu_dirty or app.pages.stale(self.kernel):
+        if proc.mpu_dirty:
             # a context switch carries the process's MPU configuration, in the same send,
             # after the pages it now maps (or no longer maps) on its memory socket
             assert proc.mpu is not None

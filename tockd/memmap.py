@@ -10,9 +10,11 @@ app reads those messages when its next frame (the boot frame, or an MPU frame at
 context switch) says how many there are, before it runs again (apps_py/libtock/memory.py).
 
 A page whose object the kernel replaced (a revoked window: tockd/kernel/memory.py) is
-mapped again from the new object, so a live owner keeps working on the bytes the kernel
-sees; the peer that lost the window gets the page unmapped, and if it ignores that, it
-holds a private copy of the past.
+mapped again from the new object at the process's next context switch: whoever replaces
+a page marks every process that maps it `mpu_dirty` (the owner and the window's holder),
+so a live owner keeps working on the bytes the kernel sees. The peer that lost the
+window gets the page unmapped, and if it ignores that, it holds a private copy of the
+past. Nothing is looked at per syscall beyond the `mpu_dirty` flag.
 """
 
 from __future__ import annotations
@@ -85,11 +87,6 @@ class AppPages:
 
     sock: socket.socket
     mapped: dict[int, int] = field(default_factory=dict)
-    epoch: int = -1
-
-    def stale(self, kernel: Kernel) -> bool:
-        """Has any page object been replaced since this app was last updated?"""
-        return self.epoch != kernel.ram.epoch
 
     def update(
         self, kernel: Kernel, proc: Process, ranges: list[tuple[int, int, int]], *, boot: bool
@@ -100,7 +97,6 @@ class AppPages:
         mapped = self.mapped
         to_map = [page for page, gen in want.items() if mapped.get(page) != gen]
         to_unmap = [page for page in mapped if page not in want]
-        self.epoch = ram.epoch
         if not to_map and not to_unmap:
             return 0
         messages = send(self.sock, ram, to_map, to_unmap, BOOT_FDS if boot else LIVE_FDS)

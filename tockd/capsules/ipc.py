@@ -343,6 +343,7 @@ class Ipc(Capsule):
                 lo, hi = max(start, owner.mem_start), min(end, owner.mem_end)
                 if hi > lo:
                     kernel.ram.replace(lo, hi - lo)
+                    owner.mpu_dirty = True  # it maps the new objects at its next switch
             self.windows.remove(w)
             kernel.emit(
                 "ipc_revoke", holder, owner=owner.index, ptr=w.ptr, length=w.length, reason=reason

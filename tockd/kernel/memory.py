@@ -94,8 +94,6 @@ class PhysicalRAM:
         self._fds: dict[int, int] = {}  # page index -> memfd backing it
         #: page index -> which object backs it (bumped each time `replace` swaps it)
         self.generation: dict[int, int] = {}
-        #: bumped by every `replace`, so holders of old objects can be found cheaply
-        self.epoch = 0
         self._closed = False
 
     @property
@@ -140,15 +138,14 @@ class PhysicalRAM:
     def replace(self, address: int, length: int) -> list[int]:
         """Copy the backed pages of [address, address + length) into fresh objects, in
         place: the bytes stay, but whoever mapped the old objects now holds a private
-        copy of the past. Returns the pages replaced."""
+        copy of the past. Returns the pages replaced. The caller marks every live process
+        that maps them `mpu_dirty`, so each maps the new objects at its next switch."""
         done = []
         for page in self.pages(address, length):
             if page in self._fds:
                 self._install(page, page_memfd(page), copy=True)
                 self.generation[page] += 1
                 done.append(page)
-        if done:
-            self.epoch += 1
         return done
 
     def page_fd(self, page: int) -> int:
