@@ -153,9 +153,11 @@ def test_ps_lists_real_pids_and_sigterm_reaps_everything(sock_dir: Path) -> None
             daemon.communicate()
 
 
-def test_sigint_stops_cleanly(sock_dir: Path) -> None:
+@pytest.mark.parametrize("after_s", [0.05, 0.15, 0.3])
+def test_sigint_stops_cleanly(sock_dir: Path, after_s: float) -> None:
+    # early ones land while the interpreter starts or the first apps are spawned
     daemon = start_daemon("configs/buttons.toml", sock_dir / "c.sock", "--forever")
-    time.sleep(0.3)
+    time.sleep(after_s)
     daemon.send_signal(signal.SIGINT)
     _, err = daemon.communicate(timeout=15)
     assert daemon.returncode == 0, err

@@ -90,7 +90,6 @@ async def test_panic_policy_stops_the_board_with_status_2() -> None:
         ("oversized", "bad frame: frame larger than"),
         ("wrong_shape", "bad syscall frame: syscall frame must be a list of 5 integers"),
         ("bad_class", "bad syscall frame: unknown syscall class 9"),
-        ("bad_yield", "undecodable syscall: yield number 7"),
         ("two_frames", "sent a frame before the previous syscall returned"),
         ("mpu", "MPU fault: write of 4 byte(s) at"),
     ],
@@ -109,6 +108,15 @@ async def test_a_broken_app_is_faulted_with_a_reason_and_others_go_on(
     assert run.console["hello"] == "Hello World!\n"
     assert run.proc("hello").state is State.TERMINATED
     assert run.status == 0
+
+
+async def test_a_yield_with_an_unknown_number_returns_to_the_process() -> None:
+    """release-2.2 kernel.rs: a yield number other than 0, 1, 2 is no fault; the
+    process simply goes on (TRD104 gives it no return value)."""
+    run = await run_board(board_toml([app("tests.apps.crasher", args={"how": "bad_yield"})]))
+    assert run.faults("crasher") == []
+    assert run.console["crasher"] == "crasher bad_yield\nresumed after yield 7 with r0=0\n"
+    assert run.proc("crasher").state is State.TERMINATED
 
 
 async def test_busy_app_is_preempted_and_the_board_keeps_running() -> None:

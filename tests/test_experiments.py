@@ -26,6 +26,7 @@ def test_the_catalogue_has_the_eight_flaws() -> None:
         "fault_keeps_window",
         "rot13_race",
         "restart_breaks",
+        "stale_grant",
     ]
     assert {e.switch for e in EXPERIMENTS.values()} == set(HARDENED_SWITCHES)
 
@@ -67,7 +68,7 @@ def test_experiment_scripts_and_cli() -> None:
         cwd=ROOT,
     )
     assert r.returncode == 0
-    assert len(r.stdout.splitlines()) == 8
+    assert len(r.stdout.splitlines()) == len(EXPERIMENTS)
     r = subprocess.run(
         [sys.executable, "-m", "tockd.cli", "experiment", "rot13_race", "--mode", "tock"],
         capture_output=True,

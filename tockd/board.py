@@ -20,6 +20,7 @@
 
     [kernel.hardened]         # each fix of `hardened` mode as a named switch
     keep_high_water_mark = true
+    zero_on_restart = true
 
     [[apps]]
     name = "org.tockos.examples.hello"   # the TBF package name
@@ -67,7 +68,14 @@ from tockd.kernel.process import AppSpec, FaultPolicy, Process
 
 IPC_SWITCHES = tuple(_IPC_HARDENED)
 #: every fix of `hardened` mode; `kernel_mode = "hardened"` turns them all on
-HARDENED_SWITCHES = ("keep_high_water_mark", *IPC_SWITCHES)
+#: the kernel's own switches (tockd/kernel/kernel.py), with the flaw each one fixes
+KERNEL_SWITCHES = {
+    "keep_high_water_mark": "flaw 8: a restart revokes the windows other processes hold "
+    "into the process, and while any window is open no grant is placed below its end",
+    "zero_on_restart": "stale grant memory: a restart zeroes the process's RAM block, so "
+    "the next life cannot grow its break over the previous life's grants and read them",
+}
+HARDENED_SWITCHES = (*KERNEL_SWITCHES, *IPC_SWITCHES)
 
 
 class BoardError(Exception):

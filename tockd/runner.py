@@ -50,6 +50,10 @@ async def serve_board(cfg: BoardConfig, args: argparse.Namespace) -> int:
     status = 0
     try:
         async with trio.open_nursery() as nursery:
+            # catch the stop signals first: one that comes while the first apps are
+            # spawned (blocking, before any checkpoint) must stop the board, not
+            # raise KeyboardInterrupt out of the spawn
+            await nursery.start(_stop_on_signals, daemon)
             server = ControlServer(daemon, path)
             await nursery.start(server.serve)
             print(
@@ -60,18 +64,6 @@ async def serve_board(cfg: BoardConfig, args: argparse.Namespace) -> int:
             for line in isolation.report(cfg):
                 print(f"tockd: {line}", file=sys.stderr, flush=True)
 
-            async def signals() -> None:
-                with trio.open_signal_receiver(
-                    signal.SIGTERM, signal.SIGINT, signal.SIGHUP
-                ) as sigs:
-                    async for signum in sigs:
-                        print(
-                            f"tockd: {signal.Signals(signum).name}, stopping",
-                            file=sys.stderr,
-                            flush=True,
-                        )
-                        daemon.request_stop()
-
             async def flush() -> None:
                 while True:
                     await trio.sleep(FLUSH_INTERVAL_S)
@@ -79,7 +71,6 @@ async def serve_board(cfg: BoardConfig, args: argparse.Namespace) -> int:
                         jsonl.flush()
                     sys.stdout.flush()
 
-            nursery.start_soon(signals)
             nursery.start_soon(flush)
             status = await daemon.run()
             nursery.cancel_scope.cancel()
@@ -90,6 +81,16 @@ async def serve_board(cfg: BoardConfig, args: argparse.Namespace) -> int:
             jsonl.close()
         sys.stdout.flush()
     return status
+
+
+async def _stop_on_signals(
+    daemon: Daemon, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+) -> None:
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as sigs:
+        task_status.started()
+        async for signum in sigs:
+            print(f"tockd: {signal.Signals(signum).name}, stopping", file=sys.stderr, flush=True)
+            daemon.request_stop()
 
 
 def follow_schedule(daemon: Daemon, path: str) -> None:
@@ -117,4 +118,9 @@ def follow_schedule(daemon: Daemon, path: str) -> None:
 
 
 def run_cli(cfg: BoardConfig, args: argparse.Namespace) -> int:
-    return trio.run(serve_board, cfg, args)
+    try:
+        return trio.run(serve_board, cfg, args)
+    except KeyboardInterrupt:
+        # SIGINT before serve_board caught the stop signals: nothing was spawned yet
+        print("tockd: SIGINT, stopping", file=sys.stderr, flush=True)
+        return 0

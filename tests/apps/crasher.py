@@ -24,8 +24,10 @@ def main() -> None:
         rt.sock.sendall(b"\x93\x01\x02\x03")  # [1, 2, 3]
     elif how == "bad_class":
         rt.sock.sendall(b"\x95\x09\x00\x00\x00\x00")  # syscall class 9
-    elif how == "bad_yield":
-        rt.sock.sendall(b"\x95\x00\x07\x00\x00\x00")  # yield number 7
+    elif how == "bad_yield":  # yield number 7: 2.2 returns to the process at once
+        ret = rt.syscall(0, 7, 0, 0, 0)
+        console.write(f"resumed after yield 7 with r0={ret.r0}\n")
+        return
     elif how == "two_frames":
         rt.sock.sendall(b"\x95\x05\x02\x00\x00\x00" * 2)  # second before the reply
     elif how == "mpu":

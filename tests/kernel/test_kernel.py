@@ -155,3 +155,127 @@ def test_the_upcall_queue_holds_nine_and_the_tenth_is_dropped(kernel: Kernel) ->
     assert results == ["Ok(())"] * 9 + ["Err(QueueFull)"]
     assert len(proc.queue) == 9
     assert proc.dropped_upcall_count == 1
+
+
+def _ready_both(kernel: Kernel) -> tuple[Process, Process]:
+    a, b = kernel.processes[0], kernel.processes[1]
+    for p in (a, b):
+        kernel.next_delivery(p)  # deliver _start
+        p.state = State.RUNNING
+    return a, b
+
+
+def test_an_ipc_task_queued_after_the_awaited_upcall_does_not_hide_it(kernel: Kernel) -> None:
+    """release-2.2 kernel.rs: a YieldedFor process takes the awaited upcall from anywhere
+    in its queue (`remove_upcall`); no flag that a later task could clear."""
+    a, b = _ready_both(kernel)
+    kernel.handle_syscall(a, 1, 0x0, 0, a.flash_start + 0x100, 0)  # alarm upcall 0
+    kernel.handle_syscall(a, 0, 2, 0x0, 0, 0)  # yield-wait-for (alarm, 0)
+    assert a.state is State.YIELDED_FOR and not a.ready()
+    kernel.capsules[0].schedule_upcall(a, 0, 7, 8, 9)
+    assert a.ready()
+    assert kernel.handle_syscall(b, 2, 0x10000, 2, a.index, 0).reply is not None  # notify a
+    assert [t.kind.value for t in a.queue] == ["FunctionCall", "IPC"]
+    assert a.ready()
+    assert kernel.next_delivery(a) == ("return", (7, 8, 9, 0))
+    assert [t.kind.value for t in a.queue] == ["IPC"]  # 2.2 never serves IPC in YieldedFor
+
+
+def test_a_yield_for_with_only_other_tasks_queued_sleeps(kernel: Kernel) -> None:
+    a, b = _ready_both(kernel)
+    kernel.handle_syscall(a, 0, 2, 0x0, 0, 0)
+    kernel.handle_syscall(b, 2, 0x10000, 2, a.index, 0)
+    assert not a.ready() and kernel.next_delivery(a) is None
+    assert a.state is State.YIELDED_FOR and len(a.queue) == 1
+
+
+def test_boot_of_a_terminated_process_counts_as_a_restart(kernel: Kernel) -> None:
+    """release-2.2 process_standard.rs: start() is reset(), which raises restart_count."""
+    a = _running(kernel)
+    kernel.terminate(a, 0)
+    assert kernel.start(a)
+    assert a.restart_count == 1
+    kernel.try_restart(a, None)
+    assert a.restart_count == 2
+
+
+def _grant_table(kernel: Kernel, proc: Process) -> list[tuple[int, ...]]:
+    n = len(kernel.grant_numbers)
+    table = proc.mem_end - 8 * n
+    return [kernel.ram.unpack("<II", table + 8 * i) for i in range(n)]
+
+
+def test_the_grant_table_holds_driver_zero_until_a_grant_is_allocated(kernel: Kernel) -> None:
+    """2.2 process loading and terminate's grant_ptrs_reset write (0, null) entries;
+    allocating a grant writes (driver_num, pointer)."""
+    a = _running(kernel)
+    assert set(_grant_table(kernel, a)) == {(0, 0)}
+    kernel.handle_syscall(a, 1, 0x0, 0, 0, 0)  # subscribe: allocates the alarm grant
+    entry = _grant_table(kernel, a)[kernel.grant_numbers[0x0]]
+    assert entry == (0x0, a.kernel_memory_break)
+    kernel.handle_syscall(a, 1, 0x1, 0, 0, 0)  # the console's
+    assert _grant_table(kernel, a)[kernel.grant_numbers[0x1]] == (0x1, a.kernel_memory_break)
+    kernel.terminate(a, 0)
+    assert set(_grant_table(kernel, a)) == {(0, 0)}
+
+
+def test_tock_mode_zeroes_no_memory_on_brk_or_restart(kernel: Kernel) -> None:
+    """2.2 brk and reset leave memory as it was; only hardened zero_on_restart clears."""
+    a = _running(kernel)
+    kernel.handle_syscall(a, 1, 0x0, 0, a.flash_start + 0x100, 0x5EC)  # alarm grant
+    grant = a.kernel_memory_break
+    old_grant = kernel.ram.read(grant, 16)
+    assert any(old_grant)
+    kernel.ram.write(a.app_break, b"above the break")
+    kernel.handle_syscall(a, 5, 0, a.app_break + 64, 0, 0)  # brk over it
+    assert kernel.ram.read(a.app_break - 64, 15) == b"above the break"
+    kernel.try_restart(a, None)
+    assert kernel.ram.read(grant, 16) == old_grant  # the old grant, still there
+    kernel.hardened["zero_on_restart"] = True
+    kernel.try_restart(a, None)
+    assert not any(kernel.ram.read(grant, 16))
+    assert not any(kernel.ram.read(a.mem_start, a.kernel_memory_break - a.mem_start))
+
+
+HARDENED_BOARD = """
+[board]
+mpu = "ideal"
+kernel_mode = "hardened"
+[[apps]]
+name = "svc"
+module = "apps_py.hello"
+ipc_service = true
+[[apps]]
+name = "client"
+module = "apps_py.hello"
+[[apps]]
+name = "other"
+module = "apps_py.hello"
+"""
+
+
+def test_held_notifies_are_bounded_one_per_client() -> None:
+    """Hardened queue_until_subscribed holds at most one notify per (service, client);
+    a repeat from the same client merges into it and is recorded as lost."""
+    kernel = build_kernel(parse_board(HARDENED_BOARD))
+    events: list[dict[str, object]] = []
+    kernel.events.subscribe(events.append)
+    try:
+        svc, client, other = kernel.processes
+        for p in (svc, client, other):
+            kernel.next_delivery(p)
+            p.state = State.RUNNING
+        for _ in range(5):
+            kernel.handle_syscall(client, 2, 0x10000, 2, svc.index, 0)
+        kernel.handle_syscall(other, 2, 0x10000, 2, svc.index, 0)
+        kernel.handle_syscall(svc, 0, 1, 0, 0, 0)  # yield-wait: IPC tasks reach delivery
+        assert kernel.next_delivery(svc) is None
+        ipc = kernel.capsules[0x10000]
+        assert [t.subscribe for t in ipc.parked[svc.identifier]] == [client.index, other.index]
+        merged = [e for e in events if e["kind"] == "ipc_dropped"]
+        assert len(merged) == 4 and all("merged" in str(e["reason"]) for e in merged)
+        assert kernel.handle_syscall(client, 2, 0x10000, 4, 0, 0).reply == (129, 4, 0, 0)
+        kernel.handle_syscall(svc, 1, 0x10000, svc.index, svc.flash_start + 0x100, 0)
+        assert [t.kind.value for t in svc.queue] == ["IPC", "IPC"]
+    finally:
+        kernel.ram.close()

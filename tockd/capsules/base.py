@@ -76,6 +76,11 @@ class Capsule:
     def faulted(self, proc: Process) -> None:
         """`proc` faulted; called before its fault policy is applied."""
 
+    def exposed_end(self, proc: Process) -> int:
+        """The end of `proc`'s memory that this capsule lets another process see right
+        now (0: none). Hardened keep_high_water_mark keeps grants above it."""
+        return 0
+
     def release(self, proc: Process) -> None:
         """The process terminated or restarted: forget Python-side state kept for it."""
 

@@ -88,7 +88,8 @@ class Ipc(Capsule):
             DriverNum.IPC, upcalls=num_procs, allow_ro=1, allow_rw=num_procs
         )
         self.windows: list[Window] = []
-        self.parked: dict[int, list[Task]] = {}  # held notifies, by callee identifier
+        # held notifies, by callee identifier: at most one per client (see _hold_or_drop)
+        self.parked: dict[int, list[Task]] = {}
         self.lost: dict[int, int] = {}  # notifies lost, by caller identifier
 
     def _on(self, switch: str) -> bool:
@@ -101,15 +102,16 @@ class Ipc(Capsule):
             return SUCCESS
         if cmd == 4 and self._on("report_undeliverable"):
             return success_u32(self.lost.get(proc.identifier, 0))
-        if cmd not in (1, 2, 3):
+        if cmd in (2, 3):
+            # ipc.rs (2.2): notify never enters the caller's grant; delivery does
+            return self._notify(proc, arg0, SERVICE if cmd == 2 else CLIENT)
+        if cmd != 1:
             return failure(ErrorCode.NOSUPPORT)
         try:
             grant = self.enter(proc)
         except GrantError:
             return failure(ErrorCode.NOMEM)
-        if cmd == 1:
-            return self._discover(proc, *grant.allow_ro(0))
-        return self._notify(proc, arg0, SERVICE if cmd == 2 else CLIENT)
+        return self._discover(proc, *grant.allow_ro(0))
 
     def _discover(self, proc: Process, ptr: int, length: int) -> SyscallReturn:
         if length == 0 or not proc.in_ram(ptr, length):
@@ -155,7 +157,7 @@ class Ipc(Capsule):
             rv = failure(ErrorCode.NODEVICE if self._on("uniform_errors") else ErrorCode.INVAL)
         elif not target.is_alive():
             rv = failure(ErrorCode.NODEVICE)
-        elif kernel.enqueue_task(target, Task(TaskKind.IPC, self.driver_num, caller.index, kind)):
+        elif kernel.enqueue_task(target, ipc_task(caller, kind)):
             rv = SUCCESS
         else:
             rv = failure(ErrorCode.NOMEM)
@@ -197,6 +199,7 @@ class Ipc(Capsule):
         if caller is target:
             self._drop(target, caller, kind, "self-notify (AlreadyInUse)")
             return
+        stale = caller.identifier != task.arg0
         allocated = kernel.grant_if_allocated(target, self.grant_spec) is not None
         if not allocated and self._on("no_callee_grant_alloc"):
             self._hold_or_drop(target, caller, task, "callee has no IPC grant of its own")
@@ -207,7 +210,14 @@ class Ipc(Capsule):
                 kernel.emit(
                     "ipc_callee_grant", target, caller=caller_index, size=self.grant_spec.size
                 )
-            cgrant = self.enter(caller)
+            if stale:
+                # the task holds the caller's ProcessId; a restarted caller has a new
+                # one, so entering its grant fails (NoSuchApp) and nothing is scheduled
+                self._drop(
+                    target, caller, kind, "caller restarted since it notified", lost_by=task.arg0
+                )
+                return
+            cgrant = self.enter(caller)  # allocated here if the caller has none yet
         except GrantError as e:
             self._drop(target, caller, kind, f"grant allocation failed: {e}")
             return
@@ -235,8 +245,28 @@ class Ipc(Capsule):
             self._drop(target, caller, kind, f"schedule_upcall {result}")
 
     def _hold_or_drop(self, target: Process, caller: Process, task: Task, why: str) -> None:
+        """Hardened queue_until_subscribed: hold a service notify until the service
+        subscribes. The hold is bounded as a fixed-memory kernel's would be: one pending
+        notify per (service, client) pair, NUM_PROCS per service. A notify from a client
+        whose earlier notify is still held is merged into it, like a second interrupt
+        into a pending one: the service gets one upcall for both, and the merged notify
+        is recorded as lost (counted for the client under report_undeliverable)."""
         if self._on("queue_until_subscribed") and task.fnptr == SERVICE:
-            self.parked.setdefault(target.identifier, []).append(task)
+            held = self.parked.setdefault(target.identifier, [])
+            same = [t for t in held if t.subscribe == task.subscribe]
+            if same and same[0].arg0 == task.arg0:
+                self._drop(target, caller, task.fnptr, f"{why}: merged with a notify already held")
+                return
+            for old in same:  # from an earlier incarnation of the client: it is stale
+                held.remove(old)
+                self._drop(
+                    target,
+                    caller,
+                    old.fnptr,
+                    "caller restarted since it notified",
+                    lost_by=old.arg0,
+                )
+            held.append(task)
             self.kernel.emit(
                 "ipc_held",
                 target,
@@ -281,11 +311,16 @@ class Ipc(Capsule):
         )
         return True
 
-    def _drop(self, target: Process, caller: Process, kind: int, reason: str) -> None:
+    def _drop(
+        self, target: Process, caller: Process, kind: int, reason: str, lost_by: int | None = None
+    ) -> None:
+        """Record a notify lost after it was accepted; `lost_by` is the identifier of the
+        incarnation that sent it, when that is no longer `caller`'s."""
         counted = self._on("report_undeliverable")
         if counted:
             target.dropped_upcall_count += 1
-            self.lost[caller.identifier] = self.lost.get(caller.identifier, 0) + 1
+            sender = caller.identifier if lost_by is None else lost_by
+            self.lost[sender] = self.lost.get(sender, 0) + 1
         self.kernel.emit(
             "ipc_dropped",
             target,
@@ -349,6 +384,17 @@ class Ipc(Capsule):
                 "ipc_revoke", holder, owner=owner.index, ptr=w.ptr, length=w.length, reason=reason
             )
 
+    def exposed_end(self, proc: Process) -> int:
+        """The highest byte of `proc`'s memory inside a window another process holds."""
+        ends = [
+            min(end, proc.mem_end)
+            for w in self.windows
+            if w.owner == proc.index
+            for start, end in w.region.opened()
+            if end > proc.mem_start and start < proc.mem_end
+        ]
+        return max(ends, default=0)
+
     def release(self, proc: Process) -> None:
         # Tock's reset() clears the process's own MPU config, windows included; windows
         # others hold into it are kept (issue #4371) unless revoke_on_fault removed them.
@@ -384,8 +430,14 @@ class Ipc(Capsule):
         return {"services": services, "clients": clients, "windows": windows}
 
 
+def ipc_task(caller: Process, kind: int) -> Task:
+    """Tock's `Task::IPC((processid, cb_type))`: the caller by index (subscribe) and by
+    identifier (arg0), so a task that outlives the caller's incarnation is recognised."""
+    return Task(TaskKind.IPC, int(DriverNum.IPC), caller.index, kind, caller.identifier)
+
+
 def _copy_config(cfg: MpuConfig) -> MpuConfig:
     return MpuConfig(list(cfg.app_regions), cfg.flash, list(cfg.extra), cfg.app_block)
 
 
-__all__ = ["HARDENED", "Ipc", "Window"]
+__all__ = ["HARDENED", "Ipc", "Window", "ipc_task"]

@@ -170,12 +170,7 @@ class Kernel:
         proc.allow_high_water_mark = proc.mem_start
         proc.grant_ptrs.clear()
         self.mpu.update_app_memory_region(proc.app_break, proc.kernel_memory_break, proc.mpu)
-        self.ram.zero(proc.mem_start, max(arch_min, 0))
-        # the grant pointer table: real (driver_num, ptr) entries, all null at boot
-        self.ram.zero(proc.kernel_memory_break, proc.mem_end - proc.kernel_memory_break)
-        table = proc.mem_end - 8 * len(self.grant_numbers)
-        for driver, num in self.grant_numbers.items():
-            self.ram.pack("<II", table + 8 * num, driver, 0)
+        self._clear_grant_table(proc)
 
     def _boot(self, proc: Process) -> None:
         """Queue the `_start` call; the process is Yielded until the scheduler runs it."""
@@ -322,11 +317,13 @@ class Kernel:
             sink(event)
 
     def _yield(self, proc: Process, which: int, r1: int, r2: int) -> Outcome:
-        if which not in (0, 1, 2):
-            self.fault(proc, f"undecodable syscall: yield number {which}")
-            return Outcome(None)
         if self.events.tracing:
             self._trace_syscall(proc, None)
+        if which not in (0, 1, 2):
+            # kernel.rs (2.2): "Only 0, 1, and 2 are valid ... just return control to
+            # the process." Tock sets no return value; tockd answers as it does for a
+            # Yield-NoWait that finds nothing queued.
+            return Outcome((0, 0, 0, 0))
         if which == YieldCall.NO_WAIT:
             has_tasks = bool(proc.queue)
             if r1 != 0 and proc.in_ram(r1, 1):
@@ -339,10 +336,6 @@ class Kernel:
         else:
             proc.state = State.YIELDED_FOR
             proc.wait_for = (r1, r2)
-            proc.wait_for_ready = any(
-                t.kind is not TaskKind.IPC and (t.driver, t.subscribe) == (r1, r2)
-                for t in proc.queue
-            )
         return Outcome(None)
 
     def _exit(self, proc: Process, which: int, code: int) -> Outcome:
@@ -447,8 +440,8 @@ class Kernel:
             raise GrantError(ErrorCode.NOMEM, "adversity: grant allocation made to fail")
         if new_kbrk < proc.app_break:
             raise GrantError(ErrorCode.NOMEM, "grant would cross app_break")
-        if new_kbrk < proc.grant_floor:
-            raise GrantError(ErrorCode.NOMEM, "grant would cover memory allowed before a restart")
+        if new_kbrk < self.grant_floor(proc):
+            raise GrantError(ErrorCode.NOMEM, "grant would cover memory another process maps")
         try:
             self.mpu.update_app_memory_region(proc.app_break, new_kbrk, proc.mpu)
         except MpuError as e:
@@ -468,6 +461,16 @@ class Kernel:
             kernel_memory_break=new_kbrk,
         )
         return grant
+
+    def grant_floor(self, proc: Process) -> int:
+        """Hardened keep_high_water_mark: grants stay above every byte of `proc`'s memory
+        that another process can still see through a window (IPC), so kernel data never
+        lands where a peer reads. A restart with that switch revokes those windows, so
+        the floor protects only while something is exposed: a second life is not
+        starved by its first life's shares. Tock has no such floor (0)."""
+        if not self.hardened.get("keep_high_water_mark", False):
+            return 0
+        return max((c.exposed_end(proc) for c in self.capsules.values()), default=0)
 
     def grant_if_allocated(self, proc: Process, spec: GrantSpec) -> Grant | None:
         address = proc.grant_ptrs.get(self.grant_numbers[spec.driver_num])
@@ -542,11 +545,6 @@ class Kernel:
         if not proc.enqueue(task):
             proc.dropped_upcall_count += 1
             return False
-        if proc.state is State.YIELDED_FOR:
-            # Tock overwrites the ready flag with "this task matches" (TOCK.md §2.1 (b)).
-            proc.wait_for_ready = (
-                task.kind is not TaskKind.IPC and (task.driver, task.subscribe) == proc.wait_for
-            )
         if self.os is not None:
             self.os.wake()
         return True
@@ -555,26 +553,26 @@ class Kernel:
         """What to hand a Yielded process now: ("upcall", (fnptr, a0, a1, a2, appdata)),
         ("return", (r0, r1, r2, r3)) for a yield-wait-for, or None (stays asleep)."""
         if proc.state is State.YIELDED_FOR:
-            if not proc.wait_for_ready:
+            # kernel.rs do_process, YieldedFor: remove the first task for the awaited
+            # upcall wherever it is in the queue; anything else stays queued.
+            i = proc.waited_task()
+            if i is None:
                 return None
-            for i, t in enumerate(proc.queue):
-                if t.kind is not TaskKind.IPC and (t.driver, t.subscribe) == proc.wait_for:
-                    del proc.queue[i]
-                    if t.kind is TaskKind.RETURN_VALUE:
-                        self.emit("wait_for", proc, null=True, args=[t.arg0, t.arg1, t.arg2])
-                    else:
-                        self.emit(
-                            "wait_for",
-                            proc,
-                            null=False,
-                            fnptr=t.fnptr,
-                            args=[t.arg0, t.arg1, t.arg2, t.appdata],
-                        )
-                    proc.state = State.RUNNING
-                    proc.wait_for = None
-                    return "return", (t.arg0, t.arg1, t.arg2, 0)
-            proc.wait_for_ready = False
-            return None
+            t = proc.queue[i]
+            del proc.queue[i]
+            if t.kind is TaskKind.RETURN_VALUE:
+                self.emit("wait_for", proc, null=True, args=[t.arg0, t.arg1, t.arg2])
+            else:
+                self.emit(
+                    "wait_for",
+                    proc,
+                    null=False,
+                    fnptr=t.fnptr,
+                    args=[t.arg0, t.arg1, t.arg2, t.appdata],
+                )
+            proc.state = State.RUNNING
+            proc.wait_for = None
+            return "return", (t.arg0, t.arg1, t.arg2, 0)
         while proc.state is State.YIELDED and proc.queue:
             t = proc.queue.popleft()
             if t.kind is TaskKind.FUNCTION_CALL:
@@ -638,9 +636,14 @@ class Kernel:
         for capsule in self.capsules.values():
             capsule.release(proc)
         proc.grant_ptrs.clear()
+        self._clear_grant_table(proc)
+
+    def _clear_grant_table(self, proc: Process) -> None:
+        """Every grant pointer entry to (driver_num 0, null), as process loading and
+        terminate's `grant_ptrs_reset` do (process_standard.rs, 2.2). Nothing else of
+        the block is touched: Tock zeroes neither the app's RAM nor old grant memory."""
         table = proc.mem_end - 8 * len(self.grant_numbers)
-        for driver, num in self.grant_numbers.items():
-            self.ram.pack("<II", table + 8 * num, driver, 0)
+        self.ram.zero(table, 8 * len(self.grant_numbers))
 
     def try_restart(self, proc: Process, completion_code: int | None) -> None:
         """terminate() then reset(): a fresh identifier, Tock's memory marks, `_start`."""
@@ -661,8 +664,7 @@ class Kernel:
         """Console `boot`: only from Terminated."""
         if proc.state is not State.TERMINATED:
             return False
-        self.reset(proc)
-        proc.restart_count -= 1  # start() is a boot, not a restart
+        self.reset(proc)  # 2.2's start() is reset(), which raises the restart count
         if self.os is not None:
             self.os.respawn(proc)
         return True
@@ -688,12 +690,12 @@ class Kernel:
             proc.flash_start, proc.flash_end - proc.flash_start, proc.mpu
         )
         hwm = proc.allow_high_water_mark
+        if self.hardened.get("zero_on_restart", False):
+            # hardened: the next life starts from zeroed RAM, so neither its own old
+            # heap nor the kernel's old grant memory can be read back (experiment
+            # stale_grant). Tock zeroes nothing here.
+            self.ram.zero(proc.mem_start, proc.memory_len)
         self._reset_memory(proc)
-        if self.hardened.get("keep_high_water_mark", False):
-            # hardened: memory that was ever allowed (and so may still be seen by another
-            # process) never becomes grant memory, across every restart. The app itself
-            # starts from scratch: its break and brk floor are reset as in Tock.
-            proc.grant_floor = max(proc.grant_floor, hwm)
         proc.restart_count += 1
         proc.mpu_dirty = True
         proc.wait_for = None
@@ -706,7 +708,7 @@ class Kernel:
             app_break=proc.app_break,
             kernel_memory_break=proc.kernel_memory_break,
             allow_high_water_mark=proc.allow_high_water_mark,
-            grant_floor=proc.grant_floor,
+            grant_floor=self.grant_floor(proc),
             old_allow_high_water_mark=hwm,
         )
 
@@ -775,11 +777,6 @@ class Kernel:
         if proc.state is State.STOPPED:
             proc.state = proc.stopped_from or State.RUNNING
             proc.stopped_from = None
-            if proc.state is State.YIELDED_FOR:
-                proc.wait_for_ready = any(
-                    t.kind is not TaskKind.IPC and (t.driver, t.subscribe) == proc.wait_for
-                    for t in proc.queue
-                )
             self.emit("resumed", proc)
             if self.os is not None:
                 self.os.wake()

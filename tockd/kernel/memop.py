@@ -31,9 +31,8 @@ def brk(kernel: Kernel, proc: Process, new_break: int) -> str | None:
         kernel.mpu.update_app_memory_region(new_break, proc.kernel_memory_break, proc.mpu)
     except MpuError as e:
         return f"MPU: {e}"
-    old = proc.app_break
-    if new_break > old:
-        kernel.ram.zero(old, new_break - old)
+    # Tock (memop.rs, process_standard.rs `brk`) does not zero memory the break
+    # uncovers: whatever an earlier life or old grant memory left there is readable.
     proc.app_break = new_break
     proc.mpu_dirty = True
     kernel.emit("mpu_change", proc, app_break=new_break, reason="brk")

@@ -78,7 +78,6 @@ class Process:
     state: State = State.YIELDED
     stopped_from: State | None = None
     wait_for: tuple[int, int] | None = None  # (driver, subscribe) of a yield-wait-for
-    wait_for_ready: bool = False  # Tock's is_yield_wait_for_ready flag
     queue: deque[Task] = field(default_factory=deque)
     # memory (emulated addresses)
     mem_start: int = 0
@@ -87,7 +86,6 @@ class Process:
     kernel_memory_break: int = 0
     initial_kernel_break: int = 0
     allow_high_water_mark: int = 0
-    grant_floor: int = 0  # hardened: grants never go below this (kept across restarts)
     flash_start: int = 0
     flash_end: int = 0
     flash_protected: int = 0x40  # the TBF header
@@ -145,8 +143,26 @@ class Process:
         if self.state is State.YIELDED:
             return bool(self.queue)
         if self.state is State.YIELDED_FOR:
-            return self.wait_for_ready
+            # Departure: 2.2's ready() is "has any task", so a process waiting for one
+            # upcall with only others queued is picked, finds nothing in do_process
+            # (kernel.rs, `remove_upcall` -> None) and goes back; Tock spins so until
+            # the awaited upcall comes. Those rounds change nothing but the host's CPU
+            # time (round robin and MLFQ rotate a skipped process to the tail just as
+            # they rotate one that ran), so tockd counts the process ready only when
+            # the upcall it waits for is queued.
+            return self.waited_task() is not None
         return False
+
+    def waited_task(self) -> int | None:
+        """Where in the queue the upcall a Yield-WaitFor waits for is: 2.2's
+        `remove_upcall(upcall_id)` matches a FunctionCall from that driver upcall or a
+        ReturnValue for it, never an IPC task (process_standard.rs)."""
+        if self.wait_for is None:
+            return None
+        for i, t in enumerate(self.queue):
+            if t.kind is not TaskKind.IPC and (t.driver, t.subscribe) == self.wait_for:
+                return i
+        return None
 
     def state_debug(self) -> str:
         """The state as Tock's console prints it (Rust Debug)."""
