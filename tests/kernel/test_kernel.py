@@ -279,3 +279,25 @@ def test_held_notifies_are_bounded_one_per_client() -> None:
         assert [t.kind.value for t in svc.queue] == ["IPC", "IPC"]
     finally:
         kernel.ram.close()
+
+
+def test_the_hardened_grant_floor_holds_only_while_a_window_is_open() -> None:
+    kernel = build_kernel(parse_board(HARDENED_BOARD))
+    try:
+        svc, client, _ = kernel.processes
+        for p in kernel.processes:
+            kernel.next_delivery(p)
+            p.state = State.RUNNING
+        kernel.handle_syscall(svc, 1, 0x10000, svc.index, svc.flash_start + 0x100, 0)
+        kernel.handle_syscall(client, 5, 0, client.mem_start + 1024, 0, 0)  # brk
+        buf = client.mem_start + 256
+        assert kernel.handle_syscall(client, 3, 0x10000, svc.index, buf, 64).reply[0] == 130
+        assert kernel.grant_floor(client) == 0  # allowed, but no one maps it yet
+        kernel.handle_syscall(client, 2, 0x10000, 2, svc.index, 0)
+        kernel.handle_syscall(svc, 0, 1, 0, 0, 0)
+        assert kernel.next_delivery(svc) is not None  # the notify, window opened
+        assert kernel.grant_floor(client) >= buf + 64
+        kernel.try_restart(client, None)  # revokes the window
+        assert kernel.grant_floor(client) == 0
+    finally:
+        kernel.ram.close()
