@@ -165,3 +165,28 @@ async def test_linux_refuses_to_make_the_flash_mapping_writable() -> None:
     run = await run_board(board_toml([app("tests.apps.flash_reader", args={"how": "remap"})]))
     assert run.faults() == []
     assert f"mprotect rw -1 errno {errno.EACCES}" in run.console["flash_reader"].splitlines()
+
+
+# ---- IPC discover (kernel/src/ipc.rs, release-2.2) --------------------------------------
+
+
+async def test_a_client_discovers_the_service_by_a_name_in_its_flash() -> None:
+    apps = [
+        app("apps_py.rot13_service", name=ROT13, ipc_service=True),
+        app("tests.apps.flash_client", name="client", rodata=[ROT13, NOBODY]),
+    ]
+    service_flash = flash_of(board_toml([*apps]))[ROT13][0]
+    apps[1]["args"] = {"other_flash": service_flash + 0x100}
+    run = await run_board(board_toml(apps, mpu="cortex-m"))
+    assert run.faults() == []
+    assert run.console["client"].splitlines() == [
+        "no allow: NODEVICE",  # an absent buffer is an empty slice: no name matches
+        "empty allow: NODEVICE",
+        "unknown name: NODEVICE",
+        "allow header: INVAL",  # Tock's in_app_flash_memory starts past the header
+        "allow other flash: INVAL",
+        "service: 0",
+        "answer: Uryyb Jbeyq!",
+    ]
+    discovers = [e["ret"] for e in run.syscalls("client", 2) if e["args"][:2] == [0x10000, 1]]
+    assert discovers[-1] == "SuccessU32(0)"
