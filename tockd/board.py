@@ -30,6 +30,8 @@
     fault_policy = "stop"                # stop | restart | panic
     restart_threshold = 3                # with restart: then stop
     ipc_service = false                  # a declared IPC service (hardened allowlist)
+    rodata = ["org.tockos.examples.rot13"]  # read-only data in the app's flash, UTF-8,
+                                         # no NUL added (docs/memory.md)
     [apps.sandbox]                       # this app's overrides of [sandbox]
     cpu_seconds = 5
 
@@ -226,12 +228,21 @@ def parse_board(text: str, *, where: str = "board file") -> BoardConfig:
                 fault_policy=policy,
                 restart_threshold=threshold,
                 ipc_service=bool(app.get("ipc_service", False)),
+                rodata=_rodata(app, w),
                 args=dict(app.get("args", {})),
             )
         )
         if "sandbox" in app:
             cfg.app_sandbox[i] = _sandbox(app["sandbox"], cfg.sandbox, f"{w}.sandbox")
     return cfg
+
+
+def _rodata(app: dict[str, Any], where: str) -> list[bytes]:
+    """An app's `rodata`: strings, stored in its flash as their UTF-8 bytes (no NUL)."""
+    value = app.get("rodata", [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise BoardError(f"{where}.rodata must be an array of strings")
+    return [v.encode() for v in value]
 
 
 def load_board(path: str | Path) -> BoardConfig:
@@ -297,6 +308,8 @@ def board_text(apps: list[dict[str, Any]], **board: Any) -> str:
 
 
 def _toml(v: Any) -> str:
+    if isinstance(v, list):
+        return "[" + ", ".join(_toml(x) for x in v) + "]"
     if isinstance(v, dict):  # an inline table, e.g. an app's `sandbox = {...}`
         return "{" + ", ".join(f"{k} = {_toml(x)}" for k, x in v.items()) + "}"
     if isinstance(v, bool):

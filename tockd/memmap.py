@@ -9,6 +9,11 @@ socket, a SOCK_SEQPACKET socketpair of its own: msgpack `[[page, ...], [page, ..
 app reads those messages when its next frame (the boot frame, or an MPU frame at a
 context switch) says how many there are, before it runs again (apps_py/libtock/memory.py).
 
+Flash travels the same way, once per app process, first of its boot messages: msgpack
+`{"flash": [start, size]}` with one fd, the sealed read-only memfd of the process's own
+TBF image (tockd/kernel/flash.py). The app maps it read-only at any host address; it is
+never sent another process's image.
+
 A page whose object the kernel replaced (a revoked window: tockd/kernel/memory.py) is
 mapped again from the new object at the process's next context switch: whoever replaces
 a page marks every process that maps it `mpu_dirty` (the owner and the window's holder),
@@ -28,6 +33,7 @@ import msgpack
 from tockd.kernel.abi import PAGE_FDS_MAX
 
 if TYPE_CHECKING:
+    from tockd.kernel.flash import FlashImage
     from tockd.kernel.kernel import Kernel
     from tockd.kernel.memory import PhysicalRAM
     from tockd.kernel.process import Process
@@ -68,6 +74,13 @@ def send(
     return messages
 
 
+def send_flash(sock: socket.socket, image: FlashImage) -> int:
+    """Queue the flash message of `image` on a memory socket; returns how many (1)."""
+    payload = msgpack.packb({"flash": [image.start, image.size]})
+    socket.send_fds(sock, [payload], [image.fd()])
+    return 1
+
+
 def wanted(kernel: Kernel, proc: Process, ranges: list[tuple[int, int, int]]) -> dict[int, int]:
     """page -> generation of every page `proc` should map, given its MPU `ranges`."""
     ram = kernel.ram
@@ -91,15 +104,17 @@ class AppPages:
     def update(
         self, kernel: Kernel, proc: Process, ranges: list[tuple[int, int, int]], *, boot: bool
     ) -> int:
-        """Send the app what changed; returns how many messages it must read."""
+        """Send the app what changed (at boot, its flash first); returns how many
+        messages it must read."""
+        flash = send_flash(self.sock, kernel.flash.image_at(proc.flash_start)) if boot else 0
         ram = kernel.ram
         want = wanted(kernel, proc, ranges)
         mapped = self.mapped
         to_map = [page for page, gen in want.items() if mapped.get(page) != gen]
         to_unmap = [page for page in mapped if page not in want]
         if not to_map and not to_unmap:
-            return 0
-        messages = send(self.sock, ram, to_map, to_unmap, BOOT_FDS if boot else LIVE_FDS)
+            return flash
+        messages = flash + send(self.sock, ram, to_map, to_unmap, BOOT_FDS if boot else LIVE_FDS)
         for page in to_unmap:
             del mapped[page]
         for page in to_map:

@@ -33,11 +33,17 @@ def _name_buffer(name: bytes) -> int:
 def discover(package_name: str) -> int:
     """The index of the process with this package name. Raises TockError(NODEVICE)."""
     name = package_name.encode()
-    address = _name_buffer(name)
-    previous = allow_ro(DRIVER, 0, address, len(name)).unwrap("ipc discover allow")
+    return discover_at(_name_buffer(name), len(name))
+
+
+def discover_at(address: int, length: int) -> int:
+    """libtock-c's `ipc_discover`: the name is whatever is at [address, address + length),
+    in RAM or in this app's flash (a string literal: `memory.rodata()`). Raises
+    TockError(NODEVICE) if no process has that name."""
+    previous = allow_ro(DRIVER, 0, address, length).unwrap("ipc discover allow")
     ret = command(DRIVER, 1)
     allow_ro(DRIVER, 0, previous.r1, previous.r2)  # restore, as libtock-c does
-    return ret.unwrap(f"ipc discover {package_name}").r1
+    return ret.unwrap(f"ipc discover at {address:#x}+{length}").r1
 
 
 def register_service(callback: Callback, appdata: int = 0) -> int:

@@ -17,6 +17,13 @@ break) are mprotect'ed PROT_NONE, so a raw access there dies with SIGSEGV, which
 kernel reports as an MPU fault. The backstop is the app's own: what it protects from a
 hostile app is the app itself, never anyone else.
 
+Flash: the kernel sends, first at boot, the sealed memfd of this process's own TBF image
+(tockd/kernel/flash.py), mapped here read-only at a host address of its own. A checked
+read at a flash address the MPU allows (the process's own flash, r-x) reads it; a write is
+an MPU fault, and a raw one hits a read-only mapping Linux will not make writable (the
+memfd is sealed). No other process's flash is mapped here. `tbf_header` and `rodata`
+read the image as an app would: through the checked view.
+
 `alloc` is a bump allocator over `sbrk`, like libtock-c's malloc growing the heap.
 """
 
@@ -28,11 +35,20 @@ import mmap
 import socket
 import struct
 from bisect import bisect_right
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import msgpack
 
 from tockd.kernel.abi import PAGE_FDS_MAX
+from tockd.kernel.flash import (
+    BASE_FORMAT,
+    BASE_SIZE,
+    PROGRAM_FORMAT,
+    TLV_FORMAT,
+    TLV_PACKAGE_NAME,
+    TLV_PROGRAM,
+)
 from tockd.kernel.memory import PAGE, map_at
 
 if TYPE_CHECKING:
@@ -71,6 +87,9 @@ class Memory:
     __slots__ = (
         "_addr",
         "_ends",
+        "_flash",
+        "_flash_end",
+        "_flash_start",
         "_mapped",
         "_mm",
         "_open",
@@ -80,6 +99,7 @@ class Memory:
         "_starts",
         "backstop",
         "base",
+        "flash_host",
         "size",
     )
 
@@ -104,6 +124,11 @@ class Memory:
         self._mapped = bytearray(npages)  # 1 = a page object of the kernel is mapped here
         self._open = bytearray(npages)  # 1 = the page is PROT_READ|PROT_WRITE now
         self.backstop = True
+        #: this process's flash, read-only, once the kernel sent it
+        self._flash: memoryview | None = None
+        self._flash_start = self._flash_end = 0
+        #: host address of the read-only flash mapping (0: none)
+        self.flash_host = 0
 
     @property
     def raw(self) -> memoryview:
@@ -133,7 +158,11 @@ class Memory:
             raise MemoryProtocolError("the kernel closed the memory socket")
         if flags & socket.MSG_CTRUNC:
             raise MemoryProtocolError("page fds were cut short (too many open files?)")
-        maps, unmaps = msgpack.unpackb(data)
+        message = msgpack.unpackb(data)
+        if type(message) is dict:
+            self._map_flash(message, fds)
+            return
+        maps, unmaps = message
         if len(maps) != len(fds):
             raise MemoryProtocolError(f"{len(maps)} pages to map, {len(fds)} fds")
         npages = len(self._mapped)
@@ -150,6 +179,34 @@ class Memory:
             _map(self._addr + page * PAGE, PAGE, 0, flags_anon)
             self._mapped[page] = 0
             self._open[page] = 0
+
+    def _map_flash(self, message: dict[str, list[int]], fds: list[int]) -> None:
+        """`{"flash": [start, size]}` and one fd: map this process's flash read-only."""
+        if self._flash is not None:
+            raise MemoryProtocolError("flash sent twice")
+        if len(fds) != 1 or "flash" not in message:
+            raise MemoryProtocolError(f"bad flash message {message!r} with {len(fds)} fds")
+        start, size = message["flash"]
+        host = _map(None, -(-size // PAGE) * PAGE, mmap.PROT_READ, mmap.MAP_SHARED, fds[0])
+        view = memoryview((ctypes.c_char * size).from_address(host)).cast("B")
+        self._flash = view.toreadonly()
+        self.flash_host = host
+        self._flash_start, self._flash_end = start, start + size
+
+    def _read_flash(self, address: int, length: int) -> memoryview:
+        """Bytes the MPU let through outside RAM: they must be this process's flash."""
+        flash = self._flash
+        if flash is None or not (
+            self._flash_start <= address and address + length <= self._flash_end
+        ):
+            raise MemoryProtocolError(f"no memory mapped at {address:#x}+{length}")
+        off = address - self._flash_start
+        return flash[off : off + length]
+
+    @property
+    def flash_range(self) -> tuple[int, int]:
+        """(start, end) of this process's flash, (0, 0) before the kernel sent it."""
+        return self._flash_start, self._flash_end
 
     # ---- the MPU ---------------------------------------------------------------------
 
@@ -221,20 +278,29 @@ class Memory:
 
     def read(self, address: int, length: int) -> bytes:
         off = self._check(address, length, READ)
-        return bytes(self._mm[off : off + length])
+        if 0 <= off <= self.size - length:
+            return bytes(self._mm[off : off + length])
+        return bytes(self._read_flash(address, length))
 
     def write(self, address: int, data: bytes) -> None:
         off = self._check(address, len(data), WRITE)
         self._mm[off : off + len(data)] = data
 
     def read_u8(self, address: int) -> int:
-        return self._mm[self._check(address, 1, READ)]
+        off = self._check(address, 1, READ)
+        if 0 <= off < self.size:
+            return self._mm[off]
+        return self._read_flash(address, 1)[0]
 
     def write_u8(self, address: int, value: int) -> None:
         self._mm[self._check(address, 1, WRITE)] = value & 0xFF
 
     def read_u32(self, address: int) -> int:
-        value: int = struct.unpack_from("<I", self._mm, self._check(address, 4, READ))[0]
+        off = self._check(address, 4, READ)
+        if 0 <= off <= self.size - 4:
+            value: int = struct.unpack_from("<I", self._mm, off)[0]
+        else:
+            value = struct.unpack("<I", self._read_flash(address, 4))[0]
         return value
 
     def write_u32(self, address: int, value: int) -> None:
@@ -264,3 +330,82 @@ class Heap:
             self.end = need
         self.top = need
         return address
+
+
+# ---- the app's own flash, read as an app would ---------------------------------------
+
+
+@dataclass(frozen=True)
+class TbfHeader:
+    """What an app finds in its TBF header (tock-tbf `TbfHeaderV2Base`, the Program TLV
+    and the PackageName TLV; tockd/kernel/flash.py writes them)."""
+
+    version: int
+    header_size: int
+    total_size: int
+    flags: int
+    checksum: int
+    init_fn_offset: int
+    protected_trailer_size: int
+    minimum_ram_size: int
+    binary_end_offset: int
+    package_name: str
+
+    @property
+    def protected_size(self) -> int:
+        """Header plus protected trailer: the app start's offset (tock-tbf
+        `get_protected_size`)."""
+        return self.header_size + self.protected_trailer_size
+
+
+def tbf_header(memory: Memory, flash_start: int) -> TbfHeader:
+    """Parse the TBF header at `flash_start` with checked reads (an MPU fault if the
+    process may not read there). Unknown TLVs are skipped, as Tock's parser does."""
+    base = struct.unpack(BASE_FORMAT, memory.read(flash_start, BASE_SIZE))
+    header_size = base[1]
+    raw = memory.read(flash_start, header_size)
+    program: tuple[int, ...] = (0, 0, 0, 0, 0)
+    name = ""
+    pos = BASE_SIZE
+    while pos + 4 <= header_size:
+        kind, length = struct.unpack_from(TLV_FORMAT, raw, pos)
+        value = raw[pos + 4 : pos + 4 + length]
+        if kind == TLV_PROGRAM:
+            program = struct.unpack(PROGRAM_FORMAT, value)
+        elif kind == TLV_PACKAGE_NAME:
+            name = value.decode()
+        pos += 4 + -(-length // 4) * 4
+    version, size, total, flags, check = base
+    init_fn, trailer, min_ram, binary_end, _version = program
+    return TbfHeader(
+        version, size, total, flags, check, init_fn, trailer, min_ram, binary_end, name
+    )
+
+
+def rodata(memory: Memory | None = None) -> list[tuple[int, int]]:
+    """(address, length) of each entry of this app's read-only data in flash (the
+    board's `rodata`), in order: read from the table at the app start, as libtock-c's
+    crt0 reads its header there."""
+    memory, start = _own_flash(memory)
+    table = start + tbf_header(memory, start).protected_size
+    count = memory.read_u32(table)
+    pairs = struct.unpack(f"<{2 * count}I", memory.read(table + 4, 8 * count))
+    return [(start + pairs[2 * i], pairs[2 * i + 1]) for i in range(count)]
+
+
+def flash_string(index: int, memory: Memory | None = None) -> bytes:
+    """The bytes of rodata entry `index` (no NUL: the board's string as it is)."""
+    memory, _ = _own_flash(memory)
+    address, length = rodata(memory)[index]
+    return memory.read(address, length)
+
+
+def _own_flash(memory: Memory | None) -> tuple[Memory, int]:
+    if memory is None:
+        from apps_py.libtock import runtime
+
+        memory = runtime.current().memory
+    start, end = memory.flash_range
+    if end <= start:
+        raise MemoryProtocolError("the kernel sent no flash")
+    return memory, start

@@ -33,7 +33,7 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 from apps_py.libtock import sandbox
-from apps_py.libtock.memory import Heap, Memory, MemoryProtocolError, MpuFault
+from apps_py.libtock.memory import Heap, Memory, MemoryProtocolError, MpuFault, tbf_header
 from apps_py.libtock.syscalls import Ret, Upcall
 from tockd.kernel.abi import (
     FRAME_BOOT,
@@ -49,8 +49,9 @@ from tockd.kernel.abi import (
 from tockd.wire import FrameDecoder, WireError, encode
 
 PR_SET_PDEATHSIG = 1
-# Handles for Python callables start here inside the app's flash (after the TBF header
-# and `_start`), 4 bytes apart, so subscribe's range check sees flash pointers.
+# Handles for Python callables are addresses inside the app's flash, 4 bytes apart, so
+# subscribe's range check sees flash pointers: from the end of the binary (the TBF
+# Program header's binary_end_offset: past the rodata), and never below this offset.
 HANDLE_BASE = 0x100
 
 _current: Runtime | None = None
@@ -81,6 +82,7 @@ class Runtime:
         #: the raw RAM range of this process (unchecked; holes fault with SIGSEGV)
         self.mm = self.memory.raw
         self.memory.set_regions(d["mpu"])
+        self.handle_base = self._handle_base()
         self.heap = Heap()
         self._handles: dict[int, Upcall] = {}
         self._handle_of: dict[Upcall, int] = {}
@@ -170,10 +172,17 @@ class Runtime:
     def handle_for(self, callback: Upcall) -> int:
         handle = self._handle_of.get(callback)
         if handle is None:
-            handle = self.desc["flash_start"] + HANDLE_BASE + 4 * len(self._handles)
+            handle = self.handle_base + 4 * len(self._handles)
             self._handles[handle] = callback
             self._handle_of[callback] = handle
         return handle
+
+    def _handle_base(self) -> int:
+        """The first upcall handle: past the binary in this app's flash."""
+        start, end = self.memory.flash_range
+        if end <= start:  # a kernel that sent no flash (bench/explore.py's fake one)
+            return int(self.desc["flash_start"]) + HANDLE_BASE
+        return start + max(HANDLE_BASE, tbf_header(self.memory, start).binary_end_offset)
 
     def callback_at(self, handle: int) -> Upcall | None:
         return self._handles.get(handle)

@@ -5,8 +5,9 @@ TBF package name. The grant has NUM_PROCS upcalls, 1 read-only allow, NUM_PROCS
 read-write allows (NUM_PROCS = the board's process slots).
 
 - command 0: exists.
-- command 1: discover: compare read-only allow 0 with every package name, in array
-  order -> SuccessU32(index), Failure(NODEVICE) if none, Failure(INVAL) if no buffer.
+- command 1: discover: compare read-only allow 0 (in RAM or flash) with every package
+  name, in array order -> SuccessU32(index), Failure(NODEVICE) if none matches (an empty
+  or absent buffer matches none).
 - command 2: notify service arg0; command 3: notify client arg0. Queues an IPC task on
   the target -> Success; Failure(INVAL) if no process has that index; the enqueue error
   (NOMEM queue full, NODEVICE not alive) otherwise.
@@ -114,15 +115,29 @@ class Ipc(Capsule):
         return self._discover(proc, *grant.allow_ro(0))
 
     def _discover(self, proc: Process, ptr: int, length: int) -> SyscallReturn:
-        if length == 0 or not proc.in_ram(ptr, length):
-            return failure(ErrorCode.INVAL)
-        name = self.kernel.ram.read(ptr, length)
+        """Command 1, as kernel/src/ipc.rs does it in release-2.2: the read-only allow 0,
+        whatever it holds, is compared with every process's package name in array
+        order. No allow at all is an empty buffer, like an allow of length 0: both match
+        no name (NODEVICE), unless a process has an empty one. A name in the caller's
+        flash works as one in its RAM (libtock-c passes a string literal); `Kernel._allow`
+        accepted either, as Tock's `build_readonly_process_buffer` does. Tock's INVAL
+        (the buffer cannot be entered: its owner is gone) cannot happen to the caller."""
+        name = self._allowed_bytes(proc, ptr, length)
         for other in self.kernel.processes:
             if other.name.encode() == name:
                 if self._on("uniform_errors") and not other.spec.ipc_service:
                     continue
                 return success_u32(other.index)
         return failure(ErrorCode.NODEVICE)
+
+    def _allowed_bytes(self, proc: Process, ptr: int, length: int) -> bytes:
+        """The bytes of a read-only allow of `proc` (already checked to be of length 0,
+        in its RAM below the break, or in its flash)."""
+        if length == 0:
+            return b""
+        if proc.in_ram(ptr, length):
+            return self.kernel.ram.read(ptr, length)
+        return self.kernel.read_flash(proc, ptr, length)
 
     def _has_callback(self, target: Process, sub: int) -> bool:
         """Has `target` a callback at `sub`? A forged one faults `target`: no."""

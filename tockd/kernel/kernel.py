@@ -28,6 +28,7 @@ from tockd.kernel.abi import (
     YieldCall,
 )
 from tockd.kernel.events import EventBus
+from tockd.kernel.flash import Flash, FlashError, build_image
 from tockd.kernel.grant import ForgedGrant, Grant, GrantError, GrantSpec
 from tockd.kernel.memory import PAGE
 from tockd.kernel.mpu import MPU, MpuError
@@ -54,9 +55,6 @@ if TYPE_CHECKING:
 TASK_BYTES = 36
 PCB_BYTES = 880
 _NODEVICE = failure(ErrorCode.NODEVICE)
-# Offsets in the emulated TBF image: header, then `_start`.
-TBF_HEADER = 0x40
-START_OFFSET = 0x88
 
 
 class OsHooks(Protocol):
@@ -109,6 +107,8 @@ class Kernel:
         self._timer_seq = itertools.count()
         self.os: OsHooks | None = None
         self.clock: Callable[[], float] = clock or time.monotonic
+        #: every process's TBF image (tockd/kernel/flash.py)
+        self.flash = Flash()
         self.flash_base = 0x0004_0000
         self._flash_next = self.flash_base
         self._ram_next = ram.base
@@ -138,6 +138,12 @@ class Kernel:
         start = (self._flash_next + size - 1) & ~(size - 1)
         proc.flash_start, proc.flash_end = start, start + size
         self._flash_next = start + size
+        try:
+            image = build_image(start, size, spec.name, spec.ram, list(spec.rodata))
+        except FlashError as e:
+            raise FlashError(f"cannot load {spec.name}: {e}") from None
+        self.flash.program(image)
+        proc.flash_protected = image.protected  # Tock's `flash_non_protected_start`
         k = self.initial_kernel_size
         arch_min = self.mpu.initial_app_brk_size
         try:
@@ -173,7 +179,10 @@ class Kernel:
         self._clear_grant_table(proc)
 
     def _boot(self, proc: Process) -> None:
-        """Queue the `_start` call; the process is Yielded until the scheduler runs it."""
+        """Queue the `_start` call; the process is Yielded until the scheduler runs it.
+        Like Tock's process loader, `_start` and the app start come from the TBF header
+        in flash (process_standard.rs, release-2.2)."""
+        image = self.flash.image_at(proc.flash_start)
         proc.state = State.YIELDED
         proc.queue.clear()
         proc.queue.append(
@@ -181,13 +190,20 @@ class Kernel:
                 TaskKind.FUNCTION_CALL,
                 -1,
                 0,
-                proc.flash_start + START_OFFSET,
-                proc.flash_start + TBF_HEADER,
+                proc.flash_start + image.init,
+                proc.flash_start + image.protected,
                 proc.mem_start,
                 proc.memory_len,
                 proc.app_break,
             )
         )
+
+    def read_flash(self, proc: Process, address: int, length: int) -> bytes:
+        """Bytes of `proc`'s flash, header included, as the kernel reads them (say, a
+        read-only allow of a string in flash). Raises FlashError outside it."""
+        if not (proc.flash_start <= address and address + length <= proc.flash_end):
+            raise FlashError(f"{address:#x}+{length} is not in the flash of {proc.name}")
+        return self.flash.read(address, length)
 
     def new_identifier(self) -> int:
         return next(self._identifiers)
@@ -728,6 +744,9 @@ class Kernel:
         ]
         owner = next((p.name for p in self.processes if p.mem_start <= address < p.mem_end), None)
         where = f" (memory of {owner})" if owner and owner != proc.name else ""
+        flash = next((p for p in self.processes if p.flash_start <= address < p.flash_end), None)
+        if flash is not None:
+            where = " (its own flash)" if flash is proc else f" (flash of {flash.name})"
         self.fault(
             proc,
             f"MPU fault: {kind} of {length} byte(s) at {address:#x}{where}",

@@ -65,6 +65,7 @@ class AppSpec:
     fault_policy: FaultPolicy = FaultPolicy.STOP
     restart_threshold: int | None = None  # None: restart forever (RestartFaultPolicy)
     ipc_service: bool = False  # declared IPC service (used by hardened uniform_errors)
+    rodata: list[bytes] = field(default_factory=list)  # read-only data placed in flash
     args: dict[str, Any] = field(default_factory=dict)
 
 

@@ -119,27 +119,38 @@ def assert_check_matches_hardware(
 def test_app_block_is_tocks_power_of_two(
     start: int, avail: int, min_total: int, init_app: int, init_kernel: int
 ) -> None:
+    """Tock's numbers (arch/cortex-m/src/mpu.rs, release-2.2), restated: the block is P,
+    never more; when the first subregions would reach kernel memory the two regions
+    double (region 0 = the whole block, start aligned to P) but P is what is returned and
+    what must fit. (This test used to expect a doubled block of 2P: tockd did that, Tock
+    does not.)"""
     mpu, cfg = CortexM(), MpuConfig()
     wanted = max(min_total, init_app + init_kernel)
-    base_p = max(512, next_pow2(wanted))
+    p = max(512, next_pow2(wanted))
+    half = p // 2
+    first_start = -(-start // half) * half
+    first_end = (init_app * 8 // half + 1) * (half // 8)
+    doubled = first_end > p - init_kernel
+    region = p if doubled else half
+    tock_start = -(-start // region) * region
     try:
-        mem_start, p = mpu.allocate_app_memory_region(
+        mem_start, size = mpu.allocate_app_memory_region(
             start, avail, min_total, init_app, init_kernel, cfg
         )
     except MpuError:
-        # alignment wastes less than P/2 and P at most doubles: 4 * P always fits
-        assert avail < 4 * base_p
+        assert tock_start + p > start + avail
         assert cfg.app_block is None
         assert not cfg.app_regions
         return
-    assert p in (base_p, 2 * base_p)
-    assert mem_start % (p // 2) == 0
-    assert start <= mem_start
+    assert (mem_start, size) == (tock_start, p)
+    assert doubled or mem_start == first_start
     assert mem_start + p <= start + avail
+    assert cfg.app_regions[0].size == region
     opened_end = max(hi for r in cfg.app_regions for _, hi in r.opened())
+    assert opened_end == mem_start + (init_app * 8 // region + 1) * (region // 8)
     assert opened_end >= mem_start + init_app
-    assert opened_end <= mem_start + p - init_kernel
-    assert (opened_end - mem_start) % (p // 16) == 0
+    if not doubled:
+        assert opened_end <= mem_start + p - init_kernel
     assert_hardware_rules(mpu, cfg)
 
 
@@ -154,7 +165,7 @@ def test_break_updates_never_reach_kernel_memory(
 ) -> None:
     mpu, cfg = CortexM(), MpuConfig()
     mem_start, p = mpu.allocate_app_memory_region(RAM, 1 << 20, min_total, 32, init_kernel, cfg)
-    sub = p // 16
+    sub = cfg.app_regions[0].size // 8  # P/16, or P/8 if the regions doubled
     for brk_off, kbrk_off in steps:
         brk, kbrk = mem_start + brk_off, mem_start + min(kbrk_off, p)
         before = copy.deepcopy(cfg)
@@ -295,12 +306,32 @@ def test_break_failure_changes_nothing() -> None:
 
 
 def test_block_doubles_when_first_subregion_reaches_kernel_memory() -> None:
+    """Tock's own arithmetic: 480 + 32 = 512 -> P = 512, regions of 256; 480 * 8 / 256 + 1
+    = 16 subregions of 32 B end at 512 > 512 - 32, so region_size doubles to 512 (8
+    subregions of 64 B, 480 * 8 / 512 + 1 = 8 enabled) and the start is re-aligned to
+    512. The block returned stays 512: region 0 covers it whole, kernel memory included
+    (Tock does not re-check; `update_app_memory_region` does)."""
     mpu, cfg = CortexM(), MpuConfig()
-    # 480 + 32 = 512, but 16 subregions of 32 B would end past 512 - 32: double once.
-    assert mpu.allocate_app_memory_region(RAM, 4096, 0, 480, 32, cfg) == (RAM, 1024)
+    assert mpu.allocate_app_memory_region(RAM, 4096, 0, 480, 32, cfg) == (RAM, 512)
+    assert [(r.start, r.size) for r in cfg.app_regions] == [(RAM, 512)]
     assert cfg.app_regions[0].opened() == ((RAM, RAM + 512),)
+    with pytest.raises(MpuError, match="past the kernel break"):
+        mpu.update_app_memory_region(RAM + 480, RAM + 480, cfg)
+    mpu.update_app_memory_region(RAM + 100, RAM + 480, cfg)
+    assert cfg.app_regions[0].opened() == ((RAM, RAM + 128),), "64-byte granularity"
+    # 32 + 100 -> P = 512; 32 * 8 / 256 + 1 = 2 subregions of 32 B end at 64, under 412:
+    # no doubling, the start rounds up to 256
     cfg = MpuConfig()
     assert mpu.allocate_app_memory_region(RAM + 4, 4096, 0, 32, 100, cfg) == (RAM + 256, 512)
+    assert cfg.app_regions[0].size == 256
+    # 32 + 460 -> P = 512; 64 > 512 - 460 = 52: the regions double to 512 and the start,
+    # RAM + 0x104, is aligned to 512 (not 256), while only 512 bytes must fit
+    cfg = MpuConfig()
+    assert mpu.allocate_app_memory_region(RAM + 0x104, 0x3FC, 0, 32, 460, cfg) == (
+        RAM + 0x200,
+        512,
+    )
+    assert cfg.app_regions[0].opened() == ((RAM + 0x200, RAM + 0x240),)
 
 
 def test_block_that_does_not_fit_fails() -> None:

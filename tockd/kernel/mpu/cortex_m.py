@@ -14,7 +14,9 @@ Hardware rules (ARMv7-M ARM B3.5; M0+ is ARMv6-M with a 256 B minimum):
 
 Tock's use (TOCK.md 7.2):
 - Slots 0 and 1 hold app RAM: two adjacent regions of P/2. Their subregions are enabled from
-  the bottom as the break grows, so the break is exposed at P/16 granularity.
+  the bottom as the break grows, so the break is exposed at P/16 granularity. When the first
+  subregions would reach kernel memory Tock doubles the regions but not the block P it
+  returns (`_doubled_regions`): then region 0 is the whole block, the granularity P/8.
 - Flash and IPC windows take the lowest free slot >= 2.
 - `allocate_region` never lets rounding push a region past the range it was given.
 
@@ -177,14 +179,7 @@ class CortexM(MPU):
         start = round_up(unallocated_start, half)
         enabled = initial_app_size * SUBREGIONS // half + 1
         if start + enabled * (half // SUBREGIONS) > start + total - initial_kernel_size:
-            # The last enabled subregion would reach kernel memory. Tock doubles the block
-            # once, which always leaves room: the enabled end is at most init_app + P/8.
-            total *= 2
-            half *= 2
-            start = round_up(start, half)
-            enabled = initial_app_size * SUBREGIONS // half + 1
-            if total > MAX_REGION_SIZE:
-                raise MpuError(f"process block of {wanted} bytes doubles to {total}, above 4 GiB")
+            half, start, enabled = self._doubled_regions(start, half, initial_app_size)
         if start + total > unallocated_start + unallocated_size:
             raise MpuError(
                 f"process block of {total} bytes aligned to {half:#x} at {start:#x} does not "
@@ -194,15 +189,33 @@ class CortexM(MPU):
         cfg.app_regions = self._app_regions(start, half, enabled)
         return start, total
 
+    @staticmethod
+    def _doubled_regions(start: int, half: int, initial_app_size: int) -> tuple[int, int, int]:
+        """The last enabled subregion would reach kernel memory: Tock doubles the two MPU
+        regions (each now as large as the whole block), re-aligns the start to the new
+        region size, and counts subregions again, but keeps the block it returns, and
+        fits into the unallocated memory, at the original power of two P
+        (arch/cortex-m/src/mpu.rs, `allocate_app_memory_region`, release-2.2). So region
+        0 alone covers the block, region 1 lies past it, and the break is exposed at P/8
+        granularity. Tock does not check the enabled end against the kernel break again:
+        with a block nearly all kernel memory, region 0 may open the bottom of it. The
+        kernel narrows the regions to the real break right after (`_reset_memory`), where
+        `update_app_memory_region` does check. Returns (region size, start, enabled)."""
+        half *= 2
+        start = round_up(start, half)
+        return half, start, initial_app_size * SUBREGIONS // half + 1
+
     def update_app_memory_region(self, app_break: int, kernel_break: int, cfg: MpuConfig) -> None:
         if cfg.app_block is None:
             raise MpuError("no app memory region allocated")
-        start, total = cfg.app_block
+        # Tock sizes subregions from region 0 (`config.regions[0].location()`), which is
+        # half the block, or all of it when allocation doubled the regions
+        start, half = cfg.app_block[0], cfg.app_regions[0].size
         if app_break > kernel_break:
             raise MpuError(f"break {app_break:#x} above kernel break {kernel_break:#x}")
         if app_break < start:
             raise MpuError(f"break {app_break:#x} below memory start {start:#x}")
-        sub = total // (2 * SUBREGIONS)
+        sub = half // SUBREGIONS
         enabled = -(-(app_break - start) // sub)
         end = start + enabled * sub
         if end > kernel_break:
@@ -211,8 +224,8 @@ class CortexM(MPU):
                 f"the kernel break {kernel_break:#x}"
             )
         if enabled > 2 * SUBREGIONS:
-            raise MpuError(f"break {app_break:#x} beyond the process block end {start + total:#x}")
-        cfg.app_regions = self._app_regions(start, total // 2, enabled)
+            raise MpuError(f"break {app_break:#x} beyond MPU regions 0 and 1 at {start:#x}")
+        cfg.app_regions = self._app_regions(start, half, enabled)
 
     @staticmethod
     def _app_regions(start: int, half: int, enabled: int) -> list[Region]:
