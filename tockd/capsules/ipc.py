@@ -19,8 +19,10 @@ read-write allows (NUM_PROCS = the board's process slots).
 Delivery happens when the target next yields (TOCK.md §6.1): the kernel enters the
 target's IPC grant and the caller's (allocating either), exposes the caller's buffer for
 the target through the target's MPU (`add_mpu_region`, result ignored), and schedules the
-target's upcall with (caller index, length, pointer). Every failure on that path is
-silent in `tock` mode. Each `hardened` fix is a switch (see HARDENED below).
+target's upcall with (caller index, length, pointer). Notify itself enters no grant;
+the queued task names the caller's incarnation, so a task whose caller has restarted
+since is dropped at delivery (its grant cannot be entered). Every failure on that path
+is silent in `tock` mode. Each `hardened` fix is a switch (see HARDENED below).
 
 In both modes the caller's share and the target's callback are read back from grant
 bytes through checked accessors (tockd/kernel/grant.py): a share outside the caller's
