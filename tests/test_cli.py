@@ -251,6 +251,9 @@ def test_process_console_commands_from_the_cli(sock_dir: Path) -> None:
         assert "terminated" in tockd("terminate", name, "--control", str(sock)).stdout
         assert "booted" in tockd("boot", name, "--control", str(sock)).stdout
         wait_for("Yielded")
+        out = tockd("ps", "--control", str(sock)).stdout
+        # 2.2's start() is reset(), which counts: one restart and one boot
+        assert re.search(rf"{name}\s+\d+\s+\d+\s+\d+\s+2\s", out), out  # Restarts = 2
         mem = tockd("mem", name, "--control", str(sock)).stdout
         assert "kernel_memory_break" in mem and "MPU regions" in mem
     finally:
