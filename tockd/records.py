@@ -23,60 +23,79 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from tockd.kernel.abi import ErrorCode, ReturnVariant
+from tockd.kernel.abi import Memop, ReturnVariant, SyscallClass
+from tockd.kernel.syscall import (
+    ALLOW_NAMES,
+    FIELD_CAP,
+    FIELD_DEC,
+    FIELD_ERR,
+    FIELD_PTR,
+    FIELD_U64,
+    debug_text,
+)
 
-_ERRORS = {int(e): e.name for e in ErrorCode}
+_D, _X, _E, _Q, _C = FIELD_DEC, FIELD_PTR, FIELD_ERR, FIELD_U64, FIELD_CAP
 
-# Debug names and value formats of the generic returns ("x" pointer, "d" decimal,
-# "e" error code), as tockd/kernel/syscall.py builds them
+# Debug names and fields of the generic returns, as tockd/kernel/syscall.py builds them
+# (release-2.2 kernel/src/syscall.rs: `u32`s decimal, a `u64` whole from two registers)
 _GENERIC: dict[int, tuple[str, str]] = {
-    ReturnVariant.FAILURE: ("Failure", "e"),
-    ReturnVariant.FAILURE_U32: ("FailureU32", "ed"),
-    ReturnVariant.FAILURE_2_U32: ("FailureU32U32", "edd"),
-    ReturnVariant.FAILURE_U64: ("FailureU64", "edd"),
+    ReturnVariant.FAILURE: ("Failure", _E),
+    ReturnVariant.FAILURE_U32: ("FailureU32", _E + _D),
+    ReturnVariant.FAILURE_2_U32: ("FailureU32U32", _E + _D + _D),
+    ReturnVariant.FAILURE_U64: ("FailureU64", _E + _Q),
     ReturnVariant.SUCCESS: ("Success", ""),
-    ReturnVariant.SUCCESS_U32: ("SuccessU32", "d"),
-    ReturnVariant.SUCCESS_2_U32: ("SuccessU32U32", "dd"),
-    ReturnVariant.SUCCESS_U64: ("SuccessU64", "dd"),
-    ReturnVariant.SUCCESS_3_U32: ("SuccessU32U32U32", "ddd"),
-    ReturnVariant.SUCCESS_U32_U64: ("SuccessU32U64", "ddd"),
+    ReturnVariant.SUCCESS_U32: ("SuccessU32", _D),
+    ReturnVariant.SUCCESS_2_U32: ("SuccessU32U32", _D + _D),
+    ReturnVariant.SUCCESS_U64: ("SuccessU64", _Q),
+    ReturnVariant.SUCCESS_3_U32: ("SuccessU32U32U32", _D * 3),
+    ReturnVariant.SUCCESS_U32_U64: ("SuccessU32U64", _D + _Q),
 }
 # subscribe and the allows name their own two returns (and print the pointer in hex)
-_OWN_NAMES = {
-    1: "Subscribe",
-    3: "AllowReadWrite",
-    4: "AllowReadOnly",
-    7: "UserspaceReadableAllow",
+_OWN_NAMES = {SyscallClass.SUBSCRIBE: "Subscribe", **ALLOW_NAMES}
+# What a memop's SuccessU32 on the wire was in the kernel: release-2.2 kernel/src/memop.rs
+# returns SuccessPtr for sbrk (line 56), the memory and flash bounds (60-101) and a
+# writeable region's bounds (116-143), SuccessAddr for the grant start (104) and
+# SuccessU32 for the region count (107); arch_helpers.rs encodes all three as SuccessU32.
+_SUCCESS_PTR = ("SuccessPtr", _C)
+_MEMOP_U32: dict[int, tuple[str, str]] = {
+    Memop.SBRK: _SUCCESS_PTR,
+    Memop.MEM_START: _SUCCESS_PTR,
+    Memop.MEM_END: _SUCCESS_PTR,
+    Memop.FLASH_START: _SUCCESS_PTR,
+    Memop.FLASH_END: _SUCCESS_PTR,
+    Memop.GRANT_START: ("SuccessAddr", _D),
+    Memop.FLASH_REGIONS: ("SuccessU32", _D),
+    Memop.FLASH_REGION_START: _SUCCESS_PTR,
+    Memop.FLASH_REGION_END: _SUCCESS_PTR,
 }
 
 
-def ret_text(cls: int, registers: Sequence[int] | None) -> str | None:
-    """The trace text of a return (what `SyscallReturn.debug()` gives), from the syscall
-    class and the return's registers; None for a yield, which returns nothing."""
+def ret_text(call: Sequence[int], registers: Sequence[int] | None) -> str | None:
+    """The trace text of a return (what `SyscallReturn.debug()` gives), from the call
+    frame `[class, r0, r1, r2, r3]` and the return's registers; None for a yield, which
+    returns nothing. The call is needed because the wire does not tell every variant
+    apart: a memop's SuccessU32 may have been a SuccessPtr or a SuccessAddr."""
+    cls = call[0]
     if registers is None:
-        return "None" if cls == 6 else None
+        return "None" if cls == SyscallClass.EXIT else None
     variant, r1, r2, r3 = registers
+    named = _name_and_fields(cls, call[1], variant)
+    if named is None:
+        return f"Unknown({variant}, {r1}, {r2}, {r3})"
+    text = debug_text(*named, (r1, r2, r3))
+    # 2.2 prints an exit's Option<SyscallReturn> (kernel.rs, the exit arm)
+    return f"Some({text})" if cls == SyscallClass.EXIT else text
+
+
+def _name_and_fields(cls: int, r0: int, variant: int) -> tuple[str, str] | None:
     own = _OWN_NAMES.get(cls)
     if own is not None and variant == ReturnVariant.SUCCESS_2_U32:
-        name, fmt = f"{own}Success", "xd"
-    elif own is not None and variant == ReturnVariant.FAILURE_2_U32:
-        name, fmt = f"{own}Failure", "exd"
-    elif variant in _GENERIC:
-        name, fmt = _GENERIC[variant]
-    else:
-        return f"Unknown({variant}, {r1}, {r2}, {r3})"
-    text = name
-    if fmt:
-        parts = []
-        for value, kind in zip((r1, r2, r3), fmt, strict=False):
-            if kind == "x":
-                parts.append(f"{value:#x}")
-            elif kind == "e":
-                parts.append(_ERRORS.get(value, str(value)))
-            else:
-                parts.append(str(value))
-        text = f"{name}({', '.join(parts)})"
-    return f"Some({text})" if cls == 6 else text
+        return f"{own}Success", _X + _D
+    if own is not None and variant == ReturnVariant.FAILURE_2_U32:
+        return f"{own}Failure", _E + _X + _D
+    if cls == SyscallClass.MEMOP and variant == ReturnVariant.SUCCESS_U32:
+        return _MEMOP_U32.get(r0, _GENERIC[variant])
+    return _GENERIC.get(variant)
 
 
 def read_log(first: int, entries: Any, names: Sequence[str]) -> list[dict[str, Any]]:
@@ -133,7 +152,7 @@ def _syscall(
         "args": call[1:],
         "seq": seq,
     }
-    ret = ret_text(cls, registers)
+    ret = ret_text(call, registers)
     if ret is not None:
         ev["ret"] = ret
         if registers is not None:
