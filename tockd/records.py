@@ -16,6 +16,9 @@ A log is a msgpack array of entries, in the order of the events they stand for:
 - a map: any other event, with its own `seq`;
 - an integer: the `seq` of an event this subscriber did not ask for.
 A log's first event has the `seq` its frame gives; each entry above is the next.
+
+A return's text is the Debug release-2.2 prints for its `SyscallReturn` (docs/trace.md);
+the Debug formatting is here, not in the kernel, so that a client loads no kernel code.
 """
 
 from __future__ import annotations
@@ -23,16 +26,65 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from tockd.kernel.abi import Memop, ReturnVariant, SyscallClass
-from tockd.kernel.syscall import (
-    ALLOW_NAMES,
-    FIELD_CAP,
-    FIELD_DEC,
-    FIELD_ERR,
-    FIELD_PTR,
-    FIELD_U64,
-    debug_text,
-)
+from tockd.kernel.abi import ErrorCode, Memop, ReturnVariant, SyscallClass
+
+_WORD_BITS = 32
+
+# ---- Rust's derived Debug of release-2.2's SyscallReturn (kernel/src/syscall.rs:387) -----
+# Used by the kernel's own returns (tockd/kernel/syscall.py) and by clients rebuilding the
+# text from registers (below): it lives here so a client loads no kernel code.
+#
+# How a field of a return prints, one letter per Debug field. Each takes one register,
+# except FIELD_U64, which takes two (low word, then high word, as arch_helpers.rs puts
+# a u64 in registers on a 32-bit platform) and prints whole, as Debug prints a `u64`.
+FIELD_PTR = "x"  # a raw pointer: `0x40010a00`, `0x0`
+FIELD_DEC = "d"  # a u32 or usize: decimal
+FIELD_ERR = "e"  # an ErrorCode: its name (errorcode.rs derives Debug)
+FIELD_U64 = "q"  # a u64 in two registers: decimal, whole
+# a CapabilityPtr derives Debug around a `*const ()` (utilities/capability_ptr.rs:29)
+FIELD_CAP = "c"  # `CapabilityPtr { ptr: 0x40010a00 }`
+
+_ERROR_NAMES = {int(e): e.name for e in ErrorCode}
+
+# the Debug names of the three allow classes' returns, by syscall class
+ALLOW_NAMES: dict[int, str] = {
+    SyscallClass.ALLOW_RW: "AllowReadWrite",
+    SyscallClass.ALLOW_RO: "AllowReadOnly",
+    SyscallClass.ALLOW_USERSPACE_READABLE: "UserspaceReadableAllow",
+}
+
+
+def field_registers(fmt: str) -> int:
+    """How many registers the fields `fmt` take."""
+    return len(fmt) + fmt.count(FIELD_U64)
+
+
+def debug_text(name: str, fmt: str, registers: Sequence[int]) -> str:
+    """Rust's derived `{:?}` of a `SyscallReturn` variant `name` whose fields, printed as
+    `fmt` says, are in `registers` (r1 onwards)."""
+    if not fmt:
+        return name
+    parts: list[str] = []
+    regs = iter(registers)
+    for kind in fmt:
+        value = next(regs)
+        if kind == FIELD_U64:
+            value |= next(regs) << _WORD_BITS
+        parts.append(_field_text(kind, value))
+    return f"{name}({', '.join(parts)})"
+
+
+def _field_text(kind: str, value: int) -> str:
+    if kind == FIELD_PTR:
+        return f"{value:#x}"
+    if kind == FIELD_CAP:
+        return f"CapabilityPtr {{ ptr: {value:#x} }}"
+    if kind == FIELD_ERR:
+        return _ERROR_NAMES.get(value, str(value))
+    return str(value)  # FIELD_DEC, FIELD_U64
+
+
+# ---- a return's text from its call and registers -----------------------------------------
 
 _D, _X, _E, _Q, _C = FIELD_DEC, FIELD_PTR, FIELD_ERR, FIELD_U64, FIELD_CAP
 

@@ -13,62 +13,31 @@ release-2.2):
 - a 64-bit value is split low word first (`u64_to_be_u32s`, then `*a1 = lsb; *a2 = msb`),
   but the trace prints it whole, as Rust's derived Debug prints a `u64`.
 
-The trace text is Rust's derived `{:?}` of the enum: fields in parentheses, integers in
-decimal (`u32`, `u64`, `usize`), raw pointers as `0x…`, an `ErrorCode` by name, and a
-`CapabilityPtr` (a struct deriving Debug around a `*const ()`, release-2.2
-`kernel/src/utilities/capability_ptr.rs`) as `CapabilityPtr { ptr: 0x… }`.
+The trace text is Rust's derived `{:?}` of the enum, which `tockd.records.debug_text`
+writes from a return's fields (one FIELD_* letter each).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from tockd.kernel.abi import ErrorCode, ReturnVariant
 
+# the Debug formatting lives with the client-side rebuild of return texts, which the
+# dashboard may import without loading kernel code (tests/tui/test_boundary.py)
+from tockd.records import (
+    ALLOW_NAMES,
+    FIELD_CAP,
+    FIELD_DEC,
+    FIELD_ERR,
+    FIELD_PTR,
+    FIELD_U64,
+    debug_text,
+    field_registers,
+)
+
 _U32 = 0xFFFF_FFFF
 _WORD_BITS = 32
-
-# How a field of a return prints (one letter per Debug field, in `SyscallReturn.fmt`).
-# Each takes one register, except FIELD_U64, which takes two (low word, then high word).
-FIELD_PTR = "x"  # a raw pointer: `0x40010a00`, `0x0`
-FIELD_DEC = "d"  # a u32 or usize: decimal
-FIELD_ERR = "e"  # an ErrorCode: its name
-FIELD_U64 = "q"  # a u64 in two registers: decimal, whole
-FIELD_CAP = "c"  # a CapabilityPtr: `CapabilityPtr { ptr: 0x40010a00 }`
-
-_ERROR_NAMES = {int(e): e.name for e in ErrorCode}
-
-
-def field_registers(fmt: str) -> int:
-    """How many registers the fields `fmt` take."""
-    return len(fmt) + fmt.count(FIELD_U64)
-
-
-def debug_text(name: str, fmt: str, registers: Sequence[int]) -> str:
-    """Rust's derived `{:?}` of a `SyscallReturn` variant `name` whose fields, printed as
-    `fmt` says, are in `registers` (r1 onwards). Shared by the kernel's own returns and by
-    clients that rebuild the text from the registers alone (tockd/records.py)."""
-    if not fmt:
-        return name
-    parts: list[str] = []
-    regs = iter(registers)
-    for kind in fmt:
-        value = next(regs)
-        if kind == FIELD_U64:
-            value |= next(regs) << _WORD_BITS
-        parts.append(_field_text(kind, value))
-    return f"{name}({', '.join(parts)})"
-
-
-def _field_text(kind: str, value: int) -> str:
-    if kind == FIELD_PTR:
-        return f"{value:#x}"
-    if kind == FIELD_CAP:
-        return f"CapabilityPtr {{ ptr: {value:#x} }}"
-    if kind == FIELD_ERR:
-        return _ERROR_NAMES.get(value, str(value))
-    return str(value)  # FIELD_DEC, FIELD_U64
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,14 +148,6 @@ def subscribe_failure(err: ErrorCode, fnptr: int, appdata: int) -> SyscallReturn
     return SyscallReturn(
         "SubscribeFailure", ReturnVariant.FAILURE_2_U32, (int(err), fnptr, appdata), _E + _X + _D
     )
-
-
-# the Debug names of the three allow classes' returns, by syscall class
-ALLOW_NAMES = {
-    3: "AllowReadWrite",
-    4: "AllowReadOnly",
-    7: "UserspaceReadableAllow",
-}
 
 
 def allow_success(cls: int, ptr: int, length: int) -> SyscallReturn:
