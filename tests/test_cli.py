@@ -77,7 +77,7 @@ def test_run_hello_prints_tock_shaped_trace() -> None:
         r"^\[0\] function_call @0x[0-9a-f]+\(0x[0-9a-f]+, 0x[0-9a-f]+, 0x[0-9a-f]+, 0x[0-9a-f]+\)$",
         r"^\[0\] memop\(0, 0x[0-9a-f]+\) = Success$",
         r"^\[0\] memop\(10, 0x[0-9a-f]+\) = Success$",
-        r"^\[0\] read-only allow\(0x1, 1, @0x[0-9a-f]+, 0xd\) = AllowReadOnlySuccess\(0x0, 0\)$",
+        r"^\[0\] read-only allow\(0x1, 1, @0x[0-9a-f]+, 13\) = AllowReadOnlySuccess\(0x0, 0\)$",
         r"^\[0\] remove_pending_upcalls\[0x1:1\] = 0 upcall\(s\) removed$",
         r"^\[0\] subscribe\(0x1, 1, @0x[0-9a-f]+, 0x0\) = SubscribeSuccess\(0x0, 0\)$",
         r"^\[0\] cmd\(0x1, 1, 0xd, 0x0\) = Success$",

@@ -29,8 +29,17 @@ async def test_every_syscall_class_and_return_variant(mpu: str) -> None:
         "Failure(NOMEM)",
         "None",
         "Some(Failure(NOSUPPORT))",
+        # 64-bit values whole, as release-2.2 prints a u64 (the echo's arg1:arg0)
+        f"SuccessU64({0x22 << 32 | 0x11})",
+        f"SuccessU32U64(5, {6 << 32 | 5})",
+        f"FailureU64(BUSY, {3 << 32 | 2})",
     ):
         assert any(text in r for r in rets), text
+    # memop answers as release-2.2's memop.rs does, though the wire says SuccessU32
+    memops = {(e["args"][0], e["ret"]) for e in run.syscalls("abi", 5)}
+    assert {ret.split("(")[0] for op, ret in memops if op in (1, 2, 3, 4, 5)} == {"SuccessPtr"}
+    assert all(ret.startswith("SuccessAddr(") for op, ret in memops if op == 6)
+    assert (7, "SuccessU32(0)") in memops
     # the wait-for delivered its upcall as a return value, not a function call
     assert run.of("wait_for", "abi")[0]["null"] is False
     assert run.proc("abi").state is State.TERMINATED

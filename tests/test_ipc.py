@@ -86,14 +86,14 @@ def test_rot13_trace_has_the_shapes_of_tocks_report() -> None:
     assert r.returncode == 0, r.stderr
     shapes = {
         "function_call": r"^\[\d+\] function_call @0x[0-9a-f]+\((0x[0-9a-f]+, ){3}0x[0-9a-f]+\)$",
-        "memop": r"^\[\d+\] memop\(\d+, 0x[0-9a-f]+\) = (Success|SuccessU32\(\d+\))$",
-        "ro allow": r"^\[\d+\] read-only allow\(0x10000, 0, @0x[0-9a-f]+, 0x[0-9a-f]+\) = "
+        "memop": r"^\[\d+\] memop\(\d+, 0x[0-9a-f]+\) = Success$",
+        "ro allow": r"^\[\d+\] read-only allow\(0x10000, 0, @0x[0-9a-f]+, \d+\) = "
         r"AllowReadOnlySuccess\(0x[0-9a-f]+, \d+\)$",
         "discover": r"^\[\d+\] cmd\(0x10000, 1, 0x0, 0x0\) = SuccessU32\(0\)$",
         "remove": r"^\[\d+\] remove_pending_upcalls\[0x10000:0\] = 0 upcall\(s\) removed$",
         "subscribe": r"^\[\d+\] subscribe\(0x10000, 0, @0x[0-9a-f]+, 0x0\) = "
         r"SubscribeSuccess\(0x0, 0\)$",
-        "rw allow": r"^\[\d+\] read-write allow\(0x10000, 0, @0x[0-9a-f]+, 0x40\) = "
+        "rw allow": r"^\[\d+\] read-write allow\(0x10000, 0, @0x[0-9a-f]+, 64\) = "
         r"AllowReadWriteSuccess\(0x0, 0\)$",
         "notify": r"^\[\d+\] cmd\(0x10000, 2, 0x0, 0x0\) = Success$",
         "yield": r"^\[\d+\] yield\. which: 1$",

@@ -1,10 +1,18 @@
 """Event stream -> Tock's syscall-trace text, and a JSONL writer.
 
-Line shapes are those Tock's `trace_syscalls` feature prints (TOCK.md §8.5), in the
-release-2.x form the seed's IPC bug report shows: `yield. which: 1`, memop results as
-`SuccessU32(n)` in decimal, allow sizes in hex. Events that Tock does not trace (faults,
-restarts, grant allocations...) format to None here, except a fault, which prints the
-line Tock's debug fault policies print, with tockd's reason; they still reach the JSONL file.
+Every line has the exact shape release-2.2 prints with the `trace_syscalls` feature: one
+format string per `debug!` site, named beside the function that prints it (kernel.rs,
+upcall.rs and process_standard.rs at release-2.2; docs/trace.md lists them all). Return
+values are the Debug text of 2.2's `SyscallReturn` (tockd/kernel/syscall.py): allow sizes
+in decimal, memop results as `SuccessPtr(CapabilityPtr { ptr: 0x… })`, `SuccessAddr(n)`
+or `SuccessU32(n)` per op, 64-bit values whole.
+
+Events 2.2 does not trace (restarts, grant allocations, console output...) format to
+None here and reach only the JSONL file; so does an upcall scheduled with a subscribe
+number past the driver's count, which 2.2's `GrantKernelData::schedule_upcall` refuses
+before `Upcall::schedule` prints anything. A fault prints the line 2.2's debug fault
+policies print (capsules/system/src/process_policies.rs); its reason, which 2.2 does not
+print, is on the daemon's stderr and in the JSONL file.
 """
 
 from __future__ import annotations
@@ -12,69 +20,105 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from typing import IO, Any
 
+from tockd.kernel.abi import SyscallClass
 from tockd.kernel.events import Event
 
-_ALLOW = {3: "read-write allow", 4: "read-only allow", 7: "userspace readable allow"}
+# the name each allow class's trace line starts with (kernel.rs 1176, 1381, 1256)
+_ALLOW = {
+    SyscallClass.ALLOW_RW: "read-write allow",
+    SyscallClass.ALLOW_RO: "read-only allow",
+    SyscallClass.ALLOW_USERSPACE_READABLE: "userspace readable allow",
+}
+# what StopWithDebugFaultPolicy and RestartWithDebugFaultPolicy print (process_policies.rs
+# 40, 62); PanicFaultPolicy prints nothing, the kernel panics (the daemon says so)
+_FAULT_OUTCOME = {"stop": "was stopped", "restart": "will be restarted"}
 
 
 def format_event(ev: Event) -> str | None:
-    """One Tock trace line for `ev`, or None if Tock prints nothing for it."""
-    kind = ev["kind"]
-    pid = ev.get("pid")
-    if kind == "syscall":
-        cls = ev["cls"]
-        a = ev["args"]
-        if cls == 0:
-            return f"[{pid}] yield. which: {a[0]}"
-        if cls == 5:
-            return f"[{pid}] memop({a[0]}, {a[1]:#x}) = {ev['ret']}"
-        if cls == 1:
-            return f"[{pid}] subscribe({a[0]:#x}, {a[1]}, @{a[2]:#x}, {a[3]:#x}) = {ev['ret']}"
-        if cls == 2:
-            return f"[{pid}] cmd({a[0]:#x}, {a[1]}, {a[2]:#x}, {a[3]:#x}) = {ev['ret']}"
-        if cls in _ALLOW:
-            return f"[{pid}] {_ALLOW[cls]}({a[0]:#x}, {a[1]}, @{a[2]:#x}, {a[3]:#x}) = {ev['ret']}"
-        if cls == 6:
-            return f"[{pid}] exit(which: {a[0]}, completion_code: {a[1]}) = {ev['ret']}"
-        return None
-    if kind == "function_call":
-        a = ev["args"]
-        return f"[{pid}] function_call @{ev['fnptr']:#x}({_hex(a)})"
-    if kind == "schedule":
-        a = [*ev["args"], ev["appdata"]]
-        return (
-            f"[{pid}] schedule[{ev['driver']:#x}:{ev['subscribe']}] @{ev['fnptr']:#x}"
-            f"({_hex(a)}) = {ev['result']}"
-        )
-    if kind == "schedule_invalid":
-        return f"[{pid}] schedule[{ev['driver']:#x}:{ev['subscribe']}] invalid subscribe_num"
-    if kind == "remove_pending_upcalls":
-        return (
-            f"[{pid}] remove_pending_upcalls[{ev['driver']:#x}:{ev['subscribe']}] = "
-            f"{ev['removed']} upcall(s) removed"
-        )
-    if kind == "grant_failed":
-        return f"[{pid}] {ev['text']}"
-    if kind == "fault":
-        # what Tock's *WithDebugFaultPolicy prints, plus the reason tockd knows
-        outcome = {
-            "stop": "was stopped",
-            "restart": "will be restarted",
-            "panic": "will panic the kernel",
-        }[ev["policy"]]
-        return f"[{pid}] Process {ev['name']} faulted and {outcome}: {ev['reason']}"
-    if kind == "wait_for":
-        a = ev["args"]
-        if ev["null"]:
-            return f"[{pid}] Yield-WaitFor: [NU] ({_hex(a)})"
-        return f"[{pid}] Yield-WaitFor [Suppressed function_call @{ev['fnptr']:#x}] ({_hex(a)})"
+    """One release-2.2 trace line for `ev`, or None if 2.2 prints nothing for it."""
+    formatter = _FORMATTERS.get(ev["kind"])
+    return None if formatter is None else formatter(ev)
+
+
+def _syscall(ev: Event) -> str | None:
+    """The line of a syscall, printed once it has been handled (kernel.rs, release-2.2)."""
+    pid, cls, a = ev["pid"], ev["cls"], ev["args"]
+    if cls == SyscallClass.YIELD:  # kernel.rs:811
+        return f"[{pid}] yield. which: {a[0]}"
+    ret = ev.get("ret")
+    if cls == SyscallClass.MEMOP:  # kernel.rs:795
+        return f"[{pid}] memop({a[0]}, {a[1]:#x}) = {ret}"
+    if cls == SyscallClass.SUBSCRIBE:  # kernel.rs:1024
+        return f"[{pid}] subscribe({a[0]:#x}, {a[1]}, @{a[2]:#x}, {a[3]:#x}) = {ret}"
+    if cls == SyscallClass.COMMAND:  # kernel.rs:1051
+        return f"[{pid}] cmd({a[0]:#x}, {a[1]}, {a[2]:#x}, {a[3]:#x}) = {ret}"
+    if cls in _ALLOW:  # kernel.rs:1176, 1381, 1256: the size is a decimal usize
+        return f"[{pid}] {_ALLOW[cls]}({a[0]:#x}, {a[1]}, @{a[2]:#x}, {a[3]}) = {ret}"
+    if cls == SyscallClass.EXIT:  # kernel.rs:1429, `ret` is an Option: None or Some(..)
+        return f"[{pid}] exit(which: {a[0]}, completion_code: {a[1]}) = {ret}"
     return None
+
+
+def _function_call(ev: Event) -> str:
+    """kernel.rs:612: a Yielded process is handed a queued upcall."""
+    return f"[{ev['pid']}] function_call @{ev['fnptr']:#x}({_hex(ev['args'])})"
+
+
+def _schedule(ev: Event) -> str:
+    """upcall.rs:174: a capsule schedules an upcall; `result` is the Debug of
+    `Result<(), UpcallError>`, e.g. `Ok(())`, `Err(QueueFull)`."""
+    values = [*ev["args"], ev["appdata"]]
+    return (
+        f"[{ev['pid']}] schedule[{ev['driver']:#x}:{ev['subscribe']}] @{ev['fnptr']:#x}"
+        f"({_hex(values)}) = {ev['result']}"
+    )
+
+
+def _remove_pending_upcalls(ev: Event) -> str:
+    """process_standard.rs:569: a subscribe drops the upcalls its old one had queued."""
+    return (
+        f"[{ev['pid']}] remove_pending_upcalls[{ev['driver']:#x}:{ev['subscribe']}] = "
+        f"{ev['removed']} upcall(s) removed"
+    )
+
+
+def _grant_failed(ev: Event) -> str:
+    """kernel.rs:989 (and 1133, 1338): a driver did not allocate the caller's grant."""
+    return f"[{ev['pid']}] WARN driver #{ev['driver']:x} did not allocate grant"
+
+
+def _wait_for(ev: Event) -> str:
+    """kernel.rs:658 (a null upcall) and 674 (a subscribed one, not run): a
+    Yield-WaitFor returns the upcall's values."""
+    pid, a = ev["pid"], ev["args"]
+    if ev["null"]:
+        return f"[{pid}] Yield-WaitFor: [NU] ({_hex(a)})"
+    return f"[{pid}] Yield-WaitFor [Suppressed function_call @{ev['fnptr']:#x}] ({_hex(a)})"
+
+
+def _fault(ev: Event) -> str | None:
+    """process_policies.rs:40, 62 (capsules/system, release-2.2): no process id, and no
+    reason."""
+    outcome = _FAULT_OUTCOME.get(ev["policy"])
+    return None if outcome is None else f"Process {ev['name']} faulted and {outcome}."
 
 
 def _hex(values: list[int]) -> str:
     return ", ".join(f"{v:#x}" for v in values)
+
+
+_FORMATTERS: dict[str, Callable[[Event], str | None]] = {
+    "syscall": _syscall,
+    "function_call": _function_call,
+    "schedule": _schedule,
+    "remove_pending_upcalls": _remove_pending_upcalls,
+    "grant_failed": _grant_failed,
+    "wait_for": _wait_for,
+    "fault": _fault,
+}
 
 
 class TextTrace:

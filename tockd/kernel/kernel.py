@@ -323,7 +323,7 @@ class Kernel:
             "cls": cls,
             "args": list(call[1:]),
         }
-        ret = ret_text(cls, registers)
+        ret = ret_text(call, registers)
         if ret is not None:
             event["ret"] = ret
             if registers is not None:

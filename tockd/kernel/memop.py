@@ -1,8 +1,10 @@
 """Memop (syscall class 5): brk, sbrk and the memory/flash queries (`kernel/src/memop.rs`).
 
-Every brk/sbrk error reaches userspace as NOMEM, as in Tock. The address queries answer
-`SuccessU32` (what release 2.1 and the seed's trace print; 2.2's SuccessPtr is the same
-on the wire).
+Every brk/sbrk error reaches userspace as NOMEM, as in Tock. Each op answers with the
+variant release-2.2's memop.rs gives it, so the trace prints what 2.2 prints: sbrk and
+the memory and flash bounds `SuccessPtr(CapabilityPtr { ptr: 0x… })`, the grant start
+`SuccessAddr(n)`, the writeable-region count `SuccessU32(n)`. On the wire all three are
+SuccessU32 (129), as a 32-bit platform encodes them (utilities/arch_helpers.rs).
 """
 
 from __future__ import annotations
@@ -11,7 +13,14 @@ from typing import TYPE_CHECKING
 
 from tockd.kernel.abi import ErrorCode, Memop
 from tockd.kernel.mpu import MpuError
-from tockd.kernel.syscall import SUCCESS, SyscallReturn, failure, success_u32
+from tockd.kernel.syscall import (
+    SUCCESS,
+    SyscallReturn,
+    failure,
+    success_addr,
+    success_ptr,
+    success_u32,
+)
 
 if TYPE_CHECKING:
     from tockd.kernel.kernel import Kernel
@@ -40,6 +49,7 @@ def brk(kernel: Kernel, proc: Process, new_break: int) -> str | None:
 
 
 def memop(kernel: Kernel, proc: Process, op: int, arg: int) -> SyscallReturn:
+    """Run memop `op`; each return is the one release-2.2's `kernel/src/memop.rs` gives."""
     if op == Memop.BRK:
         return SUCCESS if brk(kernel, proc, arg) is None else failure(ErrorCode.NOMEM)
     if op == Memop.SBRK:
@@ -47,20 +57,21 @@ def memop(kernel: Kernel, proc: Process, op: int, arg: int) -> SyscallReturn:
         old = proc.app_break
         if brk(kernel, proc, old + delta) is not None:
             return failure(ErrorCode.NOMEM)
-        return success_u32(old)
+        return success_ptr(old)
     if op == Memop.MEM_START:
-        return success_u32(proc.mem_start)
+        return success_ptr(proc.mem_start)
     if op == Memop.MEM_END:
-        return success_u32(proc.mem_end)
+        return success_ptr(proc.mem_end)
     if op == Memop.FLASH_START:
-        return success_u32(proc.flash_start)
+        return success_ptr(proc.flash_start)
     if op == Memop.FLASH_END:
-        return success_u32(proc.flash_end)
+        return success_ptr(proc.flash_end)
     if op == Memop.GRANT_START:
-        return success_u32(proc.kernel_memory_break)
+        return success_addr(proc.kernel_memory_break)
     if op == Memop.FLASH_REGIONS:
         return success_u32(0)
     if op in (Memop.FLASH_REGION_START, Memop.FLASH_REGION_END):
+        # no app has writeable flash regions: 2.2 answers FAIL for a region of size 0
         return failure(ErrorCode.FAIL)
     if op == Memop.STACK_TOP_HINT:
         if proc.mem_start <= arg < proc.mem_end:
