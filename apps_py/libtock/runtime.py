@@ -16,7 +16,7 @@ Start-up, like libtock-c's crt0:
    with exit-terminate(0). An exception is reported to the kernel as a fault.
 
 Only the standard library and msgpack are imported here: importing trio would cost ~90 ms
-per app (../shared/design/PYTHON-STACK.md).
+per app (docs/architecture.md, "Processes").
 """
 
 from __future__ import annotations

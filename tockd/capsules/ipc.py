@@ -16,7 +16,8 @@ read-write allows (NUM_PROCS = the board's process slots).
 - subscribe n: called when process n notifies you. A service registers at its own
   index; a client registers at the service's index.
 
-Delivery happens when the target next yields (TOCK.md §6.1): the kernel enters the
+Delivery happens when the target next yields (`do_process` in kernel/src/kernel.rs and
+`schedule_upcall` in kernel/src/ipc.rs, release-2.2): the kernel enters the
 target's IPC grant and the caller's (allocating either), exposes the caller's buffer for
 the target through the target's MPU (`add_mpu_region`, result ignored), and schedules the
 target's upcall with (caller index, length, pointer). Notify itself enters no grant;

@@ -1,4 +1,5 @@
-"""Tock's syscall ABI numbers, in one place (TRD104 and ../shared/design/TOCK.md §1).
+"""Tock's syscall ABI numbers, in one place (TRD104; `kernel/src/syscall.rs`
+and `kernel/src/errorcode.rs` at release-2.2; docs/conformance.md).
 
 This module imports only the standard library: the app-side runtime (`apps_py.libtock`)
 imports it too, and must stay lean.

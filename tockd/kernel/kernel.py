@@ -3,7 +3,8 @@
 Sans-IO: nothing here touches a socket or trio. The daemon (`tockd.daemon`) feeds each
 syscall frame to `handle_syscall`, asks `next_delivery` what to hand a yielded process,
 and performs the OS actions the kernel requests through `OsHooks`. Dispatch order and
-results follow `kernel/src/kernel.rs` (see ../shared/design/TOCK.md §1-§5).
+results follow `kernel/src/kernel.rs` and `kernel/src/process_standard.rs` at release-2.2
+(docs/conformance.md lists each rule; docs/syscall-flow.md walks one syscall through).
 """
 
 from __future__ import annotations
@@ -695,7 +696,7 @@ class Kernel:
         proc.last_call = ()
         proc.fault_reason = ""
         # Tock resets the process's own MPU config, IPC windows included, and rebuilds
-        # the app region over the same block (TOCK.md §3.3).
+        # the app region over the same block (`reset` in kernel/src/process_standard.rs, 2.2).
         self.mpu.reset_config(proc.mpu)
         k = self.initial_kernel_size
         arch_min = self.mpu.initial_app_brk_size

@@ -1,4 +1,5 @@
-"""The `cortex-m` model against ARMv7-M rules and Tock's arithmetic (TOCK.md 7.2).
+"""The `cortex-m` model against ARMv7-M rules and Tock's arithmetic
+(`arch/cortex-m/src/mpu.rs`, release-2.2).
 
 The property tests read the hardware view (`registers`: RBAR/RASR per slot) and decode it
 independently: the slot rules hold, and `check()` answers exactly what an MPU programmed
@@ -189,7 +190,8 @@ def test_break_updates_never_reach_kernel_memory(
 
 
 def tock_ipc_ok(ptr: int, length: int) -> bool:
-    """TOCK.md 7.2 "Why odd IPC buffers fault", restated independently."""
+    """Which IPC buffers Tock's Cortex-M MPU can expose (`allocate_region` in
+    `arch/cortex-m/src/mpu.rs`, release-2.2), restated independently."""
     if ptr % 32 or length < 32:
         return False
     if pow2(length) and ptr % length == 0:

@@ -1,4 +1,5 @@
-"""The `riscv-pmp` model against PMP rules and Tock's PMPUserMPU arithmetic (TOCK.md 7.3).
+"""The `riscv-pmp` model against PMP rules and Tock's PMPUserMPU arithmetic
+(`arch/rv32i/src/pmp.rs`, release-2.2).
 
 The property tests decode the hardware view (`entries`: pmpcfg octet and pmpaddr per
 entry) independently and check that `check()` answers what a PMP holding those entries

@@ -12,7 +12,7 @@ Hardware rules (ARMv7-M ARM B3.5; M0+ is ARMv6-M with a 256 B minimum):
   when XN is clear. An instruction fetch needs read access, so Tock's ExecuteOnly
   (PrivilegedOnly, XN clear) leaves a process no access at all.
 
-Tock's use (TOCK.md 7.2):
+Tock's use (`arch/cortex-m/src/mpu.rs`, release-2.2; docs/conformance.md):
 - Slots 0 and 1 hold app RAM: two adjacent regions of P/2. Their subregions are enabled from
   the bottom as the break grows, so the break is exposed at P/16 granularity. When the first
   subregions would reach kernel memory Tock doubles the regions but not the block P it

@@ -12,7 +12,7 @@ Hardware rules (RISC-V privileged spec, section 3.7):
 - The lowest-numbered matching entry decides. In U-mode no match means no access. X without
   R is execute-only; W without R is reserved, and Tock never asks for it.
 
-Tock's use (TOCK.md 7.3):
+Tock's use (`PMPUserMPU` in `arch/rv32i/src/pmp.rs`, release-2.2):
 - TOR only, with 4 B granularity. App RAM takes one region and flash another; the rest are
   for IPC windows.
 - App RAM is [start, start + round_up(init_app, 4)), at least 4 B. Its end follows the
