@@ -1,4 +1,4 @@
-"""`riscv-pmp`: RISC-V PMP as Tock's `PMPUserMPU` (`arch/riscv/src/pmp.rs`) programs it.
+"""`riscv-pmp`: RISC-V PMP as Tock's `PMPUserMPU` (`arch/rv32i/src/pmp.rs`) programs it.
 
 Hardware rules (RISC-V privileged spec, section 3.7):
 - Each entry is a `pmpaddr` register (the address >> 2) plus a `pmpcfg` octet (R, W, X, the A
