@@ -99,7 +99,8 @@ class BoardRun:
         sub = Client(str(self.ctl))
         sub.sock.sendall(wire.encode({"op": "subscribe"}))
         assert sub.recv()["ok"]
-        threading.Thread(target=self._read_events, args=(sub,), daemon=True).start()
+        self._reader = threading.Thread(target=self._read_events, args=(sub,), daemon=True)
+        self._reader.start()
         self.client = Client(str(self.ctl))
         self.client.sock.settimeout(5)  # a stopped daemon fails the test, never hangs it
         self.request("resume")
@@ -225,7 +226,8 @@ class BoardRun:
         self.request("console", name="neighbour", text="s")
         assert self.proc is not None
         self.returncode = self.proc.wait(15)
-        time.sleep(0.05)  # the last events reach the subscriber before EOF
+        self._reader.join(5)  # every event up to the daemon's EOF has been read
+        assert not self._reader.is_alive(), "the event stream did not end with the daemon"
 
 
 @pytest.fixture
