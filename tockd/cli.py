@@ -18,6 +18,7 @@ import argparse
 import signal
 import socket
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -306,16 +307,74 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="tockd",
-        description="Run Tock's process model on Linux.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+# ---- control-socket commands: one handler each --------------------------------------
 
+
+def _ctl_ps(client: Client, args: argparse.Namespace) -> None:
+    _print_ps(client.request("ps"))
+
+
+def _ctl_mem(client: Client, args: argparse.Namespace) -> None:
+    _print_mem(client.request("mem", name=_name(args.name)))
+
+
+def _ctl_button(client: Client, args: argparse.Namespace) -> None:
+    n = client.request("button", index=args.index, pressed=not args.release)
+    what = "released" if args.release else "pressed"
+    print(f"button {args.index} {what}: {n} process(es) notified")
+
+
+def _ctl_console(client: Client, args: argparse.Namespace) -> None:
+    client.request("console", name=_name(args.name), text=args.text)
+
+
+def _ctl_scheduler(client: Client, args: argparse.Namespace) -> None:
+    paused = client.request(args.command)
+    print("scheduler paused" if paused else "scheduler running")
+
+
+def _ctl_step(client: Client, args: argparse.Namespace) -> None:
+    done = client.request("step", count=args.count)
+    print(f"{args.count} step(s) granted; {done} decision(s) taken so far")
+
+
+def _ctl_process(client: Client, args: argparse.Namespace) -> None:
+    print(client.request(args.command, name=_name(args.name)))
+
+
+ControlHandler = Callable[[Client, argparse.Namespace], None]
+
+#: process console commands that take one process name and print the daemon's answer
+PROCESS_COMMANDS = {
+    "stop": "stop a process",
+    "start": "resume a stopped process",
+    "boot": "boot a terminated process",
+    "fault": "fault a process (its policy applies)",
+    "terminate": "terminate a process",
+    "restart": "restart a process",
+}
+
+
+def _control_command(handler: ControlHandler) -> Callable[[argparse.Namespace], int]:
+    """A command that sends one request to a running daemon."""
+
+    def run(args: argparse.Namespace) -> int:
+        client = Client(args.control)
+        try:
+            handler(client, args)
+        finally:
+            client.close()
+        return 0
+
+    return run
+
+
+# ---- the parser: one builder per command ----------------------------------------------
+
+
+def _add_run(sub: Any) -> None:
     run = sub.add_parser("run", help="run a board file")
+    run.set_defaults(handler=cmd_run)
     run.add_argument("config", help="board file (TOML), e.g. configs/hello.toml")
     run.add_argument("--trace", action="store_true", help="print Tock's syscall trace")
     run.add_argument("--trace-jsonl", metavar="FILE", help="write every event as JSON lines")
@@ -345,39 +404,45 @@ def main(argv: list[str] | None = None) -> int:
         help="the core of the daemon and every app (default: the board's cpu, auto)",
     )
 
-    def control(name: str, help_: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_)
+
+def _add_control_commands(sub: Any) -> None:
+    def control(name: str, help_: str, handler: Callable[..., int]) -> argparse.ArgumentParser:
+        p: argparse.ArgumentParser = sub.add_parser(name, help=help_)
         p.add_argument("--control", metavar="PATH", help="control socket (default: newest)")
+        p.set_defaults(handler=handler)
         return p
 
-    control("ps", "list processes of the running daemon")
-    for name, help_ in (
-        ("stop", "stop a process"),
-        ("start", "resume a stopped process"),
-        ("boot", "boot a terminated process"),
-        ("fault", "fault a process (its policy applies)"),
-        ("terminate", "terminate a process"),
-        ("restart", "restart a process"),
-        ("mem", "show a process's memory map and MPU regions"),
-    ):
-        control(name, help_).add_argument("name", help="process (package) name or index")
-    b = control("button", "press a button")
+    control("ps", "list processes of the running daemon", _control_command(_ctl_ps))
+    for name, help_ in PROCESS_COMMANDS.items():
+        p = control(name, help_, _control_command(_ctl_process))
+        p.add_argument("name", help="process (package) name or index")
+    p = control("mem", "show a process's memory map and MPU regions", _control_command(_ctl_mem))
+    p.add_argument("name", help="process (package) name or index")
+    b = control("button", "press a button", _control_command(_ctl_button))
     b.add_argument("index", type=int)
     b.add_argument("--release", action="store_true", help="release instead of press")
-    c = control("console", "type text into a process's console")
+    c = control("console", "type text into a process's console", _control_command(_ctl_console))
     c.add_argument("name")
     c.add_argument("text")
-    control("pause", "pause the scheduler")
-    control("resume", "resume the scheduler")
-    st = control("step", "while paused, let N more syscalls or upcall deliveries happen")
+    control("pause", "pause the scheduler", _control_command(_ctl_scheduler))
+    control("resume", "resume the scheduler", _control_command(_ctl_scheduler))
+    st = control(
+        "step",
+        "while paused, let N more syscalls or upcall deliveries happen",
+        _control_command(_ctl_step),
+    )
     st.add_argument("count", type=int, nargs="?", default=1, help="how many (default 1)")
-    control("trace", "stream the live syscall trace")
-    control("tui", "live dashboard of the running daemon (? in it for help)")
+    control("trace", "stream the live syscall trace", cmd_trace)
+    control("tui", "live dashboard of the running daemon (? in it for help)", cmd_tui)
+
+
+def _add_explore(sub: Any) -> None:
     xp = sub.add_parser(
         "explore",
         help="explore schedules of a board under the controlled "
         "scheduler; shrink and save the first violation",
     )
+    xp.set_defaults(handler=cmd_explore)
     xp.add_argument("config", help="board file")
     xp.add_argument(
         "--property",
@@ -416,7 +481,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="finish every run instead of stopping at the first violation",
     )
+
+
+def _add_replay(sub: Any) -> None:
     rp = sub.add_parser("replay", help="replay a schedule file and check its digest")
+    rp.set_defaults(handler=cmd_replay)
     rp.add_argument("schedule", help="a schedule file written by tockd explore")
     rp.add_argument("--board", help="board file (default: the one recorded)")
     rp.add_argument("--trace", action="store_true", help="print the run's console output")
@@ -425,49 +494,43 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="step through the schedule decision by decision in the dashboard",
     )
+
+
+def _add_experiment(sub: Any) -> None:
     ex = sub.add_parser("experiment", help="run a Tock IPC flaw experiment (tock vs hardened)")
+    ex.set_defaults(handler=cmd_experiment)
     ex.add_argument("name", nargs="?", help="experiment name (see --list), or 'all'")
     ex.add_argument("--list", action="store_true", help="list the experiments")
     ex.add_argument("--mode", choices=["tock", "hardened"], help="run one mode only")
-    args = parser.parse_args(argv)
 
-    if args.command == "run":
-        return cmd_run(args)
-    if args.command == "trace":
-        return cmd_trace(args)
-    if args.command == "tui":
-        return cmd_tui(args)
-    if args.command == "experiment":
-        return cmd_experiment(args)
-    if args.command == "explore":
-        return cmd_explore(args)
-    if args.command == "replay":
-        return cmd_replay(args)
-    client = Client(args.control)
-    try:
-        if args.command == "ps":
-            _print_ps(client.request("ps"))
-        elif args.command == "mem":
-            _print_mem(client.request("mem", name=_name(args.name)))
-        elif args.command == "button":
-            n = client.request("button", index=args.index, pressed=not args.release)
-            print(
-                f"button {args.index} {'released' if args.release else 'pressed'}: "
-                f"{n} process(es) notified"
-            )
-        elif args.command == "console":
-            client.request("console", name=_name(args.name), text=args.text)
-        elif args.command in ("pause", "resume"):
-            paused = client.request(args.command)
-            print("scheduler paused" if paused else "scheduler running")
-        elif args.command == "step":
-            done = client.request("step", count=args.count)
-            print(f"{args.count} step(s) granted; {done} decision(s) taken so far")
-        else:
-            print(client.request(args.command, name=_name(args.name)))
-    finally:
-        client.close()
-    return 0
+
+#: every command's parser builder, in the order `tockd --help` lists them
+COMMANDS: tuple[Callable[[Any], None], ...] = (
+    _add_run,
+    _add_control_commands,
+    _add_explore,
+    _add_replay,
+    _add_experiment,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tockd",
+        description="Run Tock's process model on Linux.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in COMMANDS:
+        add(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    return handler(args)
 
 
 def _name(text: str) -> str | int:
