@@ -16,21 +16,21 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from apps_py.libtock import sandbox
+from apps_py.libtock import sandbox, seccomp
 from tests.harness import app, board_toml
 from tockd.board import BoardError, parse_board
 from tockd.daemon import describe_exit
 
 ROOT = Path(__file__).resolve().parent.parent
-X86 = sandbox.MACHINES["x86_64"]
+X86 = seccomp.MACHINES["x86_64"]
 NR = X86.syscalls
-KILL = sandbox.RET_KILL_PROCESS
-ALLOW = sandbox.RET_ALLOW
+KILL = seccomp.RET_KILL_PROCESS
+ALLOW = seccomp.RET_ALLOW
 SOCK, PID, MEM = 7, 4242, 9
 
 
 def errno_ret(code: int) -> int:
-    return sandbox.RET_ERRNO | code
+    return seccomp.RET_ERRNO | code
 
 
 def run_bpf(program: bytes, nr: int, args: tuple[int, ...], arch: int = X86.audit_arch) -> int:
@@ -192,23 +192,23 @@ def test_the_zygotes_host_layer_and_the_apps_layer_answer_as_the_whole_filter(
 ) -> None:
     """A forked app runs under the zygote's host layer plus its own app layer; stacked,
     they must answer every call exactly as the one-program base filter does."""
-    host = sandbox.assemble(X86, sandbox.host_rules(), ALLOW)
-    app = sandbox.assemble(X86, sandbox.app_rules(fork=fork, pid=PID), ALLOW)
-    whole = sandbox.assemble(X86, sandbox.base_rules(fork=fork, pid=PID), ALLOW)
+    host = seccomp.assemble(X86, seccomp.host_rules(), ALLOW)
+    app = seccomp.assemble(X86, seccomp.app_rules(fork=fork, pid=PID), ALLOW)
+    whole = seccomp.assemble(X86, seccomp.base_rules(fork=fork, pid=PID), ALLOW)
     assert _strongest(run_bpf(host, nr, args), run_bpf(app, nr, args)) == run_bpf(whole, nr, args)
 
 
 @given(nr=syscall_nr, args=registers, fork=st.booleans())
 def test_base_filter_matches_its_rules(nr: int, args: tuple[int, ...], fork: bool) -> None:
-    program = sandbox.base_program(fork, PID)
+    program = seccomp.base_program(fork, PID)
     assert program is not None
-    assert program == sandbox.assemble(X86, sandbox.base_rules(fork=fork, pid=PID), ALLOW)
+    assert program == seccomp.assemble(X86, seccomp.base_rules(fork=fork, pid=PID), ALLOW)
     assert run_bpf(program, nr, args) == base_spec(nr, args, fork=fork)
 
 
 @given(pid=st.integers(2, 1 << 22), sig=st.sampled_from([0, 1, 9]))
 def test_the_patched_pid_is_the_only_one_that_may_be_signalled(pid: int, sig: int) -> None:
-    program = sandbox.base_program(False, pid)
+    program = seccomp.base_program(False, pid)
     assert program is not None
     for target, ok in ((pid, True), (0, True), (-pid, True), (pid + 1, False), (-1, False)):
         want = ALLOW if ok else errno_ret(errno.EPERM)
@@ -220,14 +220,14 @@ def test_the_patched_pid_is_the_only_one_that_may_be_signalled(pid: int, sig: in
 @settings(max_examples=500)
 @given(nr=syscall_nr, args=registers)
 def test_strict_filter_matches_its_rules(nr: int, args: tuple[int, ...]) -> None:
-    program = sandbox.assemble(X86, sandbox.strict_rules(SOCK, PID, MEM), KILL)
+    program = seccomp.assemble(X86, seccomp.strict_rules(SOCK, PID, MEM), KILL)
     assert run_bpf(program, nr, args) == strict_spec(nr, args)
 
 
 def test_both_filters_kill_a_foreign_architecture() -> None:
     for program in (
-        sandbox.assemble(X86, sandbox.base_rules(fork=True), ALLOW),
-        sandbox.assemble(X86, sandbox.strict_rules(SOCK, PID, MEM), KILL),
+        seccomp.assemble(X86, seccomp.base_rules(fork=True), ALLOW),
+        seccomp.assemble(X86, seccomp.strict_rules(SOCK, PID, MEM), KILL),
     ):
         assert run_bpf(program, NR["getpid"], (0,) * 6, arch=0x4000_0003) == KILL  # i386
         assert run_bpf(program, NR["getpid"] | 0x4000_0000, (0,) * 6) == KILL  # x32
@@ -244,7 +244,7 @@ def _child(code: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.skipif(sandbox.machine() is None, reason="no seccomp table for this machine")
+@pytest.mark.skipif(seccomp.machine() is None, reason="no seccomp table for this machine")
 def test_loaded_filters_kill_fork_and_keep_threads() -> None:
     threads = _child(
         "import ctypes, threading\n"
@@ -331,7 +331,7 @@ def test_bad_sandbox_tables_get_clear_errors(board: dict, per_app: object, messa
 def test_seccomp_on_a_machine_without_a_table_is_a_board_error(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(sandbox, "machine", lambda: None)
+    monkeypatch.setattr(seccomp, "machine", lambda: None)
     with pytest.raises(BoardError, match=r"^sandbox.seccomp: tockd has no seccomp syscall table"):
         parse_board(board_toml([app("apps_py.hello")], sandbox={"seccomp": True}))
 
@@ -501,7 +501,7 @@ ESCAPES = {
     "kill_self": "ok",
 }
 needs_sandbox = pytest.mark.skipif(
-    sandbox.machine() is None or sandbox.probe().landlock_abi < 6 or os.geteuid() != 0,
+    seccomp.machine() is None or sandbox.probe().landlock_abi < 6 or os.geteuid() != 0,
     reason="needs root, a seccomp table and Landlock ABI >= 6",
 )
 
@@ -585,7 +585,7 @@ def test_landlock_alone_scopes_signals_between_siblings() -> None:
         if pid == 0:
             code = 1
             try:
-                sandbox._no_new_privs(sandbox._libc())
+                seccomp._no_new_privs(seccomp._libc())
                 landlock.restrict(sandbox.fs_rules(None))
                 code = body()  # type: ignore[operator]
             finally:

@@ -54,6 +54,7 @@ from pathlib import Path
 from typing import Any
 
 from apps_py.libtock import sandbox as libtock_sandbox
+from apps_py.libtock import seccomp as libtock_seccomp
 from tockd.capsules.abi_echo import AbiEcho
 from tockd.capsules.alarm import Alarm
 from tockd.capsules.bulk import Bulk
@@ -154,10 +155,10 @@ def _sandbox(table: Any, base: dict[str, int | bool], where: str) -> dict[str, i
             f"{where}.open_files = {out['open_files']} is too small for a Python app "
             f"(at least {MIN_OPEN_FILES}, or 0 for no limit)"
         )
-    if out["seccomp"] and libtock_sandbox.machine() is None:
+    if out["seccomp"] and libtock_seccomp.machine() is None:
         raise BoardError(
             f"{where}.seccomp: tockd has no seccomp syscall table for this machine "
-            f"(known: {', '.join(libtock_sandbox.MACHINES)})"
+            f"(known: {', '.join(libtock_seccomp.MACHINES)})"
         )
     return out
 

@@ -54,7 +54,7 @@ import apps_py.libtock.ipc
 import apps_py.libtock.led
 import apps_py.libtock.rng
 import apps_py.libtock.vtime  # noqa: F401
-from apps_py.libtock import runtime, sandbox
+from apps_py.libtock import runtime, sandbox, seccomp
 
 SPAWN = 1
 SPAWNED = 2
@@ -306,7 +306,7 @@ def main(argv: list[str] | None = None) -> None:
     # The objects alive now never change again: keep the collector off their pages, so
     # the forked apps go on sharing them.
     sandbox.drop_bounding_set()  # once for every app; the zygote execs nothing
-    sandbox.install_host_layer()  # the seccomp layer that holds for the zygote too
+    seccomp.install_host_layer()  # the seccomp layer that holds for the zygote too
     sandbox.fs_rules(None)  # the Landlock rules every app shares, resolved once
     sys.meta_path.insert(0, PRECOMPILED)
     gc.disable()
