@@ -169,8 +169,22 @@ def parse_board(text: str, *, where: str = "board file") -> BoardConfig:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise BoardError(f"{where}: not valid TOML: {e}") from None
-    board = data.get("board", {})
     cfg = BoardConfig(source=text)
+    _parse_board_table(data.get("board", {}), cfg)
+    cfg.hardened = _switches(data.get("kernel", {}).get("hardened", {}), cfg.kernel_mode)
+    apps = data.get("apps", [])
+    if not isinstance(apps, list):
+        raise BoardError("apps must be an array of tables ([[apps]])")
+    cfg.sandbox = _sandbox(data.get("sandbox", {}), cfg.sandbox, "sandbox")
+    for i, app in enumerate(apps):
+        cfg.apps.append(_app_spec(app, f"apps[{i}]"))
+        if "sandbox" in app:
+            cfg.app_sandbox[i] = _sandbox(app["sandbox"], cfg.sandbox, f"apps[{i}].sandbox")
+    return cfg
+
+
+def _parse_board_table(board: dict[str, Any], cfg: BoardConfig) -> None:
+    """The [board] table, into `cfg`."""
     cfg.name = str(board.get("name", "board"))
     cfg.ram_size = _int(board, "ram_size", cfg.ram_size, "board")
     cfg.ram_base = _int(board, "ram_base", cfg.ram_base, "board")
@@ -193,49 +207,45 @@ def parse_board(text: str, *, where: str = "board file") -> BoardConfig:
         raise BoardError(f"board.spawn must be 'zygote' or 'cold', got {cfg.spawn!r}")
     cfg.process_slots = _int(board, "process_slots", 0, "board")
     cfg.uart_baud = _int(board, "uart_baud", cfg.uart_baud, "board")
-    switches = dict.fromkeys(HARDENED_SWITCHES, cfg.kernel_mode == "hardened")
-    given = data.get("kernel", {}).get("hardened", {})
+
+
+def _switches(given: dict[str, Any], kernel_mode: str) -> dict[str, bool]:
+    """Every hardened switch: on in `hardened` mode, off in `tock`, then [kernel.hardened]."""
+    switches = dict.fromkeys(HARDENED_SWITCHES, kernel_mode == "hardened")
     for key, value in given.items():
         if key not in HARDENED_SWITCHES:
             raise BoardError(
                 f"kernel.hardened.{key}: unknown switch (known: {', '.join(HARDENED_SWITCHES)})"
             )
         switches[key] = bool(value)
-    cfg.hardened = switches
-    apps = data.get("apps", [])
-    if not isinstance(apps, list):
-        raise BoardError("apps must be an array of tables ([[apps]])")
-    cfg.sandbox = _sandbox(data.get("sandbox", {}), cfg.sandbox, "sandbox")
-    for i, app in enumerate(apps):
-        w = f"apps[{i}]"
-        if "name" not in app or "module" not in app:
-            raise BoardError(f"{w} needs a name (package name) and a module")
-        try:
-            policy = FaultPolicy(app.get("fault_policy", "stop"))
-        except ValueError:
-            raise BoardError(
-                f"{w}.fault_policy must be stop, restart or panic, got {app['fault_policy']!r}"
-            ) from None
-        threshold = app.get("restart_threshold")
-        if threshold is not None and (type(threshold) is not int or threshold < 0):
-            raise BoardError(f"{w}.restart_threshold must be a non-negative integer")
-        cfg.apps.append(
-            AppSpec(
-                name=str(app["name"]),
-                module=str(app["module"]),
-                ram=_int(app, "ram", 4096, w),
-                stack=_int(app, "stack", 1024, w),
-                flash=_int(app, "flash", 16 * 1024, w),
-                fault_policy=policy,
-                restart_threshold=threshold,
-                ipc_service=bool(app.get("ipc_service", False)),
-                rodata=_rodata(app, w),
-                args=dict(app.get("args", {})),
-            )
-        )
-        if "sandbox" in app:
-            cfg.app_sandbox[i] = _sandbox(app["sandbox"], cfg.sandbox, f"{w}.sandbox")
-    return cfg
+    return switches
+
+
+def _app_spec(app: dict[str, Any], w: str) -> AppSpec:
+    """One [[apps]] table."""
+    if "name" not in app or "module" not in app:
+        raise BoardError(f"{w} needs a name (package name) and a module")
+    try:
+        policy = FaultPolicy(app.get("fault_policy", "stop"))
+    except ValueError:
+        raise BoardError(
+            f"{w}.fault_policy must be stop, restart or panic, got {app['fault_policy']!r}"
+        ) from None
+    threshold = app.get("restart_threshold")
+    if threshold is not None and (type(threshold) is not int or threshold < 0):
+        raise BoardError(f"{w}.restart_threshold must be a non-negative integer")
+    return AppSpec(
+        name=str(app["name"]),
+        module=str(app["module"]),
+        ram=_int(app, "ram", 4096, w),
+        stack=_int(app, "stack", 1024, w),
+        flash=_int(app, "flash", 16 * 1024, w),
+        fault_policy=policy,
+        restart_threshold=threshold,
+        ipc_service=bool(app.get("ipc_service", False)),
+        rodata=_rodata(app, w),
+        args=dict(app.get("args", {})),
+    )
 
 
 def _rodata(app: dict[str, Any], where: str) -> list[bytes]:
