@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
+from typing import Any
 
+import msgpack
+import pytest
 import trio
 
 from tests.harness import app, board_toml, run_board
+from tockd import control, wire
 from tockd.control import ControlServer
 from tockd.daemon import Daemon
+from tockd.records import read_log
 
 
 async def test_pause_stops_syscalls_and_step_advances_exactly_one() -> None:
@@ -57,3 +63,62 @@ async def test_bad_requests_get_errors() -> None:
         assert (await server.handle({"op": "terminate", "name": "forever"}))["ok"]
 
     await run_board(board_toml([app("tests.apps.forever")]), during=during)
+
+
+#: events the slow subscriber lets go by before it reads: many 20 ms frames' worth
+SLOW_SUBSCRIBER_BEHIND = 4000
+
+
+async def test_a_packed_subscriber_that_stops_reading_loses_no_event(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A packed subscriber that falls behind once lost whole frames (a queue of 16, then
+    each new frame dropped): a dashboard folding events into boards then showed every
+    process a few syscalls short. With a queue of one frame and socket buffers of a few
+    KiB the daemon is stuck sending at once; every event must still arrive, in order,
+    from the one after the subscribe reply's `after`."""
+    monkeypatch.setattr(control, "PACKED_QUEUE", 1)
+
+    async def during(daemon: Daemon) -> None:
+        ours, theirs = trio.socket.socketpair()
+        for sock in (ours, theirs):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        client, server = trio.SocketStream(ours), trio.SocketStream(theirs)
+        req = {"op": "subscribe", "packed": True, "interval_ms": 0}
+        async with client, server, trio.open_nursery() as nursery:
+            nursery.start_soon(control._stream_events_impl, daemon, server, req)
+            decoder = wire.FrameDecoder(max_frame=64 << 20)
+            frames: list[Any] = []
+
+            async def more() -> None:
+                while not frames:
+                    decoder.feed(await client.receive_some(1 << 16))
+                    frames.extend(decoder.frames())
+
+            await more()
+            reply = frames.pop(0)
+            assert reply["ok"] and type(reply["after"]) is int
+            # not reading: the kernel goes on, the daemon's queue and the socket fill
+            target = daemon.kernel.events.seq + SLOW_SUBSCRIBER_BEHIND
+            while daemon.kernel.events.seq < target:
+                await trio.sleep(0.01)
+            seqs: list[int] = []
+            names: list[str] = []
+            while not seqs or seqs[-1] < target:
+                await more()
+                log = frames.pop(0)["log"]
+                names = log.get("names", names)
+                events = read_log(log["first"], msgpack.unpackb(log["entries"]), names)
+                assert [e["seq"] for e in events] == list(range(log["first"], log["last"] + 1))
+                seqs += [e["seq"] for e in events]
+            nursery.cancel_scope.cancel()
+        assert seqs == list(range(reply["after"] + 1, seqs[-1] + 1))
+        assert (
+            await ControlServer(daemon, Path("/nonexistent")).handle(
+                {"op": "terminate", "name": "spin"}
+            )
+        )["ok"]
+
+    run = await run_board(board_toml([app("apps_py.spin")]), during=during)
+    assert run.status == 0
