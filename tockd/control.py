@@ -72,8 +72,8 @@ PACKED_FLUSH_MS = 20
 #: wait in the log and go out in a later, larger frame (none is dropped)
 PACKED_QUEUE = 16
 #: the most log entries one frame of a packed stream may carry, and so the most a
-#: subscriber that stopped reading makes the daemon hold; beyond, the log is given up
-#: and the next frame's `first` shows the gap
+#: subscriber that stopped reading makes the daemon hold; beyond, the log's events are
+#: given up, and the next frame says so (see `_stream_packed`)
 PACKED_MOST = 1 << 20
 
 
@@ -603,7 +603,9 @@ async def _stream_packed(
     loop sends the frames. A subscriber that falls behind never costs the kernel's time
     and loses nothing: while `PACKED_QUEUE` frames wait for it, the log is not cut and
     its events go out in the next frame. Only one that stays behind until the log holds
-    `PACKED_MOST` entries loses them, and the next frame's `first` shows the gap (a
+    `PACKED_MOST` entries loses them: the log is emptied down to one integer entry, the
+    seq of the last event given up (tockd/records.py reads it as events not sent), so
+    the next frame still covers every seq and the subscriber sees what it missed (a
     dashboard counts and shows it). The subscribe reply's `"after"` is the seq of the
     last event before the first frame: with it a client knows where its stream starts,
     even on a board that is quiet for a while. A frame has `"names"`, the process names
@@ -621,6 +623,12 @@ async def _stream_packed(
         if proc is not None:
             append(pack((proc.identifier, proc.index)))
 
+    def give_up(last: int) -> None:
+        """Drop the log's events, up to seq `last`, keeping their place in the stream."""
+        del log[:]
+        append(pack(last))
+        running()
+
     with_syscalls = wanted is None or "syscall" in wanted
     remove = kernel.events.subscribe(sink, syscalls=False, record=append if with_syscalls else None)
     running()
@@ -636,14 +644,14 @@ async def _stream_packed(
             last = kernel.events.seq
             if last == sent:
                 continue
-            if _queue_full(send) and len(log) <= PACKED_MOST:
+            if len(log) > PACKED_MOST:
+                give_up(last)  # more than a client could take
+            if _queue_full(send):
                 continue  # the subscriber is behind: its events wait in the log
             entries = log[:]
             del log[:]
             running()  # the next frame reads on its own, even from the middle of a quantum
             first, sent = sent + 1, last
-            if len(entries) > PACKED_MOST:
-                continue  # more than a client could take: given up, `first` shows it
             joined = _array_header(len(entries)) + b"".join(entries)
             body: dict[str, Any] = {"first": first, "last": last, "entries": joined}
             names = [p.name for p in kernel.processes]
