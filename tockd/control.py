@@ -68,9 +68,12 @@ MAX_INTERVAL_MS = 1000
 COALESCED_BUFFER = 65536
 #: the shortest time a packed stream lets events gather (its `interval_ms` at 0)
 PACKED_FLUSH_MS = 20
-#: frames queued for a slow packed subscriber; beyond, a frame is dropped
+#: frames queued for a slow packed subscriber; while they are all queued, new events
+#: wait in the log and go out in a later, larger frame (none is dropped)
 PACKED_QUEUE = 16
-#: the most log entries one frame of a packed stream may carry
+#: the most log entries one frame of a packed stream may carry, and so the most a
+#: subscriber that stopped reading makes the daemon hold; beyond, the log's events are
+#: given up, and the next frame says so (see `_stream_packed`)
 PACKED_MOST = 1 << 20
 
 
@@ -597,9 +600,16 @@ async def _stream_packed(
     event is packed at once and only its bytes are kept (a dict held until the batch
     goes out would survive into the older GC generations, and the collector's work over
     them cost more than the packing); a log is sent as the join of its entries. A second
-    loop sends the frames; a subscriber that falls behind loses whole frames, never the
-    kernel's time: `first` shows the gap. A frame has `"names"`, the process names by
-    index, when they changed."""
+    loop sends the frames. A subscriber that falls behind never costs the kernel's time
+    and loses nothing: while `PACKED_QUEUE` frames wait for it, the log is not cut and
+    its events go out in the next frame. Only one that stays behind until the log holds
+    `PACKED_MOST` entries loses them: the log is emptied down to one integer entry, the
+    seq of the last event given up (tockd/records.py reads it as events not sent), so
+    the next frame still covers every seq and the subscriber sees what it missed (a
+    dashboard counts and shows it). The subscribe reply's `"after"` is the seq of the
+    last event before the first frame: with it a client knows where its stream starts,
+    even on a board that is quiet for a while. A frame has `"names"`, the process names
+    by index, when they changed."""
     kernel = daemon.kernel
     log: list[Any] = []
     append = log.append
@@ -612,6 +622,12 @@ async def _stream_packed(
         proc = daemon.current
         if proc is not None:
             append(pack((proc.identifier, proc.index)))
+
+    def give_up(last: int) -> None:
+        """Drop the log's events, up to seq `last`, keeping their place in the stream."""
+        del log[:]
+        append(pack(last))
+        running()
 
     with_syscalls = wanted is None or "syscall" in wanted
     remove = kernel.events.subscribe(sink, syscalls=False, record=append if with_syscalls else None)
@@ -628,25 +644,25 @@ async def _stream_packed(
             last = kernel.events.seq
             if last == sent:
                 continue
+            if len(log) > PACKED_MOST:
+                give_up(last)  # more than a client could take
+            if _queue_full(send):
+                continue  # the subscriber is behind: its events wait in the log
             entries = log[:]
             del log[:]
             running()  # the next frame reads on its own, even from the middle of a quantum
             first, sent = sent + 1, last
-            if len(entries) > PACKED_MOST:
-                continue  # more than a client could take: dropped, `first` shows it
             joined = _array_header(len(entries)) + b"".join(entries)
             body: dict[str, Any] = {"first": first, "last": last, "entries": joined}
             names = [p.name for p in kernel.processes]
             if names != sent_names:
                 body["names"] = names
-            try:
-                send.send_nowait(_pack_frame({"log": body}))
-            except trio.WouldBlock:
-                continue  # the subscriber is behind: this frame is dropped
+            send.send_nowait(_pack_frame({"log": body}))  # there is room: checked above
             sent_names = names
 
     try:
-        await stream.send_all(wire.encode({"ok": True, "result": "subscribed"}))
+        reply = {"ok": True, "result": "subscribed", "after": logged_from}
+        await stream.send_all(wire.encode(reply))
         async with trio.open_nursery() as nursery:
             nursery.start_soon(gather)
             try:
@@ -658,6 +674,12 @@ async def _stream_packed(
                 nursery.cancel_scope.cancel()
     finally:
         remove()
+
+
+def _queue_full(send: trio.MemorySendChannel[bytes]) -> bool:
+    """Whether every place in a packed subscriber's frame queue is taken."""
+    stats = send.statistics()
+    return bool(stats.current_buffer_used >= stats.max_buffer_size)
 
 
 def _array_header(n: int) -> bytes:

@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 from rich.text import Text
 from textual import events
 from textual.actions import SkipAction
-from textual.app import App, ComposeResult
+from textual.app import App, ComposeResult, ScreenStackError
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.css.query import NoMatches
@@ -156,14 +156,14 @@ class TockdApp(App[None]):
         stream: ControlConnection | None = None
         try:
             stream = await ControlConnection.open(self.control)
-            await stream.subscribe(self.interval_ms)
+            self.history.follow(await stream.subscribe(self.interval_ms))
             self._conn = await ControlConnection.open(self.control)
-            await self._snapshot()
+            # the first snapshot may wait for the stream to reach it (History.add_snapshot)
+            first = await self._snapshot()
             self.connected = True
             self.query_one(StatusLine).say("attached; ? for help")
-            self._move_off_the_board()
-            live = self.history.live()
-            if self.resume_on_attach and live is not None and live.sched.paused:
+            self._move_off_the_board(first)
+            if self.resume_on_attach and first is not None and first.sched.paused:
                 await self._command("attached; ? for help; resume", "resume", {})
             async with aclosing(stream.frames()) as frames:
                 async for batch in frames:
@@ -176,9 +176,8 @@ class TockdApp(App[None]):
                 if conn is not None:
                     conn.close()
 
-    def _move_off_the_board(self) -> None:
-        live = self.history.live()
-        pid = live.info.get("daemon_pid") if live is not None else None
+    def _move_off_the_board(self, board: Board | None) -> None:
+        pid = board.info.get("daemon_pid") if board is not None else None
         if not self.avoid_board_cpu or type(pid) is not int:
             return
         cores = cores_apart_from(pid)
@@ -194,28 +193,32 @@ class TockdApp(App[None]):
         )
         self._dirty = True
 
-    async def _snapshot(self) -> None:
+    async def _snapshot(self) -> Board | None:
+        """Ask for a snapshot and add it to the history; returns its board (it becomes
+        a keyframe once the event stream has reached it), or None if there is none."""
         conn = self._conn
         if conn is None:
-            return
+            return None
         self._snapshot_busy = True
         self._want_snapshot = False
         seen = self.history.received
+        board = None
         try:
             snap = await conn.request("snapshot", mem="all")
-            self.history.add_snapshot(snap)
+            board = self.history.add_snapshot(snap)
             self.snapshots += 1
         except ControlFailed as e:
             self.query_one(StatusLine).say(str(e), error=True)
         except Disconnected as e:
             self._lost(str(e))
-            return
+            return None
         finally:
             self._snapshot_busy = False
         self._quiet_pending = self._seen != seen
         self._seen = seen
         self._last_snapshot = time.monotonic()
         self._dirty = True
+        return board
 
     def _tick(self) -> None:
         """Coalesced refresh: at most one snapshot in flight, none while nothing happens."""
@@ -232,8 +235,8 @@ class TockdApp(App[None]):
             self._drawn = drawn
             try:
                 self.redraw()
-            except NoMatches:
-                pass  # a last tick while the app closes: its panes are already gone
+            except (NoMatches, ScreenStackError):
+                pass  # a last tick while the app closes: its panes (or screen) are gone
 
     def _sample_os(self) -> None:
         board = self.history.live()

@@ -80,6 +80,10 @@ class ControlConnection:
     async def request(self, op: str, **args: Any) -> Any:
         """Send `{"op": op, **args}` and return the reply's result; raise ControlFailed
         with the daemon's reason on an error reply."""
+        return (await self._exchange(op, **args)).get("result")
+
+    async def _exchange(self, op: str, **args: Any) -> dict[str, Any]:
+        """Send `{"op": op, **args}` and return the whole reply, if it says ok."""
         async with self._lock:
             await self._send({"op": op, **args})
             frames = await self._read_frames()
@@ -89,12 +93,18 @@ class ControlConnection:
             raise Disconnected(f"{op}: the daemon answered with {type(reply).__name__}")
         if not reply.get("ok"):
             raise ControlFailed(op, str(reply.get("error")))
-        return reply.get("result")
+        return reply
 
-    async def subscribe(self, interval_ms: int = 100) -> None:
-        """Turn this connection into a packed event stream (read-only from then on)."""
+    async def subscribe(self, interval_ms: int = 100) -> int:
+        """Turn this connection into a packed event stream (read-only from then on).
+        Returns the seq of the last event before the stream (tockd/control.py
+        `_stream_packed`): the first frame carries the events after it."""
         await self.request("readonly")
-        await self.request("subscribe", interval_ms=interval_ms, packed=True)
+        reply = await self._exchange("subscribe", interval_ms=interval_ms, packed=True)
+        after = reply.get("after")
+        if type(after) is not int:
+            raise Disconnected("subscribe: the daemon did not say where the stream starts")
+        return after
 
     async def frames(self) -> AsyncGenerator[list[Any], None]:
         """The stream's frames as they arrive (`{"batch": ...}` maps), until the daemon

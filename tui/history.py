@@ -7,6 +7,13 @@ again only when a pane needs them (the newest batch for the live trace, or the o
 around the moment a user scrubs to). Keyframes are full `snapshot` replies. The
 board right after any event is the nearest earlier keyframe with the events after it
 folded in; that is time travel, and "live" is the newest keyframe.
+
+Snapshots and events come on two connections, so a snapshot can overtake the events
+before it: its board already counts syscalls the stream has not delivered yet. Such a
+snapshot waits, and becomes a keyframe once the stream has reached its `seq`. Otherwise
+the board at an event between the previous keyframe and it would be folded from the
+events received so far and silently miss the rest (the dashboard would show a board
+that never was, e.g. a few syscalls short for every process).
 """
 
 from __future__ import annotations
@@ -36,6 +43,8 @@ BATCH = 512
 DECODED_BATCHES = 32
 #: the furthest back a trace or timeslice search looks, in events
 SCAN_LIMIT = 50_000
+#: snapshots kept waiting for the stream to reach them; beyond, the oldest is let go
+PENDING_LIMIT = 64
 
 
 @dataclass(eq=False)
@@ -84,9 +93,42 @@ class History:
         self.received = 0
         #: process names by index, as the stream last sent them (for syscall records)
         self.names: list[str] = []
+        #: the seq the event stream has reached (events received, or known missed);
+        #: None: not following a stream, so snapshots become keyframes at once
+        self.stream_seq: int | None = None
+        #: snapshots ahead of the stream, waiting to become keyframes (oldest first)
+        self.pending: list[Board] = []
+        #: the last seq counted as received or missed (None: no event yet, no stream)
+        self._counted: int | None = None
         self._decoded: OrderedDict[int, list[Event]] = OrderedDict()
 
     # ---- input ----------------------------------------------------------------------
+
+    def follow(self, after: int) -> None:
+        """Follow a stream whose first event comes after seq `after` (the subscribe
+        reply says which): from now on a snapshot waits until the stream reaches it, and
+        an event the stream skips counts as missed from the first."""
+        self.stream_seq = after
+        if self._counted is None:
+            self._counted = after
+        self._release()
+
+    def _reached(self, seq: int) -> None:
+        """The stream has delivered (or lost) every event up to `seq`."""
+        if self.stream_seq is not None and seq > self.stream_seq:
+            self.stream_seq = seq
+            self._release()
+
+    def _release(self) -> None:
+        """Turn the waiting snapshots the stream has now reached into keyframes."""
+        reached = self.stream_seq
+        if reached is None or not self.pending:
+            return
+        ready = [kf for kf in self.pending if kf.seq <= reached]
+        if ready:
+            self.pending = [kf for kf in self.pending if kf.seq > reached]
+            for kf in ready:
+                self._add_keyframe(kf)
 
     def ingest(self, frames: Iterable[Any]) -> None:
         """Frames of a subscription: `{"log": ...}` (the packed stream) or single
@@ -104,6 +146,7 @@ class History:
                 first, last, entries = (log.get(k) for k in ("first", "last", "entries"))
                 if type(first) is int and type(last) is int and type(entries) is bytes:
                     self.add_log(first, last, entries)
+                    self._frame_end(last)
             elif "event" in frame:
                 singles.append(frame["event"])
         if singles:
@@ -151,18 +194,37 @@ class History:
             batch.seqs = seqs
         self._append(batch)
 
+    def _frame_end(self, last: int) -> None:
+        """A frame of the stream covered every seq up to `last`: those it carried no
+        event for (not asked for, or given up by the daemon) are missed."""
+        if self._counted is not None and last > self._counted:
+            self.missed += last - self._counted
+            self._counted = last
+        self._reached(last)
+
     def _append(self, batch: Batch) -> None:
-        if self.batches:
-            self.missed += batch.first - self.batches[-1].last - 1
+        if self._counted is not None:
+            self.missed += max(0, batch.first - self._counted - 1)
         self.missed += batch.last - batch.first + 1 - batch.count
+        self._counted = batch.last
         self.batches.append(batch)
         self.received += batch.count
         if self._held() > self.limit + self.limit // 4:
             self._trim()
+        self._reached(batch.last)
 
     def add_snapshot(self, snap: dict[str, Any]) -> Board:
-        """Add a keyframe from a `snapshot` reply; returns it."""
+        """Add a keyframe from a `snapshot` reply, or, while the stream has not reached
+        its `seq`, keep it waiting for the stream; returns its board."""
         kf = board_from_snapshot(snap)
+        if self.stream_seq is not None and kf.seq > self.stream_seq:
+            self.pending.append(kf)
+            del self.pending[:-PENDING_LIMIT]
+            return kf
+        return self._add_keyframe(kf)
+
+    def _add_keyframe(self, kf: Board) -> Board:
+        """Make `kf`, whose events up to its `seq` are all in, the newest keyframe."""
         prev = self.keyframes[-1] if self.keyframes else None
         if prev is not None and kf.seq < prev.seq:
             return prev  # an answer overtaken by a newer one

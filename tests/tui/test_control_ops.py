@@ -94,7 +94,8 @@ def test_packed_stream_carries_every_event_in_order(
     with _connect(daemon) as s:
         s.sendall(wire.encode({"op": "subscribe", "packed": True, "interval_ms": 50}))
         frames = _frames(s)
-        assert next(frames) == {"ok": True, "result": "subscribed"}
+        reply = next(frames)
+        assert reply == {"ok": True, "result": "subscribed", "after": reply["after"]}
         seqs: list[int] = []
         names: list[str] = []
         for frame in frames:
@@ -107,7 +108,8 @@ def test_packed_stream_carries_every_event_in_order(
             seqs += [e["seq"] for e in events]
             if len(seqs) > 5000:
                 break
-    assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
+    # the stream starts right after the event the reply named, and has no hole
+    assert seqs == list(range(reply["after"] + 1, reply["after"] + 1 + len(seqs)))
     assert daemon.request("ping") == "pong"
 
 

@@ -163,6 +163,50 @@ def test_history_steps_through_every_event_and_back_to_the_newest() -> None:
     assert describe_event(_syscall(15)) == "[0] cmd(0x2, 0, 0x0, 0x0) = Success"
 
 
+def test_a_snapshot_ahead_of_the_stream_waits_for_its_events() -> None:
+    """The snapshot and the events come on two connections, and a snapshot can overtake
+    the events before it (a busy or loaded machine, a paused board). Taken as a keyframe
+    at once, it made the board at an event before it the previous keyframe plus the
+    events received so far: every process a few syscalls short (the time-travel flake).
+    It must wait until the stream has reached it."""
+    h = History()
+    h.follow(0)
+    h.add_snapshot(_snap(0))
+    h.add_events(_syscall(s) for s in range(1, 5))
+    ahead = h.add_snapshot(_snap(12, syscalls=12))  # the kernel is at 12; we have 4
+    assert ahead.seq == 12 and h.pending == [ahead]
+    live = h.live()
+    assert live is not None and live.seq == 0  # not a board the events cannot back
+    assert h.last_seq == 4
+    h.add_events(_syscall(s) for s in range(5, 10))
+    assert h.pending == [ahead] and len(h.keyframes) == 1
+    h.add_events(_syscall(s) for s in range(10, 13))
+    assert h.pending == [] and [k.seq for k in h.keyframes] == [0, 12]
+    for seq in range(1, 13):
+        board = h.board_at(seq)
+        assert board is not None and board.procs[0].syscalls == seq
+
+
+def test_a_snapshot_waits_for_events_the_stream_skipped_or_lost() -> None:
+    """A packed frame's `last` counts the events it left out (not asked for, or lost
+    by a subscriber that stayed away too long): the stream has reached it all the same.
+    A snapshot at the `after` of the subscribe reply is a keyframe at once."""
+    h = History()
+    h.follow(7)
+    h.add_snapshot(_snap(7))
+    assert [k.seq for k in h.keyframes] == [7]
+    h.add_snapshot(_snap(20, syscalls=3))
+    entries = [[5, 0], [2, 2, 0, 0, 0], [0, 0, 0, 0, 0], 9, [2, 2, 0, 0, 0], [0, 0, 0, 0, 0]]
+    h.ingest([{"log": {"first": 8, "last": 10, "entries": msgpack.packb(entries)}}])
+    assert [k.seq for k in h.keyframes] == [7]
+    assert h.missed == 1  # 9
+    h.ingest([{"log": {"first": 11, "last": 20, "entries": msgpack.packb([20])}}])
+    assert [k.seq for k in h.keyframes] == [7, 20]
+    assert h.missed == 1 + 10  # 11..20, given up by the daemon: shown at once
+    h.ingest([{"log": {"first": 21, "last": 21, "entries": msgpack.packb(entries[:3])}}])
+    assert h.missed == 11 and h.last_seq == 21
+
+
 def _packed(h: History, seqs: list[int]) -> None:
     h.add_packed(seqs[0], seqs[-1], len(seqs), msgpack.packb([_syscall(s) for s in seqs]))
 
