@@ -155,11 +155,20 @@ def wait_for(condition: Callable[[], Any], what: str, timeout: float = WAIT_S) -
         time.sleep(0.05)
 
 
+class NotYet(Exception):
+    """Raised by a condition's helper when what it looks at does not exist yet (say, the
+    dashboard has no keyframe while its first snapshot waits for the stream)."""
+
+
 async def until(pilot: Pilot[Any], condition: Callable[[], Any], what: str) -> Any:
-    """Let the app run until `condition` is truthy; returns its value."""
+    """Let the app run until `condition` is truthy; returns its value. A condition that
+    raises NotYet counts as false."""
     deadline = time.monotonic() + WAIT_S
     while True:
-        value = condition()
+        try:
+            value = condition()
+        except NotYet:
+            value = None
         if value:
             return value
         if time.monotonic() > deadline:

@@ -13,7 +13,16 @@ from collections.abc import Callable
 from textual.widgets import Input
 
 from tests.harness import app, board_toml
-from tests.tui.conftest import ROOT, SETTLING_BOARD, Daemon, run_async, settle, until, wait_for
+from tests.tui.conftest import (
+    ROOT,
+    SETTLING_BOARD,
+    Daemon,
+    NotYet,
+    run_async,
+    settle,
+    until,
+    wait_for,
+)
 from tui.app import TockdApp
 from tui.board import Board
 from tui.panes import HelpScreen, PastBanner, StatusLine, TracePane
@@ -29,8 +38,10 @@ SIZE = (120, 40)
 
 
 def live(tui: TockdApp) -> Board:
+    """The dashboard's newest keyframe; NotYet (false inside `until`) before the first."""
     board = tui.history.live()
-    assert board is not None
+    if board is None:
+        raise NotYet("no keyframe yet")
     return board
 
 
