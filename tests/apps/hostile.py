@@ -14,8 +14,8 @@ import threading
 import time
 
 from apps_py.libtock import app_args, console, runtime, sandbox
+from tockd.contract.abi import REPORT, ReportKind
 from tockd.contract.wire import encode
-from tockd.kernel.abi import REPORT, ReportKind
 
 
 def _hog_memory() -> None:
