@@ -24,7 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tockd import memmap, wire  # noqa: E402
+from tockd import memmap  # noqa: E402
+from tockd.contract import wire  # noqa: E402
 from tockd.kernel.abi import FRAME_BOOT, FRAME_UPCALL  # noqa: E402
 from tockd.kernel.memory import PhysicalRAM  # noqa: E402
 from tockd.lab.explore import explore  # noqa: E402

@@ -8,7 +8,7 @@ the real daemon takes the bytes straight out of the shared RAM, in place (comman
 or copying them out once as the console does with a write (command 2).
 (2) the socket: the same bytes sent by one Python process to another over a Unix
 socketpair the way tockd's wire would have to carry them: msgpack frames of at most
-`tockd.wire.MAX_FRAME` bytes, decoded by a `FrameDecoder` and joined into one `bytes`
+`tockd.contract.wire.MAX_FRAME` bytes, decoded by a `FrameDecoder` and joined into one `bytes`
 on the far side, which then answers with a one-frame ack. This is a floor (plain
 blocking loops on both ends, no trio), so the ratio is conservative.
 
@@ -32,11 +32,11 @@ import trio
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tockd import wire  # noqa: E402
+from tockd.contract import wire  # noqa: E402
 
 SENDER = r"""
 import socket, sys, time
-from tockd import wire
+from tockd.contract import wire
 s = socket.socket(fileno=int(sys.argv[1]))
 size, n, warm = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 data = bytes(range(32, 127)) * (size // 95) + b"\n" * (size % 95)

@@ -182,7 +182,7 @@ def test_apps_die_when_the_daemon_is_killed(sock_dir: Path) -> None:
 def test_control_socket_rejects_bad_requests_and_survives(sock_dir: Path) -> None:
     import socket
 
-    from tockd import wire
+    from tockd.contract import wire
 
     sock = sock_dir / "c.sock"
     daemon = start_daemon("configs/buttons.toml", sock, "--forever")

@@ -11,7 +11,8 @@ import pytest
 import trio
 
 from tests.harness import app, board_toml, run_board
-from tockd import control, wire
+from tockd import control
+from tockd.contract import wire
 from tockd.control import ControlServer
 from tockd.daemon import Daemon
 from tockd.records import read_log

@@ -36,8 +36,8 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from tests.harness import Run, app, board_toml, run_board
+from tockd.contract.wire import MAX_FRAME, FrameDecoder, WireError
 from tockd.kernel.process import State
-from tockd.wire import MAX_FRAME, FrameDecoder, WireError
 
 # a falsifying example is a list of hundreds of frames: let hypothesis print it
 pytestmark = pytest.mark.filterwarnings("ignore:Generating overly large repr")

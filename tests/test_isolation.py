@@ -44,8 +44,8 @@ import psutil
 import pytest
 
 from tests.harness import app, board_toml
-from tockd import wire
 from tockd.cli import Client
+from tockd.contract import wire
 
 ROOT = Path(__file__).resolve().parent.parent
 TOCKD_RUN = [sys.executable, "-m", "tockd.cli", "run"]

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tockd import wire
+from tockd.contract import wire
 
 registers = st.integers(min_value=0, max_value=wire.U32_MAX)
 

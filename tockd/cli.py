@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tockd import wire
+from tockd.contract import wire
 
 EPILOG = "Board files are described in tockd/board.py; see README.md for a tour."
 

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import msgpack
 import trio
 
-from tockd import wire
+from tockd.contract import wire
 from tockd.kernel.abi import DriverNum
 from tockd.kernel.process import Process
 

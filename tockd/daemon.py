@@ -41,8 +41,9 @@ from typing import Any
 
 import trio
 
-from tockd import appout, memmap, wire
+from tockd import appout, memmap
 from tockd.board import BoardConfig, BoardError, build_kernel
+from tockd.contract import wire
 from tockd.kernel.abi import (
     FRAME_BOOT,
     FRAME_MPU,

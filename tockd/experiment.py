@@ -12,11 +12,10 @@ switch off and see exactly that flaw come back.
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from importlib.metadata import entry_points
 from typing import Any
 
 import trio
@@ -124,17 +123,18 @@ def all_switches_but(switch: str) -> dict[str, bool]:
     return {s: s != switch for s in HARDENED_SWITCHES}
 
 
-def catalogue() -> dict[str, Experiment]:
-    """Every experiment in the `experiments` folder, by name, in file order."""
-    import experiments
+#: the entry-point group of experiment providers: each entry is a function returning
+#: a list of Experiments (the `experiments` package registers its `catalogue` in
+#: pyproject.toml), so this module never imports the scripts that import it
+ENTRY_POINTS = "tockd.experiments"
 
+
+def catalogue() -> dict[str, Experiment]:
+    """Every registered experiment, by name, in each provider's order."""
     found: dict[str, Experiment] = {}
-    for info in sorted(pkgutil.iter_modules(experiments.__path__), key=lambda m: m.name):
-        if info.name.startswith("_"):
-            continue
-        module = importlib.import_module(f"experiments.{info.name}")
-        exp = getattr(module, "EXPERIMENT", None)
-        if isinstance(exp, Experiment):
+    for entry in entry_points(group=ENTRY_POINTS):
+        provide: Callable[[], Iterable[Experiment]] = entry.load()
+        for exp in provide():
             found[exp.name] = exp
     return found
 

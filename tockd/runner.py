@@ -27,6 +27,9 @@ FLUSH_INTERVAL_S = 0.5
 
 async def serve_board(cfg: BoardConfig, args: argparse.Namespace) -> int:
     """Run the daemon until its apps are done, or SIGTERM/SIGINT; always reap and flush."""
+    if cfg.scheduler == "controlled":
+        # the lab registers its scheduler when loaded: the kernel does not import it
+        import tockd.lab.controlled  # noqa: F401
     try:
         daemon = Daemon(cfg, forever=args.forever, quiet=args.quiet)
     except BoardError as e:

@@ -23,8 +23,11 @@ import time
 from collections.abc import Callable
 from typing import IO, Any
 
-from tockd.kernel.abi import SyscallClass
-from tockd.kernel.events import Event
+from tockd.contract.abi import SyscallClass
+
+#: a kernel event (tockd/kernel/events.py): a plain dict, so a client of the stream reads
+#: it without loading kernel code
+Event = dict[str, Any]
 
 # the name each allow class's trace line starts with (kernel.rs 1176, 1381, 1256)
 _ALLOW = {

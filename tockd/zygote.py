@@ -31,7 +31,7 @@ from typing import Any
 import msgpack
 import trio
 
-from apps_py.libtock.zygote import EXITED, FAILED, MAX_MESSAGE, SPAWN, SPAWNED
+from tockd.contract.zygote import EXITED, FAILED, MAX_MESSAGE, SPAWN, SPAWNED
 
 #: how long a spawn may wait for the zygote (its first answer includes its start-up)
 SPAWN_TIMEOUT_S = 20.0

@@ -4,7 +4,7 @@
     tockd run BOARD.toml --tui        start a board and watch it
 
 It never imports the kernel, so it can watch a kernel in another process; importing
-`tockd.wire` (framing) and `tockd.trace` (Tock's trace lines) is all it shares.
+`tockd.contract.wire` (framing) and `tockd.trace` (Tock's trace lines) is all it shares.
 """
 
 from __future__ import annotations

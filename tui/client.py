@@ -12,7 +12,7 @@ from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import Any
 
-from tockd import wire
+from tockd.contract import wire
 
 #: largest single frame accepted from the daemon (a snapshot of a big board)
 MAX_FRAME = 16 << 20

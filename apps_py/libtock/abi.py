@@ -1,6 +1,7 @@
-"""Tock's ABI numbers for apps: the same IntEnums the kernel uses (tockd/kernel/abi.py)."""
+"""Tock's ABI numbers for apps: the same IntEnums the kernel uses, from the contract
+(tockd/contract/abi.py), which loads no kernel code."""
 
-from tockd.kernel.abi import (
+from tockd.contract.abi import (
     DriverNum,
     ErrorCode,
     ExitCall,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from apps_py.libtock.abi import DriverNum
 from apps_py.libtock.syscalls import command, subscribe, yield_for
+from tockd.contract.drivers import ALARM_UPCALL, AlarmCommand
 
 DRIVER = DriverNum.ALARM
 _fired: list[int] = []
@@ -17,12 +18,12 @@ def _on_fire(now_: int, _expiry: int, _c: int, _d: int) -> None:
 
 
 def frequency() -> int:
-    return command(DRIVER, 1).unwrap("alarm frequency").r1
+    return command(DRIVER, AlarmCommand.FREQUENCY).unwrap("alarm frequency").r1
 
 
 def now() -> int:
     """Current tick count."""
-    return command(DRIVER, 2).unwrap("alarm now").r1
+    return command(DRIVER, AlarmCommand.NOW).unwrap("alarm now").r1
 
 
 def now_ms() -> float:
@@ -33,6 +34,6 @@ def sleep_ms(ms: float) -> None:
     """Block (in yield) until `ms` milliseconds of kernel time have passed."""
     ticks = max(1, int(ms * frequency() / 1000))
     _fired.clear()
-    subscribe(DRIVER, 0, _on_fire).unwrap("alarm subscribe")
-    command(DRIVER, 5, ticks).unwrap("alarm set")
+    subscribe(DRIVER, ALARM_UPCALL, _on_fire).unwrap("alarm subscribe")
+    command(DRIVER, AlarmCommand.SET_RELATIVE, ticks).unwrap("alarm set")
     yield_for(lambda: bool(_fired))

@@ -6,29 +6,32 @@ from collections.abc import Callable
 
 from apps_py.libtock.abi import DriverNum
 from apps_py.libtock.syscalls import command, subscribe, yield_for
+from tockd.contract.drivers import BUTTON_UPCALL, ButtonCommand
 
 DRIVER = DriverNum.BUTTON
 
 
 def count() -> int:
-    return command(DRIVER, 0).unwrap("button count").r1
+    return command(DRIVER, ButtonCommand.COUNT).unwrap("button count").r1
 
 
 def read(i: int) -> bool:
-    return bool(command(DRIVER, 3, i).unwrap(f"button read {i}").r1)
+    return bool(command(DRIVER, ButtonCommand.READ, i).unwrap(f"button read {i}").r1)
 
 
 def enable(i: int) -> None:
-    command(DRIVER, 1, i).unwrap(f"button enable {i}")
+    command(DRIVER, ButtonCommand.ENABLE_INTERRUPT, i).unwrap(f"button enable {i}")
 
 
 def disable(i: int) -> None:
-    command(DRIVER, 2, i).unwrap(f"button disable {i}")
+    command(DRIVER, ButtonCommand.DISABLE_INTERRUPT, i).unwrap(f"button disable {i}")
 
 
 def on_change(callback: Callable[[int, bool], None]) -> None:
     """Call `callback(index, pressed)` (inside yield) whenever a button changes."""
-    subscribe(DRIVER, 0, lambda i, p, _c, _d: callback(i, bool(p))).unwrap("button subscribe")
+    subscribe(DRIVER, BUTTON_UPCALL, lambda i, p, _c, _d: callback(i, bool(p))).unwrap(
+        "button subscribe"
+    )
 
 
 def wait() -> tuple[int, bool]:

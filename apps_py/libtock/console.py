@@ -10,6 +10,13 @@ from __future__ import annotations
 from apps_py.libtock import runtime
 from apps_py.libtock.abi import DriverNum
 from apps_py.libtock.syscalls import allow_ro, allow_rw, command, subscribe, yield_for
+from tockd.contract.drivers import (
+    CONSOLE_ALLOW_READ,
+    CONSOLE_ALLOW_WRITE,
+    CONSOLE_UPCALL_READ,
+    CONSOLE_UPCALL_WRITE,
+    ConsoleCommand,
+)
 
 DRIVER = DriverNum.CONSOLE
 _CHUNK = 256
@@ -44,9 +51,9 @@ def write(text: str | bytes) -> int:
         buf = _buf()
         rt.memory.write(buf, chunk)
         _written.clear()
-        allow_ro(DRIVER, 1, buf, len(chunk)).unwrap("console allow")
-        subscribe(DRIVER, 1, _write_done).unwrap("console subscribe")
-        command(DRIVER, 1, len(chunk), 0).unwrap("console write")
+        allow_ro(DRIVER, CONSOLE_ALLOW_WRITE, buf, len(chunk)).unwrap("console allow")
+        subscribe(DRIVER, CONSOLE_UPCALL_WRITE, _write_done).unwrap("console subscribe")
+        command(DRIVER, ConsoleCommand.WRITE, len(chunk), 0).unwrap("console write")
         yield_for(lambda: bool(_written))
         total += _written[0]
     return total
@@ -62,8 +69,8 @@ def read(n: int) -> bytes:
     rt = runtime.current()
     buf = rt.heap.alloc(n)
     _read.clear()
-    allow_rw(DRIVER, 1, buf, n).unwrap("console allow")
-    subscribe(DRIVER, 2, _read_done).unwrap("subscribe")
-    command(DRIVER, 2, n, 0).unwrap("console read")
+    allow_rw(DRIVER, CONSOLE_ALLOW_READ, buf, n).unwrap("console allow")
+    subscribe(DRIVER, CONSOLE_UPCALL_READ, _read_done).unwrap("subscribe")
+    command(DRIVER, ConsoleCommand.READ, n, 0).unwrap("console read")
     yield_for(lambda: bool(_read))
     return rt.memory.read(buf, _read[0])

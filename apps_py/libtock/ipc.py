@@ -14,6 +14,7 @@ from collections.abc import Callable
 from apps_py.libtock import runtime
 from apps_py.libtock.abi import DriverNum
 from apps_py.libtock.syscalls import Ret, TockError, allow_ro, allow_rw, command, subscribe
+from tockd.contract.drivers import IPC_ALLOW_DISCOVER, IpcCommand
 
 DRIVER = DriverNum.IPC
 Callback = Callable[[int, int, int, int], None]
@@ -40,9 +41,9 @@ def discover_at(address: int, length: int) -> int:
     """libtock-c's `ipc_discover`: the name is whatever is at [address, address + length),
     in RAM or in this app's flash (a string literal: `memory.rodata()`). Raises
     TockError(NODEVICE) if no process has that name."""
-    previous = allow_ro(DRIVER, 0, address, length).unwrap("ipc discover allow")
-    ret = command(DRIVER, 1)
-    allow_ro(DRIVER, 0, previous.r1, previous.r2)  # restore, as libtock-c does
+    previous = allow_ro(DRIVER, IPC_ALLOW_DISCOVER, address, length).unwrap("ipc discover allow")
+    ret = command(DRIVER, IpcCommand.DISCOVER)
+    allow_ro(DRIVER, IPC_ALLOW_DISCOVER, previous.r1, previous.r2)  # restore, as libtock-c does
     return ret.unwrap(f"ipc discover at {address:#x}+{length}").r1
 
 
@@ -60,11 +61,11 @@ def register_client(service: int, callback: Callback, appdata: int = 0) -> None:
 
 def notify_service(service: int) -> Ret:
     """Command 2. Returns the raw result (Tock's clients usually ignore it)."""
-    return command(DRIVER, 2, service)
+    return command(DRIVER, IpcCommand.NOTIFY_SERVICE, service)
 
 
 def notify_client(client: int) -> Ret:
-    return command(DRIVER, 3, client)
+    return command(DRIVER, IpcCommand.NOTIFY_CLIENT, client)
 
 
 def share(peer: int, address: int, length: int) -> Ret:
@@ -74,7 +75,7 @@ def share(peer: int, address: int, length: int) -> Ret:
 
 def lost_notifies() -> int:
     """Hardened kernels only (command 4): how many of my notifies were lost."""
-    ret = command(DRIVER, 4)
+    ret = command(DRIVER, IpcCommand.UNDELIVERABLE)
     if not ret.ok:
         raise TockError(ret.r1, "ipc lost_notifies")
     return ret.r1

@@ -40,8 +40,9 @@ from typing import TYPE_CHECKING
 
 import msgpack
 
-from tockd.kernel.abi import PAGE_FDS_MAX
-from tockd.kernel.flash import (
+from tockd.contract.abi import PAGE_FDS_MAX
+from tockd.contract.pages import PAGE, map_at
+from tockd.contract.tbf import (
     BASE_FORMAT,
     BASE_SIZE,
     PROGRAM_FORMAT,
@@ -49,7 +50,6 @@ from tockd.kernel.flash import (
     TLV_PACKAGE_NAME,
     TLV_PROGRAM,
 )
-from tockd.kernel.memory import PAGE, map_at
 
 if TYPE_CHECKING:
     from apps_py.libtock.runtime import Runtime

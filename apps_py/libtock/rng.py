@@ -5,6 +5,7 @@ from __future__ import annotations
 from apps_py.libtock import runtime
 from apps_py.libtock.abi import DriverNum
 from apps_py.libtock.syscalls import allow_rw, command, subscribe, yield_for
+from tockd.contract.drivers import RNG_ALLOW, RNG_UPCALL, RngCommand
 
 DRIVER = DriverNum.RNG
 _filled: list[int] = []
@@ -18,9 +19,9 @@ def random_bytes(n: int) -> bytes:
     rt = runtime.current()
     buf = rt.heap.alloc(n)
     _filled.clear()
-    allow_rw(DRIVER, 0, buf, n).unwrap("rng allow")
-    subscribe(DRIVER, 0, _on_fill).unwrap("rng subscribe")
-    command(DRIVER, 1, n).unwrap("rng get")
+    allow_rw(DRIVER, RNG_ALLOW, buf, n).unwrap("rng allow")
+    subscribe(DRIVER, RNG_UPCALL, _on_fill).unwrap("rng subscribe")
+    command(DRIVER, RngCommand.GET, n).unwrap("rng get")
     yield_for(lambda: bool(_filled))
     return rt.memory.read(buf, _filled[0])
 

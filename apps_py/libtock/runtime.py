@@ -35,7 +35,7 @@ from typing import Any, NoReturn
 from apps_py.libtock import sandbox
 from apps_py.libtock.memory import Heap, Memory, MemoryProtocolError, MpuFault, tbf_header
 from apps_py.libtock.syscalls import Ret, Upcall
-from tockd.kernel.abi import (
+from tockd.contract.abi import (
     FRAME_BOOT,
     FRAME_MPU,
     FRAME_RETURN,
@@ -46,7 +46,7 @@ from tockd.kernel.abi import (
     SyscallClass,
     YieldCall,
 )
-from tockd.wire import FrameDecoder, WireError, encode
+from tockd.contract.wire import FrameDecoder, WireError, encode
 
 PR_SET_PDEATHSIG = 1
 # Handles for Python callables are addresses inside the app's flash, 4 bytes apart, so

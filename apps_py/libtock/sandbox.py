@@ -101,6 +101,7 @@ from apps_py.libtock.seccomp import (
     machine,
     strict_rules,
 )
+from tockd.contract import abi as _contract
 
 #: What a board without a `[sandbox]` table gets. 256 MiB of address space: a runtime
 #: starts at ~20 MiB and a thread reserves ~72 MiB, so a real app has room and a hog is
@@ -317,6 +318,8 @@ _RX = _R | landlock.EXECUTE
 LIBRARY_DIRS = ("/lib", "/lib64", "/usr/lib", "/usr/lib64", "/usr/local/lib")
 #: the libtock drivers every app imports
 _LIBTOCK_DIR = os.path.dirname(os.path.abspath(__file__))
+#: the contract libtock imports (tockd/contract/): the only part of tockd an app reads
+_CONTRACT_DIR = os.path.dirname(os.path.abspath(_contract.__file__))
 
 
 def module_paths(module: str) -> list[str]:
@@ -366,7 +369,8 @@ def _spec_paths(spec: importlib.machinery.ModuleSpec | None) -> list[str]:
 
 def fs_rules(module: str | None) -> list[tuple[str, int]]:
     """The Landlock rules of an app running `module`: read-only access to the
-    interpreter, its libraries, libtock and the app's own top-level package; directory
+    interpreter, its libraries, libtock, the contract it imports (tockd/contract/) and the
+    app's own top-level package; directory
     listing (only) of each sys.path entry, which Python's import system needs; /dev/null,
     /dev/zero, /dev/urandom. Nothing else is reachable, nothing is writable but /dev/null.
     Paths that do not exist are left out; non-directories get file rights only."""
@@ -396,6 +400,7 @@ def _shared_rules(path: tuple[str, ...]) -> tuple[tuple[str, int], ...]:
         # a zip entry is a file: it must be read; a directory is only listed
         rules.append((entry, landlock.READ_FILE if os.path.isfile(entry) else landlock.READ_DIR))
     rules.append((_LIBTOCK_DIR, _R))
+    rules.append((_CONTRACT_DIR, _R))
     return tuple(landlock.resolve(rules))
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, NoReturn
 
-from tockd.kernel.abi import (
+from tockd.contract.abi import (
     ErrorCode,
     ExitCall,
     ReturnVariant,

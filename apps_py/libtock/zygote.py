@@ -55,14 +55,8 @@ import apps_py.libtock.led
 import apps_py.libtock.rng
 import apps_py.libtock.vtime  # noqa: F401
 from apps_py.libtock import runtime, sandbox, seccomp
+from tockd.contract.zygote import EXITED, FAILED, MAX_MESSAGE, SPAWN, SPAWNED
 
-SPAWN = 1
-SPAWNED = 2
-EXITED = 3
-FAILED = 4
-
-#: the largest control message (requests and reports are a few bytes)
-MAX_MESSAGE = 4096
 #: the largest app source file the zygote compiles ahead (bigger ones are left to the app)
 MAX_SOURCE = 1 << 20
 

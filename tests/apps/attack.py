@@ -459,7 +459,7 @@ def exec_() -> None:
 
 
 def control_socket() -> None:
-    from tockd import wire
+    from tockd.contract import wire
 
     paths = [str(app_args()["control"])]
     with contextlib.suppress(OSError), open("/proc/net/unix") as f:

@@ -4,7 +4,7 @@ would: the kernel must put each frame together and answer it exactly once."""
 import time
 
 from apps_py.libtock import console, runtime
-from tockd import wire
+from tockd.contract import wire
 
 
 def main() -> None:

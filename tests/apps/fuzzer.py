@@ -21,8 +21,8 @@ from pathlib import Path
 import msgpack
 
 from apps_py.libtock import app_args, runtime
-from tockd.kernel.abi import FRAME_MPU
-from tockd.wire import MAX_FRAME
+from tockd.contract.abi import FRAME_MPU
+from tockd.contract.wire import MAX_FRAME
 
 PAD = b"\xc1" * (2 * MAX_FRAME + 1)
 

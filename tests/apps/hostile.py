@@ -14,8 +14,8 @@ import threading
 import time
 
 from apps_py.libtock import app_args, console, runtime, sandbox
-from tockd.kernel.abi import REPORT, ReportKind
-from tockd.wire import encode
+from tockd.contract.abi import REPORT, ReportKind
+from tockd.contract.wire import encode
 
 
 def _hog_memory() -> None:

@@ -14,7 +14,7 @@ import trio
 
 from tests.harness import app, board_toml, run_board
 from tests.tui.conftest import Daemon, wait_for
-from tockd import wire
+from tockd.contract import wire
 from tockd.control import ControlServer
 from tockd.daemon import Daemon as KernelDaemon
 from tockd.records import read_log

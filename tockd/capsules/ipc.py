@@ -95,6 +95,7 @@ class Ipc(Capsule):
         # held notifies, by callee identifier: at most one per client (see _hold_or_drop)
         self.parked: dict[int, list[Task]] = {}
         self.lost: dict[int, int] = {}  # notifies lost, by caller identifier
+        kernel.ipc = self  # the kernel runs queued IPC tasks through deliver_ipc_task
 
     def _on(self, switch: str) -> bool:
         return self.kernel.hardened.get(switch, False)

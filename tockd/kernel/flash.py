@@ -46,21 +46,21 @@ import struct
 import weakref
 from dataclasses import dataclass, field
 
-from tockd.kernel.memory import PAGE
+from tockd.contract.pages import PAGE
 
-TBF_VERSION = 2
-#: `TbfHeaderV2Base`: version u16, header_size u16, total_size u32, flags u32, checksum u32
-BASE_FORMAT = "<HHIII"
-BASE_SIZE = struct.calcsize(BASE_FORMAT)
-CHECKSUM_WORD = 3
-FLAG_ENABLED = 1
-#: TLV header: type u16, length u16
-TLV_FORMAT = "<HH"
-TLV_PROGRAM = 9
-TLV_PACKAGE_NAME = 3
-#: `TbfHeaderV2Program`: init_fn_offset, protected_trailer_size, minimum_ram_size,
-#: binary_end_offset, version
-PROGRAM_FORMAT = "<IIIII"
+# The header layout is shared with the app runtime, which parses it back
+from tockd.contract.tbf import (
+    BASE_FORMAT,
+    BASE_SIZE,
+    CHECKSUM_WORD,
+    FLAG_ENABLED,
+    PROGRAM_FORMAT,
+    TBF_VERSION,
+    TLV_FORMAT,
+    TLV_PACKAGE_NAME,
+    TLV_PROGRAM,
+)
+
 #: the protected region (header + trailer) is a multiple of this: 0x40 for a name of up
 #: to 20 bytes (where tockd put the app start before flash had bytes), 0x80 up to 84
 PROTECTED_ALIGN = 0x40

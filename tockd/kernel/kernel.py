@@ -18,7 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from tockd import wire
+from tockd.contract import wire
+from tockd.contract.returns import ret_text
 from tockd.kernel import memop as memop_mod
 from tockd.kernel.abi import (
     FRAME_RETURN,
@@ -28,6 +29,7 @@ from tockd.kernel.abi import (
     SyscallClass,
     YieldCall,
 )
+from tockd.kernel.driver import Driver, IpcTasks
 from tockd.kernel.events import EventBus
 from tockd.kernel.flash import Flash, FlashError, build_image
 from tockd.kernel.grant import ForgedGrant, Grant, GrantError, GrantSpec
@@ -42,13 +44,11 @@ from tockd.kernel.syscall import (
     subscribe_failure,
     subscribe_success,
 )
-from tockd.records import ret_text
 
 #: the log entry of a syscall that returns nothing (msgpack nil)
 _NO_REPLY = b"\xc0"
 
 if TYPE_CHECKING:
-    from tockd.capsules.base import Capsule
     from tockd.kernel.memory import PhysicalRAM
 
 # Bytes of kernel-owned memory at the top of each process block, besides grants
@@ -100,7 +100,10 @@ class Kernel:
         #: return to a lone recorder itself, from the bytes it already holds
         self.caller_records = False
         self.processes: list[Process] = []
-        self.capsules: dict[int, Capsule] = {}
+        self.capsules: dict[int, Driver] = {}
+        #: runs queued IPC tasks; the IPC capsule registers itself (Tock's board hands
+        #: `kernel_loop` its IPC the same way, kernel/src/kernel.rs, release-2.2)
+        self.ipc: IpcTasks | None = None
         self.grant_numbers: dict[int, int] = {}
         self._identifiers = itertools.count(0)
         self._timers: list[tuple[float, int, str, Callable[[], None]]] = []
@@ -119,7 +122,7 @@ class Kernel:
 
     # ---- board assembly -------------------------------------------------------------
 
-    def add_capsule(self, capsule: Capsule) -> None:
+    def add_capsule(self, capsule: Driver) -> None:
         """Register a driver; like `create_grant`, only before processes are loaded."""
         if self.processes:
             raise RuntimeError("Grants finalized. Cannot create a new grant.")
@@ -372,7 +375,7 @@ class Kernel:
             self._trace_syscall(proc, rv.registers())
         return Outcome(rv.registers())
 
-    def _grant_for_syscall(self, proc: Process, capsule: Capsule) -> Grant | None:
+    def _grant_for_syscall(self, proc: Process, capsule: Driver) -> Grant | None:
         """Enter the capsule's grant, asking the capsule to allocate it if needed."""
         num = self.grant_numbers[capsule.driver_num]
         if num not in proc.grant_ptrs and not capsule.allocate_grant(proc):
@@ -604,11 +607,10 @@ class Kernel:
                 )
                 return "upcall", (t.fnptr, t.arg0, t.arg1, t.arg2, t.appdata)
             if t.kind is TaskKind.IPC:
-                ipc = self.capsules.get(0x10000)
-                handler = getattr(ipc, "deliver_ipc_task", None)
-                if handler is not None:
+                ipc = self.ipc
+                if ipc is not None:
                     try:
-                        handler(proc, t)
+                        ipc.deliver_ipc_task(proc, t)
                     except ForgedGrant as e:  # the capsule did not catch it itself
                         self.forged_grant(e)
                     except Exception as e:  # contain any capsule bug

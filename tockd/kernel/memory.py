@@ -29,41 +29,22 @@ import mmap
 import os
 import struct
 
-PAGE = mmap.PAGESIZE
+# the page and the way to map one are shared with the app runtime (PAGE re-exported)
+from tockd.contract.pages import PAGE as PAGE
+from tockd.contract.pages import map_at
 
 _PROT_RW = mmap.PROT_READ | mmap.PROT_WRITE
 _MAP_FIXED = 0x10
 _MAP_NORESERVE = 0x4000
-_MAP_FAILED = ctypes.c_void_p(-1).value
 _SEALS = fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_SEAL
 
 _libc = ctypes.CDLL(None, use_errno=True)
-_mmap = _libc.mmap
-_mmap.restype = ctypes.c_void_p
-_mmap.argtypes = [
-    ctypes.c_void_p,
-    ctypes.c_size_t,
-    ctypes.c_int,
-    ctypes.c_int,
-    ctypes.c_int,
-    ctypes.c_long,
-]
 _munmap = _libc.munmap
 _munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
 
 
 class MemoryError_(Exception):
     """A kernel access outside physical RAM (a kernel bug, never an app's fault)."""
-
-
-def map_at(address: int | None, length: int, prot: int, flags: int, fd: int = -1) -> int:
-    """mmap(2) through libc (Python's mmap keeps a private dup of the fd it maps, which
-    would outlive the mapping's owner's intent); returns the host address."""
-    got = _mmap(address, length, prot, flags, fd, 0)
-    if got is None or got == _MAP_FAILED:
-        err = ctypes.get_errno()
-        raise OSError(err, f"mmap failed: {os.strerror(err)}")
-    return int(got)
 
 
 def page_memfd(index: int) -> int:

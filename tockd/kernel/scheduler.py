@@ -4,8 +4,9 @@ The kernel loop asks `next()` for a process and a timeslice, runs it until it st
 and reports why and for how long with `result()`; between two syscalls it asks
 `continue_process()` whether the running process may keep the CPU. Round robin,
 cooperative, priority and MLFQ follow release-2.2's kernel/src/scheduler/*.rs, state
-for state; `controlled` (tockd/lab/controlled.py) takes every choice from a strategy,
-for reproducible race experiments. docs/schedulers.md sums up each one.
+for state; `controlled` (tockd/lab/controlled.py, registered by the lab with
+`register_scheduler`) takes every choice from a strategy, for reproducible race
+experiments. docs/schedulers.md sums up each one.
 
 Two things differ from Tock for every scheduler, because time and interrupts are
 different on a host:
@@ -365,16 +366,19 @@ SCHEDULERS: dict[str, type[Scheduler]] = {
 }
 
 
+def register_scheduler(name: str, cls: type[Scheduler]) -> None:
+    """Make `name` a scheduler a board may name. A scheduler defined above the kernel
+    registers itself here (the controlled one, tockd/lab/controlled.py), so the kernel
+    never imports the layer that uses it (docs/layers.md)."""
+    SCHEDULERS[name] = cls
+
+
 def make_scheduler(name: str, kernel: Kernel, timeslice_us: int) -> Scheduler:
     """The board's scheduler; `timeslice_us` is round robin's (Tock's `new_with_time`)."""
     if name == "round-robin":
         return RoundRobin(kernel, timeslice_us)
-    if name == "controlled":
-        from tockd.lab.controlled import ControlledScheduler
-
-        return ControlledScheduler(kernel)
     cls = SCHEDULERS.get(name)
     if cls is None:
-        known = ", ".join(sorted([*SCHEDULERS, "controlled"]))
+        known = ", ".join(sorted(SCHEDULERS))
         raise ValueError(f"unknown scheduler {name!r} (known: {known})")
     return cls(kernel)

@@ -13,7 +13,7 @@ release-2.2):
 - a 64-bit value is split low word first (`u64_to_be_u32s`, then `*a1 = lsb; *a2 = msb`),
   but the trace prints it whole, as Rust's derived Debug prints a `u64`.
 
-The trace text is Rust's derived `{:?}` of the enum, which `tockd.records.debug_text`
+The trace text is Rust's derived `{:?}` of the enum, which `tockd.contract.returns.debug_text`
 writes from a return's fields (one FIELD_* letter each).
 """
 
@@ -21,11 +21,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from tockd.kernel.abi import ErrorCode, ReturnVariant
-
-# the Debug formatting lives with the client-side rebuild of return texts, which the
-# dashboard may import without loading kernel code (tests/tui/test_boundary.py)
-from tockd.records import (
+# the Debug formatting is part of the contract: a client rebuilds return texts with it
+# without loading kernel code (tests/tui/test_boundary.py)
+from tockd.contract.returns import (
     ALLOW_NAMES,
     FIELD_CAP,
     FIELD_DEC,
@@ -35,6 +33,7 @@ from tockd.records import (
     debug_text,
     field_registers,
 )
+from tockd.kernel.abi import ErrorCode, ReturnVariant
 
 _U32 = 0xFFFF_FFFF
 _WORD_BITS = 32

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from tockd.kernel.scheduler import Scheduler, StoppedReason
+from tockd.kernel.scheduler import Scheduler, StoppedReason, register_scheduler
 from tockd.lab.strategy import Decision, RandomWalk, Strategy
 
 if TYPE_CHECKING:
@@ -167,3 +167,7 @@ class ControlledScheduler(Scheduler):
             proc.adversity.add("grant_fail")
         else:
             proc.adversity.add("queue_full")
+
+
+# a board may name it once the lab is loaded (tockd.runner loads it for such a board)
+register_scheduler(ControlledScheduler.name, ControlledScheduler)

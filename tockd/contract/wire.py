@@ -3,7 +3,10 @@
 A frame is one msgpack array. The decoder is a bounded `Unpacker`: a peer that sends
 more than `MAX_FRAME` bytes without completing a frame, or anything that is not a
 well-formed frame of the protocol, raises `WireError` with the reason, which the kernel
-turns into a fault of that one app. Imports only msgpack and the standard library.
+turns into a fault of that one app.
+
+Part of the contract (tockd/contract/__init__.py): imports only msgpack and the standard
+library.
 """
 
 from __future__ import annotations
