@@ -13,6 +13,7 @@ an app never reads the host's clock to learn the time.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 from tockd.capsules.base import Capsule
@@ -74,12 +75,26 @@ class Alarm(Capsule):
         now = self.now_ticks()
         elapsed = (now - reference) & _MASK
         remaining = 0 if elapsed >= dt else dt - elapsed
-        deadline = self.kernel.clock() + remaining / FREQUENCY_HZ
+        deadline = self._deadline(remaining)
         ident = proc.identifier
         self._cancel(proc)  # one alarm per process: re-arming replaces it
         self._timers[proc.index] = self.kernel.set_timer(
             deadline, lambda: self._fire(proc, ident, reference, dt), f"alarm {proc.index}"
         )
+
+    def _deadline(self, ticks: int) -> float:
+        """The first kernel-clock time at which `now_ticks` has moved on by `ticks`.
+
+        alarm.rs (release-2.2) fires only an expired alarm and reports that `now`, so
+        an upcall never says a time before its expiry. `clock + ticks / FREQUENCY_HZ`
+        can fall a hair short in floating point (its tick count truncates to one less),
+        and a controlled run jumps the clock to a deadline exactly: step up to the
+        first float whose tick count has arrived."""
+        target = int(self.kernel.clock() * FREQUENCY_HZ) + ticks
+        deadline = target / FREQUENCY_HZ
+        while int(deadline * FREQUENCY_HZ) < target:
+            deadline = math.nextafter(deadline, math.inf)
+        return deadline
 
     def _cancel(self, proc: Process) -> None:
         token = self._timers.pop(proc.index, None)

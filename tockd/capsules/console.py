@@ -58,7 +58,8 @@ class Console(Capsule):
             if n and proc.in_ram(ptr, n):
                 data = self.kernel.ram.read(ptr, n)
             elif n and proc.in_flash(ptr, n):
-                data = bytes(n)
+                # a string in flash (console.rs copies from any read-only buffer)
+                data = self.kernel.read_flash(proc, ptr, n)
             ident = proc.identifier
             done_at = self.kernel.clock() + len(data) * self.seconds_per_byte
             self.kernel.set_timer(
