@@ -32,6 +32,7 @@ from tockd.kernel.syscall import (
     success_u32_u64,
     success_u64,
 )
+from tockd.kernel.upcall import UpcallResult
 from tockd.records import ret_text
 from tockd.trace import JsonlTrace, format_event
 
@@ -343,8 +344,8 @@ def test_an_invalid_subscribe_number_prints_nothing(kernel: Kernel) -> None:
     events: list[dict[str, Any]] = []
     remove = kernel.events.subscribe(events.append)
     try:
-        assert alarm.schedule_upcall(proc, 99, 1, 2, 3) == "Err(InvalidSubscribeNum)"
-        assert alarm.schedule_upcall(proc, 0, 1, 2, 3) == "Ok(())"
+        assert alarm.schedule_upcall(proc, 99, 1, 2, 3) is UpcallResult.INVALID_SUBSCRIBE_NUM
+        assert alarm.schedule_upcall(proc, 0, 1, 2, 3) is UpcallResult.OK
     finally:
         remove()
     assert [e["kind"] for e in events] == ["schedule_invalid", "schedule"]

@@ -55,7 +55,12 @@ from tockd.kernel.abi import (
 )
 from tockd.kernel.kernel import Kernel
 from tockd.kernel.process import Process, State
-from tockd.kernel.scheduler import MIN_QUANTA_THRESHOLD_US, StoppedReason, make_scheduler
+from tockd.kernel.scheduler import (
+    MIN_QUANTA_THRESHOLD_US,
+    Scheduler,
+    StoppedReason,
+    make_scheduler,
+)
 from tockd.zygote import LOST, Zygote, ZygoteError, app_environment
 
 GRACE_S = 1.0
@@ -142,10 +147,14 @@ class Daemon:
         forever: bool = False,
         quiet: bool = False,
         zygote: Zygote | None = None,
+        scheduler: Callable[[Kernel], Scheduler] | None = None,
+        after_step: Callable[[Kernel], None] | None = None,
     ) -> None:
         """`zygote`: a running zygote to fork apps from (shared between boards, e.g. by
         exploration); by default the board starts its own. `spawn = "cold"` uses
-        neither."""
+        neither. The lab's hooks: `scheduler` builds the scheduler in place of the
+        board's; `after_step` is called with the kernel after every kernel step (its
+        invariant checks)."""
         self.cfg = cfg
         #: the core the daemon and its apps run on, None when not pinned
         self.cpu = resolve_cpu(cfg.cpu)
@@ -154,14 +163,18 @@ class Daemon:
         self.kernel: Kernel = build_kernel(cfg)
         self.kernel.caller_records = True  # see _handle_frame
         self.kernel.os = self
-        self.scheduler = make_scheduler(cfg.scheduler, self.kernel, cfg.timeslice_us)
+        self.scheduler: Scheduler = (
+            make_scheduler(cfg.scheduler, self.kernel, cfg.timeslice_us)
+            if scheduler is None
+            else scheduler(self.kernel)
+        )
         self.current: Process | None = None
         self.paused = False
         # while paused, each step lets exactly one syscall (or upcall delivery) happen
         self.steps = 0
         self.decisions = 0  # syscalls handled + upcalls delivered, for step accounting
         self.exit_status = 0
-        self.after_step: Callable[[], None] | None = None  # the lab's invariant checks
+        self.after_step = after_step
         self._stopping = False
         self._work: deque[Callable[[], None]] = deque()
         self._wake_event = trio.Event()
@@ -432,7 +445,7 @@ class Daemon:
     # ---- the kernel loop ------------------------------------------------------------------
 
     def _kernel_work(self) -> None:
-        self.kernel.run_due_timers()
+        self.kernel.run_due_timers(self.scheduler.timer_chooser())
         while self._work:
             self._work.popleft()()
 
@@ -440,7 +453,7 @@ class Daemon:
     def virtual(self) -> bool:
         """Is time virtual (the controlled scheduler), so timers fire only when the
         scheduler lets time pass, never against the wall clock?"""
-        return bool(getattr(self.scheduler, "virtual", False))
+        return self.scheduler.virtual
 
     def _timer_due(self) -> bool:
         deadline = self.kernel.next_deadline()
@@ -475,7 +488,7 @@ class Daemon:
     async def _idle(self) -> None:
         if self._work:
             return
-        if self.virtual and self.scheduler.idle_advance():  # type: ignore[attr-defined]
+        if self.scheduler.idle_advance():
             return  # every process is idle: virtual time jumps to the next timer
         self._wake_event = trio.Event()
         deadline = self.kernel.next_deadline()
@@ -550,7 +563,7 @@ class Daemon:
                     app.held = self._reply(values)
                 self._decided()
                 if self.after_step is not None:
-                    self.after_step()
+                    self.after_step(self.kernel)
                 continue
             if state is not running:
                 if state is State.STOPPED and app.held is None and not app.sigstopped:
@@ -589,7 +602,7 @@ class Daemon:
             if self.steps and self.paused:
                 self.steps -= 1
             if self.after_step is not None:
-                self.after_step()
+                self.after_step(self.kernel)
             if proc.state is running and not self.scheduler.continue_process(proc):
                 return StoppedReason.KERNEL_PREEMPTION
 
@@ -740,8 +753,8 @@ class Daemon:
         """Start every app, run the kernel loop, stop and reap everything. Returns the
         exit status (0, or 2 after a kernel panic)."""
         kernel = self.kernel
-        if not self.virtual:
-            kernel.clock = trio.current_time
+        own_clock = self.scheduler.own_clock()
+        kernel.clock = trio.current_time if own_clock is None else own_clock
         if not self.quiet:
             # neither wants syscalls: a board that prints builds no event per syscall
             self._closers.append(kernel.events.subscribe(self.console_sink, syscalls=False))

@@ -105,12 +105,13 @@ def observe(exp: Experiment, cfg: BoardConfig, mode: str) -> Observation:
 
 
 async def _observe(exp: Experiment, cfg: BoardConfig, mode: str) -> Observation:
-    from tockd.lab.properties import watch_invariants
+    from tockd.lab.properties import InvariantWatch
 
-    daemon = Daemon(cfg, quiet=True)
+    watch = InvariantWatch()
+    daemon = Daemon(cfg, quiet=True, after_step=watch.after_step)
     events: list[dict[str, Any]] = []
     daemon.kernel.events.subscribe(events.append)
-    invariants = watch_invariants(daemon)
+    invariants = watch.seen
     status = -1
     with trio.move_on_after(exp.timeout):
         status = await daemon.run()

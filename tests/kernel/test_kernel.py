@@ -12,6 +12,7 @@ from tockd.board import build_kernel, parse_board
 from tockd.kernel.abi import ReturnVariant
 from tockd.kernel.kernel import Kernel
 from tockd.kernel.process import Process, State
+from tockd.kernel.upcall import UpcallResult
 
 BOARD = """
 [board]
@@ -139,9 +140,9 @@ def test_rearming_the_alarm_keeps_one_timer(kernel: Kernel) -> None:
     proc = _running(kernel)
     for _ in range(1000):
         assert kernel.handle_syscall(proc, 2, 0x0, 5, 1_000_000, 0).reply is not None
-    assert len(kernel._timers) == 1
+    assert len(kernel.timers) == 1
     kernel.handle_syscall(proc, 2, 0x0, 3, 0, 0)  # stop
-    assert kernel._timers == []
+    assert len(kernel.timers) == 0
 
 
 def test_the_upcall_queue_holds_nine_and_the_tenth_is_dropped(kernel: Kernel) -> None:
@@ -152,7 +153,8 @@ def test_the_upcall_queue_holds_nine_and_the_tenth_is_dropped(kernel: Kernel) ->
     kernel.handle_syscall(proc, 1, 0x0, 0, flash_fn, 5)  # alarm upcall 0
     alarm = kernel.capsules[0]
     results = [alarm.schedule_upcall(proc, 0, i, 0, 0) for i in range(10)]
-    assert results == ["Ok(())"] * 9 + ["Err(QueueFull)"]
+    assert results == [UpcallResult.OK] * 9 + [UpcallResult.QUEUE_FULL]
+    assert [r.debug() for r in results[-2:]] == ["Ok(())", "Err(QueueFull)"]
     assert len(proc.queue) == 9
     assert proc.dropped_upcall_count == 1
 

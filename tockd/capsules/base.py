@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from tockd.kernel.abi import ErrorCode
 from tockd.kernel.grant import Grant, GrantError, GrantSpec
 from tockd.kernel.syscall import SUCCESS, SyscallReturn, allow_failure, failure
+from tockd.kernel.upcall import UpcallResult
 
 if TYPE_CHECKING:
     from tockd.kernel.kernel import Kernel
@@ -51,8 +52,10 @@ class Capsule:
         """Enter this capsule's grant for `proc`, allocating it the first time."""
         return self.kernel.enter_grant(proc, self.grant_spec)
 
-    def schedule_upcall(self, proc: Process, subscribe: int, a0: int, a1: int, a2: int) -> str:
-        """Schedule upcall `subscribe` of this driver on `proc`; returns Tock's result text."""
+    def schedule_upcall(
+        self, proc: Process, subscribe: int, a0: int, a1: int, a2: int
+    ) -> UpcallResult:
+        """Schedule upcall `subscribe` of this driver on `proc`; returns Tock's result."""
         return self.kernel.schedule_upcall(proc, self.grant_spec, subscribe, (a0, a1, a2))
 
     def subscribed(self, proc: Process, num: int, fnptr: int) -> None:

@@ -260,8 +260,8 @@ class Ipc(Capsule):
         if not has_callback:
             self._drop(target, caller, kind, "null upcall: no callback registered")
         result = kernel.schedule_upcall(target, self.grant_spec, sub, (caller_index, length, ptr))
-        if result != "Ok(())":
-            self._drop(target, caller, kind, f"schedule_upcall {result}")
+        if not result.ok:
+            self._drop(target, caller, kind, f"schedule_upcall {result.debug()}")
 
     def _hold_or_drop(self, target: Process, caller: Process, task: Task, why: str) -> None:
         """Hardened queue_until_subscribed: hold a service notify until the service

@@ -88,13 +88,11 @@ class EventBus:
         self._update()
 
         def remove() -> None:
-            for group, item in (
-                (self._sinks, sink),
-                (self.syscall_sinks, sink),
-                (self.recorders, record),
-            ):
-                if item in group:
-                    group.remove(item)  # type: ignore[arg-type]
+            for group in (self._sinks, self.syscall_sinks):
+                if sink in group:
+                    group.remove(sink)
+            if record is not None and record in self.recorders:
+                self.recorders.remove(record)
             self._update()
 
         return remove

@@ -27,12 +27,14 @@ different on a host:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from enum import Enum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
     from tockd.kernel.kernel import Kernel
     from tockd.kernel.process import Process
+    from tockd.kernel.timers import TimerChooser
 
 #: Tock stops a process when this much of its timeslice or less is left
 #: (`MIN_QUANTA_THRESHOLD_US`, kernel/src/kernel.rs).
@@ -64,9 +66,19 @@ def _charged_us(used_us: int | None, timeslice_us: int) -> int:
 
 
 class Scheduler(ABC):
-    """Chooses which process runs next and for how long."""
+    """Chooses which process runs next and for how long.
+
+    Besides Tock's three questions (`next`, `result`, `continue_process`), this is
+    everything the daemon asks of a scheduler: whether time is its own (`virtual`,
+    `own_clock`, `idle_advance`) and its say in the order of timers due together
+    (`timer_chooser`). Tock's schedulers keep the defaults: wall time, the kernel's
+    timer order. The lab's controlled scheduler overrides them all.
+    """
 
     name = ""
+    #: does time stand still until the scheduler moves it? Then timers fire only when
+    #: it lets time pass, never against the wall clock.
+    virtual: ClassVar[bool] = False
 
     def __init__(self, kernel: Kernel) -> None:
         self.kernel = kernel
@@ -87,6 +99,20 @@ class Scheduler(ABC):
     def run_queue(self) -> list[int]:
         """Process indices in the order the scheduler would consider them."""
         return [p.index for p in self.kernel.processes]
+
+    def own_clock(self) -> Callable[[], float] | None:
+        """The kernel clock this scheduler keeps (virtual time), or None: the daemon's."""
+        return None
+
+    def idle_advance(self) -> bool:
+        """Nothing is ready: may time jump to the next timer now? Never on wall time,
+        where the daemon sleeps until that timer instead."""
+        return False
+
+    def timer_chooser(self) -> TimerChooser | None:
+        """Who picks among timers due at the same instant; None: the kernel's own order
+        (deadline, then the order they were armed in)."""
+        return None
 
 
 class _ProcessRing:

@@ -18,7 +18,7 @@ alarm driver in controlled runs), so a run is a function of its schedule.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from tockd.kernel.scheduler import Scheduler, StoppedReason, register_scheduler
 from tockd.lab.strategy import Decision, RandomWalk, Strategy
@@ -26,6 +26,7 @@ from tockd.lab.strategy import Decision, RandomWalk, Strategy
 if TYPE_CHECKING:
     from tockd.kernel.kernel import Kernel
     from tockd.kernel.process import Process
+    from tockd.kernel.timers import TimerChooser
 
 ADVERSITIES = ("fault", "restart", "grant_fail", "queue_full")
 
@@ -50,7 +51,7 @@ class ControlledScheduler(Scheduler):
     """Takes every scheduling choice from a strategy and records it."""
 
     name = "controlled"
-    virtual = True
+    virtual: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -68,8 +69,6 @@ class ControlledScheduler(Scheduler):
         self.max_decisions = max_decisions
         self.decisions: list[Decision] = []
         self.clock = VirtualClock()
-        kernel.clock = self.clock
-        kernel.timer_chooser = self._choose_timer
         self._forced: Process | None = None
         self.exhausted = False
 
@@ -116,8 +115,9 @@ class ControlledScheduler(Scheduler):
             return None
         pick = self.decide("run", options)
         if pick == len(ready):  # let time pass: the next timer fires first
-            self.clock.advance_to(deadline)  # type: ignore[arg-type]
-            kernel.run_due_timers()
+            assert deadline is not None  # "advance" is offered only with a timer pending
+            self.clock.advance_to(deadline)
+            kernel.run_due_timers(self._choose_timer)
             return self.next()
         return ready[pick], None
 
@@ -146,6 +146,13 @@ class ControlledScheduler(Scheduler):
 
     def run_queue(self) -> list[int]:
         return [p.index for p in self.kernel.processes if p.ready()]
+
+    def own_clock(self) -> VirtualClock:
+        """Virtual time: the daemon makes it the kernel's clock when the board runs."""
+        return self.clock
+
+    def timer_chooser(self) -> TimerChooser:
+        return self._choose_timer
 
     # ---- adversity ----------------------------------------------------------------------
 

@@ -25,7 +25,6 @@ from tockd.kernel.abi import DriverNum
 from tockd.kernel.mpu import Permission
 
 if TYPE_CHECKING:
-    from tockd.daemon import Daemon
     from tockd.kernel.kernel import Kernel
 
 Property = Callable[[list[dict[str, Any]], "Kernel"], list[str]]
@@ -102,20 +101,19 @@ def resolve(names: list[str]) -> list[Property]:
     return out
 
 
-def watch_invariants(daemon: Daemon) -> list[str]:
-    """Check the invariants after every kernel step of `daemon`; returns the list that
-    collects each distinct violation (also emitted as an `invariant_violation` event)."""
-    seen: list[str] = []
-    kernel = daemon.kernel
+class InvariantWatch:
+    """Checks the invariants after every kernel step: hand `after_step` to the Daemon
+    (its `after_step` hook); `seen` collects each distinct violation (also emitted as
+    an `invariant_violation` event)."""
 
-    def after_step() -> None:
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def after_step(self, kernel: Kernel) -> None:
         for v in check_invariants(kernel):
-            if v not in seen:
-                seen.append(v)
+            if v not in self.seen:
+                self.seen.append(v)
                 kernel.emit("invariant_violation", None, text=v)
-
-    daemon.after_step = after_step
-    return seen
 
 
 def check_invariants(kernel: Kernel) -> list[str]:

@@ -25,7 +25,7 @@ from tockd.board import BoardConfig
 from tockd.daemon import Daemon
 from tockd.kernel.events import console_text
 from tockd.lab.controlled import ControlledScheduler
-from tockd.lab.properties import Property, watch_invariants
+from tockd.lab.properties import InvariantWatch, Property
 from tockd.lab.strategy import Strategy
 from tockd.zygote import Zygote
 
@@ -147,13 +147,22 @@ async def _run(
     if _worker_cpu is not None and cfg.cpu == "auto":
         cfg.cpu = _worker_cpu
     shared = _zygote if _zygote is not None and _zygote.running else None
-    daemon = Daemon(cfg, quiet=True, zygote=shared if cfg.spawn == "zygote" else None)
+    watch = InvariantWatch()
+    daemon = Daemon(
+        cfg,
+        quiet=True,
+        zygote=shared if cfg.spawn == "zygote" else None,
+        scheduler=lambda kernel: ControlledScheduler(
+            kernel, strategy, adversity=adversity, max_decisions=max_decisions
+        ),
+        after_step=watch.after_step if check else None,
+    )
     kernel = daemon.kernel
-    sched = ControlledScheduler(kernel, strategy, adversity=adversity, max_decisions=max_decisions)
-    daemon.scheduler = sched
+    sched = daemon.scheduler
+    assert isinstance(sched, ControlledScheduler)  # the one built just above
     events: list[dict[str, Any]] = []
     kernel.events.subscribe(events.append)
-    invariants = watch_invariants(daemon) if check else []
+    invariants = watch.seen
     timed_out = True
     with trio.move_on_after(timeout):
         await daemon.run()
