@@ -140,7 +140,7 @@ async def test_the_capsule_example_answers_a_real_app(
             kernel.load_process(Process(index=index, spec=spec, identifier=kernel.new_identifier()))
         return kernel
 
-    monkeypatch.setattr("tockd.daemon.build_kernel", build_with_counter)
+    monkeypatch.setattr("tockd.daemon.core.build_kernel", build_with_counter)
     run = await run_board(parse_board(found["counting.toml"]))
     assert run.status == 0
     assert run.console["org.example.counting"] == "count 7, upcall says 7\n"

@@ -21,7 +21,7 @@ async def test_every_cached_reply_encodes_exactly_its_registers() -> None:
     run = await run_board(board_toml([app("tests.apps.abi")], abi_echo=True))
     assert run.faults() == []
     assert run.console["abi"].endswith("ABI OK\n")
-    cache = run.daemon._replies
+    cache = run.daemon.hot.replies
     assert len(cache) > 10
     for registers, data in cache.items():
         assert msgpack.unpackb(data) == [FRAME_RETURN, *registers]

@@ -1,0 +1,269 @@
+"""The kernel loop: one process holds the CPU at a time, as in Tock.
+
+This follows `kernel/src/kernel.rs` (release-2.2): `kernel_loop` runs due kernel work
+(timers, posted work: Tock's interrupts and deferred calls), asks the scheduler for the
+next process, or sleeps when it has none; `do_process` runs that process until it
+yields with nothing to do, exits, faults, is preempted (`continue_process`) or its
+timeslice ends. As there, a yielded process with a queued upcall is resumed with it,
+and a slice with less than `MIN_QUANTA_THRESHOLD_US` left is not started on.
+
+Where it departs, on purpose: a process is preempted at a syscall boundary, by holding
+back its reply, not by a timer interrupt; one that computes past its timeslice without
+a syscall is stopped with SIGSTOP and continued with SIGCONT when chosen again. Kernel
+work that comes due while a process runs is done at once, between two of its syscalls,
+instead of after the process's turn (docs/schedulers.md).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import deque
+from collections.abc import Callable
+
+import trio
+
+from tockd.contract import wire
+from tockd.daemon.apps import AppOS
+from tockd.daemon.hotpath import EOF, GONE, WAIT, HotPath
+from tockd.kernel.abi import FRAME_UPCALL
+from tockd.kernel.kernel import Kernel
+from tockd.kernel.process import Process, State
+from tockd.kernel.scheduler import MIN_QUANTA_THRESHOLD_US, Scheduler, StoppedReason
+
+#: how long a process may hold the CPU, in all, while part of a frame it sent waits for
+#: the rest (µs): a slow sender takes milliseconds; one that stops half way has stalled
+PARTIAL_FRAME_US = 1_000_000
+_US_PER_S = 1_000_000
+
+
+class KernelLoop:
+    """Schedules the board's processes and runs the running one's syscalls."""
+
+    def __init__(
+        self,
+        kernel: Kernel,
+        scheduler: Scheduler,
+        *,
+        cpu: int | None,
+        forever: bool,
+        quiet: bool,
+    ) -> None:
+        self.kernel = kernel
+        self.scheduler = scheduler
+        #: the core the daemon and its apps run on, None when not pinned
+        self.cpu = cpu
+        self.forever = forever
+        self.quiet = quiet
+        self.hot = HotPath(kernel, pinned=cpu is not None)
+        self.current: Process | None = None
+        self.paused = False
+        # while paused, each step lets exactly one syscall (or upcall delivery) happen
+        self.steps = 0
+        self.decisions = 0  # syscalls handled + upcalls delivered, for step accounting
+        self.after_step: Callable[[Kernel], None] | None = None  # the lab's invariant checks
+        self._stopping = False
+        self._work: deque[Callable[[], None]] = deque()
+        self._wake_event = trio.Event()
+
+    # ---- what the kernel and the control socket call -----------------------------------
+
+    def wake(self) -> None:
+        self._wake_event.set()
+
+    def post(self, work: Callable[[], None]) -> None:
+        """Run `work` in the kernel loop soon (the only place that mutates the kernel)."""
+        self._work.append(work)
+        self._wake_event.set()
+        scope = self.hot.recv_scope
+        if scope is not None:
+            scope.cancel()
+
+    def request_stop(self) -> None:
+        """Stop the board (SIGTERM, SIGINT): the loop ends, every app is reaped."""
+
+        def stop() -> None:
+            self._stopping = True
+
+        self.post(stop)
+
+    @property
+    def virtual(self) -> bool:
+        """Is time virtual (the controlled scheduler), so timers fire only when the
+        scheduler lets time pass, never against the wall clock?"""
+        return self.scheduler.virtual
+
+    # ---- the loop -------------------------------------------------------------------------
+
+    async def kernel_loop(self) -> None:
+        """`kernel_loop` of kernel.rs: until the board is done, run the next process."""
+        kernel = self.kernel
+        while True:
+            self._kernel_work()
+            if self._done():
+                return
+            choice = None if (self.paused and not self.steps) else self.scheduler.next()
+            if choice is None:
+                await self._idle()
+                continue
+            proc, slice_us = choice
+            start = trio.current_time()
+            self.current = proc
+            kernel.emit("context_switch", proc, timeslice_us=slice_us)
+            if kernel.events.recorders:
+                kernel.note_running(proc)
+            reason = await self._do_process(proc, slice_us)
+            self.current = None
+            used = int((trio.current_time() - start) * 1e6)
+            self._charge_partial_frame(proc, used)
+            self.scheduler.result(proc, reason, used)
+            await trio.lowlevel.checkpoint()
+
+    def _charge_partial_frame(self, proc: Process, used_us: int) -> None:
+        """Count a turn against a process that has sent part of a frame and not the rest;
+        fault it once that has taken `PARTIAL_FRAME_US` of its time on the CPU."""
+        app = proc.os
+        if app is not None and not app.decoder.clean:
+            app.partial_us += used_us
+            if app.partial_us >= PARTIAL_FRAME_US:
+                self.kernel.fault(
+                    proc,
+                    f"sent part of a syscall frame and not the rest in "
+                    f"{PARTIAL_FRAME_US // 1000} ms of its time on the CPU",
+                )
+        elif app is not None:
+            app.partial_us = 0
+
+    def _kernel_work(self) -> None:
+        self.kernel.run_due_timers(self.scheduler.timer_chooser())
+        while self._work:
+            self._work.popleft()()
+
+    def _timer_due(self) -> bool:
+        deadline = self.kernel.next_deadline()
+        return deadline is not None and deadline <= self.kernel.clock()
+
+    def _done(self) -> bool:
+        if self.kernel.panicked or self._stopping:
+            return True
+        if self.forever:
+            return False
+        alive = [p for p in self.kernel.processes if p.is_alive()]
+        if not alive:
+            return True
+        # quiescent for good: every live process sleeps in yield with nothing queued,
+        # no timer will wake one, and nobody is paused or stopped by the user
+        if (
+            not self.paused
+            and not self._work
+            and self.kernel.next_deadline() is None
+            and all(p.state in (State.YIELDED, State.YIELDED_FOR) and not p.queue for p in alive)
+        ):
+            if not self.quiet:
+                print(
+                    "tockd: every process waits with nothing pending; stopping "
+                    "(--forever keeps the board up)",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            return True
+        return False
+
+    async def _idle(self) -> None:
+        """Nothing to run: sleep until kernel work is posted or the next timer is due."""
+        if self._work:
+            return
+        if self.scheduler.idle_advance():
+            return  # every process is idle: virtual time jumps to the next timer
+        self._wake_event = trio.Event()
+        deadline = self.kernel.next_deadline()
+        with trio.move_on_at(deadline if deadline is not None else float("inf")):
+            await self._wake_event.wait()
+
+    # ---- one process's turn ---------------------------------------------------------------
+
+    async def _do_process(self, proc: Process, slice_us: int | None) -> StoppedReason:
+        """`do_process` of kernel.rs: run `proc` until it stops running, and say why."""
+        kernel = self.kernel
+        app = proc.os
+        if app is None:
+            return StoppedReason.STOPPED
+        hot = self.hot
+        try_frame = hot.try_frame
+        clock = trio.current_time
+        deadline = clock() + slice_us / 1e6 if slice_us is not None else float("inf")
+        app.sigcont()
+        running, yielded, yielded_for = State.RUNNING, State.YIELDED, State.YIELDED_FOR
+        while True:
+            now = clock()
+            timer = kernel.next_deadline()
+            if self._work or (timer is not None and timer <= kernel.clock()):
+                self._kernel_work()
+                timer = kernel.next_deadline()
+            if proc.os is not app:
+                return StoppedReason.STOPPED_FAULTED
+            if self.paused and not self.steps:
+                return StoppedReason.KERNEL_PREEMPTION
+            state = proc.state
+            if state is yielded or state is yielded_for:
+                if not self._resume_yielded(proc, app):
+                    return StoppedReason.NO_WORK_LEFT
+                continue
+            if state is not running:
+                if state is State.STOPPED and app.held is None and not app.sigstopped:
+                    app.sigstop()
+                return StoppedReason.STOPPED
+            if (deadline - now) * _US_PER_S <= MIN_QUANTA_THRESHOLD_US:
+                proc.timeslice_expirations += 1
+                return StoppedReason.TIMESLICE_EXPIRED
+            if app.held is not None and not hot.send_held(proc, app):
+                return StoppedReason.STOPPED_FAULTED
+            frame = try_frame(proc, app)
+            if frame is WAIT or frame is EOF:
+                until = deadline if timer is None or self.virtual else min(deadline, timer)
+                frame = hot.spin(proc, app, frame, now, until)
+                if frame is WAIT or frame is EOF:
+                    frame = await hot.wait_frame(proc, app, until, frame)
+            if frame is GONE:
+                stopped = self._interrupted(proc, app, deadline)
+                if stopped is None:
+                    continue
+                return stopped
+            hot.handle_frame(proc, app, frame)
+            self._decided()
+            if proc.state is running and not self.scheduler.continue_process(proc):
+                return StoppedReason.KERNEL_PREEMPTION
+
+    def _resume_yielded(self, proc: Process, app: AppOS) -> bool:
+        """A yielded process: hold its next upcall (or the return of its `yield-wait-for`)
+        for it, as `do_process` resumes it with a dequeued task; False if it has none."""
+        delivery = self.kernel.next_delivery(proc)
+        if delivery is None:
+            return False
+        kind, values = delivery
+        if kind == "upcall":
+            app.held = wire.encode([FRAME_UPCALL, *values])
+        else:
+            app.held = self.hot.reply(values)
+        self._decided()
+        return True
+
+    def _interrupted(self, proc: Process, app: AppOS, deadline: float) -> StoppedReason | None:
+        """The wait for `proc`'s frame ended without one: None to go on running it (kernel
+        work or a timer came due inside its slice), else why its turn is over."""
+        if proc.os is not app or proc.state is not State.RUNNING:
+            return StoppedReason.STOPPED_FAULTED
+        if self._work or self._timer_due() or trio.current_time() < deadline:
+            return None
+        # ran past its timeslice without a syscall
+        app.sigstop()
+        proc.timeslice_expirations += 1
+        return StoppedReason.TIMESLICE_EXPIRED
+
+    def _decided(self) -> None:
+        """One decision (a syscall handled, an upcall delivered) happened: count it,
+        spend a step when paused, and let the lab check its invariants."""
+        self.decisions += 1
+        if self.paused and self.steps:
+            self.steps -= 1
+        if self.after_step is not None:
+            self.after_step(self.kernel)
