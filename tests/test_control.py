@@ -1,4 +1,5 @@
-"""Control requests against a live in-process daemon (handle() is what the socket calls)."""
+"""Control requests against a live in-process daemon (handle() is what the socket calls),
+the table of ops, and the client protocol both clients share (tockd/contract/control.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 import trio
 
 from tests.harness import app, board_toml, run_board
-from tockd import control
+from tockd import control_stream
 from tockd.contract import wire
 from tockd.control import ControlServer
 from tockd.daemon import Daemon
@@ -92,7 +93,7 @@ async def _read_slowly(daemon: Daemon) -> tuple[int, list[dict[str, Any]]]:
 
     logs: list[dict[str, Any]] = []
     async with client, server, trio.open_nursery() as nursery:
-        nursery.start_soon(control._stream_events_impl, daemon, server, req)
+        nursery.start_soon(control_stream.stream_events, daemon, server, req)
         reply = await more()
         assert reply["ok"] and type(reply["after"]) is int
         # not reading: the kernel goes on, the daemon's queue and the socket fill
@@ -126,7 +127,7 @@ async def test_a_packed_subscriber_that_stops_reading_loses_no_event(
     process a few syscalls short. With a queue of one frame and socket buffers of a few
     KiB the daemon is stuck sending at once; every event must still arrive, in order,
     from the one after the subscribe reply's `after`."""
-    monkeypatch.setattr(control, "PACKED_QUEUE", 1)
+    monkeypatch.setattr(control_stream, "PACKED_QUEUE", 1)
     got: list[int] = []
     after = -1
 
@@ -147,8 +148,8 @@ async def test_a_subscriber_too_far_behind_is_told_what_it_missed(
     """Past `PACKED_MOST` log entries the daemon gives a stalled subscriber's events up
     (it must not hold them forever), but the next frame still covers their seqs, so the
     subscriber knows how many it missed and where."""
-    monkeypatch.setattr(control, "PACKED_QUEUE", 1)
-    monkeypatch.setattr(control, "PACKED_MOST", 64)
+    monkeypatch.setattr(control_stream, "PACKED_QUEUE", 1)
+    monkeypatch.setattr(control_stream, "PACKED_MOST", 64)
     logs: list[dict[str, Any]] = []
 
     async def during(daemon: Daemon) -> None:

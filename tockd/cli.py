@@ -23,52 +23,45 @@ from pathlib import Path
 from typing import Any
 
 from tockd.contract import wire
+from tockd.contract.control import ControlClient, ControlFailed, Disconnected, open_socket
 
 EPILOG = "Board files are described in tockd/board.py; see README.md for a tour."
 
 
 def _connect(path: str | None) -> socket.socket:
+    """A connection to the daemon at `path`, or to the newest live one; a failure is
+    the command line's exit message."""
     from tockd.control import ControlError, find_socket
 
     try:
         target = Path(path) if path else find_socket()
     except ControlError as e:
         raise SystemExit(f"tockd: {e}") from None
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        s.connect(str(target))
+        return open_socket(target)
     except OSError as e:
-        s.close()
         raise SystemExit(f"tockd: cannot connect to {target}: {e.strerror}") from None
-    return s
 
 
-class Client:
-    """A blocking control-socket client (used by the CLI and tests)."""
+class Client(ControlClient):
+    """The blocking control client (tockd/contract/control.py) for the CLI and tests: it
+    finds the daemon's socket itself, and turns the protocol's errors into the command
+    line's exit message (SystemExit), as `tockd` prints them."""
 
     def __init__(self, path: str | None = None) -> None:
-        self.sock = _connect(path)
-        self.decoder = wire.FrameDecoder(max_frame=16 << 20, max_items=1 << 16)
-        self._frames: list[Any] = []
+        super().__init__(_connect(path))
 
     def recv(self) -> Any:
-        while not self._frames:
-            data = self.sock.recv(1 << 16)
-            if not data:
-                raise SystemExit("tockd: the daemon closed the connection")
-            self.decoder.feed(data)
-            self._frames.extend(self.decoder.frames())
-        return self._frames.pop(0)
+        try:
+            return super().recv()
+        except Disconnected:
+            raise SystemExit("tockd: the daemon closed the connection") from None
 
-    def request(self, op: str, **args: Any) -> Any:
-        self.sock.sendall(wire.encode({"op": op, **args}))
-        reply = self.recv()
-        if not reply.get("ok"):
-            raise SystemExit(f"tockd: {op}: {reply.get('error')}")
-        return reply["result"]
-
-    def close(self) -> None:
-        self.sock.close()
+    def request(self, op: str, **fields: object) -> Any:
+        try:
+            return super().request(op, **fields)
+        except (ControlFailed, Disconnected) as e:
+            raise SystemExit(f"tockd: {e}") from None
 
 
 def _print_ps(rows: list[dict[str, Any]]) -> None:

@@ -2,7 +2,9 @@
 
 Two connections serve the dashboard: one subscribed to the event stream (read-only,
 coalesced by the daemon into a few batches a second), one for queries and commands.
-Frames are msgpack maps, decoded with the same bounded decoder the kernel uses.
+The framing, the bounds and the reply check are the control protocol's
+(tockd/contract/control.py), shared with the command line's blocking client; this
+module brings only the asyncio I/O.
 """
 
 from __future__ import annotations
@@ -12,26 +14,20 @@ from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import Any
 
-from tockd.contract import wire
+from tockd.contract.control import (
+    ControlFailed,
+    Disconnected,
+    OkReply,
+    ReplyReader,
+    check_reply,
+    encode_request,
+)
 
-#: largest single frame accepted from the daemon (a snapshot of a big board)
-MAX_FRAME = 16 << 20
-#: largest array or map in a frame (the process list of a big board)
-MAX_ITEMS = 1 << 16
+# the dashboard catches these by this module's names (tui/app.py)
+__all__ = ["ControlConnection", "ControlFailed", "Disconnected"]
+
+#: bytes asked of the socket at once (and the stream reader's buffer limit)
 _READ = 1 << 18
-
-
-class ControlFailed(Exception):
-    """The daemon answered a request with an error; the message is the daemon's."""
-
-    def __init__(self, op: str, error: str) -> None:
-        super().__init__(f"{op}: {error}")
-        self.op = op
-        self.error = error
-
-
-class Disconnected(Exception):
-    """The daemon closed the control connection (it stopped, or was killed)."""
 
 
 class ControlConnection:
@@ -41,8 +37,7 @@ class ControlConnection:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._reader = reader
         self._writer = writer
-        self._decoder = wire.FrameDecoder(max_frame=MAX_FRAME, max_items=MAX_ITEMS)
-        self._frames: list[Any] = []
+        self._replies = ReplyReader()
         self._lock = asyncio.Lock()
 
     @classmethod
@@ -53,61 +48,53 @@ class ControlConnection:
             raise Disconnected(f"cannot connect to {path}: {e.strerror or e}") from None
         return cls(reader, writer)
 
-    async def _read_frames(self) -> list[Any]:
+    async def _read_frames(self) -> list[object]:
         """Wait for at least one whole frame; return every frame received so far."""
-        while not self._frames:
-            try:
-                data = await self._reader.read(_READ)
-            except OSError as e:
-                raise Disconnected(f"control socket: {e.strerror or e}") from None
-            if not data:
-                raise Disconnected("the daemon closed the control connection")
-            try:
-                self._decoder.feed(data)
-                self._frames.extend(self._decoder.frames())
-            except wire.WireError as e:
-                raise Disconnected(f"the daemon sent a bad frame: {e}") from None
-        frames, self._frames = self._frames, []
-        return frames
+        while not self._replies.has_frame():
+            self._replies.feed(await self._read_some())
+        return self._replies.take_all()
 
-    async def _send(self, frame: Any) -> None:
+    async def _send(self, op: str, fields: dict[str, object]) -> None:
         try:
-            self._writer.write(wire.encode(frame))
+            self._writer.write(encode_request(op, **fields))
             await self._writer.drain()
         except OSError as e:
             raise Disconnected(f"control socket: {e.strerror or e}") from None
 
-    async def request(self, op: str, **args: Any) -> Any:
-        """Send `{"op": op, **args}` and return the reply's result; raise ControlFailed
+    async def request(self, op: str, **fields: object) -> Any:
+        """Send `{"op": op, **fields}` and return the reply's result (a msgpack value
+        shaped as the op's result in tockd/contract/control.py); raise ControlFailed
         with the daemon's reason on an error reply."""
-        return (await self._exchange(op, **args)).get("result")
+        return (await self._exchange(op, fields))["result"]
 
-    async def _exchange(self, op: str, **args: Any) -> dict[str, Any]:
-        """Send `{"op": op, **args}` and return the whole reply, if it says ok."""
+    async def _exchange(self, op: str, fields: dict[str, object]) -> OkReply:
+        """Send `{"op": op, **fields}` and return the whole reply, if it says ok."""
         async with self._lock:
-            await self._send({"op": op, **args})
-            frames = await self._read_frames()
-            reply, rest = frames[0], frames[1:]
-            self._frames[:0] = rest
-        if type(reply) is not dict:
-            raise Disconnected(f"{op}: the daemon answered with {type(reply).__name__}")
-        if not reply.get("ok"):
-            raise ControlFailed(op, str(reply.get("error")))
-        return reply
+            await self._send(op, fields)
+            while not self._replies.has_frame():
+                self._replies.feed(await self._read_some())
+            reply = self._replies.take_one()
+        return check_reply(op, reply)
+
+    async def _read_some(self) -> bytes:
+        try:
+            return await self._reader.read(_READ)
+        except OSError as e:
+            raise Disconnected(f"control socket: {e.strerror or e}") from None
 
     async def subscribe(self, interval_ms: int = 100) -> int:
         """Turn this connection into a packed event stream (read-only from then on).
-        Returns the seq of the last event before the stream (tockd/control.py
-        `_stream_packed`): the first frame carries the events after it."""
+        Returns the seq of the last event before the stream (tockd/control_stream.py,
+        the packed stream): the first frame carries the events after it."""
         await self.request("readonly")
-        reply = await self._exchange("subscribe", interval_ms=interval_ms, packed=True)
+        reply = await self._exchange("subscribe", {"interval_ms": interval_ms, "packed": True})
         after = reply.get("after")
-        if type(after) is not int:
+        if after is None:
             raise Disconnected("subscribe: the daemon did not say where the stream starts")
         return after
 
-    async def frames(self) -> AsyncGenerator[list[Any], None]:
-        """The stream's frames as they arrive (`{"batch": ...}` maps), until the daemon
+    async def frames(self) -> AsyncGenerator[list[object], None]:
+        """The stream's frames as they arrive (`{"log": ...}` maps), until the daemon
         goes away (Disconnected)."""
         while True:
             yield await self._read_frames()

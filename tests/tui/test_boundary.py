@@ -16,6 +16,7 @@ ALLOWED = {
     "tockd",
     "tockd.contract",
     "tockd.contract.abi",
+    "tockd.contract.control",
     "tockd.contract.returns",
     "tockd.contract.wire",
     "tockd.trace",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ import trio
 from tests.harness import app, board_toml, run_board
 from tests.tui.conftest import Daemon, wait_for
 from tockd.contract import wire
+from tockd.contract.control import ControlClient
 from tockd.control import ControlServer
 from tockd.daemon import Daemon as KernelDaemon
 from tockd.records import read_log
@@ -53,21 +54,12 @@ async def test_snapshot_is_one_consistent_instant_and_validates_mem() -> None:
     assert run.status == 0
 
 
-def _connect(daemon: Daemon) -> socket.socket:
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(10)
-    s.connect(str(daemon.sock))
-    return s
-
-
-def _frames(s: socket.socket) -> Iterator[Any]:
-    decoder = wire.FrameDecoder(max_frame=16 << 20, max_items=1 << 16)
-    while True:
-        data = s.recv(1 << 16)
-        if not data:
-            return
-        decoder.feed(data)
-        yield from decoder.frames()
+def _connect(daemon: Daemon) -> ControlClient:
+    """A client on the protocol the CLI and the dashboard share; a stopped daemon fails
+    the test instead of hanging it."""
+    client = ControlClient.connect(daemon.sock)
+    client.sock.settimeout(10)
+    return client
 
 
 def test_subscribe_fields_are_validated(start_daemon: Callable[[str], Daemon]) -> None:
@@ -80,10 +72,13 @@ def test_subscribe_fields_are_validated(start_daemon: Callable[[str], Daemon]) -
         {"interval_ms": "10"},
         {"packed": 1},
     ):
-        with _connect(daemon) as s:
-            s.sendall(wire.encode({"op": "subscribe", **bad}))
-            reply = next(_frames(s))
-            assert reply["ok"] is False and "subscribe" in reply["error"], bad
+        client = _connect(daemon)
+        try:
+            client.send("subscribe", **bad)
+            reply = client.recv()
+        finally:
+            client.close()
+        assert reply["ok"] is False and "subscribe" in reply["error"], bad
     assert daemon.request("ping") == "pong"
 
 
@@ -91,15 +86,15 @@ def test_packed_stream_carries_every_event_in_order(
     start_daemon: Callable[[str], Daemon],
 ) -> None:
     daemon = start_daemon(SPIN)
-    with _connect(daemon) as s:
-        s.sendall(wire.encode({"op": "subscribe", "packed": True, "interval_ms": 50}))
-        frames = _frames(s)
-        reply = next(frames)
+    client = _connect(daemon)
+    try:
+        client.send("subscribe", packed=True, interval_ms=50)
+        reply = client.recv()
         assert reply == {"ok": True, "result": "subscribed", "after": reply["after"]}
         seqs: list[int] = []
         names: list[str] = []
-        for frame in frames:
-            log = frame["log"]
+        while True:
+            log = client.recv()["log"]
             names = log.get("names", names)
             assert names[:2] == ["spin", "forever"]
             events = read_log(log["first"], msgpack.unpackb(log["entries"]), names)
@@ -108,6 +103,8 @@ def test_packed_stream_carries_every_event_in_order(
             seqs += [e["seq"] for e in events]
             if len(seqs) > 5000:
                 break
+    finally:
+        client.close()
     # the stream starts right after the event the reply named, and has no hole
     assert seqs == list(range(reply["after"] + 1, reply["after"] + 1 + len(seqs)))
     assert daemon.request("ping") == "pong"
@@ -126,7 +123,7 @@ def test_subscribers_leaving_a_busy_board_never_hurt_the_daemon(
             req.update(packed=True, interval_ms=20)
         elif i % 3 == 0:
             req.update(kinds=["syscall"])
-        s = _connect(daemon)
+        s = _connect(daemon).sock
         s.sendall(wire.encode(req))
         s.recv(1 << 16)
         time.sleep(0.02)
