@@ -15,15 +15,20 @@ tockd tui                     live dashboard of a running daemon (run ... --tui:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import socket
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tockd.contract import wire
 from tockd.contract.control import ControlClient, ControlFailed, Disconnected, open_socket
+
+if TYPE_CHECKING:
+    from tockd.lab.explore import Summary
+    from tockd.lab.work import RunJson
 
 EPILOG = "Board files are described in tockd/board.py; see README.md for a tour."
 
@@ -168,12 +173,12 @@ def cmd_trace(args: argparse.Namespace) -> int:
 
 
 def cmd_explore(args: argparse.Namespace) -> int:
+    """`tockd explore`: announce the sweep, run it, report it. Exit status: 0 no
+    violation, 3 a violation (shrunk and saved), 1 the sweep could not run."""
     from tockd.board import BoardError
     from tockd.lab.executor import ExecutorError
-    from tockd.lab.explore import explore, progress_bar
 
     props = args.property or ["notify-delivered"]
-    out_path = args.out or args.resume  # --resume FILE goes on appending to FILE
     where = f"Ray ({args.ray})" if args.ray else f"{args.jobs} job(s)"
     print(
         f"exploring {args.config}: strategy {args.strategy}, {args.runs} runs, "
@@ -181,10 +186,28 @@ def cmd_explore(args: argparse.Namespace) -> int:
         f"{', adversity on' if args.adversity else ''}",
         file=sys.stderr,
     )
-    out = None
     try:
-        out = open(out_path, "a") if out_path else None  # noqa: SIM115
-        s = explore(
+        s = _run_sweep(args, props)
+    except (BoardError, ValueError, OSError, ExecutorError) as e:
+        print(f"tockd: {e}", file=sys.stderr)
+        return 1
+    _print_sweep(args, s)
+    if s.first is None:
+        print("no violation found")
+        return 0
+    _print_violation(s, s.first)
+    return 3
+
+
+def _run_sweep(args: argparse.Namespace, props: list[str]) -> Summary:
+    """The sweep `args` ask for, its records appended to `--out` (or to the `--resume`
+    file, which then goes on growing)."""
+    from tockd.lab.explore import explore, progress_bar
+
+    out_path = args.out or args.resume
+    with contextlib.ExitStack() as stack:
+        out = stack.enter_context(open(out_path, "a")) if out_path else None
+        return explore(
             args.config,
             props,
             strategy=args.strategy,
@@ -201,12 +224,10 @@ def cmd_explore(args: argparse.Namespace) -> int:
             resume=args.resume,
             batch=args.batch,
         )
-    except (BoardError, ValueError, OSError, ExecutorError) as e:
-        print(f"tockd: {e}", file=sys.stderr)
-        return 1
-    finally:
-        if out is not None:
-            out.close()
+
+
+def _print_sweep(args: argparse.Namespace, s: Summary) -> None:
+    """The sweep's counts; with Ray or several nodes, a line per node."""
     print(
         f"\n{'runs':<22}{s.runs}\n{'runs/s':<22}{s.runs_per_second:.1f}\n"
         f"{'distinct digests':<22}{len(s.digests)}\n{'violations':<22}{s.violations}\n"
@@ -219,10 +240,11 @@ def cmd_explore(args: argparse.Namespace) -> int:
         for name, node in sorted(s.nodes.items()):
             print(f"{name:<26}{node.runs:>6}{s.node_rate(name):>9.1f}{node.violations:>12}")
         print()
-    if s.first is None:
-        print("no violation found")
-        return 0
-    first, shrunk = s.first, s.shrunk or s.first
+
+
+def _print_violation(s: Summary, first: RunJson) -> None:
+    """The violation kept, what shrinking made of it, and whether its replay matched."""
+    shrunk = s.shrunk or first
     which = (
         f"seed {first['seed']}"
         if first["seed"] is not None
@@ -240,7 +262,6 @@ def cmd_explore(args: argparse.Namespace) -> int:
         f"{'replay':<22}{'identical digest' if s.replay_digest_ok else 'DIFFERENT digest'}"
         f" ({shrunk['digest']})"
     )
-    return 3
 
 
 def cmd_replay(args: argparse.Namespace) -> int:

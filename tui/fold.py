@@ -7,18 +7,33 @@ the capsules): a syscall counts and sets the state, a `schedule` queues an upcal
 `grant_alloc` moves kernel_memory_break down. tests/tui/test_model.py checks the rules
 against the kernel itself: folding the events between two snapshots of a real board
 must give the second snapshot.
+
+The rules are two tables keyed by event kind, one small function per kind:
+`SCHEDULER_RULES` for events about the scheduler as a whole, `PROCESS_RULES` for events
+about one process (the row named by the event's `index`, looked up once by `apply`, so
+each rule gets it instead of looking it up again). A kind in neither table (or a process
+event whose index names no row) changes nothing but the board's `seq` and clock.
 """
 
 from __future__ import annotations
 
-from tui.board import Board, Event, Grant, ProcRow
+from collections.abc import Callable
+
+from tockd.contract.abi import SyscallClass, YieldCall
+from tui.board import Board, Event, Grant, MemMap, ProcRow
 
 #: Tock's IPC driver number (capsules use it as the upcall's driver)
 IPC_DRIVER = 0x10000
 
+#: fault policies after which the process's `terminated` means Faulted
+STOPPING_POLICIES = ("stop", "panic")
 
-def _settle_state(row: ProcRow) -> None:
-    row.ready = row.state == "Running" or (row.state == "Yielded" and row.queue > 0)
+#: IPC drop reasons whose popped task is accounted for elsewhere: the first two are
+#: followed by a `schedule`, and a stopped callee's queue is emptied by its `terminated`
+_DROPS_ACCOUNTED_ELSEWHERE = ("null upcall", "schedule_upcall", "callee stopped")
+
+SchedulerRule = Callable[[Board, Event], None]
+ProcessRule = Callable[[Board, ProcRow, Event], None]
 
 
 def apply(board: Board, ev: Event) -> None:
@@ -26,157 +41,45 @@ def apply(board: Board, ev: Event) -> None:
     board.seq = int(ev.get("seq", board.seq))
     board.t_us = int(ev.get("t", board.t_us))
     kind = ev["kind"]
+    scheduler_rule = SCHEDULER_RULES.get(kind)
+    if scheduler_rule is not None:
+        scheduler_rule(board, ev)
+        return
+    process_rule = PROCESS_RULES.get(kind)
+    row = _row_of(board, ev)
+    if process_rule is not None and row is not None:
+        process_rule(board, row, ev)
+
+
+def _row_of(board: Board, ev: Event) -> ProcRow | None:
+    """The process row the event names (`index`; a bool is not an index)."""
     index = ev.get("index")
-    row = board.proc(index) if type(index) is int else None
-    if kind in ("paused", "resumed_scheduler"):
-        board.sched.paused = kind == "paused"
-        if board.sched.paused and board.sched.current is not None:
-            # the kernel preempts the running process at its next syscall boundary
-            current = board.proc(board.sched.current)
-            if current is not None:
-                _off_cpu(board, current)
-        return
-    if row is None:
-        return
-    mem = board.mem.get(row.index)
-    if kind == "syscall":
-        row.syscalls += 1
-        board.sched.decisions += 1
-        cls, args = ev["cls"], ev["args"]
-        if cls == 0:
-            which = args[0]
-            if which == 1:
-                row.state = "Yielded"
-            elif which == 2:
-                row.state = (
-                    f"YieldedFor(UpcallId {{ driver_num: {args[1]:#x}, subscribe_num: {args[2]} }})"
-                )
-            elif row.queue:
-                row.state = "Yielded"
-            row.last_syscall = f"Yield {{ which: {which} }}"
-        elif cls != 6:
-            row.state = "Running"
-        _settle_state(row)
-        if not row.ready:
-            _off_cpu(board, row)
-    elif kind == "context_switch":
-        _context_switch(board, row.index, ev)
-    elif kind in ("function_call", "wait_for"):
-        board.sched.decisions += 1
-        row.queue = max(0, row.queue - 1)
-        row.state = "Running"
-        _settle_state(row)
-    elif kind == "upcall_discarded":
-        row.queue = max(0, row.queue - 1)
-        _settle_state(row)
-    elif kind == "schedule":
-        if ev.get("driver") == IPC_DRIVER:
-            row.queue = max(0, row.queue - 1)  # the IPC task this upcall is delivering
-        if ev.get("result") == "Ok(())":
-            row.queue += 1
-            if row.state == "Yielded":
-                row.ready = True
-    elif kind == "upcall_dropped":
-        if "QueueFull" in str(ev.get("reason", "")):
-            row.dropped += 1
-    elif kind.startswith("ipc_"):
-        _ipc(board, row, ev)
-    elif kind == "remove_pending_upcalls":
-        row.queue = max(0, row.queue - int(ev.get("removed", 0)))
-        _settle_state(row)
-    elif kind == "stopped":
-        row.stopped_from = row.state
-        row.state = f"Stopped({row.state.split('(', 1)[0]})"
-        row.ready = False
-        _off_cpu(board, row)
-    elif kind == "resumed":
-        inner = row.state[len("Stopped(") : -1] if row.state.startswith("Stopped(") else ""
-        row.state = row.stopped_from or inner or "Running"
-        row.stopped_from = ""
-        _settle_state(row)
-    elif kind == "fault":
-        row.fault_reason = str(ev.get("reason", ""))
-        row.faulting = ev.get("policy") in ("stop", "panic")
-        if ev.get("policy") == "panic":
-            row.state = "Faulted"
-            row.ready = False
-    elif kind == "terminated":
-        row.state = "Faulted" if row.faulting else "Terminated"
-        row.faulting = False
-        row.completion_code = ev.get("completion_code")
-        row.queue = 0
-        row.ready = False
-        row.grants = []
-        if mem is not None:
-            mem.grants = []
-        _off_cpu(board, row)
-    elif kind == "restart":
-        _off_cpu(board, row)
-        row.process_id = int(ev["pid"])
-        row.restarts = int(ev.get("restart_count", row.restarts + 1))
-        row.syscalls = row.dropped = 0
-        row.queue = 1  # the `_start` call, queued by the reset
-        row.state = "Yielded"
+    return board.proc(index) if type(index) is int else None
+
+
+def _mem_of(board: Board, row: ProcRow) -> MemMap | None:
+    """The row's memory map, if the board holds one for it."""
+    return board.mem.get(row.index)
+
+
+# ---- shared steps ----------------------------------------------------------------------
+
+
+def _settle_state(row: ProcRow) -> None:
+    """Ready means running, or yielded with an upcall queued."""
+    row.ready = row.state == "Running" or (row.state == "Yielded" and row.queue > 0)
+
+
+def _pop_task(row: ProcRow, count: int = 1) -> None:
+    """`count` queued tasks left the queue (delivered, discarded, held or removed)."""
+    row.queue = max(0, row.queue - count)
+
+
+def _queue_task(row: ProcRow) -> None:
+    """A task was queued; a yielded process becomes ready to take it."""
+    row.queue += 1
+    if row.state == "Yielded":
         row.ready = True
-        row.faulting = False
-        row.fault_reason = ""
-        row.completion_code = None
-        row.grants = []
-        row.app_break = int(ev.get("app_break", row.app_break))
-        row.kernel_memory_break = int(ev.get("kernel_memory_break", row.kernel_memory_break))
-        if mem is not None:
-            mem.grants = []
-            mem.app_break = row.app_break
-            mem.kernel_memory_break = row.kernel_memory_break
-            mem.allow_high_water_mark = int(
-                ev.get("allow_high_water_mark", mem.allow_high_water_mark)
-            )
-    elif kind == "spawn":
-        row.os_pid = ev.get("os_pid")
-    elif kind == "grant_alloc":
-        g = Grant(
-            driver=int(ev["driver"]),
-            capsule=board.capsules.get(int(ev["driver"]), "?"),
-            address=int(ev["address"]),
-            size=int(ev["size"]),
-        )
-        row.grants.append(g)
-        row.kernel_memory_break = int(ev.get("kernel_memory_break", g.address))
-        if mem is not None:
-            mem.grants.append(g)
-            mem.kernel_memory_break = row.kernel_memory_break
-    elif kind == "mpu_change" and "app_break" in ev:
-        row.app_break = int(ev["app_break"])
-        if mem is not None:
-            mem.app_break = row.app_break
-
-
-def _ipc(board: Board, row: ProcRow, ev: Event) -> None:
-    """IPC events (tockd/capsules/ipc.py). A notify queues an IPC task on its target;
-    delivery pops it silently and ends in a `schedule` (counted there), a drop or a hold."""
-    kind = ev["kind"]
-    if kind == "ipc_notify":
-        index = ev.get("target")
-        target = board.proc(index) if type(index) is int else None
-        if target is not None and ev.get("result") == "Success":
-            target.queue += 1
-            if target.state == "Yielded":
-                target.ready = True
-    elif kind == "ipc_dropped":
-        if ev.get("counted"):
-            row.dropped += 1
-        reason = str(ev.get("reason", ""))
-        # a drop on the delivery path lost the popped task; these two are followed by a
-        # `schedule`, and a stopped callee's queue is emptied by its `terminated`
-        if not reason.startswith(("null upcall", "schedule_upcall", "callee stopped")):
-            row.queue = max(0, row.queue - 1)
-            _settle_state(row)
-    elif kind == "ipc_held":
-        row.queue = max(0, row.queue - 1)
-        _settle_state(row)
-    elif kind == "ipc_released":
-        row.queue += int(ev.get("count", 0))
-        _settle_state(row)
 
 
 def _off_cpu(board: Board, row: ProcRow) -> None:
@@ -186,9 +89,28 @@ def _off_cpu(board: Board, row: ProcRow) -> None:
         board.sched.current = None
 
 
-def _context_switch(board: Board, index: int, ev: Event) -> None:
-    """Round robin as Tock does it: the process that ran goes to the back of the queue,
-    the chosen one is the first ready process in order."""
+# ---- the scheduler ---------------------------------------------------------------------
+
+
+def _scheduler_paused(board: Board, ev: Event) -> None:
+    """The kernel preempts the running process at its next syscall boundary."""
+    board.sched.paused = True
+    current = board.sched.current
+    if current is not None:
+        row = board.proc(current)
+        if row is not None:
+            _off_cpu(board, row)
+
+
+def _scheduler_resumed(board: Board, ev: Event) -> None:
+    board.sched.paused = False
+
+
+def _context_switch(board: Board, row: ProcRow, ev: Event) -> None:
+    """Round robin as Tock does it (kernel/src/scheduler/round_robin.rs, release-2.2):
+    the process that ran goes to the back of the queue, the chosen one is the first
+    ready process in order."""
+    index = row.index
     s = board.sched
     q = s.run_queue
     if s.last_ran is not None and q and q[0] == s.last_ran:
@@ -203,3 +125,228 @@ def _context_switch(board: Board, index: int, ev: Event) -> None:
     slice_us = ev.get("timeslice_us")
     s.slice_us = int(slice_us) if slice_us is not None else None
     s.slice_start_us = int(ev.get("t", board.t_us))
+
+
+# ---- syscalls and upcalls --------------------------------------------------------------
+
+
+def _syscall(board: Board, row: ProcRow, ev: Event) -> None:
+    """A syscall is a scheduler decision; yield sets the state, exit leaves it to the
+    `terminated` or `restart` that follows, any other class means the process runs.
+    Class and yield numbers: Tock's kernel/src/syscall.rs, release-2.2."""
+    row.syscalls += 1
+    board.sched.decisions += 1
+    cls, args = ev["cls"], ev["args"]
+    if cls == SyscallClass.YIELD:
+        _yield(row, args)
+    elif cls != SyscallClass.EXIT:
+        row.state = "Running"
+    _settle_state(row)
+    if not row.ready:
+        _off_cpu(board, row)
+
+
+def _yield(row: ProcRow, args: list[int]) -> None:
+    """The state after a yield, named as Tock's `ProcessState` prints it; a no-wait
+    yield with upcalls queued is a yield too."""
+    which = args[0]
+    if which == YieldCall.WAIT:
+        row.state = "Yielded"
+    elif which == YieldCall.WAIT_FOR:
+        row.state = f"YieldedFor(UpcallId {{ driver_num: {args[1]:#x}, subscribe_num: {args[2]} }})"
+    elif row.queue:
+        row.state = "Yielded"
+    row.last_syscall = f"Yield {{ which: {which} }}"
+
+
+def _upcall_delivered(board: Board, row: ProcRow, ev: Event) -> None:
+    """`function_call` / `wait_for`: a queued upcall ran; a scheduler decision."""
+    board.sched.decisions += 1
+    _pop_task(row)
+    row.state = "Running"
+    _settle_state(row)
+
+
+def _upcall_discarded(board: Board, row: ProcRow, ev: Event) -> None:
+    _pop_task(row)
+    _settle_state(row)
+
+
+def _schedule(board: Board, row: ProcRow, ev: Event) -> None:
+    """An upcall scheduled; an IPC upcall is the delivery of an IPC task already queued."""
+    if ev.get("driver") == IPC_DRIVER:
+        _pop_task(row)  # the IPC task this upcall is delivering
+    if ev.get("result") == "Ok(())":
+        _queue_task(row)
+
+
+def _upcall_dropped(board: Board, row: ProcRow, ev: Event) -> None:
+    if "QueueFull" in str(ev.get("reason", "")):
+        row.dropped += 1
+
+
+def _remove_pending_upcalls(board: Board, row: ProcRow, ev: Event) -> None:
+    _pop_task(row, int(ev.get("removed", 0)))
+    _settle_state(row)
+
+
+# ---- IPC (tockd/capsules/ipc.py) ---------------------------------------------------------
+# A notify queues an IPC task on its target; delivery pops it silently and ends in a
+# `schedule` (counted there), a drop or a hold.
+
+
+def _ipc_notify(board: Board, row: ProcRow, ev: Event) -> None:
+    index = ev.get("target")
+    target = board.proc(index) if type(index) is int else None
+    if target is not None and ev.get("result") == "Success":
+        _queue_task(target)
+
+
+def _ipc_dropped(board: Board, row: ProcRow, ev: Event) -> None:
+    """A drop on the delivery path lost the popped task, unless it is accounted for
+    elsewhere (see `_DROPS_ACCOUNTED_ELSEWHERE`)."""
+    if ev.get("counted"):
+        row.dropped += 1
+    if not str(ev.get("reason", "")).startswith(_DROPS_ACCOUNTED_ELSEWHERE):
+        _pop_task(row)
+        _settle_state(row)
+
+
+def _ipc_held(board: Board, row: ProcRow, ev: Event) -> None:
+    _pop_task(row)
+    _settle_state(row)
+
+
+def _ipc_released(board: Board, row: ProcRow, ev: Event) -> None:
+    row.queue += int(ev.get("count", 0))
+    _settle_state(row)
+
+
+# ---- the process's life ----------------------------------------------------------------
+
+
+def _stopped(board: Board, row: ProcRow, ev: Event) -> None:
+    """Stopped keeps the state it interrupted, for `resumed` to restore."""
+    row.stopped_from = row.state
+    row.state = f"Stopped({row.state.split('(', 1)[0]})"
+    row.ready = False
+    _off_cpu(board, row)
+
+
+def _resumed(board: Board, row: ProcRow, ev: Event) -> None:
+    inner = row.state[len("Stopped(") : -1] if row.state.startswith("Stopped(") else ""
+    row.state = row.stopped_from or inner or "Running"
+    row.stopped_from = ""
+    _settle_state(row)
+
+
+def _fault(board: Board, row: ProcRow, ev: Event) -> None:
+    """A fault; under a stopping policy the `terminated` that follows means Faulted,
+    and a panic faults the process at once."""
+    policy = ev.get("policy")
+    row.fault_reason = str(ev.get("reason", ""))
+    row.faulting = policy in STOPPING_POLICIES
+    if policy == "panic":
+        row.state = "Faulted"
+        row.ready = False
+
+
+def _terminated(board: Board, row: ProcRow, ev: Event) -> None:
+    """The process ended: its queue and grants are gone."""
+    row.state = "Faulted" if row.faulting else "Terminated"
+    row.faulting = False
+    row.completion_code = ev.get("completion_code")
+    row.queue = 0
+    row.ready = False
+    row.grants = []
+    mem = _mem_of(board, row)
+    if mem is not None:
+        mem.grants = []
+    _off_cpu(board, row)
+
+
+def _restart(board: Board, row: ProcRow, ev: Event) -> None:
+    """A fresh ProcessId and empty counters; the reset queues the `_start` call."""
+    _off_cpu(board, row)
+    row.process_id = int(ev["pid"])
+    row.restarts = int(ev.get("restart_count", row.restarts + 1))
+    row.syscalls = row.dropped = 0
+    row.queue = 1  # the `_start` call, queued by the reset
+    row.state = "Yielded"
+    row.ready = True
+    row.faulting = False
+    row.fault_reason = ""
+    row.completion_code = None
+    row.grants = []
+    row.app_break = int(ev.get("app_break", row.app_break))
+    row.kernel_memory_break = int(ev.get("kernel_memory_break", row.kernel_memory_break))
+    mem = _mem_of(board, row)
+    if mem is not None:
+        mem.grants = []
+        mem.app_break = row.app_break
+        mem.kernel_memory_break = row.kernel_memory_break
+        mem.allow_high_water_mark = int(ev.get("allow_high_water_mark", mem.allow_high_water_mark))
+
+
+def _spawn(board: Board, row: ProcRow, ev: Event) -> None:
+    row.os_pid = ev.get("os_pid")
+
+
+# ---- memory ------------------------------------------------------------------------------
+
+
+def _grant_alloc(board: Board, row: ProcRow, ev: Event) -> None:
+    """A grant is carved from the top of the process's RAM: kernel_memory_break moves
+    down to it (Tock's kernel/src/process_standard.rs, release-2.2)."""
+    driver = int(ev["driver"])
+    g = Grant(
+        driver=driver,
+        capsule=board.capsules.get(driver, "?"),
+        address=int(ev["address"]),
+        size=int(ev["size"]),
+    )
+    row.grants.append(g)
+    row.kernel_memory_break = int(ev.get("kernel_memory_break", g.address))
+    mem = _mem_of(board, row)
+    if mem is not None:
+        mem.grants.append(g)
+        mem.kernel_memory_break = row.kernel_memory_break
+
+
+def _mpu_change(board: Board, row: ProcRow, ev: Event) -> None:
+    """Only an `mpu_change` that moved the app break changes the board."""
+    if "app_break" not in ev:
+        return
+    row.app_break = int(ev["app_break"])
+    mem = _mem_of(board, row)
+    if mem is not None:
+        mem.app_break = row.app_break
+
+
+SCHEDULER_RULES: dict[str, SchedulerRule] = {
+    "paused": _scheduler_paused,
+    "resumed_scheduler": _scheduler_resumed,
+}
+
+PROCESS_RULES: dict[str, ProcessRule] = {
+    "syscall": _syscall,
+    "context_switch": _context_switch,
+    "function_call": _upcall_delivered,
+    "wait_for": _upcall_delivered,
+    "upcall_discarded": _upcall_discarded,
+    "schedule": _schedule,
+    "upcall_dropped": _upcall_dropped,
+    "ipc_notify": _ipc_notify,
+    "ipc_dropped": _ipc_dropped,
+    "ipc_held": _ipc_held,
+    "ipc_released": _ipc_released,
+    "remove_pending_upcalls": _remove_pending_upcalls,
+    "stopped": _stopped,
+    "resumed": _resumed,
+    "fault": _fault,
+    "terminated": _terminated,
+    "restart": _restart,
+    "spawn": _spawn,
+    "grant_alloc": _grant_alloc,
+    "mpu_change": _mpu_change,
+}

@@ -3,12 +3,10 @@
     with RayExecutor("auto") as ray_cluster:
         explore("configs/rot13_report.toml", ["notify-delivered"], executor=ray_cluster)
 
-`explore` cuts a sweep into `Work`: a batch of seeds, or for exhaustive search a
-`Subtree` of the decision tree. An executor runs each item whole on one worker (the
-board, its kernel and its app processes all on that worker's machine) and hands back
-`Done`: compact run records (the schedule only for a violating run) and, for a subtree,
-the subtrees it split off. A run is a function of (board, strategy, seed), so where it
-ran changes nothing but the `node` field of its record.
+`explore` cuts a sweep into `Work` (tockd.lab.work: the items, how a worker runs one,
+the records it hands back). An executor runs each item whole on one worker (the board,
+its kernel and its app processes all on that worker's machine) and hands back its
+`Done`.
 
 - `LocalExecutor(jobs)`: this machine; one job runs in this process, more in a
   forkserver pool of worker processes.
@@ -17,12 +15,8 @@ ran changes nothing but the `node` field of its record.
   this machine and shuts it down. A batch lost with its worker or node is retried by Ray
   (`max_retries`); a batch returns all its records or none, so no run is counted twice.
 
-Exhaustive search is split by prefix: the first run of a subtree follows its prefix and
-then the first option everywhere; every other option it passed at levels below
-`split` becomes a subtree of its own (all schedules that first leave this run there).
-Deeper levels are searched depth-first on the worker, `limit` runs at a time, the rest
-coming back as a continuation. The subtrees are disjoint and together cover the tree, so
-no run is done twice.
+The work types and `run_work`, `search_subtree`, `split_off` are re-exported from
+tockd.lab.work, where they now live, for the code that imported them from here.
 """
 
 from __future__ import annotations
@@ -37,134 +31,28 @@ import secrets
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from multiprocessing.pool import Pool
-from types import TracebackType
+from types import ModuleType, TracebackType
 from typing import Any, Self
 
-from tockd.board import parse_board
 from tockd.lab import run as _run_module
-from tockd.lab.properties import resolve
-from tockd.lab.run import run_once, worker_zygote
-from tockd.lab.strategy import Exhaustive, Strategy, make_strategy
-
-#: levels of the exhaustive tree split into separate work items when several workers
-#: share the search (a binary tree gives up to 2**depth subtrees)
-SPLIT_DEPTH = 5
+from tockd.lab.run import worker_zygote
+from tockd.lab.work import (
+    SPLIT_DEPTH,
+    Done,
+    Exploration,
+    Subtree,
+    Work,
+    run_work,
+    search_subtree,
+    split_off,
+)
 
 RAY_MISSING = "Ray is not installed here: pip install 'tockd[ray]'"
 
 
 class ExecutorError(RuntimeError):
     """An executor could not start or lost work it cannot recover; the message says why."""
-
-
-@dataclass(frozen=True)
-class Exploration:
-    """What every run of one sweep shares."""
-
-    board_text: str
-    board_path: str
-    properties: list[str]
-    strategy: str
-    check: bool = True
-    adversity: bool = False
-    preemption_bound: int = 2
-
-
-@dataclass(frozen=True)
-class Subtree:
-    """Exhaustive schedules that start with `start`. Backtracking goes no higher than
-    level `floor`; options passed at levels `floor..split-1` on the first run are split
-    off as subtrees of their own; at most `limit` runs, then a continuation."""
-
-    start: list[int]
-    floor: int
-    split: int
-    limit: int
-
-
-@dataclass(frozen=True)
-class Work:
-    """One item for a worker: a batch of seeds, or a subtree of exhaustive search."""
-
-    exploration: Exploration
-    seeds: tuple[int, ...] = ()
-    subtree: Subtree | None = None
-
-
-@dataclass
-class Done:
-    """What a worker hands back: the records of its runs, in order, and more work."""
-
-    records: list[dict[str, Any]]
-    more: list[Subtree] = field(default_factory=list)
-
-
-# ---- on the worker -----------------------------------------------------------------------
-
-
-def run_work(work: Work, node: str) -> Done:
-    """Run one work item here; each record names `node`."""
-    ex = work.exploration
-    if work.subtree is not None:
-        return search_subtree(
-            work.subtree, ex.preemption_bound, lambda strategy: _run(ex, strategy, None, node)
-        )
-    return Done([_run(ex, make_strategy(ex.strategy, seed), seed, node) for seed in work.seeds])
-
-
-def _run(ex: Exploration, strategy: Strategy, seed: int | None, node: str) -> dict[str, Any]:
-    cfg = parse_board(ex.board_text, where=ex.board_path)
-    record = run_once(
-        cfg, strategy, resolve(ex.properties), check=ex.check, adversity=ex.adversity, seed=seed
-    )
-    data = record.to_json(with_schedule=record.violated)
-    data["node"] = node
-    return data
-
-
-def search_subtree(
-    sub: Subtree, preemption_bound: int, run: Callable[[Exhaustive], dict[str, Any]]
-) -> Done:
-    """Depth-first search of `sub`, `run` doing each run: at most `sub.limit` runs, then
-    the rest as a continuation; what the first run passed below `sub.split` split off."""
-    done = Done([])
-    floor = max(sub.floor, sub.split)  # levels above are split off, not backtracked
-    prefix: list[int] | None = sub.start
-    while prefix is not None and len(done.records) < sub.limit:
-        strategy = Exhaustive(prefix, preemption_bound)
-        done.records.append(run(strategy))
-        if len(done.records) == 1:
-            done.more.extend(split_off(strategy, sub.floor, sub.split, sub.limit))
-        prefix = strategy.next_prefix()
-        if prefix is not None and len(prefix) - 1 < floor:
-            prefix = None  # backtracking would leave this subtree
-    if prefix is not None:
-        done.more.append(Subtree(prefix, floor, sub.split, sub.limit))
-    return done
-
-
-def split_off(run: Exhaustive, floor: int, split: int, limit: int) -> list[Subtree]:
-    """The subtrees that leave `run`'s path at a level in `floor..split-1`: one per
-    option not taken there, within the preemption bound (the rule of `next_prefix`)."""
-    out: list[Subtree] = []
-    preemptions = 0
-    for level, (kind, taken, count) in enumerate(
-        zip(run.kinds, run.taken, run.counts, strict=True)
-    ):
-        if level >= split:
-            break
-        costly = kind in ("switch", "adversity")
-        if level >= floor and preemptions + costly <= run.preemption_bound:
-            for option in range(taken + 1, count):
-                out.append(Subtree([*run.taken[:level], option], level + 1, split, limit))
-        preemptions += costly and taken > 0
-    return out
-
-
-# ---- executors ---------------------------------------------------------------------------
 
 
 class Executor:
@@ -259,7 +147,7 @@ class LocalExecutor(Executor):
         return f"{self.workers} job(s)"
 
 
-def import_ray() -> Any:
+def import_ray() -> ModuleType:
     """The `ray` module, imported on first use (an optional dependency)."""
     try:
         return importlib.import_module("ray")
@@ -395,7 +283,7 @@ class RayExecutor(Executor):
         return f"Ray ({self.address}, {self.workers} CPU(s))"
 
 
-def _local_ray_processes(ray: Any) -> list[subprocess.Popen[bytes]]:
+def _local_ray_processes(ray: ModuleType) -> list[subprocess.Popen[bytes]]:
     """The daemons `ray.init` started in this process for a local cluster (none when it
     joined one), so that closing reaps every one: Ray's shutdown may give up on one
     after a second and leave it to the garbage collector."""

@@ -8,8 +8,13 @@ an executor (`tockd.lab.executor`); each worker runs whole boards, apps being OS
 processes on its machine. Each run writes one JSON record (appended to `out` as it
 arrives, so `resume` can skip what a killed sweep finished); the first violation found
 is shrunk to the fewest decisions that differ from the default and still violate, saved
-as a schedule file with the board file's digest, and replayed to check its digest.
-Shrinking and replay run here, whichever executor found the violation.
+as a schedule file with the board file's digest, and replayed to check its digest
+(tockd.lab.shrink). Shrinking and replay run here, whichever executor found the
+violation.
+
+`explore` is its steps in order: check the inputs (`_prepare`), read back a resumed
+sweep (`_read_back`), the sweep (`_sweep`, fed by `_Feed`, counted by `_Tally`), then
+shrinking and saving (`_shrink_and_save`).
 """
 
 from __future__ import annotations
@@ -22,41 +27,22 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, cast
 
-from tockd.board import BoardConfig, load_board, parse_board
-from tockd.lab.executor import (
-    SPLIT_DEPTH,
-    Executor,
-    Exploration,
-    Subtree,
-    Work,
-    default_batch,
-    make_executor,
-)
+from tockd.board import parse_board
+from tockd.lab.executor import Executor, default_batch, make_executor
 from tockd.lab.properties import resolve
-from tockd.lab.run import RunRecord, run_once, zygote_session
-from tockd.lab.strategy import Decision, Replay, Strategy, make_strategy
-
-SCHEDULE_VERSION = 1
-
-
-def default_choice(kind: str, options: list[str]) -> int:
-    """The unremarkable choice: pending I/O and timers complete before anyone else runs
-    (devices are fast next to software), then the first ready process; never preempt,
-    no adversity, timers in deadline order."""
-    if kind == "run" and options[-1].startswith("advance"):
-        return len(options) - 1
-    return 0
-
-
-class Default(Strategy):
-    """Always the default choice; what shrinking falls back to."""
-
-    name = "default"
-
-    def choose(self, kind: str, options: list[str], step: int) -> int:
-        return default_choice(kind, options)
+from tockd.lab.run import zygote_session
+from tockd.lab.shrink import (
+    SCHEDULE_VERSION,
+    Default,
+    default_choice,
+    replay,
+    shrink_schedule,
+    write_schedule,
+)
+from tockd.lab.strategy import make_strategy
+from tockd.lab.work import SPLIT_DEPTH, Exploration, RunJson, Subtree, Work
 
 
 @dataclass
@@ -74,8 +60,8 @@ class Summary:
     violations: int = 0
     timeouts: int = 0
     seconds: float = 0.0
-    first: dict[str, Any] | None = None
-    shrunk: dict[str, Any] | None = None
+    first: RunJson | None = None
+    shrunk: RunJson | None = None
     schedule_file: str | None = None
     replay_digest_ok: bool | None = None
     digests: set[str] = field(default_factory=set)
@@ -119,110 +105,183 @@ def explore(
     JSONL file of an earlier sweep (its `out`); the seeds it holds are not run again.
     """
     path = Path(board)
-    text = path.read_text()
-    parse_board(text, where=str(path))  # fail early on a bad board
-    resolve(properties)
-    make_strategy(strategy, seed)  # and on an unknown strategy
-    sweep = Exploration(
-        text, str(path), list(properties), strategy, check, adversity, preemption_bound
-    )
-    summary = Summary()
-    start = time.monotonic()
-
-    def consume(data: dict[str, Any], fresh: bool = True) -> None:
-        summary.runs += 1
-        summary.digests.add(data["digest"])
-        node = summary.nodes.setdefault(str(data.get("node")), NodeStats()) if fresh else None
-        if node is not None:
-            node.runs += 1
-        if data["verdict"] == "timeout":
-            summary.timeouts += 1
-            if node is not None:
-                node.timeouts += 1
-        if data["verdict"] == "violation":
-            summary.violations += 1
-            if node is not None:
-                node.violations += 1
-            if _better_first(data, summary.first):
-                summary.first = data
-        if out is not None and fresh:
-            out.write(json.dumps(data) + "\n")
-            out.flush()
-        summary.seconds = time.monotonic() - start
-        if progress is not None:
-            progress(summary)
-
-    def found() -> bool:
-        first = summary.first
-        return stop_at_first and first is not None and bool(first["property_violations"])
-
-    done_seeds: set[int] = set()
-    if resume is not None:
-        for data in resume_records(resume):
-            ran, name = data.get("seed"), data.get("strategy", {}).get("name")
-            if name != strategy or not isinstance(ran, int):
-                raise ValueError(
-                    f"{resume}: holds a run of strategy {name!r} (seed {ran}); resuming "
-                    f"needs the runs of a seeded sweep of strategy {strategy!r}"
-                )
-            if seed <= ran < seed + runs and ran not in done_seeds:
-                done_seeds.add(ran)
-                consume(data, fresh=False)
-        summary.resumed = len(done_seeds)
-
+    sweep = _prepare(path, properties, strategy, seed, check, adversity, preemption_bound)
+    tally = _Tally(Summary(), runs, stop_at_first, out, progress)
+    done_seeds = _read_back(resume, strategy, seed, tally) if resume is not None else set()
     owned = executor is None
     ex = executor if executor is not None else make_executor(jobs, ray)
     with zygote_session():  # one warm zygote for the runs made in this process
         try:
             ex.open()
             size = batch or default_batch(runs, ex)
-            subtrees: deque[Subtree] = deque()
-            todo: Iterator[int] = (s for s in range(seed, seed + runs) if s not in done_seeds)
-            if strategy == "exhaustive":  # the tree, split by prefix: no seeds
-                subtrees.append(Subtree([], 0, 0 if ex.workers == 1 else SPLIT_DEPTH, size))
-                todo = iter(())
-            in_flight = 0
-            while not found() and summary.runs < runs:
-                while in_flight < ex.slots:
-                    if subtrees:
-                        work = Work(sweep, subtree=subtrees.popleft())
-                    else:
-                        seeds = tuple(itertools.islice(todo, size))
-                        if not seeds:
-                            break
-                        work = Work(sweep, seeds=seeds)
-                    ex.submit(work)
-                    in_flight += 1
-                if not in_flight:
-                    break
-                done = ex.next_done()
-                in_flight -= 1
-                subtrees.extend(done.more)
-                for data in done.records:
-                    if found() or summary.runs >= runs:
-                        break
-                    consume(data)
-            if in_flight:
-                ex.cancel()
+            seeds = (s for s in range(seed, seed + runs) if s not in done_seeds)
+            _sweep(ex, _Feed.of(sweep, ex, seeds, size), tally)
         finally:
             if owned:
                 ex.close()
-        summary.seconds = time.monotonic() - start
+        summary = tally.summary
+        summary.seconds = time.monotonic() - tally.start
         if summary.first is not None and shrink:
-            cfg = parse_board(text, where=str(path))
-            shrunk = shrink_schedule(
-                cfg, properties, summary.first, check=check, adversity=adversity
-            )
-            summary.shrunk = shrunk
-            target = Path(save) if save else Path(f"{path.stem}-violation.schedule.json")
-            write_schedule(target, path, text, properties, shrunk, adversity=adversity, check=check)
-            summary.schedule_file = str(target)
-            again = replay(target)
-            summary.replay_digest_ok = again["digest"] == shrunk["digest"]
+            _shrink_and_save(summary, summary.first, sweep, path, save)
     return summary
 
 
-def _better_first(new: dict[str, Any], old: dict[str, Any] | None) -> bool:
+def _prepare(
+    path: Path,
+    properties: list[str],
+    strategy: str,
+    seed: int,
+    check: bool,
+    adversity: bool,
+    preemption_bound: int,
+) -> Exploration:
+    """What every run shares; fails early on a bad board, property or strategy."""
+    text = path.read_text()
+    parse_board(text, where=str(path))
+    resolve(properties)
+    make_strategy(strategy, seed)
+    return Exploration(
+        text, str(path), list(properties), strategy, check, adversity, preemption_bound
+    )
+
+
+@dataclass
+class _Tally:
+    """Counts run records into the summary as they arrive: by verdict and by node, the
+    violation to shrink, the fresh ones appended to `out`, `progress` told each time."""
+
+    summary: Summary
+    runs: int
+    stop_at_first: bool
+    out: IO[str] | None
+    progress: Callable[[Summary], None] | None
+    start: float = field(default_factory=time.monotonic)
+
+    def add(self, data: RunJson, fresh: bool = True) -> None:
+        """Count one record; `fresh`: run in this sweep (not read back on resume)."""
+        s = self.summary
+        s.runs += 1
+        s.digests.add(data["digest"])
+        node = s.nodes.setdefault(str(data.get("node")), NodeStats()) if fresh else None
+        if node is not None:
+            node.runs += 1
+        if data["verdict"] == "timeout":
+            s.timeouts += 1
+            if node is not None:
+                node.timeouts += 1
+        if data["verdict"] == "violation":
+            s.violations += 1
+            if node is not None:
+                node.violations += 1
+            if _better_first(data, s.first):
+                s.first = data
+        if self.out is not None and fresh:
+            self.out.write(json.dumps(data) + "\n")
+            self.out.flush()
+        s.seconds = time.monotonic() - self.start
+        if self.progress is not None:
+            self.progress(s)
+
+    def finished(self) -> bool:
+        """All runs counted, or (if asked to stop there) a property violated."""
+        first = self.summary.first
+        found = self.stop_at_first and first is not None and bool(first["property_violations"])
+        return found or self.summary.runs >= self.runs
+
+
+def _read_back(resume: str | Path, strategy: str, seed: int, tally: _Tally) -> set[int]:
+    """Count the runs of this sweep's seeds that the resume file holds; their seeds."""
+    done_seeds: set[int] = set()
+    for data in resume_records(resume):
+        ran, name = data.get("seed"), data.get("strategy", {}).get("name")
+        if name != strategy or not isinstance(ran, int):
+            raise ValueError(
+                f"{resume}: holds a run of strategy {name!r} (seed {ran}); resuming "
+                f"needs the runs of a seeded sweep of strategy {strategy!r}"
+            )
+        if seed <= ran < seed + tally.runs and ran not in done_seeds:
+            done_seeds.add(ran)
+            tally.add(data, fresh=False)
+    tally.summary.resumed = len(done_seeds)
+    return done_seeds
+
+
+@dataclass
+class _Feed:
+    """The work still to hand out: subtrees of exhaustive search first (workers split
+    off more as they go), else the next `size` seeds."""
+
+    sweep: Exploration
+    seeds: Iterator[int]
+    size: int
+    subtrees: deque[Subtree] = field(default_factory=deque)
+
+    @classmethod
+    def of(cls, sweep: Exploration, ex: Executor, seeds: Iterator[int], size: int) -> _Feed:
+        """Exhaustive search has no seeds: the whole tree, split by prefix when several
+        workers share it."""
+        if sweep.strategy != "exhaustive":
+            return cls(sweep, seeds, size)
+        split = 0 if ex.workers == 1 else SPLIT_DEPTH
+        return cls(sweep, iter(()), size, deque([Subtree([], 0, split, size)]))
+
+    def next(self) -> Work | None:
+        """The next item, or None when nothing is left to hand out now."""
+        if self.subtrees:
+            return Work(self.sweep, subtree=self.subtrees.popleft())
+        seeds = tuple(itertools.islice(self.seeds, self.size))
+        return Work(self.sweep, seeds=seeds) if seeds else None
+
+
+def _sweep(ex: Executor, feed: _Feed, tally: _Tally) -> None:
+    """Keep `ex.slots` items in flight and count their records as they come back, until
+    the tally is finished; what is still in flight then is cancelled."""
+    in_flight = 0
+    while not tally.finished():
+        while in_flight < ex.slots:
+            work = feed.next()
+            if work is None:
+                break
+            ex.submit(work)
+            in_flight += 1
+        if not in_flight:
+            break
+        done = ex.next_done()
+        in_flight -= 1
+        feed.subtrees.extend(done.more)
+        for data in done.records:
+            if tally.finished():
+                break
+            tally.add(data)
+    if in_flight:
+        ex.cancel()
+
+
+def _shrink_and_save(
+    summary: Summary, first: RunJson, sweep: Exploration, path: Path, save: str | Path | None
+) -> None:
+    """Shrink the violation to keep, save its schedule, and replay the file to check
+    that it gives the same digest."""
+    cfg = parse_board(sweep.board_text, where=str(path))
+    properties = sweep.properties
+    shrunk = shrink_schedule(cfg, properties, first, check=sweep.check, adversity=sweep.adversity)
+    summary.shrunk = shrunk
+    target = Path(save) if save else Path(f"{path.stem}-violation.schedule.json")
+    write_schedule(
+        target,
+        path,
+        sweep.board_text,
+        properties,
+        shrunk,
+        adversity=sweep.adversity,
+        check=sweep.check,
+    )
+    summary.schedule_file = str(target)
+    again = replay(target)
+    summary.replay_digest_ok = again["digest"] == shrunk["digest"]
+
+
+def _better_first(new: RunJson, old: RunJson | None) -> bool:
     """Which violation to shrink: a property violation over a mere invariant one, then
     the lowest seed, so a sweep picks the same one however its runs were spread."""
     if old is None:
@@ -233,7 +292,7 @@ def _better_first(new: dict[str, Any], old: dict[str, Any] | None) -> bool:
     return isinstance(a, int) and isinstance(b, int) and a < b
 
 
-def resume_records(path: str | Path) -> list[dict[str, Any]]:
+def resume_records(path: str | Path) -> list[RunJson]:
     """The run records of an earlier sweep's JSONL file (none if there is no file). A
     last line cut short by a killed sweep is cut from the file, so appending goes on
     cleanly; that run is simply run again."""
@@ -241,7 +300,7 @@ def resume_records(path: str | Path) -> list[dict[str, Any]]:
     if not p.exists():
         return []
     raw = p.read_bytes()
-    records: list[dict[str, Any]] = []
+    records: list[RunJson] = []
     kept = 0
     for number, line in enumerate(raw.splitlines(keepends=True), 1):
         try:
@@ -253,7 +312,7 @@ def resume_records(path: str | Path) -> list[dict[str, Any]]:
         if not isinstance(data, dict):
             raise ValueError(f"{p}: line {number} is not a run record")
         if data:
-            records.append(data)
+            records.append(cast(RunJson, data))  # a line this module wrote
         kept += len(line)
     if kept < len(raw):
         with p.open("r+b") as f:
@@ -262,122 +321,6 @@ def resume_records(path: str | Path) -> list[dict[str, Any]]:
         with p.open("ab") as f:
             f.write(b"\n")
     return records
-
-
-def _replay_choices(
-    cfg: BoardConfig, properties: list[str], choices: list[Decision], check: bool, adversity: bool
-) -> RunRecord:
-    strategy = Replay(choices, Default())
-    return run_once(cfg, strategy, resolve(properties), check=check, adversity=adversity)
-
-
-def shrink_schedule(
-    cfg: BoardConfig,
-    properties: list[str],
-    violating: dict[str, Any],
-    *,
-    check: bool = True,
-    adversity: bool = False,
-    budget: int = 60,
-) -> dict[str, Any]:
-    """Fewest non-default decisions that still violate (greedy, from the end).
-
-    Each candidate replays the schedule with one more decision set to its default (0);
-    decisions after a divergence fall back to the defaults, so trying a prefix and
-    trying a simplification are the same operation.
-    """
-    best = violating
-    signature = _signature(violating)
-    tries = 0
-    changed = True
-    while changed and tries < budget:
-        changed = False
-        decisions = [Decision.from_json(d) for d in best["schedule"]]
-        for i in reversed(range(len(decisions))):
-            d = decisions[i]
-            default = default_choice(d.kind, d.options)
-            if d.choice == default:
-                continue
-            # set this one decision to its default; later decisions that no longer
-            # fit fall back to their defaults too
-            trial = [
-                Decision(x.kind, x.options, default if j == i else x.choice)
-                for j, x in enumerate(decisions)
-            ]
-            tries += 1
-            record = _replay_choices(cfg, properties, trial, check, adversity)
-            if record.violated and _signature(record.to_json(True)) == signature:
-                best = record.to_json(with_schedule=True)
-                changed = True
-                break
-            if tries >= budget:
-                break
-    best["essential"] = sum(1 for d in best["schedule"] if d[2] != default_choice(d[0], d[1]))
-    best["shrink_tries"] = tries
-    return best
-
-
-def _signature(record: dict[str, Any]) -> str:
-    """What kind of violation this is (the first message, minus addresses and numbers),
-    so shrinking keeps the same bug instead of wandering to another one."""
-    import re
-
-    first = (record["property_violations"] + record["invariant_violations"] + [""])[0]
-    return re.sub(r"0x[0-9a-f]+|\d+", "#", first)
-
-
-def write_schedule(
-    target: Path,
-    board_path: Path,
-    board_text: str,
-    properties: list[str],
-    record: dict[str, Any],
-    *,
-    adversity: bool,
-    check: bool,
-) -> None:
-    cfg = parse_board(board_text)
-    data = {
-        "version": SCHEDULE_VERSION,
-        "board": str(board_path),
-        "board_digest": cfg.digest,
-        "properties": properties,
-        "adversity": adversity,
-        "check": check,
-        "seed": record.get("seed"),
-        "digest": record["digest"],
-        "verdict": record["verdict"],
-        "violations": record["property_violations"] + record["invariant_violations"],
-        "essential_decisions": record.get("essential"),
-        "decisions": record["schedule"],
-    }
-    target.write_text(json.dumps(data, indent=1) + "\n")
-
-
-def replay(schedule_file: str | Path, *, board: str | Path | None = None) -> dict[str, Any]:
-    """Run a schedule file again. Follows the recorded decisions while they fit; if the
-    board or apps changed, reports where it diverged and continues with defaults."""
-    data = json.loads(Path(schedule_file).read_text())
-    if data.get("version") != SCHEDULE_VERSION:
-        raise ValueError(f"{schedule_file}: unsupported schedule version {data.get('version')}")
-    board_path = Path(board or data["board"])
-    cfg = load_board(board_path)
-    decisions = [Decision.from_json(d) for d in data["decisions"]]
-    strategy = Replay(decisions, make_strategy("random", int(data.get("seed") or 0)))
-    with zygote_session():
-        record = run_once(
-            cfg,
-            strategy,
-            resolve(data["properties"]),
-            check=data["check"],
-            adversity=data["adversity"],
-        )
-    result = record.to_json(with_schedule=True)
-    result["board_changed"] = cfg.digest != data["board_digest"]
-    result["recorded_digest"] = data["digest"]
-    result["identical"] = record.digest == data["digest"] and not strategy.divergence
-    result["divergence"] = strategy.detail
-    return result
 
 
 def progress_bar(total: int, stream: IO[str] = sys.stderr) -> Callable[[Summary], None]:
@@ -405,11 +348,15 @@ def progress_bar(total: int, stream: IO[str] = sys.stderr) -> Callable[[Summary]
 
 
 __all__ = [
+    "SCHEDULE_VERSION",
     "Default",
     "NodeStats",
     "Summary",
+    "default_choice",
     "explore",
+    "progress_bar",
     "replay",
     "resume_records",
     "shrink_schedule",
+    "write_schedule",
 ]

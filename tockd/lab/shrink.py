@@ -1,0 +1,187 @@
+"""A violation found by a sweep: shrunk to its essential decisions, saved as a schedule
+file, replayed.
+
+    shrunk = shrink_schedule(cfg, ["notify-delivered"], violating_record)
+    write_schedule(Path("bug.schedule.json"), board_path, board_text, props, shrunk, ...)
+    replay("bug.schedule.json")["identical"]
+
+Shrinking and replay fall back to the default choice (`default_choice`) wherever a
+schedule says nothing, so a schedule only has to hold the decisions that differ from it.
+Split from tockd.lab.explore (issue 14: module size); explore re-exports these names.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from tockd.board import BoardConfig, load_board, parse_board
+from tockd.lab.properties import resolve
+from tockd.lab.run import RunRecord, run_once, zygote_session
+from tockd.lab.strategy import Decision, Replay, Strategy, make_strategy
+from tockd.lab.work import RunJson, run_json
+
+SCHEDULE_VERSION = 1
+
+#: replays shrinking may spend on one violation
+SHRINK_BUDGET = 60
+
+
+class ReplayJson(RunJson):
+    """What `replay` returns: the run's record, and how it compares to the saved one."""
+
+    board_changed: bool
+    recorded_digest: str
+    identical: bool
+
+
+def default_choice(kind: str, options: list[str]) -> int:
+    """The unremarkable choice: pending I/O and timers complete before anyone else runs
+    (devices are fast next to software), then the first ready process; never preempt,
+    no adversity, timers in deadline order."""
+    if kind == "run" and options[-1].startswith("advance"):
+        return len(options) - 1
+    return 0
+
+
+class Default(Strategy):
+    """Always the default choice; what shrinking falls back to."""
+
+    name = "default"
+
+    def choose(self, kind: str, options: list[str], step: int) -> int:
+        return default_choice(kind, options)
+
+
+def _replay_choices(
+    cfg: BoardConfig, properties: list[str], choices: list[Decision], check: bool, adversity: bool
+) -> RunRecord:
+    strategy = Replay(choices, Default())
+    return run_once(cfg, strategy, resolve(properties), check=check, adversity=adversity)
+
+
+def shrink_schedule(
+    cfg: BoardConfig,
+    properties: list[str],
+    violating: RunJson,
+    *,
+    check: bool = True,
+    adversity: bool = False,
+    budget: int = SHRINK_BUDGET,
+) -> RunJson:
+    """Fewest non-default decisions that still violate (greedy, from the end).
+
+    Each candidate replays the schedule with one more decision set to its default (0);
+    decisions after a divergence fall back to the defaults, so trying a prefix and
+    trying a simplification are the same operation.
+    """
+    best = violating
+    signature = _signature(violating)
+    tries = 0
+    changed = True
+    while changed and tries < budget:
+        changed = False
+        decisions = [Decision.from_json(d) for d in best["schedule"]]
+        for i in reversed(range(len(decisions))):
+            default = default_choice(decisions[i].kind, decisions[i].options)
+            if decisions[i].choice == default:
+                continue
+            tries += 1
+            record = _replay_choices(
+                cfg, properties, _with_default(decisions, i, default), check, adversity
+            )
+            data = run_json(record, with_schedule=True)
+            if record.violated and _signature(data) == signature:
+                best = data
+                changed = True
+                break
+            if tries >= budget:
+                break
+    best["essential"] = sum(1 for d in best["schedule"] if d[2] != default_choice(d[0], d[1]))
+    best["shrink_tries"] = tries
+    return best
+
+
+def _with_default(decisions: list[Decision], i: int, default: int) -> list[Decision]:
+    """`decisions` with decision `i` set to its default; later decisions that no longer
+    fit fall back to their defaults too, when replayed."""
+    return [
+        Decision(x.kind, x.options, default if j == i else x.choice)
+        for j, x in enumerate(decisions)
+    ]
+
+
+def _signature(record: RunJson) -> str:
+    """What kind of violation this is (the first message, minus addresses and numbers),
+    so shrinking keeps the same bug instead of wandering to another one."""
+    first = (record["property_violations"] + record["invariant_violations"] + [""])[0]
+    return re.sub(r"0x[0-9a-f]+|\d+", "#", first)
+
+
+def write_schedule(
+    target: Path,
+    board_path: Path,
+    board_text: str,
+    properties: list[str],
+    record: RunJson,
+    *,
+    adversity: bool,
+    check: bool,
+) -> None:
+    """Save `record`'s schedule, with what replaying it needs (the board, its digest,
+    the properties and modes) and what it should give (digest, verdict)."""
+    cfg = parse_board(board_text)
+    data = {
+        "version": SCHEDULE_VERSION,
+        "board": str(board_path),
+        "board_digest": cfg.digest,
+        "properties": properties,
+        "adversity": adversity,
+        "check": check,
+        "seed": record.get("seed"),
+        "digest": record["digest"],
+        "verdict": record["verdict"],
+        "violations": record["property_violations"] + record["invariant_violations"],
+        "essential_decisions": record.get("essential"),
+        "decisions": record["schedule"],
+    }
+    target.write_text(json.dumps(data, indent=1) + "\n")
+
+
+def replay(schedule_file: str | Path, *, board: str | Path | None = None) -> ReplayJson:
+    """Run a schedule file again. Follows the recorded decisions while they fit; if the
+    board or apps changed, reports where it diverged and continues with defaults."""
+    data = json.loads(Path(schedule_file).read_text())
+    if data.get("version") != SCHEDULE_VERSION:
+        raise ValueError(f"{schedule_file}: unsupported schedule version {data.get('version')}")
+    board_path = Path(board or data["board"])
+    cfg = load_board(board_path)
+    decisions = [Decision.from_json(d) for d in data["decisions"]]
+    strategy = Replay(decisions, make_strategy("random", int(data.get("seed") or 0)))
+    with zygote_session():
+        record = run_once(
+            cfg,
+            strategy,
+            resolve(data["properties"]),
+            check=data["check"],
+            adversity=data["adversity"],
+        )
+    return {
+        **run_json(record, with_schedule=True),
+        "board_changed": cfg.digest != data["board_digest"],
+        "recorded_digest": data["digest"],
+        "identical": record.digest == data["digest"] and not strategy.divergence,
+        "divergence": strategy.detail,
+    }
+
+
+__all__ = [
+    "SCHEDULE_VERSION",
+    "Default",
+    "ReplayJson",
+    "default_choice",
+    "replay",
+    "shrink_schedule",
+    "write_schedule",
+]
