@@ -21,12 +21,19 @@ from tockd.contract.drivers import (
 DRIVER = DriverNum.CONSOLE
 _CHUNK = 256
 _buffer = 0
-_written: list[int] = []
 _read: list[int] = []
+#: the write the kernel is sending (its number), and what each finished write reported.
+#: Tock 2.2's console (console.rs send_new) replaces a write issued while the app's
+#: previous one is still sending, so a write started from a callback that ran while
+#: another write waited (a logger printing per IPC message) must wait its turn.
+_inflight: list[int] = []
+_results: dict[int, int] = {}
+_sequence = [0]
 
 
 def _write_done(count: int, _b: int, _c: int, _d: int) -> None:
-    _written.append(count)
+    if _inflight:
+        _results[_inflight.pop()] = count
 
 
 def _read_done(_status: int, count: int, _c: int, _d: int) -> None:
@@ -48,14 +55,17 @@ def write(text: str | bytes) -> int:
     total = 0
     for i in range(0, len(data), _CHUNK):
         chunk = data[i : i + _CHUNK]
+        yield_for(lambda: not _inflight)  # a write interrupted by this one ends first
         buf = _buf()
         rt.memory.write(buf, chunk)
-        _written.clear()
+        _sequence[0] += 1
+        me = _sequence[0]
+        _inflight.append(me)
         allow_ro(DRIVER, CONSOLE_ALLOW_WRITE, buf, len(chunk)).unwrap("console allow")
         subscribe(DRIVER, CONSOLE_UPCALL_WRITE, _write_done).unwrap("console subscribe")
         command(DRIVER, ConsoleCommand.WRITE, len(chunk), 0).unwrap("console write")
-        yield_for(lambda: bool(_written))
-        total += _written[0]
+        yield_for(lambda: me in _results)  # noqa: B023 (called before `me` changes)
+        total += _results.pop(me)
     return total
 
 
@@ -65,7 +75,8 @@ def print_(*parts: object, sep: str = " ", end: str = "\n") -> None:
 
 
 def read(n: int) -> bytes:
-    """Block until up to `n` bytes have been typed for this app."""
+    """Block until up to `n` bytes (at most 64, the kernel's receive buffer in
+    console.rs: more is INVAL) have been typed for this app."""
     rt = runtime.current()
     buf = rt.heap.alloc(n)
     _read.clear()

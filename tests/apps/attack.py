@@ -729,9 +729,9 @@ ATTACKS: dict[str, Callable[[], None]] = {
 
 
 def wait_for_go() -> None:
-    words = console.read(120).decode(errors="replace").split()
+    words = console.read(64).decode(errors="replace").split()
     while words[:1] != ["GO"]:
-        words = console.read(120).decode(errors="replace").split()
+        words = console.read(64).decode(errors="replace").split()
     Pids.victim, Pids.zygote, Pids.daemon = (int(w) for w in words[1:4])
 
 

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.capsules.rig import APPDATA, Rig, err, make_rig, ok
-from tockd.capsules.console import Console
+from tockd.capsules.console import UART_BUFFER_SIZE, Console
 from tockd.kernel.abi import DriverNum, ErrorCode
 from tockd.kernel.process import State, TaskKind
 
@@ -53,7 +53,7 @@ def test_unknown_commands_are_nosupport(rig: Rig, cmd: int) -> None:
     assert rig.command(rig.app(), CONSOLE, cmd) == err(ErrorCode.NOSUPPORT)
 
 
-@pytest.mark.parametrize("cmd", [WRITE, READ, ABORT])
+@pytest.mark.parametrize("cmd", [0, WRITE, READ, ABORT, 7])
 def test_a_command_whose_grant_cannot_be_allocated_is_nomem(rig: Rig, cmd: int) -> None:
     proc = rig.app()
     proc.adversity.add("grant_fail")
@@ -61,14 +61,13 @@ def test_a_command_whose_grant_cannot_be_allocated_is_nomem(rig: Rig, cmd: int) 
     assert rig.kernel.grant_numbers[CONSOLE] not in proc.grant_ptrs
 
 
-def test_command_0_enters_no_grant(rig: Rig) -> None:
-    """Departure: console.rs (2.2) runs command 0 inside `apps.enter`, so a process
-    whose console grant cannot be allocated gets NOMEM even for "exists"; tockd answers
-    Success without allocating the grant."""
+def test_command_0_enters_the_grant(rig: Rig) -> None:
+    """console.rs (2.2) runs every command, "exists" included, inside `apps.enter`: the
+    first command 0 allocates the grant (and answers NOMEM when it cannot, above)."""
     proc = rig.app()
-    proc.adversity.add("grant_fail")
-    assert rig.command(proc, CONSOLE, 0) == ok()
     assert rig.kernel.grant_numbers[CONSOLE] not in proc.grant_ptrs
+    assert rig.command(proc, CONSOLE, 0) == ok()
+    assert rig.kernel.grant_numbers[CONSOLE] in proc.grant_ptrs
 
 
 def test_the_grant_has_three_upcalls_and_two_allows_of_each_kind(rig: Rig) -> None:
@@ -105,12 +104,13 @@ def test_a_write_appears_when_the_uart_has_sent_it_then_its_upcall(rig: Rig) -> 
 def test_a_write_takes_the_smaller_of_its_count_and_the_allow(
     rig: Rig, count: int, written: bytes
 ) -> None:
-    """console.rs send_new: write_len = min(allow length, count)."""
+    """console.rs send_new: write_len = min(allow length, count); nothing goes on the
+    wire for 0 bytes (the UART refuses it, the app hears at once)."""
     proc = rig.app()
     rig.subscribe(proc, CONSOLE, WRITE_DONE)
     _write(rig, 0, b"abcdef", count)
     rig.advance(1.0)
-    assert _printed(rig) == [written.decode()]
+    assert _printed(rig) == ([written.decode()] if written else [])
     assert [t.arg0 for t in rig.upcalls(proc)] == [len(written)]
 
 
@@ -145,13 +145,17 @@ def test_a_write_from_flash_sends_the_flash_bytes() -> None:
 
 
 def test_a_write_done_is_dropped_if_the_writer_died_meanwhile(rig: Rig) -> None:
+    """The chunk on the wire was already copied into the kernel's UART buffer, so it is
+    sent; the rest of the write and its upcall die with the writer (console.rs
+    transmitted_buffer enters the grant of a ProcessId that is gone)."""
     proc = rig.app()
     rig.subscribe(proc, CONSOLE, WRITE_DONE)
-    _write(rig, 0, b"lost")
+    _write(rig, 0, b"x" * 64 + b"lost")
     rig.kernel.terminate(proc, 0)
     rig.kernel.start(proc)  # a new incarnation must not get the old one's upcall
     rig.advance(1.0)
-    assert _printed(rig) == [] and rig.upcalls(proc, CONSOLE) == []
+    assert _printed(rig) == ["x" * 64]
+    assert rig.upcalls(proc, CONSOLE) == []
 
 
 def test_a_write_at_baud_0_completes_at_once() -> None:
@@ -160,7 +164,7 @@ def test_a_write_at_baud_0_completes_at_once() -> None:
         rig.subscribe(proc, CONSOLE, WRITE_DONE)
         _write(rig, 0, b"x" * 1000)
         rig.kernel.run_due_timers()  # the clock has not moved
-        assert _printed(rig) == ["x" * 1000]
+        assert "".join(_printed(rig)) == "x" * 1000
         assert [t.arg0 for t in rig.upcalls(proc)] == [1000]
 
 
@@ -194,18 +198,28 @@ def test_writes_of_any_length_arrive_whole_in_order_never_early(
             [done] = rig.upcalls(proc)
             assert done.arg0 == len(text)
             assert rig.clock.t >= started + len(text) * SECONDS_PER_BYTE
+            assert "".join(_printed(rig)).endswith(text)  # all of it, by write-done
             proc.queue.clear()  # the app took the upcall
         assert "".join(_printed(rig)) == "".join(text for text, _ in writes)
-        assert _printed(rig) == [text for text, _ in writes]
+        assert all(len(chunk) <= UART_BUFFER_SIZE for chunk in _printed(rig))
 
 
-def test_two_apps_writing_at_once_each_get_their_text_whole(rig: Rig) -> None:
+def test_two_apps_writing_at_once_share_the_one_uart(rig: Rig) -> None:
+    """console.rs has one UART: b's write waits, pending, until a's is sent, then
+    takes as long again; each gets its text whole and one upcall."""
     a, b = rig.app(0), rig.app(1)
+    for p in (a, b):
+        rig.subscribe(p, CONSOLE, WRITE_DONE)
     _write(rig, 0, b"from a")
     _write(rig, 1, b"from b, longer")
-    rig.advance(1.0)
-    assert _printed(rig, a.index) == ["from a"]
-    assert _printed(rig, b.index) == ["from b, longer"]
+    rig.advance(6 * SECONDS_PER_BYTE)
+    assert _printed(rig) == ["from a"] and rig.upcalls(b) == []
+    assert [t.arg0 for t in rig.upcalls(a)] == [6]
+    rig.advance(14 * SECONDS_PER_BYTE - HALF_BYTE)
+    assert rig.upcalls(b) == []  # b's bytes started only when a's were done
+    rig.advance(HALF_BYTE)
+    assert _printed(rig) == ["from a", "from b, longer"]
+    assert [t.arg0 for t in rig.upcalls(b)] == [14]
 
 
 # ---- read --------------------------------------------------------------------------
@@ -234,7 +248,7 @@ def test_input_typed_after_a_read_fills_the_buffer_then_upcalls(rig: Rig) -> Non
         5,
         0,
     )
-    assert rig.state(proc, _console(rig).grant_spec)["read_len"] == 0  # read is over
+    assert rig.command(proc, CONSOLE, READ, 5) == ok()  # the read is over: no BUSY
 
 
 def test_input_typed_before_a_read_waits_for_it_and_the_rest_for_the_next(rig: Rig) -> None:
@@ -297,3 +311,146 @@ def test_a_restart_forgets_input_typed_for_the_old_process(rig: Rig) -> None:
     rig.subscribe(proc, CONSOLE, READ_DONE)
     _read(rig, 0, 8, 8)
     assert [t for t in proc.queue if t.kind is TaskKind.FUNCTION_CALL] == []
+
+
+# ---- release-2.2's one UART: chunks, replacement, the pending order ------------------
+
+
+def test_a_long_write_goes_in_chunks_of_the_kernel_buffer_each_read_when_it_starts(
+    rig: Rig,
+) -> None:
+    """console.rs `send` copies at most the kernel's UART buffer (64 bytes) out of the
+    allow per transmission: bytes past the first chunk are read when their chunk
+    starts, so a change before then is what gets sent."""
+    proc = rig.app()
+    rig.subscribe(proc, CONSOLE, WRITE_DONE)
+    _write(rig, 0, b"a" * 100)
+    rig.put(proc, BUF + 90, b"CHANGED!")
+    rig.advance(64 * SECONDS_PER_BYTE)
+    assert _printed(rig) == ["a" * 64] and rig.upcalls(proc) == []
+    rig.advance(36 * SECONDS_PER_BYTE)
+    assert _printed(rig) == ["a" * 64, "a" * 26 + "CHANGED!" + "aa"]
+    assert [t.arg0 for t in rig.upcalls(proc)] == [100]
+
+
+def test_a_second_write_replaces_the_first_after_the_chunk_on_the_wire(rig: Rig) -> None:
+    """console.rs send_new overwrites write_len and write_remaining; the UART is busy
+    (with this app), so the write is pending until the chunk on the wire is sent; then
+    the second write goes from its start, the rest of the first is never sent, and
+    one upcall reports the second's length."""
+    proc = rig.app()
+    rig.subscribe(proc, CONSOLE, WRITE_DONE)
+    _write(rig, 0, b"1" * 200)
+    rig.advance(10 * SECONDS_PER_BYTE)  # the first chunk is on the wire
+    second = rig.put(proc, 0x400, b"second")
+    rig.allow_ro(proc, CONSOLE, 1, second, 6)
+    assert rig.command(proc, CONSOLE, WRITE, 6) == ok()
+    rig.advance(1.0)
+    assert _printed(rig) == ["1" * 64, "second"]
+    assert [t.arg0 for t in rig.upcalls(proc)] == [6]
+
+
+def test_pending_writers_go_in_process_array_order_not_request_order() -> None:
+    """console.rs transmitted_buffer looks for a pending write with `apps.iter()`,
+    which walks the process array: c asked before b, b goes first."""
+    with make_rig(apps=3) as rig:
+        procs = [rig.app(i) for i in range(3)]
+        for p in procs:
+            rig.subscribe(p, CONSOLE, WRITE_DONE)
+        _write(rig, 0, b"a" * 10)
+        _write(rig, 2, b"from c")
+        _write(rig, 1, b"from b")
+        rig.advance(1.0)
+        assert _printed(rig) == ["a" * 10, "from b", "from c"]
+        assert [len(rig.upcalls(p)) for p in procs] == [1, 1, 1]
+
+
+def test_an_empty_write_while_another_app_sends_is_never_answered(rig: Rig) -> None:
+    """A 0-byte write finding the UART busy is marked pending; when its turn comes,
+    send_continue finds nothing remaining and returns false, and 2.2 schedules no
+    upcall for it (only the write that held the UART is answered)."""
+    a, b = rig.app(0), rig.app(1)
+    for p in (a, b):
+        rig.subscribe(p, CONSOLE, WRITE_DONE)
+    _write(rig, 0, b"busy")
+    assert rig.command(b, CONSOLE, WRITE, 0) == ok()
+    rig.advance(1.0)
+    assert [t.arg0 for t in rig.upcalls(a)] == [4]
+    assert rig.upcalls(b) == []
+
+
+def test_a_write_whose_allow_shrank_ends_with_what_was_sent(rig: Rig) -> None:
+    """console.rs `send`: if the allow no longer holds the rest, the write is cut to
+    what was sent. 2.2 then schedules the upcall twice: once where the UART refuses the
+    empty transmit (with the bytes sent), once from transmitted_buffer (with 0)."""
+    proc = rig.app()
+    rig.subscribe(proc, CONSOLE, WRITE_DONE)
+    _write(rig, 0, b"z" * 100)
+    rig.allow_ro(proc, CONSOLE, 1, proc.mem_start + BUF, 10)
+    rig.advance(1.0)
+    assert _printed(rig) == ["z" * 64]
+    assert [t.arg0 for t in rig.upcalls(proc)] == [64, 0]
+
+
+# ---- release-2.2's read checks ---------------------------------------------------------
+
+
+def test_a_second_read_while_one_is_pending_is_busy(rig: Rig) -> None:
+    """console.rs receive_new: the receive buffer is taken, BUSY; the first read goes
+    on and gets the input."""
+    proc = rig.app()
+    rig.subscribe(proc, CONSOLE, READ_DONE)
+    address = _read(rig, 0, 8, 8)
+    assert rig.command(proc, CONSOLE, READ, 4) == err(ErrorCode.BUSY)
+    _console(rig).feed_input(proc, b"input")
+    assert rig.kernel.ram.read(address, 5) == b"input"
+    assert [(t.arg0, t.arg1) for t in rig.upcalls(proc)] == [(0, 5)]
+
+
+@pytest.mark.parametrize(
+    ("allowed", "count", "reply"),
+    [
+        (UART_BUFFER_SIZE + 1, 100, err(ErrorCode.INVAL)),
+        (200, UART_BUFFER_SIZE + 1, err(ErrorCode.INVAL)),
+        (200, UART_BUFFER_SIZE, ok()),
+        (UART_BUFFER_SIZE, 1000, ok()),
+        (8, 0, err(ErrorCode.SIZE)),
+    ],
+)
+def test_a_read_longer_than_the_kernel_buffer_is_inval(
+    rig: Rig, allowed: int, count: int, reply: tuple[int, int, int, int]
+) -> None:
+    """console.rs receive_new: read_len = min(allow length, count); more than the
+    kernel's receive buffer (64) is INVAL, and the read does not start. A read of 0 is
+    SIZE (the module's departures)."""
+    proc = rig.app()
+    rig.allow_rw(proc, CONSOLE, 1, proc.mem_start + BUF, allowed)
+    assert rig.command(proc, CONSOLE, READ, count) == reply
+    if reply != ok():  # no read is pending: another may start
+        assert rig.command(proc, CONSOLE, READ, 8) == ok()
+
+
+def test_abort_with_no_read_pending_schedules_nothing(rig: Rig) -> None:
+    """console.rs command 3 asks the UART to abort; with no receive in progress no
+    receive callback comes, so the app gets no upcall."""
+    proc = rig.app()
+    rig.subscribe(proc, CONSOLE, READ_DONE)
+    assert rig.command(proc, CONSOLE, ABORT) == ok()
+    _read(rig, 0, 8, 8)
+    _console(rig).feed_input(proc, b"ok")
+    assert rig.command(proc, CONSOLE, ABORT) == ok()  # the read was over already
+    assert [(t.arg0, t.arg1) for t in rig.upcalls(proc)] == [(0, 2)]
+
+
+def test_an_abort_ends_only_the_aborting_apps_read(rig: Rig) -> None:
+    """Departure (docs/conformance.md): each app has its own receive channel, so a's
+    abort leaves b's read pending; in 2.2 one UART receive is shared and would end."""
+    a, b = rig.app(0), rig.app(1)
+    for p in (a, b):
+        rig.subscribe(p, CONSOLE, READ_DONE)
+    _read(rig, 0, 8, 8)
+    _read(rig, 1, 8, 8)
+    assert rig.command(a, CONSOLE, ABORT) == ok()
+    assert rig.upcalls(b) == []
+    _console(rig).feed_input(b, b"still")
+    assert [(t.arg0, t.arg1) for t in rig.upcalls(b)] == [(0, 5)]

@@ -70,7 +70,7 @@ def test_a_fill_writes_random_bytes_then_upcalls_with_the_count(rig: Rig) -> Non
     assert (task.arg0, task.arg1, task.arg2) == (0, 64, 0)
 
 
-@pytest.mark.parametrize(("size", "want", "filled"), [(32, 8, 8), (8, 32, 8), (16, 0, 0)])
+@pytest.mark.parametrize(("size", "want", "filled"), [(32, 8, 8), (8, 32, 8)])
 def test_a_fill_takes_the_smaller_of_the_request_and_the_buffer(
     rig: Rig, size: int, want: int, filled: int
 ) -> None:
@@ -121,3 +121,57 @@ def test_different_seeds_give_different_bytes() -> None:
             rig.app()
             runs.append(_fill(rig, 32, 32))
     assert runs[0] != runs[1]
+
+
+def test_a_request_for_0_bytes_is_never_answered(rig: Rig) -> None:
+    """rng.rs command 1 stores remaining = 0, and randomness_available serves only apps
+    with remaining > 0: no fill, no upcall, ever."""
+    rig.subscribe(rig.app(), RNG, DONE)
+    out = _fill(rig, 16, 0)
+    rig.advance(1.0)
+    assert out[:16] == bytes(16)
+    assert _done(rig) == []
+
+
+def test_a_second_request_before_the_fill_replaces_the_first(rig: Rig) -> None:
+    """rng.rs command 1 overwrites the app's (remaining, idx): one fill, of the second
+    request's size, and one upcall."""
+    proc = rig.app()
+    rig.subscribe(proc, RNG, DONE)
+    address = rig.put(proc, BUF, bytes(32) + GUARD)
+    rig.allow_rw(proc, RNG, 0, address, 32)
+    assert rig.command(proc, RNG, FILL, 32) == ok()
+    assert rig.command(proc, RNG, FILL, 4) == ok()
+    rig.advance(1.0)
+    out = rig.kernel.ram.read(address, 32)
+    assert out[4:] == bytes(28)  # the first request's 32 bytes were never filled
+    assert _done(rig) == [(0, 4, 0)]
+
+
+def test_a_request_of_0_cancels_a_waiting_one(rig: Rig) -> None:
+    """The replacement is whole: asking for 0 bytes leaves remaining = 0, so the
+    earlier request is not served either."""
+    proc = rig.app()
+    rig.subscribe(proc, RNG, DONE)
+    address = rig.put(proc, BUF, bytes(8))
+    rig.allow_rw(proc, RNG, 0, address, 8)
+    assert rig.command(proc, RNG, FILL, 8) == ok()
+    assert rig.command(proc, RNG, FILL, 0) == ok()
+    rig.advance(1.0)
+    assert rig.kernel.ram.read(address, 8) == bytes(8)
+    assert _done(rig) == []
+
+
+def test_a_request_after_the_fill_is_a_new_one(rig: Rig) -> None:
+    rig.subscribe(rig.app(), RNG, DONE)
+    _fill(rig, 8, 8)
+    _fill(rig, 8, 3)
+    assert _done(rig) == [(0, 8, 0), (0, 3, 0)]
+
+
+def test_requests_of_two_apps_are_each_served(rig: Rig) -> None:
+    for i in (0, 1):
+        rig.subscribe(rig.app(i), RNG, DONE)
+    _fill(rig, 8, 8, index=0)
+    _fill(rig, 8, 5, index=1)
+    assert (_done(rig, 0), _done(rig, 1)) == ([(0, 8, 0)], [(0, 5, 0)])
