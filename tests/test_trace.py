@@ -194,6 +194,27 @@ def test_every_line_of_a_rot13_trace_has_a_release_2_2_shape() -> None:
     assert seen["kernel.rs:1429 exit"] == 1
     # the allow sizes are decimal: the client shares its 64-byte buffer
     assert re.search(r"read-write allow\(0x10000, 0, @0x[0-9a-f]+, 64\) = ", r.stdout)
+    # and the rot13 exchange itself, as in Tock's report: discover finds the service at
+    # index 0, the client's notify succeeds, the service is called with (client 1, 64, ptr)
+    shapes = {
+        "function_call": r"^\[\d+\] function_call @0x[0-9a-f]+\((0x[0-9a-f]+, ){3}0x[0-9a-f]+\)$",
+        "memop": r"^\[\d+\] memop\(\d+, 0x[0-9a-f]+\) = Success$",
+        "ro allow": r"^\[\d+\] read-only allow\(0x10000, 0, @0x[0-9a-f]+, \d+\) = "
+        r"AllowReadOnlySuccess\(0x[0-9a-f]+, \d+\)$",
+        "discover": r"^\[\d+\] cmd\(0x10000, 1, 0x0, 0x0\) = SuccessU32\(0\)$",
+        "remove": r"^\[\d+\] remove_pending_upcalls\[0x10000:0\] = 0 upcall\(s\) removed$",
+        "subscribe": r"^\[\d+\] subscribe\(0x10000, 0, @0x[0-9a-f]+, 0x0\) = "
+        r"SubscribeSuccess\(0x0, 0\)$",
+        "rw allow": r"^\[\d+\] read-write allow\(0x10000, 0, @0x[0-9a-f]+, 64\) = "
+        r"AllowReadWriteSuccess\(0x0, 0\)$",
+        "notify": r"^\[\d+\] cmd\(0x10000, 2, 0x0, 0x0\) = Success$",
+        "yield": r"^\[\d+\] yield\. which: 1$",
+        "schedule": r"^\[\d+\] schedule\[0x10000:0\] @0x[0-9a-f]+\(0x1, 0x40, 0x[0-9a-f]+, "
+        r"0x0\) = Ok\(\(\)\)$",
+    }
+    lines = r.stdout.splitlines()
+    for what, shape in shapes.items():
+        assert any(re.match(shape, line) for line in lines), what
 
 
 # ---- the real kernel, one shape at a time ----------------------------------------------
