@@ -6,6 +6,7 @@ from __future__ import annotations
 if __name__ == "__main__":
     import _runner  # noqa: F401
 
+from tockd.contract.events import EventKind
 from tockd.experiment import Experiment, Observation, Verdict, apps_toml, main_for
 
 SERVICE = "flaw.toucher"
@@ -26,8 +27,8 @@ def board(mode: str) -> str:
 
 
 def judge(obs: Observation) -> Verdict:
-    failed = [e for e in obs.of("ipc_share", SERVICE) if not e["ok"]]
-    faults = obs.of("fault", SERVICE)
+    failed = [e for e in obs.of(EventKind.IPC_SHARE, SERVICE) if not e["ok"]]
+    faults = obs.of(EventKind.FAULT, SERVICE)
     evidence = [f"client{e['owner']}'s window: {e['reason']}" for e in failed]
     evidence += obs.trace(contains="read-write allow(0x10000")[-1:]
     evidence += [f"service faulted: {f['reason']}" for f in faults]

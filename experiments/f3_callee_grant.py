@@ -7,6 +7,7 @@ from __future__ import annotations
 if __name__ == "__main__":
     import _runner  # noqa: F401
 
+from tockd.contract.events import EventKind
 from tockd.experiment import Experiment, Observation, Verdict, apps_toml, main_for
 
 
@@ -29,7 +30,7 @@ def board(mode: str) -> str:
 
 
 def judge(obs: Observation) -> Verdict:
-    spent = obs.of("ipc_callee_grant")
+    spent = obs.of(EventKind.IPC_CALLEE_GRANT)
     evidence = [
         f"{e['name']}: {e['size']} bytes of IPC grant allocated by process {e['caller']}'s "
         f"notify (kernel_memory_break moved down)"

@@ -6,6 +6,7 @@ from __future__ import annotations
 if __name__ == "__main__":
     import _runner  # noqa: F401
 
+from tockd.contract.events import EventKind
 from tockd.experiment import Experiment, Observation, Verdict, apps_toml, main_for
 
 SERVICE = "flaw.crashy"
@@ -34,7 +35,7 @@ def judge(obs: Observation) -> Verdict:
     out = obs.console.get("flaw.client", "")
     accepted = "notify: Ret(SUCCESS" in out
     unanswered = "no answer" in out
-    recorded = [e for e in obs.of("ipc_dropped", SERVICE) if e["counted"]]
+    recorded = [e for e in obs.of(EventKind.IPC_DROPPED, SERVICE) if e["counted"]]
     told = "kernel says lost notifies: 1" in out
     evidence = out.splitlines()
     evidence += [f"kernel recorded the drop: {e['reason']}" for e in recorded]

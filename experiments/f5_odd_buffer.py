@@ -6,6 +6,7 @@ from __future__ import annotations
 if __name__ == "__main__":
     import _runner  # noqa: F401
 
+from tockd.contract.events import EventKind
 from tockd.experiment import Experiment, Observation, Verdict, apps_toml, main_for
 
 SERVICE = "org.tockos.examples.rot13"
@@ -25,9 +26,11 @@ def board(mode: str, size: int = 100, mpu: str = "cortex-m") -> str:
 
 def judge(obs: Observation) -> Verdict:
     allow = obs.trace("rot13_client", contains="read-write allow(0x10000")
-    faults = obs.of("fault", SERVICE)
+    faults = obs.of(EventKind.FAULT, SERVICE)
     evidence = allow[:1]
-    evidence += [f"window: {e['reason']}" for e in obs.of("ipc_share", SERVICE) if not e["ok"]]
+    evidence += [
+        f"window: {e['reason']}" for e in obs.of(EventKind.IPC_SHARE, SERVICE) if not e["ok"]
+    ]
     evidence += [f"service faulted: {f['reason']}" for f in faults]
     evidence += obs.console.get("rot13_client", "").splitlines()
     accepted = bool(allow) and "AllowReadWriteSuccess" in allow[0]

@@ -6,6 +6,7 @@ from __future__ import annotations
 if __name__ == "__main__":
     import _runner  # noqa: F401
 
+from tockd.contract.events import EventKind
 from tockd.experiment import Experiment, Observation, Verdict, apps_toml, main_for
 
 READER = "flaw.reader"
@@ -28,9 +29,10 @@ def judge(obs: Observation) -> Verdict:
     out = obs.console.get(READER, "")
     after = [line for line in out.splitlines() if line.startswith("after the owner faulted")]
     evidence = out.splitlines()
-    evidence += [f"sharer faulted: {f['reason']}" for f in obs.of("fault", "flaw.sharer")]
+    evidence += [f"sharer faulted: {f['reason']}" for f in obs.of(EventKind.FAULT, "flaw.sharer")]
     evidence += [
-        f"revoked: {e['name']}'s window into process {e['owner']}" for e in obs.of("ipc_revoke")
+        f"revoked: {e['name']}'s window into process {e['owner']}"
+        for e in obs.of(EventKind.IPC_REVOKE)
     ]
     return Verdict(any("still readable" in line for line in after), evidence)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 if __name__ == "__main__":
     import _runner  # noqa: F401
 
+from tockd.contract.events import EventKind
 from tockd.experiment import Experiment, Observation, Verdict, apps_toml, main_for
 
 SERVICE = "org.tockos.examples.rot13"
@@ -39,7 +40,7 @@ def judge(obs: Observation) -> Verdict:
     evidence += [
         f"{e['kind']}: {e.get('reason', '')}"
         for e in obs.events
-        if e["kind"] in ("ipc_held", "ipc_released", "ipc_dropped")
+        if e["kind"] in (EventKind.IPC_HELD, EventKind.IPC_RELEASED, EventKind.IPC_DROPPED)
     ]
     evidence.append("client got its answer" if answered else "the client never got an answer")
     return Verdict(not answered, evidence)

@@ -7,6 +7,7 @@ from __future__ import annotations
 if __name__ == "__main__":
     import _runner  # noqa: F401
 
+from tockd.contract.events import EventKind
 from tockd.experiment import Experiment, Observation, Verdict, apps_toml, main_for
 
 OBSERVER = "flaw.observer"
@@ -33,10 +34,14 @@ def judge(obs: Observation) -> Verdict:
     evidence += [
         f"restart: app_break {e['app_break']:#x}, allow high-water mark "
         f"{e['allow_high_water_mark']:#x} (was {e['old_allow_high_water_mark']:#x})"
-        for e in obs.of("restart", "flaw.grower")
+        for e in obs.of(EventKind.RESTART, "flaw.grower")
     ]
-    evidence += [f"revoked: {e['name']}'s window ({e['reason']})" for e in obs.of("ipc_revoke")]
-    evidence += [f"grower's second life: {f['reason']}" for f in obs.of("fault", "flaw.grower")]
+    evidence += [
+        f"revoked: {e['name']}'s window ({e['reason']})" for e in obs.of(EventKind.IPC_REVOKE)
+    ]
+    evidence += [
+        f"grower's second life: {f['reason']}" for f in obs.of(EventKind.FAULT, "flaw.grower")
+    ]
     return Verdict(bool(seen), evidence)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 if __name__ == "__main__":
     import _runner  # noqa: F401
 
+from tockd.contract.events import EventKind
 from tockd.experiment import Experiment, Observation, Verdict, apps_toml, main_for
 
 APP = "flaw.remnant"
@@ -24,9 +25,9 @@ def judge(obs: Observation) -> Verdict:
     evidence = out.splitlines()
     evidence += [
         f"restart: kernel break back to {e['kernel_memory_break']:#x}"
-        for e in obs.of("restart", APP)
+        for e in obs.of(EventKind.RESTART, APP)
     ]
-    evidence += [f"{APP} faulted: {f['reason']}" for f in obs.of("fault", APP)]
+    evidence += [f"{APP} faulted: {f['reason']}" for f in obs.of(EventKind.FAULT, APP)]
     return Verdict(bool(seen), evidence)
 
 

@@ -31,11 +31,13 @@ from tockd.contract.abi import DriverNum
 from tockd.contract.control import (
     BoardInfo,
     GrantsResult,
+    IpcView,
     MemoryMap,
     ProcessRow,
     SchedInfo,
     Snapshot,
 )
+from tockd.contract.events import Bare, EventKind
 from tockd.control_views import (
     board_info,
     capsule_names,
@@ -134,7 +136,7 @@ def _sched(daemon: Daemon, req: Request) -> SchedInfo:
     return sched_info(daemon)
 
 
-def _ipc(daemon: Daemon, req: Request) -> dict[str, object]:
+def _ipc(daemon: Daemon, req: Request) -> IpcView:
     description = ipc_description(daemon)
     if description is None:
         raise ControlError("this board has no IPC capsule")
@@ -170,7 +172,10 @@ def _snapshot(daemon: Daemon, req: Request) -> Snapshot:
 def _set_paused(daemon: Daemon, paused: bool) -> Action:
     def action() -> bool:
         daemon.paused = paused
-        daemon.kernel.emit("paused" if paused else "resumed_scheduler")
+        if paused:
+            daemon.kernel.emit(Bare(kind=EventKind.PAUSED))
+        else:
+            daemon.kernel.emit(Bare(kind=EventKind.RESUMED_SCHEDULER))
         return daemon.paused
 
     return action

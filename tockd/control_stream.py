@@ -25,7 +25,7 @@ import trio
 
 from tockd.contract import wire
 from tockd.contract.control import error
-from tockd.kernel.events import Event
+from tockd.contract.events import Event
 
 if TYPE_CHECKING:
     from tockd.daemon import Daemon

@@ -18,6 +18,7 @@ from tockd.contract.control import (
     CapsuleName,
     GrantRow,
     IndexedMemoryMap,
+    IpcView,
     MapGrant,
     MemoryMap,
     ProcessRow,
@@ -157,14 +158,14 @@ def sched_info(daemon: Daemon) -> SchedInfo:
     }
 
 
-def ipc_description(daemon: Daemon) -> dict[str, object] | None:
+def ipc_description(daemon: Daemon) -> IpcView | None:
     """What the IPC capsule says of its services, clients and shared buffers, or None
     on a board without it (it is found by its driver number, not imported: the
     control server sits above the capsules but needs only this one method)."""
     describe = getattr(daemon.kernel.capsules.get(DriverNum.IPC), "describe", None)
     if describe is None:
         return None
-    description: dict[str, object] = describe()
+    description: IpcView = describe()
     return description
 
 

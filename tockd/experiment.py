@@ -21,6 +21,7 @@ from typing import Any
 import trio
 
 from tockd.board import HARDENED_SWITCHES, BoardConfig, board_text, parse_board
+from tockd.contract.events import Event, EventKind
 from tockd.daemon import Daemon
 from tockd.kernel.events import console_text
 from tockd.trace import format_event
@@ -33,7 +34,7 @@ class Observation:
     """What one run of a board produced."""
 
     mode: str
-    events: list[dict[str, Any]]
+    events: list[Event]
     console: dict[str, str]
     status: int
     daemon: Daemon
@@ -41,7 +42,7 @@ class Observation:
     #: a window onto memory its owner no longer shares, grants under shared memory...
     invariants: list[str] = field(default_factory=list)
 
-    def of(self, kind: str, name: str | None = None) -> list[dict[str, Any]]:
+    def of(self, kind: EventKind, name: str | None = None) -> list[Event]:
         return [
             e for e in self.events if e["kind"] == kind and (name is None or e.get("name") == name)
         ]
@@ -109,7 +110,7 @@ async def _observe(exp: Experiment, cfg: BoardConfig, mode: str) -> Observation:
 
     watch = InvariantWatch()
     daemon = Daemon(cfg, quiet=True, after_step=watch.after_step)
-    events: list[dict[str, Any]] = []
+    events: list[Event] = []
     daemon.kernel.events.subscribe(events.append)
     invariants = watch.seen
     status = -1

@@ -25,20 +25,22 @@ module, so that a client loads no kernel code.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import cast
 
 # the return texts are part of the contract, shared with the kernel
+from tockd.contract.events import Event, EventKind, Syscall
 from tockd.contract.returns import ret_text
 
 __all__ = ["read_log", "ret_text"]
 
 
-def read_log(first: int, entries: Any, names: Sequence[str]) -> list[dict[str, Any]]:
+def read_log(first: int, entries: object, names: Sequence[str]) -> list[Event]:
     """The events of a log whose first event has seq `first`; `names` maps a process
-    index to its name. Raises ValueError on a log that is not well formed."""
+    index to its name. Raises ValueError on a log that is not well formed (an event
+    entry is checked for its `seq` only: a reader uses `.get` for what it needs)."""
     if type(entries) is not list:
         raise ValueError("a log is an array of entries")
-    events: list[dict[str, Any]] = []
+    events: list[Event] = []
     seq = first
     pid = index = -1
     name = "?"
@@ -63,7 +65,7 @@ def read_log(first: int, entries: Any, names: Sequence[str]) -> list[dict[str, A
             elif kind is dict:
                 if type(entry.get("seq")) is not int:
                     raise ValueError("an event without a seq")
-                events.append(entry)
+                events.append(cast(Event, entry))
                 seq = entry["seq"] + 1
             elif kind is int:
                 seq = entry + 1
@@ -75,18 +77,18 @@ def read_log(first: int, entries: Any, names: Sequence[str]) -> list[dict[str, A
 
 
 def _syscall(
-    seq: int, pid: int, index: int, name: str, call: list[int], registers: Any
-) -> dict[str, Any]:
+    seq: int, pid: int, index: int, name: str, call: list[int], registers: list[int] | None
+) -> Syscall:
     cls = call[0]
-    ev: dict[str, Any] = {
-        "kind": "syscall",
-        "pid": pid,
-        "index": index,
-        "name": name,
-        "cls": cls,
-        "args": call[1:],
-        "seq": seq,
-    }
+    ev = Syscall(
+        kind=EventKind.SYSCALL,
+        pid=pid,
+        index=index,
+        name=name,
+        cls=cls,
+        args=call[1:],
+        seq=seq,
+    )
     ret = ret_text(call, registers)
     if ret is not None:
         ev["ret"] = ret

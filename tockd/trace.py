@@ -23,14 +23,12 @@ import time
 from collections.abc import Callable
 from typing import IO, Any
 
+from tockd.contract import events as ev
 from tockd.contract.abi import SyscallClass
-
-#: a kernel event (tockd/kernel/events.py): a plain dict, so a client of the stream reads
-#: it without loading kernel code
-Event = dict[str, Any]
+from tockd.contract.events import Event, EventKind
 
 # the name each allow class's trace line starts with (kernel.rs 1176, 1381, 1256)
-_ALLOW = {
+_ALLOW: dict[int, str] = {
     SyscallClass.ALLOW_RW: "read-write allow",
     SyscallClass.ALLOW_RO: "read-only allow",
     SyscallClass.ALLOW_USERSPACE_READABLE: "userspace readable allow",
@@ -46,12 +44,12 @@ def format_event(ev: Event) -> str | None:
     return None if formatter is None else formatter(ev)
 
 
-def _syscall(ev: Event) -> str | None:
+def _syscall(e: ev.Syscall) -> str | None:
     """The line of a syscall, printed once it has been handled (kernel.rs, release-2.2)."""
-    pid, cls, a = ev["pid"], ev["cls"], ev["args"]
+    pid, cls, a = e["pid"], e["cls"], e["args"]
     if cls == SyscallClass.YIELD:  # kernel.rs:811
         return f"[{pid}] yield. which: {a[0]}"
-    ret = ev.get("ret")
+    ret = e.get("ret")
     if cls == SyscallClass.MEMOP:  # kernel.rs:795
         return f"[{pid}] memop({a[0]}, {a[1]:#x}) = {ret}"
     if cls == SyscallClass.SUBSCRIBE:  # kernel.rs:1024
@@ -65,62 +63,64 @@ def _syscall(ev: Event) -> str | None:
     return None
 
 
-def _function_call(ev: Event) -> str:
+def _function_call(e: ev.FunctionCall) -> str:
     """kernel.rs:612: a Yielded process is handed a queued upcall."""
-    return f"[{ev['pid']}] function_call @{ev['fnptr']:#x}({_hex(ev['args'])})"
+    return f"[{e['pid']}] function_call @{e['fnptr']:#x}({_hex(e['args'])})"
 
 
-def _schedule(ev: Event) -> str:
+def _schedule(e: ev.Schedule) -> str:
     """upcall.rs:174: a capsule schedules an upcall; `result` is the Debug of
     `Result<(), UpcallError>`, e.g. `Ok(())`, `Err(QueueFull)`."""
-    values = [*ev["args"], ev["appdata"]]
+    values = [*e["args"], e["appdata"]]
     return (
-        f"[{ev['pid']}] schedule[{ev['driver']:#x}:{ev['subscribe']}] @{ev['fnptr']:#x}"
-        f"({_hex(values)}) = {ev['result']}"
+        f"[{e['pid']}] schedule[{e['driver']:#x}:{e['subscribe']}] @{e['fnptr']:#x}"
+        f"({_hex(values)}) = {e['result']}"
     )
 
 
-def _remove_pending_upcalls(ev: Event) -> str:
+def _remove_pending_upcalls(e: ev.RemovePendingUpcalls) -> str:
     """process_standard.rs:569: a subscribe drops the upcalls its old one had queued."""
     return (
-        f"[{ev['pid']}] remove_pending_upcalls[{ev['driver']:#x}:{ev['subscribe']}] = "
-        f"{ev['removed']} upcall(s) removed"
+        f"[{e['pid']}] remove_pending_upcalls[{e['driver']:#x}:{e['subscribe']}] = "
+        f"{e['removed']} upcall(s) removed"
     )
 
 
-def _grant_failed(ev: Event) -> str:
+def _grant_failed(e: ev.GrantFailed) -> str:
     """kernel.rs:989 (and 1133, 1338): a driver did not allocate the caller's grant."""
-    return f"[{ev['pid']}] WARN driver #{ev['driver']:x} did not allocate grant"
+    return f"[{e['pid']}] WARN driver #{e['driver']:x} did not allocate grant"
 
 
-def _wait_for(ev: Event) -> str:
+def _wait_for(e: ev.WaitFor) -> str:
     """kernel.rs:658 (a null upcall) and 674 (a subscribed one, not run): a
     Yield-WaitFor returns the upcall's values."""
-    pid, a = ev["pid"], ev["args"]
-    if ev["null"]:
+    pid, a = e["pid"], e["args"]
+    if e["null"]:
         return f"[{pid}] Yield-WaitFor: [NU] ({_hex(a)})"
-    return f"[{pid}] Yield-WaitFor [Suppressed function_call @{ev['fnptr']:#x}] ({_hex(a)})"
+    return f"[{pid}] Yield-WaitFor [Suppressed function_call @{e['fnptr']:#x}] ({_hex(a)})"
 
 
-def _fault(ev: Event) -> str | None:
+def _fault(e: ev.Fault) -> str | None:
     """process_policies.rs:40, 62 (capsules/system, release-2.2): no process id, and no
     reason."""
-    outcome = _FAULT_OUTCOME.get(ev["policy"])
-    return None if outcome is None else f"Process {ev['name']} faulted and {outcome}."
+    outcome = _FAULT_OUTCOME.get(e["policy"])
+    return None if outcome is None else f"Process {e['name']} faulted and {outcome}."
 
 
 def _hex(values: list[int]) -> str:
     return ", ".join(f"{v:#x}" for v in values)
 
 
-_FORMATTERS: dict[str, Callable[[Event], str | None]] = {
-    "syscall": _syscall,
-    "function_call": _function_call,
-    "schedule": _schedule,
-    "remove_pending_upcalls": _remove_pending_upcalls,
-    "grant_failed": _grant_failed,
-    "wait_for": _wait_for,
-    "fault": _fault,
+# Each formatter takes its kind's TypedDict, so mypy checks the fields it reads; mypy
+# cannot relate a key of this table to its value's argument type, hence `Any` there.
+_FORMATTERS: dict[EventKind, Callable[[Any], str | None]] = {
+    EventKind.SYSCALL: _syscall,
+    EventKind.FUNCTION_CALL: _function_call,
+    EventKind.SCHEDULE: _schedule,
+    EventKind.REMOVE_PENDING_UPCALLS: _remove_pending_upcalls,
+    EventKind.GRANT_FAILED: _grant_failed,
+    EventKind.WAIT_FOR: _wait_for,
+    EventKind.FAULT: _fault,
 }
 
 
@@ -217,5 +217,5 @@ class JsonlTrace:
             self.fd = -1
 
 
-def _default(obj: Any) -> Any:
+def _default(obj: object) -> str:
     return str(obj)

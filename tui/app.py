@@ -268,7 +268,7 @@ class TockdApp(App[None]):
         sub_title = f"board {board.name}" + ("" if self.redact else f" · {self.control}")
         if self.sub_title != sub_title:
             self.sub_title = sub_title
-        windows = (board.ipc or {}).get("windows")
+        windows = board.ipc["windows"] if board.ipc else None
         self.query_one(SchedulerPane).show(board, redact=self.redact)
         self.query_one(ProcessTable).show(board, self.history, redact=self.redact)
         self.query_one(GrantsTable).show(board)

@@ -11,9 +11,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any
 
-Event = dict[str, Any]
+from tockd.contract.control import (
+    BoardInfo,
+    GrantRow,
+    IpcView,
+    MapGrant,
+    MemoryMap,
+    Snapshot,
+)
+from tockd.contract.events import Event
+
+__all__ = ["Board", "Event", "Grant", "MemMap", "ProcRow", "Region", "Sched"]
 
 
 @dataclass
@@ -120,7 +129,7 @@ class Board:
     seq: int
     t_us: int
     name: str
-    info: dict[str, Any]
+    info: BoardInfo
     sched: Sched
     procs: list[ProcRow]
     capsules: dict[int, str]
@@ -131,7 +140,7 @@ class Board:
     os_stats: dict[int, tuple[float, int]] = field(default_factory=dict)
     #: IPC services, clients and shared buffers (None: the board has no IPC capsule),
     #: as at event `ipc_seq`: the keyframe's, not folded forward
-    ipc: dict[str, Any] | None = None
+    ipc: IpcView | None = None
     ipc_seq: int = 0
 
     def copy(self) -> Board:
@@ -154,7 +163,7 @@ class Board:
         return max(0, s.slice_us - (self.t_us - s.slice_start_us))
 
 
-def _grants(rows: Iterable[dict[str, Any]], names: dict[int, str]) -> list[Grant]:
+def _grants(rows: Iterable[GrantRow | MapGrant], names: dict[int, str]) -> list[Grant]:
     return [
         Grant(
             driver=int(g["driver"]),
@@ -166,7 +175,7 @@ def _grants(rows: Iterable[dict[str, Any]], names: dict[int, str]) -> list[Grant
     ]
 
 
-def mem_from_reply(m: dict[str, Any], index: int, seq: int, names: dict[int, str]) -> MemMap:
+def mem_from_reply(m: MemoryMap, index: int, seq: int, names: dict[int, str]) -> MemMap:
     """A MemMap from a `mem` reply (or the `mem` field of a snapshot)."""
     return MemMap(
         index=index,
@@ -193,7 +202,7 @@ def mem_from_reply(m: dict[str, Any], index: int, seq: int, names: dict[int, str
     )
 
 
-def board_from_snapshot(snap: dict[str, Any]) -> Board:
+def board_from_snapshot(snap: Snapshot) -> Board:
     """A keyframe from a `snapshot` reply."""
     names = {int(c["driver"]): str(c["name"]) for c in snap.get("capsules", [])}
     s = snap["sched"]
@@ -232,7 +241,7 @@ def board_from_snapshot(snap: dict[str, Any]) -> Board:
         seq=seq,
         t_us=int(snap["now_us"]),
         name=str(snap["info"]["board"]),
-        info=dict(snap["info"]),
+        info=BoardInfo(**snap["info"]),
         sched=sched,
         procs=procs,
         capsules=names,

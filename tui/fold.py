@@ -18,9 +18,12 @@ event whose index names no row) changes nothing but the board's `seq` and clock.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
+from tockd.contract import events as ev
 from tockd.contract.abi import SyscallClass, YieldCall
-from tui.board import Board, Event, Grant, MemMap, ProcRow
+from tockd.contract.events import Event, EventKind
+from tui.board import Board, Grant, MemMap, ProcRow
 
 #: Tock's IPC driver number (capsules use it as the upcall's driver)
 IPC_DRIVER = 0x10000
@@ -32,8 +35,10 @@ STOPPING_POLICIES = ("stop", "panic")
 #: followed by a `schedule`, and a stopped callee's queue is emptied by its `terminated`
 _DROPS_ACCOUNTED_ELSEWHERE = ("null upcall", "schedule_upcall", "callee stopped")
 
-SchedulerRule = Callable[[Board, Event], None]
-ProcessRule = Callable[[Board, ProcRow, Event], None]
+# Each rule takes its kind's TypedDict, so mypy checks the fields it reads; mypy cannot
+# relate a key of these tables to its rule's argument type, hence `Any` there.
+SchedulerRule = Callable[[Board, Any], None]
+ProcessRule = Callable[[Board, ProcRow, Any], None]
 
 
 def apply(board: Board, ev: Event) -> None:
@@ -92,7 +97,7 @@ def _off_cpu(board: Board, row: ProcRow) -> None:
 # ---- the scheduler ---------------------------------------------------------------------
 
 
-def _scheduler_paused(board: Board, ev: Event) -> None:
+def _scheduler_paused(board: Board, e: ev.Bare) -> None:
     """The kernel preempts the running process at its next syscall boundary."""
     board.sched.paused = True
     current = board.sched.current
@@ -102,11 +107,11 @@ def _scheduler_paused(board: Board, ev: Event) -> None:
             _off_cpu(board, row)
 
 
-def _scheduler_resumed(board: Board, ev: Event) -> None:
+def _scheduler_resumed(board: Board, e: ev.Bare) -> None:
     board.sched.paused = False
 
 
-def _context_switch(board: Board, row: ProcRow, ev: Event) -> None:
+def _context_switch(board: Board, row: ProcRow, e: ev.ContextSwitch) -> None:
     """Round robin as Tock does it (kernel/src/scheduler/round_robin.rs, release-2.2):
     the process that ran goes to the back of the queue, the chosen one is the first
     ready process in order."""
@@ -122,21 +127,21 @@ def _context_switch(board: Board, row: ProcRow, ev: Event) -> None:
     for p in board.procs:
         p.current = p.index == index
     s.current = index
-    slice_us = ev.get("timeslice_us")
+    slice_us = e.get("timeslice_us")
     s.slice_us = int(slice_us) if slice_us is not None else None
-    s.slice_start_us = int(ev.get("t", board.t_us))
+    s.slice_start_us = int(e.get("t", board.t_us))
 
 
 # ---- syscalls and upcalls --------------------------------------------------------------
 
 
-def _syscall(board: Board, row: ProcRow, ev: Event) -> None:
+def _syscall(board: Board, row: ProcRow, e: ev.Syscall) -> None:
     """A syscall is a scheduler decision; yield sets the state, exit leaves it to the
     `terminated` or `restart` that follows, any other class means the process runs.
     Class and yield numbers: Tock's kernel/src/syscall.rs, release-2.2."""
     row.syscalls += 1
     board.sched.decisions += 1
-    cls, args = ev["cls"], ev["args"]
+    cls, args = e["cls"], e["args"]
     if cls == SyscallClass.YIELD:
         _yield(row, args)
     elif cls != SyscallClass.EXIT:
@@ -159,7 +164,7 @@ def _yield(row: ProcRow, args: list[int]) -> None:
     row.last_syscall = f"Yield {{ which: {which} }}"
 
 
-def _upcall_delivered(board: Board, row: ProcRow, ev: Event) -> None:
+def _upcall_delivered(board: Board, row: ProcRow, e: ev.FunctionCall | ev.WaitFor) -> None:
     """`function_call` / `wait_for`: a queued upcall ran; a scheduler decision."""
     board.sched.decisions += 1
     _pop_task(row)
@@ -167,26 +172,26 @@ def _upcall_delivered(board: Board, row: ProcRow, ev: Event) -> None:
     _settle_state(row)
 
 
-def _upcall_discarded(board: Board, row: ProcRow, ev: Event) -> None:
+def _upcall_discarded(board: Board, row: ProcRow, e: ev.UpcallLost) -> None:
     _pop_task(row)
     _settle_state(row)
 
 
-def _schedule(board: Board, row: ProcRow, ev: Event) -> None:
+def _schedule(board: Board, row: ProcRow, e: ev.Schedule) -> None:
     """An upcall scheduled; an IPC upcall is the delivery of an IPC task already queued."""
-    if ev.get("driver") == IPC_DRIVER:
+    if e.get("driver") == IPC_DRIVER:
         _pop_task(row)  # the IPC task this upcall is delivering
-    if ev.get("result") == "Ok(())":
+    if e.get("result") == "Ok(())":
         _queue_task(row)
 
 
-def _upcall_dropped(board: Board, row: ProcRow, ev: Event) -> None:
-    if "QueueFull" in str(ev.get("reason", "")):
+def _upcall_dropped(board: Board, row: ProcRow, e: ev.UpcallLost) -> None:
+    if "QueueFull" in str(e.get("reason", "")):
         row.dropped += 1
 
 
-def _remove_pending_upcalls(board: Board, row: ProcRow, ev: Event) -> None:
-    _pop_task(row, int(ev.get("removed", 0)))
+def _remove_pending_upcalls(board: Board, row: ProcRow, e: ev.RemovePendingUpcalls) -> None:
+    _pop_task(row, int(e.get("removed", 0)))
     _settle_state(row)
 
 
@@ -195,37 +200,37 @@ def _remove_pending_upcalls(board: Board, row: ProcRow, ev: Event) -> None:
 # `schedule` (counted there), a drop or a hold.
 
 
-def _ipc_notify(board: Board, row: ProcRow, ev: Event) -> None:
-    index = ev.get("target")
+def _ipc_notify(board: Board, row: ProcRow, e: ev.IpcNotify) -> None:
+    index = e.get("target")
     target = board.proc(index) if type(index) is int else None
-    if target is not None and ev.get("result") == "Success":
+    if target is not None and e.get("result") == "Success":
         _queue_task(target)
 
 
-def _ipc_dropped(board: Board, row: ProcRow, ev: Event) -> None:
+def _ipc_dropped(board: Board, row: ProcRow, e: ev.IpcDropped) -> None:
     """A drop on the delivery path lost the popped task, unless it is accounted for
     elsewhere (see `_DROPS_ACCOUNTED_ELSEWHERE`)."""
-    if ev.get("counted"):
+    if e.get("counted"):
         row.dropped += 1
-    if not str(ev.get("reason", "")).startswith(_DROPS_ACCOUNTED_ELSEWHERE):
+    if not str(e.get("reason", "")).startswith(_DROPS_ACCOUNTED_ELSEWHERE):
         _pop_task(row)
         _settle_state(row)
 
 
-def _ipc_held(board: Board, row: ProcRow, ev: Event) -> None:
+def _ipc_held(board: Board, row: ProcRow, e: ev.IpcHeld) -> None:
     _pop_task(row)
     _settle_state(row)
 
 
-def _ipc_released(board: Board, row: ProcRow, ev: Event) -> None:
-    row.queue += int(ev.get("count", 0))
+def _ipc_released(board: Board, row: ProcRow, e: ev.IpcReleased) -> None:
+    row.queue += int(e.get("count", 0))
     _settle_state(row)
 
 
 # ---- the process's life ----------------------------------------------------------------
 
 
-def _stopped(board: Board, row: ProcRow, ev: Event) -> None:
+def _stopped(board: Board, row: ProcRow, e: ev.Bare) -> None:
     """Stopped keeps the state it interrupted, for `resumed` to restore."""
     row.stopped_from = row.state
     row.state = f"Stopped({row.state.split('(', 1)[0]})"
@@ -233,29 +238,29 @@ def _stopped(board: Board, row: ProcRow, ev: Event) -> None:
     _off_cpu(board, row)
 
 
-def _resumed(board: Board, row: ProcRow, ev: Event) -> None:
+def _resumed(board: Board, row: ProcRow, e: ev.Bare) -> None:
     inner = row.state[len("Stopped(") : -1] if row.state.startswith("Stopped(") else ""
     row.state = row.stopped_from or inner or "Running"
     row.stopped_from = ""
     _settle_state(row)
 
 
-def _fault(board: Board, row: ProcRow, ev: Event) -> None:
+def _fault(board: Board, row: ProcRow, e: ev.Fault) -> None:
     """A fault; under a stopping policy the `terminated` that follows means Faulted,
     and a panic faults the process at once."""
-    policy = ev.get("policy")
-    row.fault_reason = str(ev.get("reason", ""))
+    policy = e.get("policy")
+    row.fault_reason = str(e.get("reason", ""))
     row.faulting = policy in STOPPING_POLICIES
     if policy == "panic":
         row.state = "Faulted"
         row.ready = False
 
 
-def _terminated(board: Board, row: ProcRow, ev: Event) -> None:
+def _terminated(board: Board, row: ProcRow, e: ev.Terminated) -> None:
     """The process ended: its queue and grants are gone."""
     row.state = "Faulted" if row.faulting else "Terminated"
     row.faulting = False
-    row.completion_code = ev.get("completion_code")
+    row.completion_code = e.get("completion_code")
     row.queue = 0
     row.ready = False
     row.grants = []
@@ -265,11 +270,11 @@ def _terminated(board: Board, row: ProcRow, ev: Event) -> None:
     _off_cpu(board, row)
 
 
-def _restart(board: Board, row: ProcRow, ev: Event) -> None:
+def _restart(board: Board, row: ProcRow, e: ev.Restart) -> None:
     """A fresh ProcessId and empty counters; the reset queues the `_start` call."""
     _off_cpu(board, row)
-    row.process_id = int(ev["pid"])
-    row.restarts = int(ev.get("restart_count", row.restarts + 1))
+    row.process_id = int(e["pid"])
+    row.restarts = int(e.get("restart_count", row.restarts + 1))
     row.syscalls = row.dropped = 0
     row.queue = 1  # the `_start` call, queued by the reset
     row.state = "Yielded"
@@ -278,75 +283,76 @@ def _restart(board: Board, row: ProcRow, ev: Event) -> None:
     row.fault_reason = ""
     row.completion_code = None
     row.grants = []
-    row.app_break = int(ev.get("app_break", row.app_break))
-    row.kernel_memory_break = int(ev.get("kernel_memory_break", row.kernel_memory_break))
+    row.app_break = int(e.get("app_break", row.app_break))
+    row.kernel_memory_break = int(e.get("kernel_memory_break", row.kernel_memory_break))
     mem = _mem_of(board, row)
     if mem is not None:
         mem.grants = []
         mem.app_break = row.app_break
         mem.kernel_memory_break = row.kernel_memory_break
-        mem.allow_high_water_mark = int(ev.get("allow_high_water_mark", mem.allow_high_water_mark))
+        mem.allow_high_water_mark = int(e.get("allow_high_water_mark", mem.allow_high_water_mark))
 
 
-def _spawn(board: Board, row: ProcRow, ev: Event) -> None:
-    row.os_pid = ev.get("os_pid")
+def _spawn(board: Board, row: ProcRow, e: ev.Spawn) -> None:
+    row.os_pid = e.get("os_pid")
 
 
 # ---- memory ------------------------------------------------------------------------------
 
 
-def _grant_alloc(board: Board, row: ProcRow, ev: Event) -> None:
+def _grant_alloc(board: Board, row: ProcRow, e: ev.GrantAlloc) -> None:
     """A grant is carved from the top of the process's RAM: kernel_memory_break moves
     down to it (Tock's kernel/src/process_standard.rs, release-2.2)."""
-    driver = int(ev["driver"])
+    driver = int(e["driver"])
     g = Grant(
         driver=driver,
         capsule=board.capsules.get(driver, "?"),
-        address=int(ev["address"]),
-        size=int(ev["size"]),
+        address=int(e["address"]),
+        size=int(e["size"]),
     )
     row.grants.append(g)
-    row.kernel_memory_break = int(ev.get("kernel_memory_break", g.address))
+    row.kernel_memory_break = int(e.get("kernel_memory_break", g.address))
     mem = _mem_of(board, row)
     if mem is not None:
         mem.grants.append(g)
         mem.kernel_memory_break = row.kernel_memory_break
 
 
-def _mpu_change(board: Board, row: ProcRow, ev: Event) -> None:
-    """Only an `mpu_change` that moved the app break changes the board."""
-    if "app_break" not in ev:
+def _mpu_change(board: Board, row: ProcRow, e: ev.MpuChange) -> None:
+    """The app break moved (a brk or sbrk); a malformed event moves nothing."""
+    app_break: object = e.get("app_break")
+    if not isinstance(app_break, int):
         return
-    row.app_break = int(ev["app_break"])
+    row.app_break = app_break
     mem = _mem_of(board, row)
     if mem is not None:
         mem.app_break = row.app_break
 
 
-SCHEDULER_RULES: dict[str, SchedulerRule] = {
-    "paused": _scheduler_paused,
-    "resumed_scheduler": _scheduler_resumed,
+SCHEDULER_RULES: dict[EventKind, SchedulerRule] = {
+    EventKind.PAUSED: _scheduler_paused,
+    EventKind.RESUMED_SCHEDULER: _scheduler_resumed,
 }
 
-PROCESS_RULES: dict[str, ProcessRule] = {
-    "syscall": _syscall,
-    "context_switch": _context_switch,
-    "function_call": _upcall_delivered,
-    "wait_for": _upcall_delivered,
-    "upcall_discarded": _upcall_discarded,
-    "schedule": _schedule,
-    "upcall_dropped": _upcall_dropped,
-    "ipc_notify": _ipc_notify,
-    "ipc_dropped": _ipc_dropped,
-    "ipc_held": _ipc_held,
-    "ipc_released": _ipc_released,
-    "remove_pending_upcalls": _remove_pending_upcalls,
-    "stopped": _stopped,
-    "resumed": _resumed,
-    "fault": _fault,
-    "terminated": _terminated,
-    "restart": _restart,
-    "spawn": _spawn,
-    "grant_alloc": _grant_alloc,
-    "mpu_change": _mpu_change,
+PROCESS_RULES: dict[EventKind, ProcessRule] = {
+    EventKind.SYSCALL: _syscall,
+    EventKind.CONTEXT_SWITCH: _context_switch,
+    EventKind.FUNCTION_CALL: _upcall_delivered,
+    EventKind.WAIT_FOR: _upcall_delivered,
+    EventKind.UPCALL_DISCARDED: _upcall_discarded,
+    EventKind.SCHEDULE: _schedule,
+    EventKind.UPCALL_DROPPED: _upcall_dropped,
+    EventKind.IPC_NOTIFY: _ipc_notify,
+    EventKind.IPC_DROPPED: _ipc_dropped,
+    EventKind.IPC_HELD: _ipc_held,
+    EventKind.IPC_RELEASED: _ipc_released,
+    EventKind.REMOVE_PENDING_UPCALLS: _remove_pending_upcalls,
+    EventKind.STOPPED: _stopped,
+    EventKind.RESUMED: _resumed,
+    EventKind.FAULT: _fault,
+    EventKind.TERMINATED: _terminated,
+    EventKind.RESTART: _restart,
+    EventKind.SPAWN: _spawn,
+    EventKind.GRANT_ALLOC: _grant_alloc,
+    EventKind.MPU_CHANGE: _mpu_change,
 }

@@ -27,9 +27,11 @@ from typing import Any
 
 import msgpack
 
+from tockd.contract.control import Snapshot
+from tockd.contract.events import Bare, ContextSwitch, Event, EventKind
 from tockd.records import read_log
 from tockd.trace import format_event
-from tui.board import Board, Event, ProcRow, board_from_snapshot
+from tui.board import Board, ProcRow, board_from_snapshot
 from tui.fold import apply
 from tui.tracefilter import Matcher
 
@@ -161,7 +163,7 @@ class History:
         try:
             events = read_log(first, msgpack.unpackb(entries), self.names)
         except (ValueError, msgpack.UnpackException):
-            events = [{"kind": "unreadable", "seq": s} for s in range(first, last + 1)]
+            events = [_unreadable(s) for s in range(first, last + 1)]
         finally:
             gc.enable()
         events = [e for e in events if first <= e["seq"] <= last]
@@ -213,7 +215,7 @@ class History:
             self._trim()
         self._reached(batch.last)
 
-    def add_snapshot(self, snap: dict[str, Any]) -> Board:
+    def add_snapshot(self, snap: Snapshot) -> Board:
         """Add a keyframe from a `snapshot` reply, or, while the stream has not reached
         its `seq`, keep it waiting for the stream; returns its board."""
         kf = board_from_snapshot(snap)
@@ -297,7 +299,7 @@ class History:
             or not all(_valid(e) for e in events)
         ):
             # a malformed batch: keep the positions, show what happened
-            events = [{"kind": "unreadable", "seq": batch.first + k} for k in range(batch.count)]
+            events = [_unreadable(batch.first + k) for k in range(batch.count)]
         self._decoded[batch.ordinal] = events
         if len(self._decoded) > DECODED_BATCHES:
             self._decoded.popitem(last=False)
@@ -437,11 +439,11 @@ class History:
     def _keyframe_index(self, seq: int) -> int:
         return bisect.bisect_right(self.keyframes, seq, key=_kseq) - 1
 
-    def _last_context_switch(self, seq: int, after: int) -> Event | None:
+    def _last_context_switch(self, seq: int, after: int) -> ContextSwitch | None:
         for ev in self.events_before(seq):
             if ev["seq"] <= after:
                 return None
-            if ev["kind"] == "context_switch":
+            if ev["kind"] == EventKind.CONTEXT_SWITCH:
                 return ev
         return None
 
@@ -472,3 +474,8 @@ def _rate(p: ProcRow, before: ProcRow | None, dt: float) -> float:
     if before is None or before.process_id != p.process_id:
         return p.syscalls / dt
     return max(0, p.syscalls - before.syscalls) / dt
+
+
+def _unreadable(seq: int) -> Event:
+    """The placeholder for event `seq` of a stream that could not be read."""
+    return Bare(kind=EventKind.UNREADABLE, seq=seq)

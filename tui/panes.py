@@ -16,6 +16,7 @@ from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import DataTable, Input, Static
 
+from tockd.contract.control import IpcWindow
 from tockd.trace import format_event
 from tui import render
 from tui.board import Board, Event
@@ -115,7 +116,7 @@ class MemoryPane(VerticalScroll):
         self,
         board: Board,
         index: int,
-        windows: list[dict[str, Any]] | None,
+        windows: list[IpcWindow] | None,
         *,
         redact: bool = False,
     ) -> None:

@@ -8,11 +8,11 @@ the `Palette` component classes in `tockd.tcss`, where every colour of the dashb
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from rich.style import Style, StyleType
 from rich.text import Text
 
+from tockd.contract.control import IpcWindow
 from tui.board import Board, Grant, MemMap, ProcRow
 
 SPARKS = "▁▁▂▃▄▅▆▇█"
@@ -213,7 +213,7 @@ def memory_text(
     m: MemMap | None,
     p: ProcRow | None,
     width: int,
-    windows: list[dict[str, Any]] | None = None,
+    windows: list[IpcWindow] | None = None,
     board: Board | None = None,
     *,
     redact: bool = False,
@@ -303,7 +303,7 @@ def ipc_text(board: Board) -> Text:
 
 
 def _window_owner(
-    start: int, holder: int, windows: list[dict[str, Any]], board: Board | None
+    start: int, holder: int, windows: list[IpcWindow], board: Board | None
 ) -> str | None:
     """Whose memory the MPU region at `start` of process `holder` exposes, if it is an
     IPC window."""

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tockd.contract.events import Event, EventKind
 from tockd.trace import format_event
-from tui.board import Board, Event
+from tui.board import Board
 
 _SYSCALL_DRIVER_CLASSES = (1, 2, 3, 4, 7)
 
 
 def event_driver(ev: Event) -> int | None:
     """The driver number an event is about, if any."""
-    if ev["kind"] == "syscall":
+    if ev["kind"] == EventKind.SYSCALL:
         if ev.get("cls") in _SYSCALL_DRIVER_CLASSES:
             return int(ev["args"][0])
         return None
@@ -123,5 +124,6 @@ def describe_event(ev: Event) -> str:
         return line
     skip = {"kind", "t", "seq", "pid", "index", "name"}
     fields = " ".join(f"{k}={v}" for k, v in ev.items() if k not in skip)
-    who = f"[{ev['pid']}] " if "pid" in ev else ""
+    pid = ev.get("pid")
+    who = "" if pid is None else f"[{pid}] "
     return f"{who}{ev['kind']} {fields}".rstrip()

@@ -17,6 +17,7 @@ ALLOWED = {
     "tockd.contract",
     "tockd.contract.abi",
     "tockd.contract.control",
+    "tockd.contract.events",
     "tockd.contract.returns",
     "tockd.contract.wire",
     "tockd.trace",

@@ -14,6 +14,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from tockd.capsules.base import Capsule
+from tockd.contract import events as ev
+from tockd.contract.events import EventKind
 from tockd.kernel.abi import DriverNum, ErrorCode
 from tockd.kernel.grant import ForgedGrant, GrantError, GrantSpec
 from tockd.kernel.syscall import SUCCESS, SyscallReturn, failure, success_u32
@@ -74,5 +76,7 @@ class Button(Capsule):
             if enabled:
                 self.schedule_upcall(proc, 0, index, int(pressed), 0)
                 notified += 1
-        self.kernel.emit("button", None, button=index, pressed=pressed, notified=notified)
+        self.kernel.emit(
+            ev.Button(kind=EventKind.BUTTON, button=index, pressed=pressed, notified=notified)
+        )
         return notified

@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from tockd.capsules.base import Capsule
+from tockd.contract import events as ev
 from tockd.contract.drivers import (
     CONSOLE_ALLOW_READ,
     CONSOLE_ALLOW_WRITE,
@@ -50,6 +51,7 @@ from tockd.contract.drivers import (
     CONSOLE_UPCALL_WRITE,
     ConsoleCommand,
 )
+from tockd.contract.events import EventKind
 from tockd.kernel.abi import DriverNum, ErrorCode
 from tockd.kernel.grant import ForgedGrant, Grant, GrantError, GrantSpec
 from tockd.kernel.syscall import SUCCESS, SyscallReturn, failure
@@ -178,7 +180,10 @@ class Console(Capsule):
         the writer goes on or hears it is done; else the next pending writer goes."""
         chunk, self._tx = self._tx, None
         assert chunk is not None, "a UART timer with nothing on the wire"
-        self.kernel.emit("console", chunk.proc, text=chunk.data.decode("utf-8", "replace"))
+        self.kernel.emit(
+            ev.Console(kind=EventKind.CONSOLE, text=chunk.data.decode("utf-8", "replace")),
+            chunk.proc,
+        )
         self._freed_at = chunk.done_at
         try:
             grant = self._grant_of(chunk.proc, chunk.ident)

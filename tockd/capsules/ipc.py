@@ -37,6 +37,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from tockd.capsules.base import Capsule
+from tockd.contract import events as ev
+from tockd.contract.control import IpcClient, IpcView, IpcWindow
+from tockd.contract.events import EventKind
 from tockd.kernel.abi import DriverNum, ErrorCode
 from tockd.kernel.grant import ForgedGrant, GrantError, GrantSpec
 from tockd.kernel.mpu import MpuConfig, MpuError, Permission, Region
@@ -181,11 +184,13 @@ class Ipc(Capsule):
         else:
             rv = failure(ErrorCode.NOMEM)
         kernel.emit(
-            "ipc_notify",
+            ev.IpcNotify(
+                kind=EventKind.IPC_NOTIFY,
+                target=target_index,
+                role="service" if kind == SERVICE else "client",
+                result=rv.debug(),
+            ),
             caller,
-            target=target_index,
-            role="service" if kind == SERVICE else "client",
-            result=rv.debug(),
         )
         return rv
 
@@ -202,7 +207,14 @@ class Ipc(Capsule):
             self.kernel.mpu.allocate_region(address, size, size, Permission.READ_WRITE, trial)
         except MpuError as e:
             self.kernel.emit(
-                "ipc_share_refused", proc, target=num, ptr=address, length=size, reason=str(e)
+                ev.IpcShareRefused(
+                    kind=EventKind.IPC_SHARE_REFUSED,
+                    target=num,
+                    ptr=address,
+                    length=size,
+                    reason=str(e),
+                ),
+                proc,
             )
             return ErrorCode.NOMEM if "no free" in str(e) else ErrorCode.SIZE
         return None
@@ -227,7 +239,12 @@ class Ipc(Capsule):
             tgrant = self.enter(target)  # Tock allocates the callee's grant here (flaw 3)
             if not allocated:
                 kernel.emit(
-                    "ipc_callee_grant", target, caller=caller_index, size=self.grant_spec.size
+                    ev.IpcCalleeGrant(
+                        kind=EventKind.IPC_CALLEE_GRANT,
+                        caller=caller_index,
+                        size=self.grant_spec.size,
+                    ),
+                    target,
                 )
             if stale:
                 # the task holds the caller's ProcessId; a restarted caller has a new
@@ -287,10 +304,12 @@ class Ipc(Capsule):
                 )
             held.append(task)
             self.kernel.emit(
-                "ipc_held",
+                ev.IpcHeld(
+                    kind=EventKind.IPC_HELD,
+                    caller=caller.index,
+                    reason=f"{why}: held until the service subscribes",
+                ),
                 target,
-                caller=caller.index,
-                reason=f"{why}: held until the service subscribes",
             )
         else:
             self._drop(target, caller, task.fnptr, why)
@@ -307,26 +326,30 @@ class Ipc(Capsule):
             )
         except MpuError as e:
             self.kernel.emit(
-                "ipc_share",
+                ev.IpcShare(
+                    kind=EventKind.IPC_SHARE,
+                    owner=owner.index,
+                    ptr=ptr,
+                    length=length,
+                    ok=False,
+                    reason=str(e),
+                ),
                 target,
-                owner=owner.index,
-                ptr=ptr,
-                length=length,
-                ok=False,
-                reason=str(e),
             )
             return False
         self.windows.append(Window(target.index, owner.index, region, ptr, length))
         target.mpu_dirty = True
         self.kernel.emit(
-            "ipc_share",
+            ev.IpcShare(
+                kind=EventKind.IPC_SHARE,
+                owner=owner.index,
+                ptr=ptr,
+                length=length,
+                ok=True,
+                region_start=region.start,
+                region_size=region.size,
+            ),
             target,
-            owner=owner.index,
-            ptr=ptr,
-            length=length,
-            ok=True,
-            region_start=region.start,
-            region_size=region.size,
         )
         return True
 
@@ -341,12 +364,14 @@ class Ipc(Capsule):
             sender = caller.identifier if lost_by is None else lost_by
             self.lost[sender] = self.lost.get(sender, 0) + 1
         self.kernel.emit(
-            "ipc_dropped",
+            ev.IpcDropped(
+                kind=EventKind.IPC_DROPPED,
+                caller=caller.index,
+                role="service" if kind == SERVICE else "client",
+                reason=reason,
+                counted=counted,
+            ),
             target,
-            caller=caller.index,
-            role="service" if kind == SERVICE else "client",
-            reason=reason,
-            counted=counted,
         )
 
     def tasks_lost(self, proc: Process, tasks: list[Task]) -> None:
@@ -365,7 +390,7 @@ class Ipc(Capsule):
         del self.parked[proc.identifier]
         for task in held:
             self.kernel.enqueue_task(proc, task)
-        self.kernel.emit("ipc_released", proc, count=len(held))
+        self.kernel.emit(ev.IpcReleased(kind=EventKind.IPC_RELEASED, count=len(held)), proc)
 
     def faulted(self, proc: Process) -> None:
         if self._on("revoke_on_fault"):
@@ -400,7 +425,14 @@ class Ipc(Capsule):
                     owner.mpu_dirty = True  # it maps the new objects at its next switch
             self.windows.remove(w)
             kernel.emit(
-                "ipc_revoke", holder, owner=owner.index, ptr=w.ptr, length=w.length, reason=reason
+                ev.IpcRevoke(
+                    kind=EventKind.IPC_REVOKE,
+                    owner=owner.index,
+                    ptr=w.ptr,
+                    length=w.length,
+                    reason=reason,
+                ),
+                holder,
             )
 
     def exposed_end(self, proc: Process) -> int:
@@ -420,10 +452,11 @@ class Ipc(Capsule):
         self.windows = [w for w in self.windows if w.holder != proc.index]
         self.parked.pop(proc.identifier, None)
 
-    def describe(self) -> dict[str, object]:
+    def describe(self) -> IpcView:
         """Services, clients and shared buffers, for the control socket."""
         kernel = self.kernel
-        services, clients = [], []
+        services: list[int] = []
+        clients: list[IpcClient] = []
         for p in kernel.processes:  # an observer: raw reads, never dereferenced
             grant = kernel.grant_if_allocated(p, self.grant_spec) if p.is_alive() else None
             if grant is None:
@@ -435,7 +468,7 @@ class Ipc(Capsule):
                     services.append(p.index)
                 else:
                     clients.append({"client": p.index, "service": n})
-        windows = [
+        windows: list[IpcWindow] = [
             {
                 "holder": w.holder,
                 "owner": w.owner,

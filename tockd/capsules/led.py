@@ -17,7 +17,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from tockd.capsules.base import Capsule
+from tockd.contract import events as ev
 from tockd.contract.drivers import LedCommand
+from tockd.contract.events import EventKind
 from tockd.kernel.abi import DriverNum, ErrorCode
 from tockd.kernel.grant import GrantSpec
 from tockd.kernel.syscall import SUCCESS, SyscallReturn, failure, success_u32
@@ -45,5 +47,5 @@ class Led(Capsule):
         if cmd == LedCommand.GET:  # tockd's own (see the docstring)
             return success_u32(int(self.leds[arg0]))
         self.leds[arg0] = cmd == LedCommand.ON or (cmd == LedCommand.TOGGLE and not self.leds[arg0])
-        self.kernel.emit("led", proc, led=arg0, on=self.leds[arg0])
+        self.kernel.emit(ev.Led(kind=EventKind.LED, led=arg0, on=self.leds[arg0]), proc)
         return SUCCESS

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Literal, NotRequired, TypedDict
 
 from tockd.contract import wire
+from tockd.contract.events import MpuRegion
 
 #: largest single frame a client accepts from the daemon (a snapshot of a big board)
 MAX_FRAME = 16 << 20
@@ -141,12 +142,9 @@ class MapGrant(TypedDict):
     size: int
 
 
-class RegionRow(TypedDict):
-    number: int
-    start: int
-    size: int
-    perms: int
-    detail: str
+class RegionRow(MpuRegion):
+    """An MPU region and the address ranges it covers (more than one with subregions)."""
+
     ranges: list[list[int]]
 
 
@@ -215,6 +213,30 @@ class SnapshotProcess(ProcessRow):
     kernel_memory_break: int
 
 
+class IpcClient(TypedDict):
+    client: int
+    service: int
+
+
+class IpcWindow(TypedDict):
+    """A buffer of `owner` that `holder` sees, and the MPU region it is mapped with."""
+
+    holder: int
+    owner: int
+    ptr: int
+    length: int
+    region_start: int
+    region_size: int
+
+
+class IpcView(TypedDict):
+    """What the IPC capsule says of itself: services, clients, shared buffers."""
+
+    services: list[int]
+    clients: list[IpcClient]
+    windows: list[IpcWindow]
+
+
 class Snapshot(TypedDict):
     """The result of `snapshot`: `seq` is the last event before it, `now_us` the kernel
     clock on the events' scale; `ipc` only on a board with the IPC capsule."""
@@ -226,7 +248,7 @@ class Snapshot(TypedDict):
     capsules: list[CapsuleName]
     processes: list[SnapshotProcess]
     mem: list[IndexedMemoryMap]
-    ipc: NotRequired[dict[str, object]]
+    ipc: NotRequired[IpcView]
 
 
 # ---- framing, for any client -----------------------------------------------------------

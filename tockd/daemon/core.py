@@ -22,10 +22,10 @@ import trio
 
 from tockd import appout
 from tockd.board import BoardConfig, build_kernel
+from tockd.contract.events import Event, EventKind
 from tockd.daemon.cpu import resolve_cpu
 from tockd.daemon.loop import KernelLoop
 from tockd.daemon.spawn import Spawner
-from tockd.kernel.events import Event
 from tockd.kernel.kernel import Kernel
 from tockd.kernel.process import Process
 from tockd.kernel.scheduler import Scheduler, make_scheduler
@@ -143,21 +143,21 @@ class Daemon(KernelLoop):
 
     def console_sink(self, ev: Event) -> None:
         """Print each whole line an app writes to its console, as `[name] line`."""
-        if ev["kind"] != "console":
+        if ev["kind"] != EventKind.CONSOLE:
             return
-        key = ev["index"]
+        key = ev.get("index", -1)
         text = self._console_lines.pop(key, "") + ev["text"]
         *lines, rest = text.split("\n")
         for line in lines:  # the app's words: shown escaped, never as raw control bytes
-            print(f"[{ev['name']}] {appout.sanitize(line)}", flush=True)
+            print(f"[{ev.get('name')}] {appout.sanitize(line)}", flush=True)
         if rest:
             self._console_lines[key] = rest
 
     def fault_sink(self, ev: Event) -> None:
         """Print each fault, with its reason and the fault policy's answer."""
-        if ev["kind"] == "fault":
+        if ev["kind"] == EventKind.FAULT:
             print(
-                f"tockd: process {ev['name']} (pid {ev['pid']}) faulted: {ev['reason']} "
+                f"tockd: process {ev.get('name')} (pid {ev.get('pid')}) faulted: {ev['reason']} "
                 f"-> {ev['policy']}",
                 file=sys.stderr,
                 flush=True,

@@ -22,7 +22,9 @@ from collections.abc import Callable
 
 import trio
 
+from tockd.contract import events as ev
 from tockd.contract import wire
+from tockd.contract.events import EventKind
 from tockd.daemon.apps import AppOS
 from tockd.daemon.hotpath import EOF, GONE, WAIT, HotPath
 from tockd.kernel.abi import FRAME_UPCALL
@@ -108,7 +110,9 @@ class KernelLoop:
             proc, slice_us = choice
             start = trio.current_time()
             self.current = proc
-            kernel.emit("context_switch", proc, timeslice_us=slice_us)
+            kernel.emit(
+                ev.ContextSwitch(kind=EventKind.CONTEXT_SWITCH, timeslice_us=slice_us), proc
+            )
             if kernel.events.recorders:
                 kernel.note_running(proc)
             reason = await self._do_process(proc, slice_us)

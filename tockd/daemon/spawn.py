@@ -28,7 +28,9 @@ import trio
 
 from tockd import appout, memmap
 from tockd.board import BoardConfig
+from tockd.contract import events as ev
 from tockd.contract import wire
+from tockd.contract.events import EventKind
 from tockd.daemon.apps import GRACE_S, AppOS, describe_exit
 from tockd.kernel.abi import FRAME_BOOT
 from tockd.kernel.kernel import Kernel
@@ -177,11 +179,13 @@ class Spawner:
         self._all_os.append(app)
         proc.mpu_dirty = False
         self.kernel.emit(
-            "spawn",
+            ev.Spawn(
+                kind=EventKind.SPAWN,
+                os_pid=app.pid,
+                generation=proc.generation,
+                start="cold" if app.popen is not None else "zygote",
+            ),
             proc,
-            os_pid=app.pid,
-            generation=proc.generation,
-            start="cold" if app.popen is not None else "zygote",
         )
         assert self._nursery is not None
         self._nursery.start_soon(self._watch, proc, app)

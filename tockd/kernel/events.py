@@ -2,8 +2,9 @@
 
 Events are plain dicts with a `kind` and JSON/msgpack-friendly values, so the text
 trace, the JSONL file, the control socket and the experiment checkers all read the same
-thing. The kernel builds an event only when `bus.active` is true: with no sink
-listening the per-syscall path allocates nothing for observability.
+thing; tockd/contract/events.py defines every kind and its fields. The kernel builds
+an event only when `bus.active` is true: with no sink listening the per-syscall path
+allocates nothing for observability.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-Event = dict[str, Any]
+from tockd.contract.events import Event, EventKind
+
 Sink = Callable[[Event], None]
 
 
@@ -21,7 +23,7 @@ def collect_console(bus: EventBus) -> list[str]:
     text: list[str] = []
 
     def sink(ev: Event) -> None:
-        if ev["kind"] == "console":
+        if ev["kind"] == EventKind.CONSOLE:
             text.append(ev["text"])
 
     bus.subscribe(sink, syscalls=False)
@@ -32,8 +34,9 @@ def console_text(events: list[Event]) -> dict[str, str]:
     """Everything each process wrote to its console, by process name."""
     out: dict[str, str] = {}
     for e in events:
-        if e["kind"] == "console":
-            out[e["name"]] = out.get(e["name"], "") + e["text"]
+        if e["kind"] == EventKind.CONSOLE:
+            name = e.get("name", "")
+            out[name] = out.get(name, "") + e["text"]
     return out
 
 

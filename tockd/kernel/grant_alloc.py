@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from tockd.contract import events as ev
+from tockd.contract.events import EventKind
 from tockd.kernel.abi import ErrorCode
 from tockd.kernel.driver import Driver
 from tockd.kernel.grant import Grant, GrantError, GrantSpec
@@ -41,12 +43,14 @@ def enter_grant(kernel: Kernel, proc: Process, spec: GrantSpec) -> Grant:
     table = proc.mem_end - GRANT_ENTRY_BYTES * len(kernel.grant_numbers)
     kernel.ram.pack("<II", table + GRANT_ENTRY_BYTES * num, spec.driver_num, new_kbrk)
     kernel.emit(
-        "grant_alloc",
+        ev.GrantAlloc(
+            kind=EventKind.GRANT_ALLOC,
+            driver=spec.driver_num,
+            address=new_kbrk,
+            size=spec.size,
+            kernel_memory_break=new_kbrk,
+        ),
         proc,
-        driver=spec.driver_num,
-        address=new_kbrk,
-        size=spec.size,
-        kernel_memory_break=new_kbrk,
     )
     return grant
 
@@ -91,10 +95,12 @@ def grant_for_syscall(kernel: Kernel, proc: Process, capsule: Driver) -> Grant |
     num = kernel.grant_numbers[capsule.driver_num]
     if num not in proc.grant_ptrs and not capsule.allocate_grant(proc):
         kernel.emit(
-            "grant_failed",
+            ev.GrantFailed(
+                kind=EventKind.GRANT_FAILED,
+                driver=capsule.driver_num,
+                text=f"WARN driver #{capsule.driver_num:x} did not allocate grant",
+            ),
             proc,
-            driver=capsule.driver_num,
-            text=f"WARN driver #{capsule.driver_num:x} did not allocate grant",
         )
         return None
     if num not in proc.grant_ptrs:

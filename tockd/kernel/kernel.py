@@ -18,8 +18,10 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol, cast
 
+from tockd.contract import events as ev
+from tockd.contract.events import Event, EventKind
 from tockd.kernel import grant_alloc, lifecycle, tracing, upcall
 from tockd.kernel import memop as memop_mod
 from tockd.kernel.abi import (
@@ -147,16 +149,18 @@ class Kernel:
 
     # ---- events ---------------------------------------------------------------------
 
-    def emit(self, kind: str, proc: Process | None = None, **fields: object) -> None:
+    def emit(self, event: Event, proc: Process | None = None) -> None:
+        """Put `event` on the stream, stamped with the time and, if it is about `proc`,
+        the process (its fields follow those, in the order given)."""
         if not self.events.active:
             return
-        event: dict[str, Any] = {"kind": kind, "t": round(self.clock() * 1e6)}
+        out: dict[str, object] = {"kind": event["kind"], "t": round(self.clock() * 1e6)}
         if proc is not None:
-            event["pid"] = proc.identifier
-            event["index"] = proc.index
-            event["name"] = proc.name
-        event.update(fields)
-        self.events.emit(event)
+            out["pid"] = proc.identifier
+            out["index"] = proc.index
+            out["name"] = proc.name
+        out.update(event)
+        self.events.emit(cast(Event, out))
 
     # ---- syscalls -------------------------------------------------------------------
 
@@ -185,7 +189,9 @@ class Kernel:
 
         text = "".join(traceback.format_exception(error)).rstrip()
         print(f"tockd: kernel error during {during} of {proc.name}:\n{text}", file=sys.stderr)
-        self.emit("kernel_error", proc, during=during, error=repr(error))
+        self.emit(
+            ev.KernelError(kind=EventKind.KERNEL_ERROR, during=during, error=repr(error)), proc
+        )
         self.fault(proc, f"kernel error in {during}: {error!r}")
 
     def _handle_syscall(
@@ -287,7 +293,12 @@ class Kernel:
         old_fn, old_data = grant.raw_upcall(num)  # handed back to the owner only
         grant.set_upcall(num, fnptr, appdata)
         removed = proc.remove_pending_upcalls(driver, num)
-        self.emit("remove_pending_upcalls", proc, driver=driver, subscribe=num, removed=removed)
+        self.emit(
+            ev.RemovePendingUpcalls(
+                kind=EventKind.REMOVE_PENDING_UPCALLS, driver=driver, subscribe=num, removed=removed
+            ),
+            proc,
+        )
         capsule.subscribed(proc, num, fnptr)
         return subscribe_success(old_fn, old_data)
 
@@ -377,9 +388,9 @@ class Kernel:
         """The runtime refused an access: fault with the address, kind and region table."""
         lifecycle.mpu_fault(self, proc, address, length, access)
 
-    def fault(self, proc: Process, reason: str, **details: object) -> None:
+    def fault(self, proc: Process, reason: str) -> None:
         """The process faulted: record why and apply its fault policy."""
-        lifecycle.fault(self, proc, reason, **details)
+        lifecycle.fault(self, proc, reason)
 
     def stop(self, proc: Process) -> bool:
         """Console `stop`: a running or yielded process stops until `resume`."""

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from tockd.contract import events as ev
+from tockd.contract.events import EventKind
 from tockd.kernel.flash import FlashError, build_image
 from tockd.kernel.memory import PAGE
 from tockd.kernel.mpu import MpuError
@@ -137,7 +139,7 @@ def terminate(kernel: Kernel, proc: Process, completion_code: int | None) -> Non
     _release_grants(kernel, proc)
     proc.completion_code = completion_code
     proc.state = State.TERMINATED
-    kernel.emit("terminated", proc, completion_code=completion_code)
+    kernel.emit(ev.Terminated(kind=EventKind.TERMINATED, completion_code=completion_code), proc)
     if kernel.os is not None:
         kernel.os.stop_os_process(proc)
 
@@ -207,15 +209,17 @@ def reset(kernel: Kernel, proc: Process) -> None:
     proc.wait_for = None
     boot(kernel, proc)
     kernel.emit(
-        "restart",
+        ev.Restart(
+            kind=EventKind.RESTART,
+            old_pid=old,
+            restart_count=proc.restart_count,
+            app_break=proc.app_break,
+            kernel_memory_break=proc.kernel_memory_break,
+            allow_high_water_mark=proc.allow_high_water_mark,
+            grant_floor=kernel.grant_floor(proc),
+            old_allow_high_water_mark=hwm,
+        ),
         proc,
-        old_pid=old,
-        restart_count=proc.restart_count,
-        app_break=proc.app_break,
-        kernel_memory_break=proc.kernel_memory_break,
-        allow_high_water_mark=proc.allow_high_water_mark,
-        grant_floor=kernel.grant_floor(proc),
-        old_allow_high_water_mark=hwm,
     )
 
 
@@ -243,7 +247,7 @@ def mpu_fault(kernel: Kernel, proc: Process, address: int, length: int, access: 
     """The runtime refused an access: fault with the address, kind and region table."""
     assert proc.mpu is not None
     kind = "write" if access & _MPU_WRITE else "execute" if access == _MPU_EXECUTE else "read"
-    regions = [
+    regions: list[ev.MpuRegion] = [
         {
             "number": r.number,
             "start": r.start,
@@ -257,10 +261,7 @@ def mpu_fault(kernel: Kernel, proc: Process, address: int, length: int, access: 
         kernel,
         proc,
         f"MPU fault: {kind} of {length} byte(s) at {address:#x}{_whose(kernel, proc, address)}",
-        address=address,
-        length=length,
-        access=kind,
-        regions=regions,
+        ev.MpuFaultDetails(address=address, length=length, access=kind, regions=regions),
     )
 
 
@@ -275,7 +276,9 @@ def _whose(kernel: Kernel, proc: Process, address: int) -> str:
     return where
 
 
-def fault(kernel: Kernel, proc: Process, reason: str, **details: object) -> None:
+def fault(
+    kernel: Kernel, proc: Process, reason: str, mpu: ev.MpuFaultDetails | None = None
+) -> None:
     """The process faulted: record why and apply its fault policy."""
     if not proc.is_alive():
         return
@@ -283,7 +286,11 @@ def fault(kernel: Kernel, proc: Process, reason: str, **details: object) -> None
     for capsule in kernel.capsules.values():
         capsule.faulted(proc)
     policy = _fault_policy(proc)
-    kernel.emit("fault", proc, reason=reason, policy=policy.value, **details)
+    event = ev.Fault(kind=EventKind.FAULT, reason=reason, policy=policy.value)
+    if mpu is not None:
+        event["address"], event["length"] = mpu["address"], mpu["length"]
+        event["access"], event["regions"] = mpu["access"], mpu["regions"]
+    kernel.emit(event, proc)
     if policy is FaultPolicy.PANIC:
         proc.state = State.FAULTED
         kernel.panicked = f"Process {proc.name} had a fault: {reason}"
@@ -315,7 +322,7 @@ def stop(kernel: Kernel, proc: Process) -> bool:
     if proc.state in _STOPPABLE:
         proc.stopped_from = proc.state
         proc.state = State.STOPPED
-        kernel.emit("stopped", proc)
+        kernel.emit(ev.Bare(kind=EventKind.STOPPED), proc)
         return True
     return False
 
@@ -324,7 +331,7 @@ def resume(kernel: Kernel, proc: Process) -> bool:
     if proc.state is State.STOPPED:
         proc.state = proc.stopped_from or State.RUNNING
         proc.stopped_from = None
-        kernel.emit("resumed", proc)
+        kernel.emit(ev.Bare(kind=EventKind.RESUMED), proc)
         if kernel.os is not None:
             kernel.os.wake()
         return True

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from tockd.contract import events as ev
+from tockd.contract.events import EventKind
 from tockd.kernel.abi import ErrorCode, Memop
 from tockd.kernel.mpu import MpuError
 from tockd.kernel.syscall import (
@@ -44,7 +46,7 @@ def brk(kernel: Kernel, proc: Process, new_break: int) -> str | None:
     # uncovers: whatever an earlier life or old grant memory left there is readable.
     proc.app_break = new_break
     proc.mpu_dirty = True
-    kernel.emit("mpu_change", proc, app_break=new_break, reason="brk")
+    kernel.emit(ev.MpuChange(kind=EventKind.MPU_CHANGE, app_break=new_break, reason="brk"), proc)
     return None
 
 

@@ -8,9 +8,11 @@ listens (`EventBus.tracing`), which the kernel checks before calling in here.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from tockd.contract import events as ev
 from tockd.contract import wire
+from tockd.contract.events import EventKind
 from tockd.contract.returns import ret_text
 from tockd.kernel.abi import FRAME_RETURN
 
@@ -52,15 +54,15 @@ def note_running(kernel: Kernel, proc: Process) -> None:
 def _syscall_event(kernel: Kernel, proc: Process, registers: Registers | None) -> None:
     call = proc.last_call
     cls = call[0]
-    event: dict[str, Any] = {
-        "kind": "syscall",
-        "t": round(kernel.clock() * 1e6),
-        "pid": proc.identifier,
-        "index": proc.index,
-        "name": proc.name,
-        "cls": cls,
-        "args": list(call[1:]),
-    }
+    event = ev.Syscall(
+        kind=EventKind.SYSCALL,
+        t=round(kernel.clock() * 1e6),
+        pid=proc.identifier,
+        index=proc.index,
+        name=proc.name,
+        cls=cls,
+        args=list(call[1:]),
+    )
     ret = ret_text(call, registers)
     if ret is not None:
         event["ret"] = ret

@@ -12,6 +12,8 @@ from __future__ import annotations
 from enum import Enum
 from typing import TYPE_CHECKING
 
+from tockd.contract import events as ev
+from tockd.contract.events import EventKind
 from tockd.kernel.grant import ForgedGrant, GrantSpec
 from tockd.kernel.process import Process, State, Task, TaskKind
 
@@ -57,7 +59,10 @@ def schedule_upcall(
     if grant is None:
         return _dropped(kernel, proc, driver, subscribe, args, _NOT_ALIVE_REASON)
     if subscribe >= spec.upcalls:
-        kernel.emit("schedule_invalid", proc, driver=driver, subscribe=subscribe)
+        kernel.emit(
+            ev.ScheduleInvalid(kind=EventKind.SCHEDULE_INVALID, driver=driver, subscribe=subscribe),
+            proc,
+        )
         return UpcallResult.INVALID_SUBSCRIBE_NUM
     try:
         fnptr, appdata = grant.upcall(subscribe)
@@ -70,23 +75,27 @@ def schedule_upcall(
     queued = enqueue_task(kernel, proc, task)
     result = UpcallResult.OK if queued else UpcallResult.QUEUE_FULL
     kernel.emit(
-        "schedule",
+        ev.Schedule(
+            kind=EventKind.SCHEDULE,
+            driver=driver,
+            subscribe=subscribe,
+            fnptr=fnptr,
+            args=list(task[4:7]),
+            appdata=appdata,
+            result=result.debug(),
+        ),
         proc,
-        driver=driver,
-        subscribe=subscribe,
-        fnptr=fnptr,
-        args=list(task[4:7]),
-        appdata=appdata,
-        result=result.debug(),
     )
     if not queued:
         kernel.emit(
-            "upcall_dropped",
+            ev.UpcallLost(
+                kind=EventKind.UPCALL_DROPPED,
+                driver=driver,
+                subscribe=subscribe,
+                args=list(task[4:7]),
+                reason=_QUEUE_FULL_REASON,
+            ),
             proc,
-            driver=driver,
-            subscribe=subscribe,
-            args=list(task[4:7]),
-            reason=_QUEUE_FULL_REASON,
         )
     return result
 
@@ -101,7 +110,14 @@ def _dropped(
 ) -> UpcallResult:
     """An upcall that cannot be scheduled (KernelError): recorded, and Tock's result."""
     kernel.emit(
-        "upcall_dropped", proc, driver=driver, subscribe=subscribe, args=list(args), reason=reason
+        ev.UpcallLost(
+            kind=EventKind.UPCALL_DROPPED,
+            driver=driver,
+            subscribe=subscribe,
+            args=list(args),
+            reason=reason,
+        ),
+        proc,
     )
     return UpcallResult.KERNEL_ERROR
 
@@ -132,12 +148,14 @@ def next_delivery(kernel: Kernel, proc: Process) -> Delivery:
         if t.kind is TaskKind.FUNCTION_CALL:
             proc.state = State.RUNNING
             kernel.emit(
-                "function_call",
+                ev.FunctionCall(
+                    kind=EventKind.FUNCTION_CALL,
+                    fnptr=t.fnptr,
+                    args=[t.arg0, t.arg1, t.arg2, t.appdata],
+                    driver=t.driver,
+                    subscribe=t.subscribe,
+                ),
                 proc,
-                fnptr=t.fnptr,
-                args=[t.arg0, t.arg1, t.arg2, t.appdata],
-                driver=t.driver,
-                subscribe=t.subscribe,
             )
             return "upcall", (t.fnptr, t.arg0, t.arg1, t.arg2, t.appdata)
         if t.kind is TaskKind.IPC:
@@ -146,12 +164,14 @@ def next_delivery(kernel: Kernel, proc: Process) -> Delivery:
             continue
         # a ReturnValue for a null upcall: discarded, the process stays asleep
         kernel.emit(
-            "upcall_discarded",
+            ev.UpcallLost(
+                kind=EventKind.UPCALL_DISCARDED,
+                driver=t.driver,
+                subscribe=t.subscribe,
+                args=[t.arg0, t.arg1, t.arg2],
+                reason="null upcall",
+            ),
             proc,
-            driver=t.driver,
-            subscribe=t.subscribe,
-            args=[t.arg0, t.arg1, t.arg2],
-            reason="null upcall",
         )
     return None
 
@@ -165,10 +185,18 @@ def _deliver_awaited(kernel: Kernel, proc: Process) -> Delivery:
     t = proc.queue[i]
     del proc.queue[i]
     if t.kind is TaskKind.RETURN_VALUE:
-        kernel.emit("wait_for", proc, null=True, args=[t.arg0, t.arg1, t.arg2])
+        kernel.emit(
+            ev.WaitFor(kind=EventKind.WAIT_FOR, null=True, args=[t.arg0, t.arg1, t.arg2]), proc
+        )
     else:
         kernel.emit(
-            "wait_for", proc, null=False, fnptr=t.fnptr, args=[t.arg0, t.arg1, t.arg2, t.appdata]
+            ev.WaitFor(
+                kind=EventKind.WAIT_FOR,
+                null=False,
+                fnptr=t.fnptr,
+                args=[t.arg0, t.arg1, t.arg2, t.appdata],
+            ),
+            proc,
         )
     proc.state = State.RUNNING
     proc.wait_for = None

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
+from tockd.contract import events as ev
+from tockd.contract.events import DecisionKind, EventKind
 from tockd.kernel.scheduler import Scheduler, StoppedReason, register_scheduler
 from tockd.lab.strategy import Decision, RandomWalk, Strategy
 
@@ -74,7 +76,7 @@ class ControlledScheduler(Scheduler):
 
     # ---- decisions ----------------------------------------------------------------------
 
-    def decide(self, kind: str, options: list[str]) -> int:
+    def decide(self, kind: DecisionKind, options: list[str]) -> int:
         if len(options) == 1:
             return 0
         if len(self.decisions) >= self.max_decisions:
@@ -85,17 +87,18 @@ class ControlledScheduler(Scheduler):
             raise ValueError(f"strategy chose {choice} of {len(options)} options")
         self.decisions.append(Decision(kind, list(options), choice))
         self.kernel.emit(
-            "decision",
-            None,
-            decision=kind,
-            options=options,
-            choice=choice,
-            step=len(self.decisions),
+            ev.Decision(
+                kind=EventKind.DECISION,
+                decision=kind,
+                options=options,
+                choice=choice,
+                step=len(self.decisions),
+            )
         )
         return choice
 
     def _choose_timer(self, labels: list[str]) -> int:
-        return self.decide("timer", labels)
+        return self.decide(DecisionKind.TIMER, labels)
 
     # ---- Scheduler interface ------------------------------------------------------------
 
@@ -113,7 +116,7 @@ class ControlledScheduler(Scheduler):
             options.append(f"advance {round((deadline - self.clock()) * 1e6)}us")
         if not options:
             return None
-        pick = self.decide("run", options)
+        pick = self.decide(DecisionKind.RUN, options)
         if pick == len(ready):  # let time pass: the next timer fires first
             assert deadline is not None  # "advance" is offered only with a timer pending
             self.clock.advance_to(deadline)
@@ -127,7 +130,7 @@ class ControlledScheduler(Scheduler):
         if not others:
             return True
         options = [f"continue {proc.index}", *(f"preempt {p.index}" for p in others)]
-        pick = self.decide("switch", options)
+        pick = self.decide(DecisionKind.SWITCH, options)
         if pick == 0:
             return True
         self._forced = others[pick - 1]
@@ -160,12 +163,12 @@ class ControlledScheduler(Scheduler):
         kernel = self.kernel
         alive = [p for p in kernel.processes if p.is_alive()]
         options = ["none"] + [f"{a} {p.index}" for p in alive for a in ADVERSITIES]
-        pick = self.decide("adversity", options)
+        pick = self.decide(DecisionKind.ADVERSITY, options)
         if pick == 0:
             return
         what, index = options[pick].split()
         proc = kernel.processes[int(index)]
-        kernel.emit("adversity", proc, action=what)
+        kernel.emit(ev.Adversity(kind=EventKind.ADVERSITY, action=what), proc)
         if what == "fault":
             kernel.fault(proc, "adversity: fault injected by the strategy")
         elif what == "restart":

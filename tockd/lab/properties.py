@@ -19,30 +19,36 @@ Invariants (`check_invariants`) look at the live kernel state:
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from tockd.contract import events as ev
+from tockd.contract.events import Event, EventKind
 from tockd.kernel.abi import DriverNum
 from tockd.kernel.mpu import Permission
 
 if TYPE_CHECKING:
     from tockd.kernel.kernel import Kernel
+    from tockd.kernel.process import Process
 
-Property = Callable[[list[dict[str, Any]], "Kernel"], list[str]]
+#: a property of a whole run: the run's events and the kernel at its end -> violations
+Property = Callable[[list[Event], "Kernel"], list[str]]
 
 
-def notify_delivered(events: list[dict[str, Any]], kernel: Kernel) -> list[str]:
+def notify_delivered(events: list[Event], kernel: Kernel) -> list[str]:
     """Every IPC notify the kernel accepted reached a subscribed upcall (or was
     recorded as dropped: that is still a violation of this property)."""
     out = [
-        f"notify from process {e['caller']} to {e['name']} dropped: {e['reason']}"
+        f"notify from process {e['caller']} to {e.get('name')} dropped: {e['reason']}"
         for e in events
-        if e["kind"] == "ipc_dropped"
+        if e["kind"] == EventKind.IPC_DROPPED
     ]
-    accepted = sum(1 for e in events if e["kind"] == "ipc_notify" and e["result"] == "Success")
+    accepted = sum(
+        1 for e in events if e["kind"] == EventKind.IPC_NOTIFY and e["result"] == "Success"
+    )
     delivered = sum(
         1
         for e in events
-        if e["kind"] == "schedule"
+        if e["kind"] == EventKind.SCHEDULE
         and e["driver"] == DriverNum.IPC
         and e["fnptr"] != 0
         and e["result"] == "Ok(())"
@@ -53,26 +59,30 @@ def notify_delivered(events: list[dict[str, Any]], kernel: Kernel) -> list[str]:
     return out
 
 
-def no_faults(events: list[dict[str, Any]], kernel: Kernel) -> list[str]:
-    return [f"{e['name']} faulted: {e['reason']}" for e in events if e["kind"] == "fault"]
+def no_faults(events: list[Event], kernel: Kernel) -> list[str]:
+    return [
+        f"{e.get('name')} faulted: {e['reason']}" for e in events if e["kind"] == EventKind.FAULT
+    ]
 
 
 def prints(name: str, text: str) -> Property:
-    def check(events: list[dict[str, Any]], kernel: Kernel) -> list[str]:
-        out = "".join(e["text"] for e in events if e["kind"] == "console" and e["name"] == name)
+    def check(events: list[Event], kernel: Kernel) -> list[str]:
+        out = "".join(
+            e["text"] for e in events if e["kind"] == EventKind.CONSOLE and e.get("name") == name
+        )
         return [] if text in out else [f"{name} never printed {text!r}"]
 
     check.__name__ = f"prints({name!r}, {text!r})"
     return check
 
 
-def lines_intact(events: list[dict[str, Any]], kernel: Kernel) -> list[str]:
+def lines_intact(events: list[Event], kernel: Kernel) -> list[str]:
     """Every console line that reports a message ("X says ...") holds exactly one."""
     bad = []
     for e in events:
-        if e["kind"] == "console":
+        if e["kind"] == EventKind.CONSOLE:
             bad += [
-                f"{e['name']} printed a mixed line: {line!r}"
+                f"{e.get('name')} printed a mixed line: {line!r}"
                 for line in e["text"].splitlines()
                 if line.count(" says ") > 1
             ]
@@ -113,7 +123,7 @@ class InvariantWatch:
         for v in check_invariants(kernel):
             if v not in self.seen:
                 self.seen.append(v)
-                kernel.emit("invariant_violation", None, text=v)
+                kernel.emit(ev.InvariantViolation(kind=EventKind.INVARIANT_VIOLATION, text=v))
 
 
 def check_invariants(kernel: Kernel) -> list[str]:
@@ -170,5 +180,5 @@ def check_invariants(kernel: Kernel) -> list[str]:
     return out
 
 
-def _own(p: Any, start: int, end: int) -> bool:
+def _own(p: Process, start: int, end: int) -> bool:
     return bool(p.mem_start <= start < p.mem_end)

@@ -22,6 +22,7 @@ from typing import Any
 import trio
 
 from tockd.board import BoardConfig
+from tockd.contract.events import Event, EventKind
 from tockd.daemon import Daemon
 from tockd.kernel.events import console_text
 from tockd.lab.controlled import ControlledScheduler
@@ -107,7 +108,7 @@ class RunRecord:
         return self.verdict != "ok"
 
 
-def digest_events(events: list[dict[str, Any]]) -> str:
+def digest_events(events: list[Event]) -> str:
     """A hash of everything the kernel did, minus wall-clock and OS-assigned values."""
     h = hashlib.sha256()
     for e in events:
@@ -160,7 +161,7 @@ async def _run(
     kernel = daemon.kernel
     sched = daemon.scheduler
     assert isinstance(sched, ControlledScheduler)  # the one built just above
-    events: list[dict[str, Any]] = []
+    events: list[Event] = []
     kernel.events.subscribe(events.append)
     invariants = watch.seen
     timed_out = True
@@ -168,7 +169,7 @@ async def _run(
         await daemon.run()
         timed_out = False
     violations = [v for prop in properties for v in prop(events, kernel)]
-    faults = [e["reason"] for e in events if e["kind"] == "fault"]
+    faults = [e["reason"] for e in events if e["kind"] == EventKind.FAULT]
     verdict = "timeout" if timed_out else "violation" if (violations or invariants) else "ok"
     console = console_text(events)
     return RunRecord(
