@@ -28,7 +28,7 @@ from tockd.contract.control import ControlClient, ControlFailed, Disconnected, o
 
 if TYPE_CHECKING:
     from tockd.lab.explore import Summary
-    from tockd.lab.work import RunJson
+    from tockd.lab.run import RunJson
 
 EPILOG = "Board files are described in tockd/board.py; see README.md for a tour."
 

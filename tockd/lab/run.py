@@ -17,7 +17,7 @@ import json
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import NotRequired, TypedDict, cast
 
 import trio
 
@@ -27,7 +27,7 @@ from tockd.daemon import Daemon
 from tockd.kernel.events import console_text
 from tockd.lab.controlled import ControlledScheduler
 from tockd.lab.properties import InvariantWatch, Property
-from tockd.lab.strategy import Strategy
+from tockd.lab.strategy import DecisionJson, Strategy, StrategyJson
 from tockd.zygote import Zygote
 
 _zygote: Zygote | None = None
@@ -80,10 +80,13 @@ def worker_zygote() -> None:
 _VOLATILE = ("t", "seq", "os_pid", "generation")
 
 
-@dataclass
-class RunRecord:
+class RunJson(TypedDict):
+    """One run as JSON: `RunRecord.to_json`, plus what the sweep adds.
+
+    This is the line a sweep appends to its JSONL file and reads back on resume."""
+
     seed: int | None
-    strategy: dict[str, Any]
+    strategy: StrategyJson
     digest: str
     decisions: int
     faults: list[str]
@@ -91,16 +94,37 @@ class RunRecord:
     property_violations: list[str]
     verdict: str  # "ok" | "violation" | "timeout"
     seconds: float
-    schedule: list[list[Any]] = field(default_factory=list)
+    divergence: str
+    #: [kind, options, choice] per decision; only in a violating run's record
+    schedule: NotRequired[list[DecisionJson]]
+    console: NotRequired[dict[str, str]]
+    #: where the run ran (set by the worker)
+    node: NotRequired[str]
+    #: set by shrinking: decisions off the default path, and replays it took
+    essential: NotRequired[int]
+    shrink_tries: NotRequired[int]
+
+
+@dataclass
+class RunRecord:
+    seed: int | None
+    strategy: StrategyJson
+    digest: str
+    decisions: int
+    faults: list[str]
+    invariant_violations: list[str]
+    property_violations: list[str]
+    verdict: str  # "ok" | "violation" | "timeout"
+    seconds: float
+    schedule: list[DecisionJson] = field(default_factory=list)
     divergence: str = ""
     console: dict[str, str] = field(default_factory=dict)
 
-    def to_json(self, with_schedule: bool | None = None) -> dict[str, Any]:
-        data = asdict(self)
+    def to_json(self, with_schedule: bool | None = None) -> RunJson:
+        data = cast(RunJson, asdict(self))
         keep = self.verdict != "ok" if with_schedule is None else with_schedule
         if not keep:
-            data.pop("schedule")
-            data.pop("console")
+            del data["schedule"], data["console"]
         return data
 
     @property

@@ -18,9 +18,8 @@ from pathlib import Path
 
 from tockd.board import BoardConfig, load_board, parse_board
 from tockd.lab.properties import resolve
-from tockd.lab.run import RunRecord, run_once, zygote_session
+from tockd.lab.run import RunJson, RunRecord, run_once, zygote_session
 from tockd.lab.strategy import Decision, Replay, Strategy, make_strategy
-from tockd.lab.work import RunJson, run_json
 
 SCHEDULE_VERSION = 1
 
@@ -91,14 +90,15 @@ def shrink_schedule(
             record = _replay_choices(
                 cfg, properties, _with_default(decisions, i, default), check, adversity
             )
-            data = run_json(record, with_schedule=True)
+            data = record.to_json(with_schedule=True)
             if record.violated and _signature(data) == signature:
                 best = data
                 changed = True
                 break
             if tries >= budget:
                 break
-    best["essential"] = sum(1 for d in best["schedule"] if d[2] != default_choice(d[0], d[1]))
+    final = [Decision.from_json(d) for d in best["schedule"]]
+    best["essential"] = sum(1 for d in final if d.choice != default_choice(d.kind, d.options))
     best["shrink_tries"] = tries
     return best
 
@@ -168,7 +168,7 @@ def replay(schedule_file: str | Path, *, board: str | Path | None = None) -> Rep
             adversity=data["adversity"],
         )
     return {
-        **run_json(record, with_schedule=True),
+        **record.to_json(with_schedule=True),
         "board_changed": cfg.digest != data["board_digest"],
         "recorded_digest": data["digest"],
         "identical": record.digest == data["digest"] and not strategy.divergence,

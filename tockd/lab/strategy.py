@@ -20,20 +20,30 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
+#: a strategy's own description of itself (its `describe()`): its shape is its own
+StrategyJson = dict[str, object]
+#: a decision as a schedule file and a run record hold it: [kind, options, choice]
+DecisionJson = list[object]
+
 
 @dataclass
 class Decision:
-    kind: str  # "run" | "switch" | "timer" | "adversity"
+    kind: str  # a DecisionKind: "run" | "switch" | "timer" | "adversity"
     options: list[str]
     choice: int
 
-    def to_json(self) -> list[Any]:
+    def to_json(self) -> DecisionJson:
         return [self.kind, self.options, self.choice]
 
     @staticmethod
-    def from_json(data: list[Any]) -> Decision:
+    def from_json(data: object) -> Decision:
+        """A decision read back from JSON or msgpack; ValueError if it is not one."""
+        if not isinstance(data, list) or len(data) != 3:
+            raise ValueError(f"a decision is [kind, options, choice], not {data!r:.60}")
         kind, options, choice = data
-        return Decision(str(kind), [str(o) for o in options], int(choice))
+        if not isinstance(options, list) or type(choice) is not int:
+            raise ValueError(f"a decision is [kind, options, choice], not {data!r:.60}")
+        return Decision(str(kind), [str(o) for o in options], choice)
 
 
 class Strategy:
@@ -44,7 +54,7 @@ class Strategy:
     def choose(self, kind: str, options: list[str], step: int) -> int:
         raise NotImplementedError
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> StrategyJson:
         return {"name": self.name}
 
 
@@ -71,7 +81,7 @@ class RandomWalk(Strategy):
             return self.rng.randrange(1, len(options))
         return self.rng.randrange(len(options))
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> StrategyJson:
         return {
             "name": self.name,
             "seed": self.seed,
@@ -116,7 +126,7 @@ class PCT(Strategy):
         self.last = labels[best]
         return best
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> StrategyJson:
         return {"name": self.name, "seed": self.seed, "depth": self.depth, "steps": self.steps}
 
 
@@ -166,7 +176,7 @@ class Exhaustive(Strategy):
                 return [*self.taken[:i], self.taken[i] + 1]
         return None
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> StrategyJson:
         return {"name": self.name, "prefix": self.prefix, "preemption_bound": self.preemption_bound}
 
 
@@ -195,7 +205,7 @@ class Replay(Strategy):
             self.detail = f"decision {i}: the recorded schedule has only {len(self.decisions)}"
         return self.fallback.choose(kind, options, step)
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> StrategyJson:
         return {
             "name": self.name,
             "decisions": len(self.decisions),

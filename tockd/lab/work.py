@@ -20,46 +20,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, NotRequired, TypedDict, cast
 
 from tockd.board import parse_board
 from tockd.lab.properties import resolve
-from tockd.lab.run import RunRecord, run_once
+from tockd.lab.run import RunJson, run_once
 from tockd.lab.strategy import Exhaustive, Strategy, make_strategy
 
 #: levels of the exhaustive tree split into separate work items when several workers
 #: share the search (a binary tree gives up to 2**depth subtrees)
 SPLIT_DEPTH = 5
-
-
-class RunJson(TypedDict):
-    """One run as JSON: `RunRecord.to_json` (tockd.lab.run), plus what the sweep adds.
-
-    This is the line a sweep appends to its JSONL file and reads back on resume."""
-
-    seed: int | None
-    strategy: dict[str, Any]  # the strategy's own `describe()`: its shape is its own
-    digest: str
-    decisions: int
-    faults: list[str]
-    invariant_violations: list[str]
-    property_violations: list[str]
-    verdict: str  # "ok" | "violation" | "timeout"
-    seconds: float
-    divergence: str
-    #: [kind, options, choice] per decision; only in a violating run's record
-    schedule: NotRequired[list[list[Any]]]
-    console: NotRequired[dict[str, str]]
-    #: where the run ran (set by the worker)
-    node: NotRequired[str]
-    #: set by shrinking: decisions off the default path, and replays it took
-    essential: NotRequired[int]
-    shrink_tries: NotRequired[int]
-
-
-def run_json(record: RunRecord, *, with_schedule: bool) -> RunJson:
-    """`record` as JSON; the one place its dict is given its shape."""
-    return cast(RunJson, record.to_json(with_schedule=with_schedule))
 
 
 @dataclass(frozen=True)
@@ -119,7 +88,7 @@ def _run(ex: Exploration, strategy: Strategy, seed: int | None, node: str) -> Ru
     record = run_once(
         cfg, strategy, resolve(ex.properties), check=ex.check, adversity=ex.adversity, seed=seed
     )
-    data = run_json(record, with_schedule=record.violated)
+    data = record.to_json(with_schedule=record.violated)
     data["node"] = node
     return data
 
@@ -170,7 +139,6 @@ __all__ = [
     "RunJson",
     "Subtree",
     "Work",
-    "run_json",
     "run_work",
     "search_subtree",
     "split_off",
