@@ -12,8 +12,8 @@ tockd trace                   stream the live syscall trace of a running daemon
 tockd tui                     live dashboard of a running daemon (run ... --tui: both)
 tockd explore|replay|experiment   the race lab
 
-Here: `main` and the table of commands. Each family of commands is a module with one
-handler and one parser builder per command (the handler set as the parser's default):
+Here: `main` and the table of commands. Each family of commands is a module of
+handlers and the parser builders that register them (each parser's default `handler`):
 
 - `run`: run a board; `trace` and `tui`, which watch a running one;
 - `control`: the commands that send one request to a running daemon (ps, mem, stop, ...);
