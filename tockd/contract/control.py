@@ -335,7 +335,7 @@ def open_socket(path: str | Path) -> socket.socket:
 class ControlClient:
     """A blocking client on one connection: requests are answered in order, one at a
     time. Errors are exceptions (ControlFailed, Disconnected); the command line turns
-    them into its exit message (tockd/cli.py `Client`)."""
+    them into its exit message (tockd/cli/common.py `Client`)."""
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock

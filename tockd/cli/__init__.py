@@ -1,0 +1,68 @@
+"""`tockd`: run a board, and talk to a running one through its control socket.
+
+tockd run configs/hello.toml [--trace] [--trace-jsonl FILE] [--forever]
+tockd ps                      process table (like Tock's process console `list`)
+tockd stop|start|boot|fault|terminate|restart NAME
+tockd mem NAME                memory map and MPU regions of a process
+tockd button N [--release]    press (or release) button N
+tockd console NAME TEXT       type TEXT into NAME's console
+tockd pause|resume            pause or resume the scheduler
+tockd step [N]                let N more syscalls or upcalls happen while paused
+tockd trace                   stream the live syscall trace of a running daemon
+tockd tui                     live dashboard of a running daemon (run ... --tui: both)
+tockd explore|replay|experiment   the race lab
+
+Here: `main` and the table of commands. Each family of commands is a module of
+handlers and the parser builders that register them (each parser's default `handler`):
+
+- `run`: run a board; `trace` and `tui`, which watch a running one;
+- `control`: the commands that send one request to a running daemon (ps, mem, stop, ...);
+- `lab`: explore, replay, experiment;
+- `common`: what they share, among it `Client`, the blocking control client that
+  ends the command with tockd's exit message (tests and benchmarks use it too).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from tockd.cli import control, lab, run
+from tockd.cli.common import Client, Handler
+
+if TYPE_CHECKING:
+    from tockd.cli.common import Subparsers
+
+__all__ = ["COMMANDS", "Client", "build_parser", "main"]
+
+EPILOG = "Board files are described in tockd/board.py; see README.md for a tour."
+
+#: every command's parser builder, in the order `tockd --help` lists them
+COMMANDS: tuple[Callable[[Subparsers], None], ...] = (
+    run.add_run,
+    control.add_control_commands,
+    run.add_watch,
+    lab.add_explore,
+    lab.add_replay,
+    lab.add_experiment,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tockd",
+        description="Run Tock's process model on Linux.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in COMMANDS:
+        add(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler: Handler = args.handler
+    return handler(args)

@@ -1,0 +1,246 @@
+"""The race lab's commands: explore a board's schedules, replay one, run an experiment.
+
+- `tockd explore BOARD`: a sweep of the controlled scheduler (tockd/lab/explore.py);
+  the first violation is shrunk, saved as a schedule file and replayed;
+- `tockd replay FILE`: that schedule again, its digest checked (or, with `--tui`,
+  walked decision by decision in the dashboard);
+- `tockd experiment NAME`: one of the Tock IPC flaw experiments (tockd/experiment.py).
+
+Exit status: 0 done, 1 the command could not run, 3 explore found a violation, 4 the
+replay's digest differs from the recorded one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tockd.cli.common import Subparsers
+    from tockd.lab.explore import Summary
+    from tockd.lab.run import RunJson
+
+
+def cmd_explore(args: argparse.Namespace) -> int:
+    """`tockd explore`: announce the sweep, run it, report it. Exit status: 0 no
+    violation, 3 a violation (shrunk and saved), 1 the sweep could not run."""
+    from tockd.board import BoardError
+    from tockd.lab.executor import ExecutorError
+
+    props = args.property or ["notify-delivered"]
+    where = f"Ray ({args.ray})" if args.ray else f"{args.jobs} job(s)"
+    print(
+        f"exploring {args.config}: strategy {args.strategy}, {args.runs} runs, "
+        f"{where}, properties {', '.join(props)}"
+        f"{', adversity on' if args.adversity else ''}",
+        file=sys.stderr,
+    )
+    try:
+        s = _run_sweep(args, props)
+    except (BoardError, ValueError, OSError, ExecutorError) as e:
+        print(f"tockd: {e}", file=sys.stderr)
+        return 1
+    _print_sweep(args, s)
+    if s.first is None:
+        print("no violation found")
+        return 0
+    _print_violation(s, s.first)
+    return 3
+
+
+def _run_sweep(args: argparse.Namespace, props: list[str]) -> Summary:
+    """The sweep `args` ask for, its records appended to `--out` (or to the `--resume`
+    file, which then goes on growing)."""
+    from tockd.lab.explore import explore, progress_bar
+
+    out_path = args.out or args.resume
+    with contextlib.ExitStack() as stack:
+        out = stack.enter_context(open(out_path, "a")) if out_path else None
+        return explore(
+            args.config,
+            props,
+            strategy=args.strategy,
+            runs=args.runs,
+            jobs=args.jobs,
+            seed=args.seed,
+            check=True,
+            adversity=args.adversity,
+            out=out,
+            save=args.save,
+            progress=progress_bar(args.runs),
+            stop_at_first=not args.keep_going,
+            ray=args.ray,
+            resume=args.resume,
+            batch=args.batch,
+        )
+
+
+def _print_sweep(args: argparse.Namespace, s: Summary) -> None:
+    """The sweep's counts; with Ray or several nodes, a line per node."""
+    print(
+        f"\n{'runs':<22}{s.runs}\n{'runs/s':<22}{s.runs_per_second:.1f}\n"
+        f"{'distinct digests':<22}{len(s.digests)}\n{'violations':<22}{s.violations}\n"
+        f"{'timeouts':<22}{s.timeouts}"
+    )
+    if s.resumed:
+        print(f"{'resumed':<22}{s.resumed} runs read back from {args.resume}, not run again")
+    if args.ray or len(s.nodes) > 1:
+        print(f"\n{'node':<26}{'runs':>6}{'runs/s':>9}{'violations':>12}")
+        for name, node in sorted(s.nodes.items()):
+            print(f"{name:<26}{node.runs:>6}{s.node_rate(name):>9.1f}{node.violations:>12}")
+        print()
+
+
+def _print_violation(s: Summary, first: RunJson) -> None:
+    """The violation kept, what shrinking made of it, and whether its replay matched."""
+    shrunk = s.shrunk or first
+    which = (
+        f"seed {first['seed']}"
+        if first["seed"] is not None
+        else f"prefix {first['strategy'].get('prefix')}"  # exhaustive runs have no seed
+    )
+    print(f"{'first violation':<22}{which}, {first['decisions']} decisions")
+    for v in (first["property_violations"] + first["invariant_violations"])[:5]:
+        print(f"  {v}")
+    print(
+        f"{'shrunk to':<22}{shrunk.get('essential')} decision(s) off the default path "
+        f"(of {len(shrunk['schedule'])})"
+    )
+    print(f"{'schedule saved':<22}{s.schedule_file}")
+    print(
+        f"{'replay':<22}{'identical digest' if s.replay_digest_ok else 'DIFFERENT digest'}"
+        f" ({shrunk['digest']})"
+    )
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from tockd.lab.explore import replay
+
+    if args.tui:
+        import json
+
+        from tockd.cli import main
+
+        try:
+            board = args.board or json.loads(Path(args.schedule).read_text())["board"]
+        except (OSError, ValueError, KeyError) as e:
+            print(f"tockd: cannot read {args.schedule}: {e}", file=sys.stderr)
+            return 1
+        # exactly `tockd run BOARD --schedule FILE --tui`, with run's own defaults
+        return main(["run", str(board), "--schedule", args.schedule, "--tui"])
+
+    try:
+        r = replay(args.schedule, board=args.board)
+    except (OSError, ValueError, KeyError) as e:
+        print(f"tockd: cannot replay {args.schedule}: {e}", file=sys.stderr)
+        return 1
+    if r["board_changed"]:
+        print("the board file changed since the schedule was saved")
+    if r["divergence"]:
+        print(f"diverged at {r['divergence']}; continued under a seeded strategy")
+    if args.trace:
+        for name, text in r["console"].items():
+            for line in text.splitlines():
+                print(f"[{name}] {line}")
+    for v in r["property_violations"] + r["invariant_violations"]:
+        print(f"violation: {v}")
+    same = "identical" if r["identical"] else "DIFFERENT"
+    print(
+        f"verdict {r['verdict']}; digest {r['digest']} ({same} to the recorded "
+        f"{r['recorded_digest']})"
+    )
+    return 0 if r["identical"] else 4
+
+
+def cmd_experiment(args: argparse.Namespace) -> int:
+    from tockd.experiment import MODES, catalogue, report
+
+    experiments = catalogue()
+    if args.list or not args.name:
+        width = max(len(n) for n in experiments)
+        for name, exp in experiments.items():
+            print(f"{name:<{width}}  {exp.title}")
+        return 0
+    names = list(experiments) if args.name == "all" else [args.name]
+    unknown = [n for n in names if n not in experiments]
+    if unknown:
+        print(f"tockd: no experiment {unknown[0]!r} (tockd experiment --list)", file=sys.stderr)
+        return 1
+    modes = [args.mode] if args.mode else list(MODES)
+    for name in names:
+        report(experiments[name], modes)
+    return 0
+
+
+# ---- the parsers ----------------------------------------------------------------------
+
+
+def add_explore(sub: Subparsers) -> None:
+    xp = sub.add_parser(
+        "explore",
+        help="explore schedules of a board under the controlled "
+        "scheduler; shrink and save the first violation",
+    )
+    xp.set_defaults(handler=cmd_explore)
+    xp.add_argument("config", help="board file")
+    xp.add_argument(
+        "--property",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="property to check (notify-delivered, no-faults, lines-intact, "
+        "prints:APP:TEXT); repeatable; default notify-delivered",
+    )
+    xp.add_argument("--strategy", default="pct", choices=["random", "pct", "exhaustive"])
+    xp.add_argument("--runs", type=int, default=200)
+    xp.add_argument("--jobs", type=int, default=1)
+    xp.add_argument("--seed", type=int, default=0, help="first seed (run i uses seed+i)")
+    xp.add_argument(
+        "--adversity",
+        action="store_true",
+        help="let the strategy inject faults, restarts, grant and queue failures",
+    )
+    xp.add_argument("--out", metavar="FILE", help="write one JSON record per run")
+    xp.add_argument("--save", metavar="FILE", help="schedule file for the first violation")
+    xp.add_argument(
+        "--ray",
+        metavar="auto|local|ADDRESS",
+        help="run on a Ray cluster (pip install 'tockd[ray]'): auto joins the one "
+        "RAY_ADDRESS or `ray start` set up, local starts a throwaway one of --jobs CPUs",
+    )
+    xp.add_argument(
+        "--resume",
+        metavar="FILE",
+        help="skip the seeds whose records FILE holds (a killed sweep's --out) and go "
+        "on appending to it",
+    )
+    xp.add_argument("--batch", type=int, metavar="N", help="seeds per work item (default: auto)")
+    xp.add_argument(
+        "--keep-going",
+        action="store_true",
+        help="finish every run instead of stopping at the first violation",
+    )
+
+
+def add_replay(sub: Subparsers) -> None:
+    rp = sub.add_parser("replay", help="replay a schedule file and check its digest")
+    rp.set_defaults(handler=cmd_replay)
+    rp.add_argument("schedule", help="a schedule file written by tockd explore")
+    rp.add_argument("--board", help="board file (default: the one recorded)")
+    rp.add_argument("--trace", action="store_true", help="print the run's console output")
+    rp.add_argument(
+        "--tui",
+        action="store_true",
+        help="step through the schedule decision by decision in the dashboard",
+    )
+
+
+def add_experiment(sub: Subparsers) -> None:
+    ex = sub.add_parser("experiment", help="run a Tock IPC flaw experiment (tock vs hardened)")
+    ex.set_defaults(handler=cmd_experiment)
+    ex.add_argument("name", nargs="?", help="experiment name (see --list), or 'all'")
+    ex.add_argument("--list", action="store_true", help="list the experiments")
+    ex.add_argument("--mode", choices=["tock", "hardened"], help="run one mode only")
