@@ -82,25 +82,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from apps_py.libtock import landlock
-
-# the seccomp half of the sandbox: apps_py/libtock/seccomp.py
-from apps_py.libtock.seccomp import (
-    MACHINES,
+from apps_py.libtock.bpf import RET_KILL_PROCESS, assemble
+from apps_py.libtock.privileges import (
     PR_CAP_AMBIENT,
     PR_CAP_AMBIENT_CLEAR_ALL,
     PR_CAPBSET_DROP,
     PR_SET_DUMPABLE,
-    RET_KILL_PROCESS,
-    SandboxError,
-    _libc,
-    _no_new_privs,
-    _prctl,
-    assemble,
-    install_base_filter,
-    install_filter,
-    machine,
-    strict_rules,
+    no_new_privs,
+    prctl,
 )
+from apps_py.libtock.sandbox_error import SandboxError
+from apps_py.libtock.seccomp import MACHINES, install_base_filter, install_filter, machine
+from apps_py.libtock.seccomp_rules import strict_rules
 from tockd.contract import abi as _contract
 
 #: What a board without a `[sandbox]` table gets. 256 MiB of address space: a runtime
@@ -117,8 +110,6 @@ DEFAULTS: dict[str, int | bool] = {
     "seccomp": False,
     "landlock": True,
 }
-
-# prctl / seccomp(2) constants (linux/prctl.h, linux/seccomp.h, linux/audit.h)
 
 
 _active: dict[str, int | bool] = {}
@@ -282,7 +273,7 @@ def drop_bounding_set() -> None:
     zygote does it once, so the apps it forks inherit an empty set."""
     global _bounding_dropped
     for cap in range(_LAST_CAP + 1):
-        if _prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
+        if prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
             err = ctypes.get_errno()
             if err in (errno.EINVAL, errno.EPERM):
                 break  # past the last cap, or no CAP_SETPCAP (an unprivileged process)
@@ -296,7 +287,7 @@ def drop_capabilities() -> None:
     capset(2)."""
     if not _bounding_dropped:
         drop_bounding_set()
-    _prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
+    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
     if landlock.syscall4(_NR_CAPSET, _CAPSET_ARGS[0], _CAPSET_ARGS[1], 0, 0):
         raise SandboxError(f"capset failed: {os.strerror(ctypes.get_errno())}")
 
@@ -484,7 +475,6 @@ def apply_limits(
         raise SandboxError("the sandbox must be applied before any thread is started")
     _active.clear()
     _active.update(cfg)
-    libc = _libc()
     sys.dont_write_bytecode = True  # RLIMIT_FSIZE would kill the app writing a .pyc
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     if cfg["landlock"]:  # `landlock = false` relaxes the filesystem whole, writes too
@@ -502,8 +492,8 @@ def apply_limits(
     files = int(cfg["open_files"])
     if files:
         _set_limit(resource.RLIMIT_NOFILE, files)
-    _no_new_privs(libc)
-    if _prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
+    no_new_privs()
+    if prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
         raise SandboxError(f"PR_SET_DUMPABLE failed: {os.strerror(ctypes.get_errno())}")
     if cfg["landlock"]:
         try:
