@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from apps_py.libtock import bpf, privileges, sandbox, seccomp, seccomp_rules
+from apps_py.libtock import bpf, landlock_rules, privileges, sandbox, seccomp, seccomp_rules
 from tests.harness import app, board_toml
 from tockd.board import BoardError, parse_board
 from tockd.daemon import describe_exit
@@ -428,7 +428,7 @@ def _escape(how: str, tmp: str) -> str:
     elif how == "setsid":
         os.setsid()
     elif how == "capabilities":
-        return "caps {:x} {:x} {:x}".format(*sandbox.capabilities())
+        return "caps {:x} {:x} {:x}".format(*privileges.capabilities())
     elif how == "memfd_write":
         fd = os.memfd_create("grow")
         os.write(fd, b"x")
@@ -586,7 +586,7 @@ def test_landlock_alone_scopes_signals_between_siblings() -> None:
             code = 1
             try:
                 privileges.no_new_privs()
-                landlock.restrict(sandbox.fs_rules(None))
+                landlock.restrict(landlock_rules.fs_rules(None))
                 code = body()  # type: ignore[operator]
             finally:
                 os._exit(code)
