@@ -33,7 +33,8 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 from apps_py.libtock import landlock_rules, sandbox
-from apps_py.libtock.memory import Heap, Memory, MemoryProtocolError, MpuFault, tbf_header
+from apps_py.libtock.flash import tbf_header
+from apps_py.libtock.memory import Heap, Memory, MemoryProtocolError, MpuFault
 from apps_py.libtock.syscalls import Ret, Upcall
 from tockd.contract.abi import (
     FRAME_BOOT,
