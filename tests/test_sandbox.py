@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from apps_py.libtock import sandbox, seccomp
+from apps_py.libtock import bpf, landlock_rules, privileges, sandbox, seccomp, seccomp_rules
 from tests.harness import app, board_toml
 from tockd.board import BoardError, parse_board
 from tockd.daemon import describe_exit
@@ -24,13 +24,13 @@ from tockd.daemon import describe_exit
 ROOT = Path(__file__).resolve().parent.parent
 X86 = seccomp.MACHINES["x86_64"]
 NR = X86.syscalls
-KILL = seccomp.RET_KILL_PROCESS
-ALLOW = seccomp.RET_ALLOW
+KILL = bpf.RET_KILL_PROCESS
+ALLOW = bpf.RET_ALLOW
 SOCK, PID, MEM = 7, 4242, 9
 
 
 def errno_ret(code: int) -> int:
-    return seccomp.RET_ERRNO | code
+    return bpf.RET_ERRNO | code
 
 
 def run_bpf(program: bytes, nr: int, args: tuple[int, ...], arch: int = X86.audit_arch) -> int:
@@ -192,9 +192,9 @@ def test_the_zygotes_host_layer_and_the_apps_layer_answer_as_the_whole_filter(
 ) -> None:
     """A forked app runs under the zygote's host layer plus its own app layer; stacked,
     they must answer every call exactly as the one-program base filter does."""
-    host = seccomp.assemble(X86, seccomp.host_rules(), ALLOW)
-    app = seccomp.assemble(X86, seccomp.app_rules(fork=fork, pid=PID), ALLOW)
-    whole = seccomp.assemble(X86, seccomp.base_rules(fork=fork, pid=PID), ALLOW)
+    host = bpf.assemble(X86, seccomp_rules.host_rules(), ALLOW)
+    app = bpf.assemble(X86, seccomp_rules.app_rules(fork=fork, pid=PID), ALLOW)
+    whole = bpf.assemble(X86, seccomp_rules.base_rules(fork=fork, pid=PID), ALLOW)
     assert _strongest(run_bpf(host, nr, args), run_bpf(app, nr, args)) == run_bpf(whole, nr, args)
 
 
@@ -202,7 +202,7 @@ def test_the_zygotes_host_layer_and_the_apps_layer_answer_as_the_whole_filter(
 def test_base_filter_matches_its_rules(nr: int, args: tuple[int, ...], fork: bool) -> None:
     program = seccomp.base_program(fork, PID)
     assert program is not None
-    assert program == seccomp.assemble(X86, seccomp.base_rules(fork=fork, pid=PID), ALLOW)
+    assert program == bpf.assemble(X86, seccomp_rules.base_rules(fork=fork, pid=PID), ALLOW)
     assert run_bpf(program, nr, args) == base_spec(nr, args, fork=fork)
 
 
@@ -220,14 +220,14 @@ def test_the_patched_pid_is_the_only_one_that_may_be_signalled(pid: int, sig: in
 @settings(max_examples=500)
 @given(nr=syscall_nr, args=registers)
 def test_strict_filter_matches_its_rules(nr: int, args: tuple[int, ...]) -> None:
-    program = seccomp.assemble(X86, seccomp.strict_rules(SOCK, PID, MEM), KILL)
+    program = bpf.assemble(X86, seccomp_rules.strict_rules(SOCK, PID, MEM), KILL)
     assert run_bpf(program, nr, args) == strict_spec(nr, args)
 
 
 def test_both_filters_kill_a_foreign_architecture() -> None:
     for program in (
-        seccomp.assemble(X86, seccomp.base_rules(fork=True), ALLOW),
-        seccomp.assemble(X86, seccomp.strict_rules(SOCK, PID, MEM), KILL),
+        bpf.assemble(X86, seccomp_rules.base_rules(fork=True), ALLOW),
+        bpf.assemble(X86, seccomp_rules.strict_rules(SOCK, PID, MEM), KILL),
     ):
         assert run_bpf(program, NR["getpid"], (0,) * 6, arch=0x4000_0003) == KILL  # i386
         assert run_bpf(program, NR["getpid"] | 0x4000_0000, (0,) * 6) == KILL  # x32
@@ -428,7 +428,7 @@ def _escape(how: str, tmp: str) -> str:
     elif how == "setsid":
         os.setsid()
     elif how == "capabilities":
-        return "caps {:x} {:x} {:x}".format(*sandbox.capabilities())
+        return "caps {:x} {:x} {:x}".format(*privileges.capabilities())
     elif how == "memfd_write":
         fd = os.memfd_create("grow")
         os.write(fd, b"x")
@@ -585,8 +585,8 @@ def test_landlock_alone_scopes_signals_between_siblings() -> None:
         if pid == 0:
             code = 1
             try:
-                seccomp._no_new_privs(seccomp._libc())
-                landlock.restrict(sandbox.fs_rules(None))
+                privileges.no_new_privs()
+                landlock.restrict(landlock_rules.fs_rules(None))
                 code = body()  # type: ignore[operator]
             finally:
                 os._exit(code)

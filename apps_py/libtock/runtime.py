@@ -32,8 +32,9 @@ import sys
 from collections.abc import Callable
 from typing import Any, NoReturn
 
-from apps_py.libtock import sandbox
-from apps_py.libtock.memory import Heap, Memory, MemoryProtocolError, MpuFault, tbf_header
+from apps_py.libtock import landlock_rules, sandbox
+from apps_py.libtock.flash import tbf_header
+from apps_py.libtock.memory import Heap, Memory, MemoryProtocolError, MpuFault
 from apps_py.libtock.syscalls import Ret, Upcall
 from tockd.contract.abi import (
     FRAME_BOOT,
@@ -260,7 +261,7 @@ def main(argv: list[str] | None = None) -> NoReturn:
     args = argv if argv is not None else sys.argv[1:]
     sock_fd, mem_fd, parent = int(args[0]), int(args[1]), int(args[2])
     _die_with_parent(parent)
-    sandbox.close_fds_except([sock_fd, mem_fd, *sandbox.prepared_fds()])
+    sandbox.close_fds_except([sock_fd, mem_fd, *landlock_rules.prepared_fds()])
     faulthandler.enable()  # a SIGSEGV (the mprotect backstop) leaves a Python traceback
     sock = socket.socket(fileno=sock_fd)
     sock.setblocking(True)

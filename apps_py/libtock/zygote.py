@@ -12,7 +12,7 @@ Protocol, one msgpack array per SOCK_SEQPACKET message on CONTROL_FD:
 - daemon -> zygote `[SPAWN, token, cpu, module]` with four fds over SCM_RIGHTS: the app's end
   of its kernel socket, of its memory socket (its RAM pages come over it), and its
   stdout and stderr. `cpu` is None or the core to pin the app to; `module` the app's
-  module, whose Landlock ruleset the zygote builds once (sandbox.prepare). The zygote never
+  module, whose Landlock ruleset the zygote builds once (landlock_rules.prepare). The zygote never
   holds a memory object: no app can take one from it.
 - zygote -> daemon `[SPAWNED, token, pid]` with a pidfd of the app over SCM_RIGHTS, or
   `[FAILED, token, reason]`.
@@ -54,7 +54,7 @@ import apps_py.libtock.ipc
 import apps_py.libtock.led
 import apps_py.libtock.rng
 import apps_py.libtock.vtime  # noqa: F401
-from apps_py.libtock import runtime, sandbox, seccomp
+from apps_py.libtock import landlock_rules, privileges, runtime, seccomp
 from tockd.contract.zygote import EXITED, FAILED, MAX_MESSAGE, SPAWN, SPAWNED
 
 #: the largest app source file the zygote compiles ahead (bigger ones are left to the app)
@@ -205,7 +205,7 @@ class Zygote:
             self.send([FAILED, token, "bad spawn request"])
             return True
         if isinstance(module, str):
-            sandbox.prepare(module)
+            landlock_rules.prepare(module)
             try:
                 PRECOMPILED.prepare(module)
             except Exception:
@@ -299,9 +299,9 @@ def main(argv: list[str] | None = None) -> None:
     ctl.setblocking(True)
     # The objects alive now never change again: keep the collector off their pages, so
     # the forked apps go on sharing them.
-    sandbox.drop_bounding_set()  # once for every app; the zygote execs nothing
+    privileges.drop_bounding_set()  # once for every app; the zygote execs nothing
     seccomp.install_host_layer()  # the seccomp layer that holds for the zygote too
-    sandbox.fs_rules(None)  # the Landlock rules every app shares, resolved once
+    landlock_rules.fs_rules(None)  # the Landlock rules every app shares, resolved once
     sys.meta_path.insert(0, PRECOMPILED)
     gc.disable()
     gc.collect()

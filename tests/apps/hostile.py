@@ -13,7 +13,7 @@ import subprocess
 import threading
 import time
 
-from apps_py.libtock import app_args, console, runtime, sandbox
+from apps_py.libtock import app_args, console, privileges, runtime
 from tockd.contract.abi import REPORT, ReportKind
 from tockd.contract.wire import encode
 
@@ -40,7 +40,7 @@ def _status() -> None:
     lines.append(f"NoNewPrivs:\t{libc.prctl(39, 0, 0, 0, 0)}")  # PR_GET_NO_NEW_PRIVS
     lines.append(f"Seccomp:\t{libc.prctl(21, 0, 0, 0, 0)}")  # PR_GET_SECCOMP
     lines.append(f"Dumpable:\t{libc.prctl(3, 0, 0, 0, 0)}")  # PR_GET_DUMPABLE
-    effective, permitted, _inheritable = sandbox.capabilities()
+    effective, permitted, _inheritable = privileges.capabilities()
     lines.append(f"Capabilities:\t{effective:#x} {permitted:#x}")
     console.write("\n".join(lines) + "\n")
 
