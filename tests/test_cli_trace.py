@@ -47,6 +47,10 @@ def test_tockd_trace_prints_the_live_trace_and_ends_with_the_daemon(sock_dir: Pa
         for p in (daemon, trace):
             if p.poll() is None:
                 p.kill()
-                p.communicate()
+            p.wait()
+        reader.join(timeout=5)
+        for pipe in (trace.stdout, trace.stderr):
+            if pipe is not None:
+                pipe.close()
     assert lines and all(TRACE_LINE.match(line) for line in lines), lines[:5]
     assert any(line.startswith("[0] function_call @") for line in lines)  # the upcall ran
