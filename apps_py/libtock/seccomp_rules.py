@@ -32,10 +32,10 @@ import system and tracebacks degrade gracefully; ioctl fails with ENOTTY. Any ot
 threads, fork, exec, ...) kills the app with SIGSYS (SECCOMP_RET_KILL_PROCESS); the
 daemon reports that as a fault naming seccomp.
 
-Both filters are classic BPF (179 and 147 instructions, tested against their rules in
-tests/test_sandbox.py). Syscall numbers exist for x86_64 only (seccomp.MACHINES); on
-another machine `seccomp = true` is refused with a clear error and the no-fork rule
-falls back to RLIMIT_NPROC = 0 (which binds non-root users only).
+Both filters are classic BPF (the base 215 instructions, 203 when fork is allowed; the
+strict 147; tested against their rules in tests/test_sandbox.py). Syscall numbers exist
+for x86_64 only (seccomp.MACHINES); on another machine `seccomp = true` is refused with
+a clear error and the no-fork rule falls back to RLIMIT_NPROC = 0 (which binds non-root users only).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The TBF header layout (Tock Binary Format, `libraries/tock-tbf/src/types.rs`,
 release-2.2): the kernel writes it into each process's flash (tockd/kernel/flash.py)
-and an app's runtime parses its own header back (apps_py/libtock/memory.py).
+and an app's runtime parses its own header back (apps_py/libtock/flash.py).
 
 Part of the contract (tockd/contract/__init__.py): imports only the standard library.
 """
