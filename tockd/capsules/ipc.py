@@ -123,9 +123,10 @@ class Ipc(Capsule):
         whatever it holds, is compared with every process's package name in array
         order. No allow at all is an empty buffer, like an allow of length 0: both match
         no name (NODEVICE), unless a process has an empty one. A name in the caller's
-        flash works as one in its RAM (libtock-c passes a string literal); `Kernel._allow`
-        accepted either, as Tock's `build_readonly_process_buffer` does. Tock's INVAL
-        (the buffer cannot be entered: its owner is gone) cannot happen to the caller."""
+        flash works as one in its RAM (libtock-c passes a string literal); the kernel's
+        allow (`syscalls.allow_call`) accepted either, as Tock's
+        `build_readonly_process_buffer` does. Tock's INVAL (the buffer cannot be
+        entered: its owner is gone) cannot happen to the caller."""
         name = self._allowed_bytes(proc, ptr, length)
         for other in self.kernel.processes:
             if other.name.encode() == name:
