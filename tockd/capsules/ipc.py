@@ -25,6 +25,9 @@ the queued task names the caller's incarnation, so a task whose caller has resta
 since is dropped at delivery (its grant cannot be entered). Every failure on that path
 is silent in `tock` mode. Each `hardened` fix is a switch (see HARDENED below).
 
+The windows a delivery opens, and their refusal and revocation, are
+tockd/capsules/ipc_share.py's; this module decides when (commands, delivery, hooks).
+
 In both modes the caller's share and the target's callback are read back from grant
 bytes through checked accessors (tockd/kernel/grant.py): a share outside the caller's
 RAM below its break (say, rewritten by the caller to point at another app) faults the
@@ -33,16 +36,15 @@ caller, the forger, and the notify is dropped, never exposed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from tockd.capsules.base import Capsule
+from tockd.capsules.ipc_share import SharedBuffers, Window
 from tockd.contract import events as ev
-from tockd.contract.control import IpcClient, IpcView, IpcWindow
+from tockd.contract.control import IpcClient, IpcView
 from tockd.contract.events import EventKind
 from tockd.kernel.abi import DriverNum, ErrorCode
 from tockd.kernel.grant import ForgedGrant, GrantError, GrantSpec
-from tockd.kernel.mpu import MpuConfig, MpuError, Permission, Region
 from tockd.kernel.process import Task, TaskKind
 from tockd.kernel.syscall import SUCCESS, SyscallReturn, failure, success_u32
 
@@ -74,17 +76,6 @@ HARDENED = {
 }
 
 
-@dataclass
-class Window:
-    """An MPU region of `holder` that exposes memory of `owner` (an IPC share)."""
-
-    holder: int
-    owner: int
-    region: Region
-    ptr: int
-    length: int
-
-
 class Ipc(Capsule):
     driver_num = int(DriverNum.IPC)
 
@@ -94,7 +85,8 @@ class Ipc(Capsule):
         self.grant_spec = GrantSpec(
             DriverNum.IPC, upcalls=num_procs, allow_ro=1, allow_rw=num_procs
         )
-        self.windows: list[Window] = []
+        #: the windows deliveries opened (tockd/capsules/ipc_share.py)
+        self.shares = SharedBuffers(kernel)
         # held notifies, by callee identifier: at most one per client (see _hold_or_drop)
         self.parked: dict[int, list[Task]] = {}
         self.lost: dict[int, int] = {}  # notifies lost, by caller identifier
@@ -102,6 +94,11 @@ class Ipc(Capsule):
 
     def _on(self, switch: str) -> bool:
         return self.kernel.hardened.get(switch, False)
+
+    @property
+    def windows(self) -> list[Window]:
+        """The MPU windows other processes hold into shared buffers, now."""
+        return self.shares.windows
 
     # ---- commands -------------------------------------------------------------------
 
@@ -126,9 +123,10 @@ class Ipc(Capsule):
         whatever it holds, is compared with every process's package name in array
         order. No allow at all is an empty buffer, like an allow of length 0: both match
         no name (NODEVICE), unless a process has an empty one. A name in the caller's
-        flash works as one in its RAM (libtock-c passes a string literal); `Kernel._allow`
-        accepted either, as Tock's `build_readonly_process_buffer` does. Tock's INVAL
-        (the buffer cannot be entered: its owner is gone) cannot happen to the caller."""
+        flash works as one in its RAM (libtock-c passes a string literal); the kernel's
+        allow (`syscalls.allow_call`) accepted either, as Tock's
+        `build_readonly_process_buffer` does. Tock's INVAL (the buffer cannot be
+        entered: its owner is gone) cannot happen to the caller."""
         name = self._allowed_bytes(proc, ptr, length)
         for other in self.kernel.processes:
             if other.name.encode() == name:
@@ -199,25 +197,7 @@ class Ipc(Capsule):
     def check_allow_rw(self, proc: Process, num: int, address: int, size: int) -> ErrorCode | None:
         if size == 0 or not self._on("refuse_unprotectable_share"):
             return None
-        procs = self.kernel.processes
-        if num >= len(procs) or procs[num] is proc or procs[num].mpu is None:
-            return ErrorCode.INVAL
-        trial = _copy_config(procs[num].mpu)  # type: ignore[arg-type]
-        try:
-            self.kernel.mpu.allocate_region(address, size, size, Permission.READ_WRITE, trial)
-        except MpuError as e:
-            self.kernel.emit(
-                ev.IpcShareRefused(
-                    kind=EventKind.IPC_SHARE_REFUSED,
-                    target=num,
-                    ptr=address,
-                    length=size,
-                    reason=str(e),
-                ),
-                proc,
-            )
-            return ErrorCode.NOMEM if "no free" in str(e) else ErrorCode.SIZE
-        return None
+        return self.shares.refusal(proc, num, address, size)
 
     # ---- delivery (at the target's yield) ---------------------------------------------
 
@@ -269,7 +249,7 @@ class Ipc(Capsule):
         if not has_callback and self._on("queue_until_subscribed"):
             self._hold_or_drop(target, caller, task, "no callback yet")
             return
-        if length and not self._expose(target, caller, ptr, length):
+        if length and not self.shares.expose(target, caller, ptr, length):
             if self._on("refuse_unprotectable_share"):
                 ptr, length = 0, 0  # never hand the peer a pointer it cannot touch
         elif not length:
@@ -314,45 +294,6 @@ class Ipc(Capsule):
         else:
             self._drop(target, caller, task.fnptr, why)
 
-    def _expose(self, target: Process, owner: Process, ptr: int, length: int) -> bool:
-        """`target.add_mpu_region(ptr, len, len)`; Tock ignores the result."""
-        assert target.mpu is not None
-        for w in self.windows:
-            if w.holder == target.index and w.ptr == ptr and w.length == length:
-                return True  # already exposed (Tock's allocate_region fails on the overlap)
-        try:
-            region = self.kernel.mpu.allocate_region(
-                ptr, length, length, Permission.READ_WRITE, target.mpu
-            )
-        except MpuError as e:
-            self.kernel.emit(
-                ev.IpcShare(
-                    kind=EventKind.IPC_SHARE,
-                    owner=owner.index,
-                    ptr=ptr,
-                    length=length,
-                    ok=False,
-                    reason=str(e),
-                ),
-                target,
-            )
-            return False
-        self.windows.append(Window(target.index, owner.index, region, ptr, length))
-        target.mpu_dirty = True
-        self.kernel.emit(
-            ev.IpcShare(
-                kind=EventKind.IPC_SHARE,
-                owner=owner.index,
-                ptr=ptr,
-                length=length,
-                ok=True,
-                region_start=region.start,
-                region_size=region.size,
-            ),
-            target,
-        )
-        return True
-
     def _drop(
         self, target: Process, caller: Process, kind: int, reason: str, lost_by: int | None = None
     ) -> None:
@@ -394,62 +335,24 @@ class Ipc(Capsule):
 
     def faulted(self, proc: Process) -> None:
         if self._on("revoke_on_fault"):
-            self.revoke_into(proc, "owner faulted")
+            self.shares.revoke_into(proc, "owner faulted")
 
     def terminating(self, proc: Process) -> None:
         if self._on("revoke_on_fault"):
-            self.revoke_into(proc, "owner terminated")
+            self.shares.revoke_into(proc, "owner terminated")
 
     def restarting(self, proc: Process) -> None:
         """Hardened keep_high_water_mark: a restart also revokes windows into `proc`."""
         if self._on("keep_high_water_mark"):
-            self.revoke_into(proc, "owner restarted")
-
-    def revoke_into(self, owner: Process, reason: str) -> None:
-        """Remove every window other processes hold into `owner`'s memory, for real:
-        the pages under each window get fresh objects (copy on revoke), so whatever
-        mapping a holder kept no longer aliases the owner's memory."""
-        kernel = self.kernel
-        for w in [w for w in self.windows if w.owner == owner.index]:
-            holder = kernel.processes[w.holder]
-            if holder.mpu is not None:
-                try:
-                    kernel.mpu.remove_region(w.region, holder.mpu)
-                except MpuError:
-                    pass
-                holder.mpu_dirty = True
-            for start, end in w.region.opened():
-                lo, hi = max(start, owner.mem_start), min(end, owner.mem_end)
-                if hi > lo:
-                    kernel.ram.replace(lo, hi - lo)
-                    owner.mpu_dirty = True  # it maps the new objects at its next switch
-            self.windows.remove(w)
-            kernel.emit(
-                ev.IpcRevoke(
-                    kind=EventKind.IPC_REVOKE,
-                    owner=owner.index,
-                    ptr=w.ptr,
-                    length=w.length,
-                    reason=reason,
-                ),
-                holder,
-            )
+            self.shares.revoke_into(proc, "owner restarted")
 
     def exposed_end(self, proc: Process) -> int:
         """The highest byte of `proc`'s memory inside a window another process holds."""
-        ends = [
-            min(end, proc.mem_end)
-            for w in self.windows
-            if w.owner == proc.index
-            for start, end in w.region.opened()
-            if end > proc.mem_start and start < proc.mem_end
-        ]
-        return max(ends, default=0)
+        return self.shares.exposed_end(proc)
 
     def release(self, proc: Process) -> None:
-        # Tock's reset() clears the process's own MPU config, windows included; windows
-        # others hold into it are kept (issue #4371) unless revoke_on_fault removed them.
-        self.windows = [w for w in self.windows if w.holder != proc.index]
+        """Forget the windows `proc` holds (not those into it) and its held notifies."""
+        self.shares.release(proc)
         self.parked.pop(proc.identifier, None)
 
     def describe(self) -> IpcView:
@@ -468,28 +371,13 @@ class Ipc(Capsule):
                     services.append(p.index)
                 else:
                     clients.append({"client": p.index, "service": n})
-        windows: list[IpcWindow] = [
-            {
-                "holder": w.holder,
-                "owner": w.owner,
-                "ptr": w.ptr,
-                "length": w.length,
-                "region_start": w.region.start,
-                "region_size": w.region.size,
-            }
-            for w in self.windows
-        ]
-        return {"services": services, "clients": clients, "windows": windows}
+        return {"services": services, "clients": clients, "windows": self.shares.describe()}
 
 
 def ipc_task(caller: Process, kind: int) -> Task:
     """Tock's `Task::IPC((processid, cb_type))`: the caller by index (subscribe) and by
     identifier (arg0), so a task that outlives the caller's incarnation is recognised."""
     return Task(TaskKind.IPC, int(DriverNum.IPC), caller.index, kind, caller.identifier)
-
-
-def _copy_config(cfg: MpuConfig) -> MpuConfig:
-    return MpuConfig(list(cfg.app_regions), cfg.flash, list(cfg.extra), cfg.app_block)
 
 
 __all__ = ["HARDENED", "Ipc", "Window", "ipc_task"]

@@ -3,9 +3,10 @@
 Sans-IO: nothing here touches a socket or trio. The daemon (`tockd.daemon`) feeds each
 syscall frame to `handle_syscall`, asks `next_delivery` what to hand a yielded process,
 and performs the OS actions the kernel requests through `OsHooks`. The work is split
-where Tock splits it: upcalls (upcall.py), a process's life cycle (lifecycle.py), grant
-allocation (grant_alloc.py), timers (timers.py), syscall tracing (tracing.py); `Kernel`
-keeps one method for each, which is what capsules, the daemon and the lab call. Dispatch order and
+where Tock splits it: the syscall classes the kernel answers itself (syscalls.py),
+upcalls (upcall.py), a process's life cycle (lifecycle.py), grant allocation
+(grant_alloc.py), timers (timers.py), syscall tracing (tracing.py); `Kernel` keeps one
+method for each, which is what capsules, the daemon and the lab call. Dispatch order and
 results follow `kernel/src/kernel.rs` and `kernel/src/process_standard.rs` at release-2.2
 (docs/conformance.md lists each rule; docs/syscall-flow.md walks one syscall through).
 """
@@ -22,29 +23,16 @@ from typing import TYPE_CHECKING, Protocol, cast
 
 from tockd.contract import events as ev
 from tockd.contract.events import Event, EventKind
-from tockd.kernel import grant_alloc, lifecycle, tracing, upcall
+from tockd.kernel import grant_alloc, lifecycle, syscalls, tracing, upcall
 from tockd.kernel import memop as memop_mod
-from tockd.kernel.abi import (
-    UPCALL_QUEUE_LEN,
-    ErrorCode,
-    ExitCall,
-    SyscallClass,
-    YieldCall,
-)
+from tockd.kernel.abi import UPCALL_QUEUE_LEN, ErrorCode, SyscallClass
 from tockd.kernel.driver import Driver, IpcTasks
 from tockd.kernel.events import EventBus
 from tockd.kernel.flash import Flash, FlashError
 from tockd.kernel.grant import ForgedGrant, Grant, GrantSpec
 from tockd.kernel.mpu import MPU
 from tockd.kernel.process import Process, State, Task
-from tockd.kernel.syscall import (
-    SyscallReturn,
-    allow_failure,
-    allow_success,
-    failure,
-    subscribe_failure,
-    subscribe_success,
-)
+from tockd.kernel.syscall import failure
 from tockd.kernel.timers import TimerCallback, TimerChooser, TimerQueue
 from tockd.kernel.upcall import Delivery, UpcallResult
 
@@ -201,9 +189,9 @@ class Kernel:
         proc.syscall_count += 1
         proc.last_call = (cls, r0, r1, r2, r3)  # formatted only when someone asks
         if cls == SyscallClass.YIELD:
-            return self._yield(proc, r0, r1, r2)
+            return Outcome(syscalls.yield_call(self, proc, r0, r1, r2))
         if cls == SyscallClass.EXIT:
-            return self._exit(proc, r0, r1)
+            return Outcome(syscalls.exit_call(self, proc, r0, r1))
         try:
             if cls == SyscallClass.MEMOP:
                 rv = memop_mod.memop(self, proc, r0, r1)
@@ -211,14 +199,14 @@ class Kernel:
                 capsule = self.capsules.get(r0)
                 rv = _NODEVICE if capsule is None else capsule.command(proc, r1, r2, r3)
             elif cls == SyscallClass.SUBSCRIBE:
-                rv = self._subscribe(proc, r0, r1, r2, r3)
+                rv = syscalls.subscribe_call(self, proc, r0, r1, r2, r3)
             else:
-                rv = self._allow(proc, cls, r0, r1, r2, r3)
+                rv = syscalls.allow_call(self, proc, cls, r0, r1, r2, r3)
         except ForgedGrant as e:
             # a value read back from a grant broke its rules: its owner forged it. The
             # forger is faulted; a caller that is not the forger gets FAIL.
             self.forged_grant(e)
-            rv = _failed_call(cls, r2, r3)
+            rv = syscalls.failed_call(cls, r2, r3)
         if proc.state is not State.RUNNING:
             # the capsule faulted or stopped the caller while handling the call
             return Outcome(None)
@@ -228,112 +216,12 @@ class Kernel:
         # that logs returning syscalls itself (the daemon) is left to it (yields and
         # exits, which may not return, are logged here)
         if bus.tracing and (bus.only_recorder is None or not self.caller_records):
-            self._trace_syscall(proc, registers)
+            tracing.trace_syscall(self, proc, registers)
         return Outcome(registers)
-
-    def _trace_syscall(self, proc: Process, registers: tuple[int, int, int, int] | None) -> None:
-        tracing.trace_syscall(self, proc, registers)
 
     def note_running(self, proc: Process) -> None:
         """The daemon hands `proc` the CPU: the recorders' log says whose syscalls follow."""
         tracing.note_running(self, proc)
-
-    def _yield(self, proc: Process, which: int, r1: int, r2: int) -> Outcome:
-        if self.events.tracing:
-            self._trace_syscall(proc, None)
-        if which not in (0, 1, 2):
-            # kernel.rs (2.2): "Only 0, 1, and 2 are valid ... just return control to
-            # the process." Tock sets no return value; tockd answers as it does for a
-            # Yield-NoWait that finds nothing queued.
-            return Outcome((0, 0, 0, 0))
-        if which == YieldCall.NO_WAIT:
-            has_tasks = bool(proc.queue)
-            if r1 != 0 and proc.in_ram(r1, 1):
-                self.ram.write(r1, b"\x01" if has_tasks else b"\x00")
-            if not has_tasks:
-                return Outcome((0, 0, 0, 0))
-            proc.state = State.YIELDED
-        elif which == YieldCall.WAIT:
-            proc.state = State.YIELDED
-        else:
-            proc.state = State.YIELDED_FOR
-            proc.wait_for = (r1, r2)
-        return Outcome(None)
-
-    def _exit(self, proc: Process, which: int, code: int) -> Outcome:
-        tracing = self.events.tracing
-        if which == ExitCall.TERMINATE:
-            if tracing:
-                self._trace_syscall(proc, None)
-            self.terminate(proc, code)
-            return Outcome(None)
-        if which == ExitCall.RESTART:
-            if tracing:
-                self._trace_syscall(proc, None)
-            self.try_restart(proc, code)
-            return Outcome(None)
-        rv = failure(ErrorCode.NOSUPPORT)
-        if tracing:
-            self._trace_syscall(proc, rv.registers())
-        return Outcome(rv.registers())
-
-    def _subscribe(
-        self, proc: Process, driver: int, num: int, fnptr: int, appdata: int
-    ) -> SyscallReturn:
-        if fnptr != 0 and not (proc.in_flash(fnptr, 4) or proc.in_ram(fnptr, 4)):
-            return subscribe_failure(ErrorCode.INVAL, fnptr, appdata)
-        capsule = self.capsules.get(driver)
-        if capsule is None:
-            return subscribe_failure(ErrorCode.NODEVICE, fnptr, appdata)
-        grant = grant_alloc.grant_for_syscall(self, proc, capsule)
-        if grant is None:
-            return subscribe_failure(ErrorCode.NOMEM, fnptr, appdata)
-        if num >= capsule.grant_spec.upcalls:
-            return subscribe_failure(ErrorCode.NOSUPPORT, fnptr, appdata)
-        old_fn, old_data = grant.raw_upcall(num)  # handed back to the owner only
-        grant.set_upcall(num, fnptr, appdata)
-        removed = proc.remove_pending_upcalls(driver, num)
-        self.emit(
-            ev.RemovePendingUpcalls(
-                kind=EventKind.REMOVE_PENDING_UPCALLS, driver=driver, subscribe=num, removed=removed
-            ),
-            proc,
-        )
-        capsule.subscribed(proc, num, fnptr)
-        return subscribe_success(old_fn, old_data)
-
-    def _allow(
-        self, proc: Process, cls: int, driver: int, num: int, addr: int, size: int
-    ) -> SyscallReturn:
-        capsule = self.capsules.get(driver)
-        if capsule is None:
-            return allow_failure(cls, ErrorCode.NODEVICE, addr, size)
-        if size != 0:
-            in_ram = proc.in_ram(addr, size)
-            if not in_ram and not (cls == SyscallClass.ALLOW_RO and proc.in_flash(addr, size)):
-                return allow_failure(cls, ErrorCode.INVAL, addr, size)
-            if in_ram:
-                proc.allow_high_water_mark = max(proc.allow_high_water_mark, addr + size)
-        if cls == SyscallClass.ALLOW_USERSPACE_READABLE:
-            return capsule.allow_userspace_readable(proc, num, addr, size)
-        grant = grant_alloc.grant_for_syscall(self, proc, capsule)
-        if grant is None:
-            return allow_failure(cls, ErrorCode.NOMEM, addr, size)
-        spec = capsule.grant_spec
-        if cls == SyscallClass.ALLOW_RW:
-            if num >= spec.allow_rw:
-                return allow_failure(cls, ErrorCode.NOSUPPORT, addr, size)
-            refused = capsule.check_allow_rw(proc, num, addr, size)
-            if refused is not None:
-                return allow_failure(cls, refused, addr, size)
-            old = grant.raw_allow_rw(num)  # handed back to the owner only
-            grant.set_allow_rw(num, addr, size)
-        else:
-            if num >= spec.allow_ro:
-                return allow_failure(cls, ErrorCode.NOSUPPORT, addr, size)
-            old = grant.raw_allow_ro(num)
-            grant.set_allow_ro(num, addr, size)
-        return allow_success(cls, old[0], old[1])
 
     # ---- grants (tockd/kernel/grant_alloc.py) ---------------------------------------
 
@@ -435,12 +323,3 @@ class Kernel:
             if p.name == name:
                 return p
         return None
-
-
-def _failed_call(cls: int, r2: int, r3: int) -> SyscallReturn:
-    """FAIL, in the variant a syscall of class `cls` returns its failures in."""
-    if cls == SyscallClass.SUBSCRIBE:
-        return subscribe_failure(ErrorCode.FAIL, r2, r3)
-    if cls in (SyscallClass.COMMAND, SyscallClass.MEMOP):
-        return failure(ErrorCode.FAIL)
-    return allow_failure(cls, ErrorCode.FAIL, r2, r3)
