@@ -124,7 +124,7 @@ class Ipc(Capsule):
         order. No allow at all is an empty buffer, like an allow of length 0: both match
         no name (NODEVICE), unless a process has an empty one. A name in the caller's
         flash works as one in its RAM (libtock-c passes a string literal); the kernel's
-        allow (`syscalls.allow_call`) accepted either, as Tock's
+        allow (`syscall_handlers.allow_call`) accepted either, as Tock's
         `build_readonly_process_buffer` does. Tock's INVAL (the buffer cannot be
         entered: its owner is gone) cannot happen to the caller."""
         name = self._allowed_bytes(proc, ptr, length)

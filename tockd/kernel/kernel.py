@@ -3,7 +3,7 @@
 Sans-IO: nothing here touches a socket or trio. The daemon (`tockd.daemon`) feeds each
 syscall frame to `handle_syscall`, asks `next_delivery` what to hand a yielded process,
 and performs the OS actions the kernel requests through `OsHooks`. The work is split
-where Tock splits it: the syscall classes the kernel answers itself (syscalls.py),
+where Tock splits it: the syscall classes the kernel answers itself (syscall_handlers.py),
 upcalls (upcall.py), a process's life cycle (lifecycle.py), grant allocation
 (grant_alloc.py), timers (timers.py), syscall tracing (tracing.py); `Kernel` keeps one
 method for each, which is what capsules, the daemon and the lab call. Dispatch order and
@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Protocol, cast
 
 from tockd.contract import events as ev
 from tockd.contract.events import Event, EventKind
-from tockd.kernel import grant_alloc, lifecycle, syscalls, tracing, upcall
+from tockd.kernel import grant_alloc, lifecycle, syscall_handlers, tracing, upcall
 from tockd.kernel import memop as memop_mod
 from tockd.kernel.abi import UPCALL_QUEUE_LEN, ErrorCode, SyscallClass
 from tockd.kernel.driver import Driver, IpcTasks
@@ -189,9 +189,9 @@ class Kernel:
         proc.syscall_count += 1
         proc.last_call = (cls, r0, r1, r2, r3)  # formatted only when someone asks
         if cls == SyscallClass.YIELD:
-            return Outcome(syscalls.yield_call(self, proc, r0, r1, r2))
+            return Outcome(syscall_handlers.yield_call(self, proc, r0, r1, r2))
         if cls == SyscallClass.EXIT:
-            return Outcome(syscalls.exit_call(self, proc, r0, r1))
+            return Outcome(syscall_handlers.exit_call(self, proc, r0, r1))
         try:
             if cls == SyscallClass.MEMOP:
                 rv = memop_mod.memop(self, proc, r0, r1)
@@ -199,14 +199,14 @@ class Kernel:
                 capsule = self.capsules.get(r0)
                 rv = _NODEVICE if capsule is None else capsule.command(proc, r1, r2, r3)
             elif cls == SyscallClass.SUBSCRIBE:
-                rv = syscalls.subscribe_call(self, proc, r0, r1, r2, r3)
+                rv = syscall_handlers.subscribe_call(self, proc, r0, r1, r2, r3)
             else:
-                rv = syscalls.allow_call(self, proc, cls, r0, r1, r2, r3)
+                rv = syscall_handlers.allow_call(self, proc, cls, r0, r1, r2, r3)
         except ForgedGrant as e:
             # a value read back from a grant broke its rules: its owner forged it. The
             # forger is faulted; a caller that is not the forger gets FAIL.
             self.forged_grant(e)
-            rv = syscalls.failed_call(cls, r2, r3)
+            rv = syscall_handlers.failed_call(cls, r2, r3)
         if proc.state is not State.RUNNING:
             # the capsule faulted or stopped the caller while handling the call
             return Outcome(None)
