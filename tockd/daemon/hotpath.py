@@ -193,7 +193,7 @@ class HotPath:
         next turn) or the app's own fault report."""
         kernel = self.kernel
         if type(frame) is list and frame and frame[0] == REPORT:
-            self._report(proc, frame)
+            report_fault(kernel, proc, frame)
             return
         try:
             cls, r0, r1, r2, r3 = wire.check_syscall(frame)
@@ -217,15 +217,30 @@ class HotPath:
                 record(raw if raw is not None else wire.encode(frame))
                 record(held)
 
-    def _report(self, proc: Process, frame: list[object]) -> None:
-        """The app reports a fault of its own: an MPU fault its runtime caught (the
-        kernel decides what it means), or anything else, which faults it."""
-        if len(frame) >= 6 and frame[1] == ReportKind.MPU_FAULT:
-            _, _, address, length, access, _text = frame[:6]
-            if type(address) is int and type(length) is int and type(access) is int:
-                self.kernel.mpu_fault(proc, address, length, access)
-                return
-        self.kernel.fault(proc, _report_reason(frame))
+
+def report_fault(kernel: Kernel, proc: Process, frame: list[object]) -> None:
+    """The app reports a fault of its own: an MPU fault its runtime caught (the kernel
+    decides what it means), or anything else, which faults it."""
+    if len(frame) >= 6 and frame[1] == ReportKind.MPU_FAULT:
+        _, _, address, length, access, _text = frame[:6]
+        if type(address) is int and type(length) is int and type(access) is int:
+            kernel.mpu_fault(proc, address, length, access)
+            return
+    kernel.fault(proc, _report_reason(frame))
+
+
+def last_report(app: AppOS) -> list[object] | None:
+    """The fault report a dead app left unread, if any. A runtime reports and then
+    exits at once, so the daemon can learn of the exit before it reads the report: the
+    app is gone, so all it sent is in its socket, read here without waiting."""
+    frames = list(app.frames)
+    try:
+        while data := app.sock.recv(_RECV):  # a non-blocking socket: nothing more raises
+            frames.extend(app.decoder.decode(data))
+    except (OSError, wire.WireError):
+        pass
+    reports = [f for f in frames if type(f) is list and f and f[0] == REPORT]
+    return reports[-1] if reports else None
 
 
 def _report_reason(frame: list[object]) -> str:

@@ -32,6 +32,7 @@ from tockd.contract import events as ev
 from tockd.contract import wire
 from tockd.contract.events import EventKind
 from tockd.daemon.apps import GRACE_S, AppOS, describe_exit
+from tockd.daemon.hotpath import last_report, report_fault
 from tockd.kernel.abi import FRAME_BOOT
 from tockd.kernel.kernel import Kernel
 from tockd.kernel.process import Process
@@ -275,7 +276,11 @@ class Spawner:
         """An app died on its own (a signal, or exit outside the syscall interface): the
         kernel faults its process, as Tock faults one that takes a hardware fault."""
         if proc.os is app and proc.is_alive():
-            self.kernel.fault(proc, describe_exit(app.returncode))
+            report = last_report(app)
+            if report is not None:  # it said why before it went: its words, not the exit's
+                report_fault(self.kernel, proc, report)
+            else:
+                self.kernel.fault(proc, describe_exit(app.returncode))
 
     def stop(self, proc: Process) -> None:
         """Kill the OS process of a process the kernel has stopped, and reap it."""
