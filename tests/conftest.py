@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import psutil
 import pytest
+
+from tests.wait import poll
 
 
 @pytest.fixture(autouse=True)
@@ -14,20 +15,20 @@ def no_leaked_children() -> Iterator[None]:
     """Fail any test that leaves a child process (or grandchild) of pytest running."""
     me = psutil.Process()
     before = {p.pid for p in me.children(recursive=True)}
+
+    def leaked() -> list[psutil.Process]:
+        return [p for p in me.children(recursive=True) if p.pid not in before and _alive(p)]
+
     yield
-    deadline = time.monotonic() + 3.0
-    while True:
-        leaked = [p for p in me.children(recursive=True) if p.pid not in before and _alive(p)]
-        if not leaked or time.monotonic() > deadline:
-            break
-        time.sleep(0.02)
-    for p in leaked:
+    poll(lambda: not leaked(), timeout=3.0)  # a moment to exit, for what is on its way
+    stray = leaked()
+    for p in stray:
         try:
             p.kill()
             p.wait(1)
         except psutil.Error:
             pass
-    assert not leaked, f"test leaked child processes: {[(p.pid, _cmd(p)) for p in leaked]}"
+    assert not stray, f"test leaked child processes: {[(p.pid, _cmd(p)) for p in stray]}"
 
 
 def _alive(p: psutil.Process) -> bool:
