@@ -1,13 +1,26 @@
-"""Shared fixtures. Every test is checked for leaked child processes."""
+"""Shared fixtures. Every test is checked for leaked child processes; hypothesis writes
+its files into a directory of the session."""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import psutil
 import pytest
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from tests.wait import poll
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Hypothesis keeps its example database and caches in a directory of this test
+    session, not in the checkout (`.hypothesis/`): tests write nothing there."""
+    storage = Path(tempfile.mkdtemp(prefix="hypothesis-"))
+    config.add_cleanup(lambda: shutil.rmtree(storage, ignore_errors=True))
+    set_hypothesis_home_dir(storage)
 
 
 @pytest.fixture(autouse=True)
