@@ -1,12 +1,26 @@
-"""Shared fixtures. Every test is checked for leaked child processes."""
+"""Shared fixtures. Every test is checked for leaked child processes; hypothesis writes
+its files into a directory of the session."""
 
 from __future__ import annotations
 
-import time
+import shutil
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import psutil
 import pytest
+from hypothesis.configuration import set_hypothesis_home_dir
+
+from tests.wait import poll
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Hypothesis keeps its example database and caches in a directory of this test
+    session, not in the checkout (`.hypothesis/`): tests write nothing there."""
+    storage = Path(tempfile.mkdtemp(prefix="hypothesis-"))
+    config.add_cleanup(lambda: shutil.rmtree(storage, ignore_errors=True))
+    set_hypothesis_home_dir(storage)
 
 
 @pytest.fixture(autouse=True)
@@ -14,20 +28,20 @@ def no_leaked_children() -> Iterator[None]:
     """Fail any test that leaves a child process (or grandchild) of pytest running."""
     me = psutil.Process()
     before = {p.pid for p in me.children(recursive=True)}
+
+    def leaked() -> list[psutil.Process]:
+        return [p for p in me.children(recursive=True) if p.pid not in before and _alive(p)]
+
     yield
-    deadline = time.monotonic() + 3.0
-    while True:
-        leaked = [p for p in me.children(recursive=True) if p.pid not in before and _alive(p)]
-        if not leaked or time.monotonic() > deadline:
-            break
-        time.sleep(0.02)
-    for p in leaked:
+    poll(lambda: not leaked(), timeout=3.0)  # a moment to exit, for what is on its way
+    stray = leaked()
+    for p in stray:
         try:
             p.kill()
             p.wait(1)
         except psutil.Error:
             pass
-    assert not leaked, f"test leaked child processes: {[(p.pid, _cmd(p)) for p in leaked]}"
+    assert not stray, f"test leaked child processes: {[(p.pid, _cmd(p)) for p in stray]}"
 
 
 def _alive(p: psutil.Process) -> bool:

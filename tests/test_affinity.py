@@ -11,6 +11,7 @@ import pytest
 import trio
 
 from tests.harness import app, board_toml, run_board
+from tests.wait import wait_until
 from tockd.board import BoardError, parse_board
 from tockd.daemon import Daemon, resolve_cpu
 
@@ -43,9 +44,10 @@ async def test_the_daemon_the_zygote_and_every_app_share_the_chosen_core(spawn: 
 
     async def during(daemon: Daemon) -> None:
         # once every app has made syscalls, each has surely placed itself
-        with trio.fail_after(10):
-            while not all(p.syscall_count > 3 for p in daemon.kernel.processes):
-                await trio.sleep(0.01)
+        await wait_until(
+            lambda: all(p.syscall_count > 3 for p in daemon.kernel.processes),
+            "every app's first syscalls",
+        )
         seen["daemon"] = os.sched_getaffinity(0)
         if daemon.zygote is not None:
             assert daemon.zygote.popen is not None

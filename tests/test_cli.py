@@ -10,8 +10,7 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,8 @@ import psutil
 import pytest
 
 from apps_py.libtock import sandbox
+from tests.wait import poll, wait_for
+from tockd.cli import Client
 
 ROOT = Path(__file__).resolve().parent.parent
 TOCKD = [sys.executable, "-m", "tockd.cli"]
@@ -47,12 +48,9 @@ def start_daemon(config: str, sock: Path, *extra: str) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.monotonic() + 15
-    while not sock.exists():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise AssertionError(f"daemon did not start: {proc.communicate()}")
-        time.sleep(0.02)
+    if not poll(lambda: sock.exists() or proc.poll() is not None) or not sock.exists():
+        proc.kill()
+        raise AssertionError(f"daemon did not start: {proc.communicate()}")
     return proc
 
 
@@ -126,10 +124,7 @@ def test_ps_lists_real_pids_and_sigterm_reaps_everything(sock_dir: Path) -> None
     sock = sock_dir / "c.sock"
     daemon = start_daemon("configs/buttons.toml", sock, "--forever")
     try:
-        deadline = time.monotonic() + 10
-        while not app_children(daemon.pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        children = app_children(daemon.pid)
+        children = wait_for(lambda: app_children(daemon.pid), "the app's process")
         assert len(children) == 1
         r = tockd("ps", "--control", str(sock))
         assert r.returncode == 0, r.stderr
@@ -154,11 +149,20 @@ def test_ps_lists_real_pids_and_sigterm_reaps_everything(sock_dir: Path) -> None
             daemon.communicate()
 
 
-@pytest.mark.parametrize("after_s", [0.05, 0.15, 0.3])
-def test_sigint_stops_cleanly(sock_dir: Path, after_s: float) -> None:
-    # early ones land while the interpreter starts or the first apps are spawned
+#: moments of a daemon's start to send SIGINT at, each a condition on its pid: as soon
+#: as its control socket is there (the first apps are being spawned), once it has a
+#: child (the zygote, or a cold app), once an app runs
+SIGINT_MOMENTS: dict[str, Callable[[int], object]] = {
+    "socket": lambda pid: True,
+    "child": lambda pid: psutil.Process(pid).children(),
+    "app": app_children,
+}
+
+
+@pytest.mark.parametrize("moment", list(SIGINT_MOMENTS))
+def test_sigint_stops_cleanly(sock_dir: Path, moment: str) -> None:
     daemon = start_daemon("configs/buttons.toml", sock_dir / "c.sock", "--forever")
-    time.sleep(after_s)
+    wait_for(lambda: SIGINT_MOMENTS[moment](daemon.pid), f"the moment to interrupt: {moment}")
     daemon.send_signal(signal.SIGINT)
     _, err = daemon.communicate(timeout=15)
     assert daemon.returncode == 0, err
@@ -167,11 +171,7 @@ def test_sigint_stops_cleanly(sock_dir: Path, after_s: float) -> None:
 
 def test_apps_die_when_the_daemon_is_killed(sock_dir: Path) -> None:
     daemon = start_daemon("configs/buttons.toml", sock_dir / "c.sock", "--forever")
-    deadline = time.monotonic() + 10
-    while not app_children(daemon.pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    children = app_children(daemon.pid)
-    assert children
+    children = wait_for(lambda: app_children(daemon.pid), "the app's process")
     os.kill(daemon.pid, signal.SIGKILL)
     daemon.communicate()
     _gone, alive = psutil.wait_procs(children, timeout=5)
@@ -230,32 +230,29 @@ def test_process_console_commands_from_the_cli(sock_dir: Path) -> None:
         row = next(line for line in out.splitlines() if name in line)
         return row.split()[-1]
 
-    def wait_for(state: str) -> None:
-        deadline = time.monotonic() + 10
-        while ps_state() != state:
-            assert time.monotonic() < deadline, f"never reached {state}: {ps_state()}"
-            time.sleep(0.05)
+    def reach(state: str) -> None:
+        wait_for(lambda: ps_state() == state, f"{name} to be {state}")
 
     try:
-        wait_for("Yielded")
+        reach("Yielded")
         assert (
             "Process org.tockos.examples.buttons stopped"
             in tockd("stop", name, "--control", str(sock)).stdout
         )
-        wait_for("Stopped(Yielded)")
+        reach("Stopped(Yielded)")
         assert "resumed" in tockd("start", name, "--control", str(sock)).stdout
-        wait_for("Yielded")
+        reach("Yielded")
         assert "restarted" in tockd("restart", "0", "--control", str(sock)).stdout
-        wait_for("Yielded")
+        reach("Yielded")
         out = tockd("ps", "--control", str(sock)).stdout
         assert re.search(rf"{name}\s+\d+\s+\d+\s+\d+\s+1\s", out), out  # Restarts = 1
         assert "now faulted" in tockd("fault", name, "--control", str(sock)).stdout
-        wait_for("Faulted")
+        reach("Faulted")
         r = tockd("boot", name, "--control", str(sock))
         assert r.returncode != 0 and "boot needs Terminated" in r.stderr
         assert "terminated" in tockd("terminate", name, "--control", str(sock)).stdout
         assert "booted" in tockd("boot", name, "--control", str(sock)).stdout
-        wait_for("Yielded")
+        reach("Yielded")
         out = tockd("ps", "--control", str(sock)).stdout
         # 2.2's start() is reset(), which counts: one restart and one boot
         assert re.search(rf"{name}\s+\d+\s+\d+\s+\d+\s+2\s", out), out  # Restarts = 2
@@ -270,24 +267,29 @@ def test_run_paused_waits_for_resume_before_the_first_syscall(sock_dir: Path) ->
     sock = sock_dir / "c.sock"
     daemon = start_daemon("configs/hello.toml", sock, "--paused", "--trace")
     try:
-        time.sleep(0.5)  # long enough for hello to finish, were the board running
+
+        def hello_row() -> list[str]:
+            ps = tockd("ps", "--control", str(sock)).stdout.splitlines()
+            return next(line for line in ps if "examples.hello" in line).split()
 
         def quanta_and_syscalls() -> tuple[str, str]:
-            ps = tockd("ps", "--control", str(sock)).stdout.splitlines()
-            row = next(line for line in ps if "examples.hello" in line)
-            quanta, syscalls = row.split()[3:5]
+            quanta, syscalls = hello_row()[3:5]
             return quanta, syscalls
 
+        def steps_pending() -> int:
+            with contextlib.closing(Client(str(sock))) as client:
+                return int(client.request("sched")["steps_pending"])
+
+        # hello's process is up, its first upcall (function_call) queued: were the board
+        # running, hello would run now
+        wait_for(lambda: app_children(daemon.pid) and hello_row()[7] == "1", "hello, queued")
         assert quanta_and_syscalls() == ("0", "0")
         assert "0 decision(s)" in tockd("step", "3", "--control", str(sock)).stdout
         r = tockd("step", "0", "--control", str(sock))
         assert r.returncode != 0 and "positive integer" in r.stderr
         # three decisions: the function_call upcall, then two syscalls (memops)
-        deadline = time.monotonic() + 10
-        while quanta_and_syscalls()[1] != "2":
-            assert time.monotonic() < deadline, quanta_and_syscalls()
-            time.sleep(0.05)
-        time.sleep(0.3)
+        wait_for(lambda: quanta_and_syscalls()[1] == "2", "two syscalls")
+        wait_for(lambda: steps_pending() == 0, "the three steps to be spent")
         assert quanta_and_syscalls()[1] == "2"  # and no further
         assert "3 decision(s)" in tockd("step", "--control", str(sock)).stdout
         assert "scheduler running" in tockd("resume", "--control", str(sock)).stdout

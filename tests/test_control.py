@@ -3,6 +3,7 @@ the table of ops, and the client protocol both clients share (tockd/contract/con
 
 from __future__ import annotations
 
+import select
 import socket
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import pytest
 import trio
 
 from tests.harness import app, board_toml, run_board
+from tests.wait import wait_until
 from tockd import control_stream
 from tockd.contract import wire
 from tockd.control import ControlServer
@@ -19,20 +21,31 @@ from tockd.daemon import Daemon
 from tockd.records import read_log
 
 
+def held_back(daemon: Daemon, name: str) -> bool:
+    """Does the paused kernel hold process `name` back? Nothing is on the CPU, and the
+    process waits on the kernel: its next syscall unread in its socket, or a reply or
+    an upcall (its alarm fired) kept from it."""
+    proc = daemon.kernel.find(name)
+    assert proc is not None and proc.os is not None
+    app_os = proc.os
+    unread = bool(select.select([app_os.sock], [], [], 0)[0])
+    return daemon.current is None and (unread or app_os.held is not None or bool(proc.queue))
+
+
 async def test_pause_stops_syscalls_and_step_advances_exactly_one() -> None:
     async def during(daemon: Daemon) -> None:
         server = ControlServer(daemon, Path("/nonexistent"))
         assert (await server.handle({"op": "pause"}))["result"] is True
-        await trio.sleep(0.2)
         ps = (await server.handle({"op": "ps"}))["result"]
         before = sum(r["syscalls"] for r in ps)
         decisions = daemon.decisions
-        await trio.sleep(0.2)
+        await wait_until(lambda: held_back(daemon, "forever"), "the kernel to hold forever")
         assert sum(r["syscalls"] for r in (await server.handle({"op": "ps"}))["result"]) == before
+        assert daemon.decisions == decisions
         for _ in range(5):
             reply = await server.handle({"op": "step"})
             assert reply["ok"], reply
-            await trio.sleep(0.05)
+            await wait_until(lambda: daemon.steps == 0, "the step to be spent")
         assert daemon.decisions == decisions + 5
         bad = await server.handle({"op": "step", "count": 0})
         assert bad["ok"] is False
@@ -98,8 +111,7 @@ async def _read_slowly(daemon: Daemon) -> tuple[int, list[dict[str, Any]]]:
         assert reply["ok"] and type(reply["after"]) is int
         # not reading: the kernel goes on, the daemon's queue and the socket fill
         target = daemon.kernel.events.seq + SLOW_SUBSCRIBER_BEHIND
-        while daemon.kernel.events.seq < target:
-            await trio.sleep(0.01)
+        await wait_until(lambda: daemon.kernel.events.seq >= target, "the kernel to go on")
         names: list[str] = []
         reached = reply["after"]
         while reached < target:

@@ -17,7 +17,7 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ import pytest
 import trio
 
 from tests.harness import app, board_toml, run_board
+from tests.wait import wait_for, wait_until
 from tockd.control import ControlServer
 from tockd.daemon import Daemon
 from tockd.kernel.process import State
@@ -203,9 +204,7 @@ async def test_strict_filter_is_installed_before_main() -> None:
     async def during(daemon: Daemon) -> None:
         proc = daemon.kernel.find("forever")
         assert proc is not None
-        with trio.fail_after(20):
-            while proc.syscall_count < 5:
-                await trio.sleep(0.01)
+        await wait_until(lambda: proc.syscall_count >= 5, "forever's first syscalls")
         status = await trio.Path(f"/proc/{proc.pid}/status").read_text()
         seen.update(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
         server = ControlServer(daemon, Path("/nonexistent"))
@@ -245,6 +244,16 @@ async def test_well_behaved_apps_work_under_the_strict_filter() -> None:
     assert run.faults("mpu")[0].startswith("MPU fault: write of 4 byte(s) at")
 
 
+def grown(daemon: subprocess.Popen[Any], out: Path, size: int) -> Callable[[], bool]:
+    """A condition: the running daemon's JSONL trace `out` holds `size` bytes."""
+
+    def done() -> bool:
+        assert daemon.poll() is None, f"the daemon exited with status {daemon.returncode}"
+        return out.exists() and out.stat().st_size >= size
+
+    return done
+
+
 @pytest.mark.parametrize("kill_after_bytes", [100 * 1024, 400 * 1024])
 def test_sigkill_of_the_daemon_never_tears_its_jsonl(tmp_path: Path, kill_after_bytes: int) -> None:
     board = tmp_path / "chatty.toml"
@@ -261,12 +270,11 @@ def test_sigkill_of_the_daemon_never_tears_its_jsonl(tmp_path: Path, kill_after_
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 30
-        while not out.exists() or out.stat().st_size < kill_after_bytes:
-            assert daemon.poll() is None and time.monotonic() < deadline, "no events"
-            time.sleep(0.01)
+        wait_for(grown(daemon, out, kill_after_bytes), "events in the JSONL file")
         children = psutil.Process(daemon.pid).children(recursive=True)
-        time.sleep(random.uniform(0, 0.05))
+        # then a little further, a random way, so the kill lands anywhere in a write
+        more = kill_after_bytes + random.randrange(32 * 1024)
+        wait_for(grown(daemon, out, more), "more events in the JSONL file")
         os.kill(daemon.pid, signal.SIGKILL)
         daemon.wait(10)
     finally:
@@ -301,10 +309,7 @@ def test_a_stop_signal_mid_run_reaps_everything_and_flushes_both_traces(
         [*argv, "--control", str(sock)], cwd=ROOT, stdout=subprocess.PIPE, text=True
     )
     try:
-        deadline = time.monotonic() + 30
-        while not out.exists() or out.stat().st_size < 100 * 1024:
-            assert daemon.poll() is None and time.monotonic() < deadline, "no events"
-            time.sleep(0.01)
+        wait_for(grown(daemon, out, 100 * 1024), "events in the JSONL file")
         children = psutil.Process(daemon.pid).children(recursive=True)
         assert len(children) >= 2
         daemon.send_signal(sig)

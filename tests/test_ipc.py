@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.harness import app, board_toml, run_board
+from tests.wait import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 ROT13 = "org.tockos.examples.rot13"
@@ -79,11 +80,9 @@ async def test_ipc_query_lists_services_clients_and_windows() -> None:
     seen: dict[str, object] = {}
 
     async def during(daemon: Daemon) -> None:
-        import trio
-
         server = ControlServer(daemon, Path("/nonexistent"))
-        while not daemon.kernel.capsules[0x10000].windows:  # type: ignore[attr-defined]
-            await trio.sleep(0.005)
+        ipc = daemon.kernel.capsules[0x10000]
+        await wait_until(lambda: ipc.windows, "an IPC window")  # type: ignore[attr-defined]
         seen.update((await server.handle({"op": "ipc"}))["result"])
 
     await run_board(rot13_board(64, "cortex-m", rounds=2), during=during)

@@ -35,7 +35,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -44,6 +43,7 @@ import psutil
 import pytest
 
 from tests.harness import app, board_toml
+from tests.wait import poll, wait_for
 from tockd.cli import Client
 from tockd.contract import wire
 
@@ -91,11 +91,7 @@ class BoardRun:
                 stderr=err,
                 start_new_session=True,
             )
-        deadline = time.monotonic() + 15
-        while not self.ctl.exists():
-            assert self.proc.poll() is None, f"daemon died at start: {self.stderr()!r}"
-            assert time.monotonic() < deadline, "no control socket"
-            time.sleep(0.01)
+        wait_for(self._bound, "the daemon's control socket")
         sub = Client(str(self.ctl))
         sub.sock.sendall(wire.encode({"op": "subscribe"}))
         assert sub.recv()["ok"]
@@ -180,15 +176,20 @@ class BoardRun:
         status = psutil.Process(self.proc.pid).status()
         assert status != psutil.STATUS_STOPPED, "the daemon was stopped"
 
+    def _bound(self) -> bool:
+        assert self.proc is not None
+        assert self.proc.poll() is None, f"daemon died at start: {self.stderr()!r}"
+        return self.ctl.exists()
+
     def wait(self, what: str, cond: Callable[[], bool], timeout: float = ATTACK_S) -> bool:
-        deadline = time.monotonic() + timeout
-        while True:
+        """Did `what` happen (`cond`) within `timeout` seconds? The daemon must stay up
+        and running meanwhile."""
+
+        def checked() -> bool:
             self.daemon_ok()
-            if cond():
-                return True
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.01)
+            return cond()
+
+        return poll(checked, timeout) is not None
 
     def zygote_pid(self, apps: set[int]) -> int:
         assert self.proc is not None
@@ -373,11 +374,8 @@ def test_an_app_cannot_outlive_a_killed_daemon(
     assert run.proc is not None
     os.kill(run.proc.pid, signal.SIGKILL)
     run.proc.wait(10)
-    deadline = time.monotonic() + 5
-    alive = apps
-    while alive and time.monotonic() < deadline:
-        alive = [p for p in apps if _alive(p)]
-        time.sleep(0.02)
+    poll(lambda: not any(_alive(p) for p in apps), timeout=5)
+    alive = [p for p in apps if _alive(p)]
     assert alive == [], f"app processes outlived the daemon: {alive}; the attacker said {said!r}"
     assert "RESULT escaped" not in said, said
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.harness import app, board_toml, run_board
+from tests.wait import wait_until
 from tockd.board import build_kernel, parse_board
 from tockd.control import ControlServer
 from tockd.daemon import Daemon
@@ -33,10 +34,9 @@ async def test_reading_another_apps_ram_faults_with_the_address(mpu: str) -> Non
     apps[1]["args"] = {"how": "read_other", "addr": target}
 
     async def during(daemon: Daemon) -> None:
-        import trio
-
-        while daemon.kernel.find("peek").state is not State.FAULTED:  # type: ignore[union-attr]
-            await trio.sleep(0.01)
+        peek = daemon.kernel.find("peek")
+        assert peek is not None
+        await wait_until(lambda: peek.state is State.FAULTED, "peek's fault")
         daemon.kernel.terminate(daemon.kernel.find("victim"), None)  # type: ignore[arg-type]
 
     run = await run_board(board_toml(apps, mpu=mpu), during=during)
@@ -91,13 +91,10 @@ async def test_grant_bytes_are_in_ram_where_mem_says() -> None:
     seen: dict[str, object] = {}
 
     async def during(daemon: Daemon) -> None:
-        import trio
-
         server = ControlServer(daemon, Path("/nonexistent"))
         proc = daemon.kernel.find("forever")
         assert proc is not None
-        while proc.syscall_count < 12:
-            await trio.sleep(0.01)
+        await wait_until(lambda: proc.syscall_count >= 12, "forever's first syscalls")
         mem = (await server.handle({"op": "mem", "name": "forever"}))["result"]
         seen["mem"] = mem
         ram = daemon.kernel.ram

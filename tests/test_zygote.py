@@ -13,16 +13,11 @@ import pytest
 import trio
 
 from tests.harness import app, board_toml, run_board
+from tests.wait import wait_until
 from tockd.board import parse_board
 from tockd.daemon import Daemon
 from tockd.kernel.process import State
 from tockd.zygote import Zygote, ZygoteError
-
-
-async def until(condition: Any, timeout: float = 10) -> None:
-    with trio.fail_after(timeout):
-        while not condition():
-            await trio.sleep(0.01)
 
 
 async def test_apps_are_forked_by_the_zygote_each_in_its_own_session() -> None:
@@ -36,7 +31,10 @@ async def test_apps_are_forked_by_the_zygote_each_in_its_own_session() -> None:
         # four memops, then console.write's allow, subscribe, command and yield: a
         # ninth syscall comes after the write-done upcall, so the text is out (and each
         # child has long since run its setsid())
-        await until(lambda: all(p.syscall_count > 9 for p in daemon.kernel.processes))
+        await wait_until(
+            lambda: all(p.syscall_count > 9 for p in daemon.kernel.processes),
+            "both apps' tenth syscall",
+        )
         for proc in daemon.kernel.processes:
             assert proc.pid is not None
             seen[proc.name] = (
@@ -92,10 +90,13 @@ async def test_when_the_zygote_dies_its_apps_die_and_later_ones_start_cold(
 ) -> None:
     async def during(daemon: Daemon) -> None:
         proc = daemon.kernel.processes[0]
-        await until(lambda: proc.syscall_count > 3)
+        await wait_until(lambda: proc.syscall_count > 3, "forever's first syscalls")
         assert daemon.zygote is not None and daemon.zygote.popen is not None
         os.kill(daemon.zygote.popen.pid, signal.SIGKILL)
-        await until(lambda: proc.restart_count == 1 and proc.syscall_count > 3)
+        await wait_until(
+            lambda: proc.restart_count == 1 and proc.syscall_count > 3,
+            "forever restarted, cold, and making syscalls",
+        )
         daemon.request_stop()
 
     run = await run_board(

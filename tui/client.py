@@ -23,7 +23,7 @@ from tockd.contract.control import (
     encode_request,
 )
 
-# the dashboard catches these by this module's names (tui/app.py)
+# the dashboard catches these by this module's names (tui/dashboard.py)
 __all__ = ["ControlConnection", "ControlFailed", "Disconnected"]
 
 #: bytes asked of the socket at once (and the stream reader's buffer limit)

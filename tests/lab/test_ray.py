@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from typing import Any
 import psutil
 import pytest
 
+from tests.wait import poll
 from tockd.lab.executor import RayExecutor
 from tockd.lab.explore import Summary, explore
 from tockd.lab.ray_cluster import LoopbackCluster
@@ -99,18 +99,18 @@ def test_a_worker_killed_mid_sweep_loses_no_run_and_repeats_none(
     board_processes: list[psutil.Process] = []
     runs_at_kill: list[int] = []
 
+    def kill_a_busy_worker() -> bool:
+        for worker in cluster.busy_workers(1):
+            with contextlib.suppress(psutil.Error):
+                board_processes.extend(worker.children(recursive=True))
+                worker.send_signal(signal.SIGKILL)
+                killed.append(worker.pid)
+                return True
+        return False
+
     def kill_a_busy_worker_of_the_second_node() -> None:
-        if not halfway.wait(120):
-            return
-        deadline = time.monotonic() + 60
-        while not killed and time.monotonic() < deadline:
-            for worker in cluster.busy_workers(1):
-                with contextlib.suppress(psutil.Error):
-                    board_processes.extend(worker.children(recursive=True))
-                    worker.send_signal(signal.SIGKILL)
-                    killed.append(worker.pid)
-                    break
-            time.sleep(0.005)
+        if halfway.wait(120):
+            poll(kill_a_busy_worker, timeout=60)
 
     def progress(s: Summary) -> None:
         if s.runs >= 6:
@@ -160,11 +160,13 @@ def test_resume_a_killed_cluster_sweep_from_its_file(
         _cli("explore", *sweep, "--out", str(out)), env=env, stdout=log, stderr=log
     )
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and first.poll() is None:
-            if out.exists() and len(out.read_text().splitlines()) >= 8:
-                break
-            time.sleep(0.02)
+        poll(
+            lambda: (
+                first.poll() is not None
+                or (out.exists() and len(out.read_text().splitlines()) >= 8)
+            ),
+            timeout=120,
+        )
     finally:
         first.kill()  # no goodbye: a killed sweep
         first.wait()

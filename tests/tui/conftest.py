@@ -1,6 +1,7 @@
 """Fixtures for the dashboard tests: real daemons (subprocesses with a control socket in a
 short private directory), a blocking client to check the kernel independently of the
-dashboard, and a poller that waits for a condition instead of sleeping a fixed time."""
+dashboard, and `until`, which waits for a condition while the dashboard runs (never a
+fixed time: tests/wait.py)."""
 
 from __future__ import annotations
 
@@ -23,11 +24,13 @@ import pytest
 from textual.pilot import Pilot
 
 from tests.harness import app, board_toml
+from tests.wait import WAIT_S, NotYet, look, wait_for
 from tockd.cli import Client
+from tui.app import TockdApp
+
+__all__ = ["WAIT_S", "NotYet", "wait_for"]  # the dashboard tests take them from here
 
 ROOT = Path(__file__).resolve().parents[2]
-#: generous: the machine may be a loaded 2-core VM
-WAIT_S = 20.0
 
 #: a board that settles: buttons idles in yield, hello exits, the crasher faults
 SETTLING_BOARD = board_toml(
@@ -56,6 +59,12 @@ class Daemon:
 
     def syscalls(self) -> dict[str, int]:
         return {r["name"]: r["syscalls"] for r in self.request("ps")}
+
+    def parked(self) -> bool:
+        """Is the scheduler paused, with no process on the CPU and no step left to
+        spend? Then the kernel decides nothing until it is told to."""
+        sched = self.request("sched")
+        return bool(sched["paused"] and sched["current"] is None and not sched["steps_pending"])
 
     def app_pids(self) -> set[int]:
         """OS pids of the daemon's live app processes, as the OS sees them (a stopped
@@ -143,37 +152,30 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
-def wait_for(condition: Callable[[], Any], what: str, timeout: float = WAIT_S) -> Any:
-    """Poll `condition` (blocking) until it is truthy; returns its value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
-class NotYet(Exception):
-    """Raised by a condition's helper when what it looks at does not exist yet (say, the
-    dashboard has no keyframe while its first snapshot waits for the stream)."""
-
-
 async def until(pilot: Pilot[Any], condition: Callable[[], Any], what: str) -> Any:
     """Let the app run until `condition` is truthy; returns its value. A condition that
     raises NotYet counts as false."""
     deadline = time.monotonic() + WAIT_S
     while True:
-        try:
-            value = condition()
-        except NotYet:
-            value = None
+        value = look(condition)
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
+            raise AssertionError(f"timed out after {WAIT_S:g} s waiting for {what}")
         await pilot.pause(0.05)
+
+
+def drawn(tui: TockdApp) -> bool:
+    """Do the panes show what the dashboard holds now (a refresh drew the newest
+    events and keyframe, the viewed event and the selection, and nothing changed
+    since)?"""
+    h = tui.history
+    return not tui._dirty and tui._drawn == (
+        h.received,
+        tui.viewing,
+        tui.selected,
+        len(h.keyframes),
+    )
 
 
 def settle(daemon: Daemon) -> None:
@@ -193,7 +195,7 @@ def settle(daemon: Daemon) -> None:
     wait_for(settled, "the board to settle")
     daemon.request("pause")
     before = daemon.syscalls()
-    time.sleep(0.2)
+    wait_for(daemon.parked, "the paused kernel to hold every process")
     assert daemon.syscalls() == before
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 from textual.widgets import Input
 
@@ -18,6 +19,7 @@ from tests.tui.conftest import (
     SETTLING_BOARD,
     Daemon,
     NotYet,
+    drawn,
     run_async,
     settle,
     until,
@@ -56,6 +58,50 @@ def trace_lines(tui: TockdApp) -> list[str]:
 def attached(tui: TockdApp) -> bool:
     """Connected, and the process table drawn from the first keyframe."""
     return tui.connected and len(tui.query_one(ProcessRows).cells) > 0
+
+
+def shown_lines(tui: TockdApp) -> list[str]:
+    """The trace pane's lines, if it shows trace lines (not "no matching lines")."""
+    lines = trace_lines(tui)
+    return lines if lines and lines[0].startswith("[") else []
+
+
+def moved_on(daemon: Daemon, counts: list[int]) -> Callable[[], dict[str, Any] | None]:
+    """A condition: the kernel's snapshot, once every process has made more syscalls
+    than `counts`."""
+
+    def snapshot() -> dict[str, Any] | None:
+        snap: dict[str, Any] = daemon.request("snapshot")
+        now = [r["syscalls"] for r in snap["processes"]]
+        return snap if all(a > b for a, b in zip(now, counts, strict=True)) else None
+
+    return snapshot
+
+
+def nothing_to_ask(tui: TockdApp) -> bool:
+    """The dashboard has no reason left to ask for a keyframe: none in flight or
+    wanted, every event it received is in one, and the quiet keyframe (one more after
+    the last event, QUIET_S later) is taken. On a paused board it asks nothing more."""
+    return not (
+        tui._snapshot_busy
+        or tui._want_snapshot
+        or tui._quiet_pending
+        or tui._seen != tui.history.received
+    )
+
+
+def count_refreshes(tui: TockdApp) -> list[int]:
+    """Count the dashboard's refreshes (its 4 Hz timer and the redraws keys ask for):
+    call before it mounts; the count is the list's one item."""
+    ticks = [0]
+    tick = tui._tick
+
+    def counted() -> None:
+        ticks[0] += 1
+        tick()
+
+    tui._tick = counted  # type: ignore[method-assign]
+    return ticks
 
 
 def caught_up(tui: TockdApp, daemon: Daemon) -> Callable[[], bool]:
@@ -105,10 +151,13 @@ def test_pausing_stops_syscalls_and_resuming_starts_them(
             await until(pilot, lambda: live(tui).sched.paused, "the board paused")
             assert "scheduler paused" in status(tui)
             before = daemon.syscalls()
-            await pilot.pause(0.5)
-            assert daemon.syscalls() == before
+            await until(pilot, daemon.parked, "the kernel to hold spin")
+            # catching up takes the dashboard an event batch and a refresh: spin, were it
+            # running, would make thousands of syscalls meanwhile
             await until(pilot, caught_up(tui, daemon), "a keyframe")
+            assert daemon.syscalls() == before
             assert live(tui).procs[0].syscalls == before["spin"]
+            await until(pilot, lambda: drawn(tui), "the panes drawn from it")
             assert "PAUSED" in str(tui.query_one("#scheduler").render())
             await pilot.press("p")
             await until(pilot, lambda: not live(tui).sched.paused, "the board running")
@@ -137,7 +186,7 @@ def test_stepping_advances_exactly_one_decision(start_daemon: Callable[[str], Da
             await until(
                 pilot, lambda: daemon.request("sched")["decisions"] == decisions + 1, "a step"
             )
-            await pilot.pause(0.3)
+            await until(pilot, daemon.parked, "the step spent, and nothing more to run")
             assert daemon.request("sched")["decisions"] == decisions + 1
             assert daemon.syscalls()["spin"] == syscalls + 1
             # the dashboard saw exactly that one syscall, and shows it last in the trace
@@ -145,6 +194,7 @@ def test_stepping_advances_exactly_one_decision(start_daemon: Callable[[str], Da
             await until(pilot, caught_up(tui, daemon), "a keyframe")
             new = list(tui.history.events_between(seen, tui.history.last_seq or 0))
             assert [e["kind"] for e in new].count("syscall") == 1, new
+            await until(pilot, lambda: drawn(tui), "the panes drawn from it")
             assert trace_lines(tui)[-1].startswith("[0] cmd(0x2, 0, 0x0, 0x0) = SuccessU32(")
             assert live(tui).procs[0].syscalls == syscalls + 1
             assert "step" in status(tui)
@@ -256,9 +306,8 @@ def test_trace_filter_by_process_and_driver(start_daemon: Callable[[str], Daemon
             tui.query_one("#trace-filter", Input).value = "d:led"
             await pilot.press("enter")
             await until(pilot, lambda: "filter: d:led" in status(tui), "the driver filter")
-            await pilot.pause(0.3)
-            lines = trace_lines(tui)
-            assert lines and all(line.split("] ", 1)[1].startswith("cmd(0x2,") for line in lines)
+            lines = await until(pilot, lambda: shown_lines(tui), "the LED lines")
+            assert all(line.split("] ", 1)[1].startswith("cmd(0x2,") for line in lines)
             await pilot.press("slash")
             tui.query_one("#trace-filter", Input).value = "x:1"
             await pilot.press("enter")
@@ -277,11 +326,14 @@ def test_time_travel_shows_the_board_as_it_was(start_daemon: Callable[[str], Dae
     async def body() -> None:
         async with tui.run_test(size=SIZE) as pilot:
             await until(pilot, lambda: attached(tui), "attached")
-            # the kernel's own account at two moments, taken behind the dashboard's back
-            truths = []
+            # the kernel's own account at two moments, taken behind the dashboard's back,
+            # each once every process has made syscalls since the moment before
+            truths: list[dict[str, Any]] = []
+            counts = [p.syscalls for p in live(tui).procs]
             for _ in range(2):
-                await pilot.pause(0.3)
-                truths.append(daemon.request("snapshot"))
+                truth = await until(pilot, moved_on(daemon, counts), "every app to move on")
+                truths.append(truth)
+                counts = [r["syscalls"] for r in truth["processes"]]
             daemon.request("pause")
             await until(pilot, lambda: live(tui).sched.paused, "paused")
             for truth in truths:
@@ -352,6 +404,7 @@ def test_a_settled_board_its_panes_no_polling_and_help(
     daemon = start_daemon(SETTLING_BOARD)
     settle(daemon)
     tui = TockdApp(daemon.sock)
+    ticks = count_refreshes(tui)
 
     async def body() -> None:
         async with tui.run_test(size=SIZE) as pilot:
@@ -369,9 +422,9 @@ def test_a_settled_board_its_panes_no_polling_and_help(
             await until(pilot, lambda: not live(tui).sched.paused, "running")
             await pilot.press("p")
             await until(pilot, lambda: live(tui).sched.paused, "paused")
-            await pilot.pause(1.5)  # the one keyframe after the last event
-            asked = tui.snapshots
-            await pilot.pause(1.0)
+            await until(pilot, lambda: nothing_to_ask(tui), "the one keyframe after the last")
+            asked, since = tui.snapshots, ticks[0]
+            await until(pilot, lambda: ticks[0] >= since + 4, "four more refreshes")
             assert tui.snapshots == asked
             await pilot.press("question_mark")
             assert isinstance(tui.screen, HelpScreen)

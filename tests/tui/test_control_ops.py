@@ -3,20 +3,21 @@
 
 from __future__ import annotations
 
+import select
 import socket
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import msgpack
-import trio
 
 from tests.harness import app, board_toml, run_board
-from tests.tui.conftest import Daemon, wait_for
+from tests.tui.conftest import Daemon
+from tests.wait import wait_for, wait_until
 from tockd.contract import wire
 from tockd.contract.control import ControlClient
 from tockd.control import ControlServer
+from tockd.control_views import grant_rows
 from tockd.daemon import Daemon as KernelDaemon
 from tockd.records import read_log
 
@@ -26,7 +27,11 @@ SPIN = board_toml([app("apps_py.spin"), app("tests.apps.forever")], name="spin",
 async def test_snapshot_is_one_consistent_instant_and_validates_mem() -> None:
     async def during(daemon: KernelDaemon) -> None:
         server = ControlServer(daemon, Path("/nonexistent"))
-        await trio.sleep(0.3)
+        forever = daemon.kernel.processes[1]
+        await wait_until(
+            lambda: {g["capsule"] for g in grant_rows(daemon, forever)} >= {"Alarm", "Console"},
+            "forever's alarm and console grants",
+        )
         snap = (await server.handle({"op": "snapshot", "mem": "all"}))["result"]
         assert snap["seq"] == daemon.kernel.events.seq
         assert {"info", "sched", "capsules", "processes", "now_us"} <= snap.keys()
@@ -126,10 +131,10 @@ def test_subscribers_leaving_a_busy_board_never_hurt_the_daemon(
         s = _connect(daemon).sock
         s.sendall(wire.encode(req))
         s.recv(1 << 16)
-        time.sleep(0.02)
+        wait_for(lambda s=s: select.select([s], [], [], 0)[0], "events on their way")
         s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
         s.close()  # with unread data: a reset, mid-send
-    time.sleep(0.2)
+    # thousands more syscalls, each streamed to every subscriber, the closed ones too
     before = daemon.syscalls()["spin"]
-    wait_for(lambda: daemon.syscalls()["spin"] > before, "the board still running")
+    wait_for(lambda: daemon.syscalls()["spin"] > before + 2000, "the board running on")
     assert daemon.proc.poll() is None

@@ -2,7 +2,7 @@
 events after it.
 
 The fold is checked against the kernel itself: a real board (real app processes, an
-in-process daemon) is snapshotted every few milliseconds while it boots, syscalls,
+in-process daemon) is snapshotted every few dozen events while it boots, syscalls,
 restarts and faults; folding the events after each snapshot over it must give exactly
 what the next snapshot says.
 """
@@ -18,12 +18,16 @@ import pytest
 import trio
 
 from tests.harness import app, board_toml, run_board
+from tests.wait import WAIT_S
 from tockd.control import ControlServer
 from tockd.daemon import Daemon
 from tui.board import Board, board_from_snapshot
 from tui.fold import apply
 from tui.history import History
 from tui.tracefilter import TraceFilter, describe_event
+
+#: events between two snapshots of the live board
+SNAPSHOT_STRIDE = 10
 
 _COMPARED = (
     "process_id",
@@ -53,14 +57,30 @@ async def test_folding_events_over_a_keyframe_gives_the_next_keyframe(tmp_path: 
 
     async def during(daemon: Daemon) -> None:
         server = ControlServer(daemon, Path("/nonexistent"))
-        daemon.kernel.events.subscribe(events.append)
-        for i in range(60):
+        first_three = daemon.kernel.processes[:3]
+        # a snapshot every SNAPSHOT_STRIDE events, until spin, blink and the restarter
+        # have ended (each end is an event too)
+        due, due_at = trio.Event(), 0
+
+        def ended() -> bool:
+            return not any(p.is_alive() for p in first_three)
+
+        def sink(ev: dict[str, Any]) -> None:
+            events.append(ev)
+            if ev["seq"] >= due_at or ended():
+                due.set()
+
+        daemon.kernel.events.subscribe(sink)
+        for i in itertools.count():
             reply = await server.handle({"op": "snapshot", "mem": "all" if i % 2 else i % 8})
             assert reply["ok"], reply
             snaps.append(reply["result"])
-            await trio.sleep(0.01)
-            if not any(p.is_alive() for p in daemon.kernel.processes[:3]):
+            if ended():
                 break
+            due, due_at = trio.Event(), snaps[-1]["seq"] + SNAPSHOT_STRIDE
+            with trio.move_on_after(WAIT_S):
+                await due.wait()
+            assert due.is_set(), f"timed out waiting for event {due_at}"
         daemon.request_stop()  # the rot13 service waits forever
 
     apps = [

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import psutil
@@ -61,9 +60,9 @@ def test_replay_tui_steps_through_the_schedule(tmux: Tmux, sock_dir: Path) -> No
     board_procs = [daemon, *daemon.children(recursive=True)]
     assert "--schedule" in daemon.cmdline()
     assert "memop(0," not in tmux.screen()  # nothing has run yet
-    for _ in range(12):  # one decision per key
+    for n in range(1, 13):  # one decision per key
         tmux.keys("n")
-        time.sleep(0.1)
+        wait_for(shows(tmux, f"decisions {n} "), f"decision {n}")
     wait_for(shows(tmux, "memop(0,"), "the first steps in the trace")
     # the board started paused: exactly the twelve decisions asked for have happened
     wait_for(shows(tmux, "decisions 12 "), "twelve decisions")

@@ -15,7 +15,7 @@ from typing import Any
 
 from textual.pilot import Pilot
 
-from tests.tui.conftest import SETTLING_BOARD, Daemon, settle, until
+from tests.tui.conftest import SETTLING_BOARD, Daemon, drawn, settle, until
 from tui.app import TockdApp
 from tui.proctable import ProcessRows
 
@@ -45,10 +45,10 @@ def prepared(
             return live is not None and live.seq >= last and tui.history.last_seq == last
 
         await until(pilot, caught_up, "the last event and keyframe")
-        await pilot.pause(0.6)  # two refreshes
+        await until(pilot, lambda: drawn(tui), "the panes drawn from it")
         if keys:
             await pilot.press(*keys)
-            await pilot.pause(0.3)
+            await until(pilot, lambda: drawn(tui), "the panes drawn after the keys")
 
     return run_before
 

@@ -1,0 +1,144 @@
+"""The dashboard's keys: the table of bindings, and the actions that send commands.
+
+Every key the dashboard answers is in `KEYS`, in the order the footer shows them. The
+commands act on the daemon through the request connection (`Dashboard._command`): the
+scheduler (pause or resume, step one decision), the selected process (stop or start,
+restart, fault, terminate) and button 0; `/` edits the trace filter, `?` shows the
+help. The time-travel keys' actions are in tui/travel.py.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual import events
+from textual.binding import Binding, BindingType
+from textual.widgets import Input
+
+from tui.dashboard import Dashboard
+from tui.panes import HelpScreen, StatusLine, TracePane
+from tui.proctable import ProcessRows
+from tui.tracefilter import TraceFilter
+
+
+def _travel(key: str, action: str, description: str, show: bool = False) -> Binding:
+    # priority: the process table would take Home/End for scrolling otherwise
+    return Binding(key, action, description, show=show, priority=True)
+
+
+KEYS: list[BindingType] = [
+    Binding("p", "pause", "Pause"),
+    Binding("n", "step", "Step"),
+    Binding("s", "stop", "Stop"),
+    Binding("r", "restart", "Restart"),
+    Binding("f", "fault", "Fault"),
+    Binding("t", "terminate", "Terminate"),
+    Binding("b", "button", "Button"),
+    Binding("slash", "filter", "Filter"),
+    _travel("left_square_bracket", "travel(-1)", "Back", show=True),
+    _travel("right_square_bracket", "travel(1)", "Fwd"),
+    _travel("left_curly_bracket", "keyframe(-1)", "Back a keyframe"),
+    _travel("right_curly_bracket", "keyframe(1)", "Forward a keyframe"),
+    _travel("home", "oldest", "Oldest"),
+    _travel("end", "live", "Live", show=True),
+    Binding("question_mark", "help", "Help"),
+    Binding("q", "quit", "Quit"),
+]
+
+
+class CommandKeys(Dashboard):
+    """The command keys, the trace filter box, the help, and the selected process."""
+
+    # ---- selection ------------------------------------------------------------------
+
+    def on_process_rows_highlighted(self, message: ProcessRows.Highlighted) -> None:
+        if message.index != self.selected:
+            self.selected = message.index
+            self._dirty = True
+            self._tick()
+
+    # ---- commands -------------------------------------------------------------------
+
+    def _selected_row(self) -> tuple[int, str, str] | None:
+        board = self.history.live()
+        p = board.proc(self.selected) if board is not None else None
+        if p is None:
+            self.query_one(StatusLine).say("no process selected", error=True)
+            return None
+        return p.index, p.name, p.state
+
+    def _send(self, label: str, op: str, **args: Any) -> None:
+        self.run_worker(self._command(label, op, args), group="command")
+
+    def action_pause(self) -> None:
+        board = self.history.live()
+        paused = board is not None and board.sched.paused
+        self._send("resume" if paused else "pause", "resume" if paused else "pause")
+
+    def action_step(self) -> None:
+        self._send("step", "step", count=1)
+
+    def action_stop(self) -> None:
+        row = self._selected_row()
+        if row is not None:
+            op = "start" if row[2].startswith("Stopped") else "stop"
+            self._send(f"{op} {row[1]}", op, name=row[0])
+
+    def action_restart(self) -> None:
+        self._process_command("restart")
+
+    def action_fault(self) -> None:
+        self._process_command("fault")
+
+    def action_terminate(self) -> None:
+        self._process_command("terminate")
+
+    def _process_command(self, op: str) -> None:
+        row = self._selected_row()
+        if row is not None:
+            self._send(f"{op} {row[1]}", op, name=row[0])
+
+    def action_button(self) -> None:
+        self.run_worker(self._press_button(0), group="command")
+
+    async def _press_button(self, index: int) -> None:
+        notified = await self._command(f"button {index}", "button", {"index": index})
+        if notified is not None:
+            await self._command(
+                f"button {index} pressed ({notified} notified) and released",
+                "button",
+                {"index": index, "pressed": False},
+            )
+
+    # ---- the trace filter and the help ----------------------------------------------
+
+    def action_filter(self) -> None:
+        box = self.query_one("#trace-filter", Input)
+        box.value = self.query_one(TracePane).filter.describe()
+        box.display = True
+        box.focus()
+
+    def on_input_submitted(self, message: Input.Submitted) -> None:
+        if message.input.id != "trace-filter":
+            return
+        pane = self.query_one(TracePane)
+        try:
+            pane.filter = TraceFilter.parse(message.value)
+        except ValueError as e:
+            self.query_one(StatusLine).say(f"filter: {e}", error=True)
+            return
+        message.input.display = False
+        self.query_one(ProcessRows).focus()
+        what = pane.filter.describe() or "off"
+        self.query_one(StatusLine).say(f"trace filter: {what}")
+        self._dirty = True
+        self._tick()
+
+    def on_key(self, event: events.Key) -> None:
+        box = self.query_one("#trace-filter", Input)
+        if event.key == "escape" and box.has_focus:
+            box.display = False
+            self.query_one(ProcessRows).focus()
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
