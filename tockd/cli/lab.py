@@ -6,6 +6,8 @@
   walked decision by decision in the dashboard);
 - `tockd experiment NAME`: one of the Tock IPC flaw experiments (tockd/experiment.py).
 
+BOARD (and replay's `--board`) is a board file or a shipped board's name (`tockd boards`).
+
 Exit status: 0 done, 1 the command could not run, 3 explore found a violation, 4 the
 replay's digest differs from the recorded one.
 """
@@ -17,6 +19,8 @@ import contextlib
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from tockd.cli.common import board_file
 
 if TYPE_CHECKING:
     from tockd.cli.common import Subparsers
@@ -60,7 +64,7 @@ def _run_sweep(args: argparse.Namespace, props: list[str]) -> Summary:
     with contextlib.ExitStack() as stack:
         out = stack.enter_context(open(out_path, "a")) if out_path else None
         return explore(
-            args.config,
+            board_file(args.config),
             props,
             strategy=args.strategy,
             runs=args.runs,
@@ -132,8 +136,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
         # exactly `tockd run BOARD --schedule FILE --tui`, with run's own defaults
         return main(["run", str(board), "--schedule", args.schedule, "--tui"])
 
+    board = board_file(args.board) if args.board else None
     try:
-        r = replay(args.schedule, board=args.board)
+        r = replay(args.schedule, board=board)
     except (OSError, ValueError, KeyError) as e:
         print(f"tockd: cannot replay {args.schedule}: {e}", file=sys.stderr)
         return 1
@@ -185,7 +190,9 @@ def add_explore(sub: Subparsers) -> None:
         "scheduler; shrink and save the first violation",
     )
     xp.set_defaults(handler=cmd_explore)
-    xp.add_argument("config", help="board file")
+    xp.add_argument(
+        "config", metavar="BOARD", help="a board file, or a shipped board's name (tockd boards)"
+    )
     xp.add_argument(
         "--property",
         action="append",
@@ -229,7 +236,10 @@ def add_replay(sub: Subparsers) -> None:
     rp = sub.add_parser("replay", help="replay a schedule file and check its digest")
     rp.set_defaults(handler=cmd_replay)
     rp.add_argument("schedule", help="a schedule file written by tockd explore")
-    rp.add_argument("--board", help="board file (default: the one recorded)")
+    rp.add_argument(
+        "--board",
+        help="a board file or a shipped board's name (default: the one recorded)",
+    )
     rp.add_argument("--trace", action="store_true", help="print the run's console output")
     rp.add_argument(
         "--tui",
