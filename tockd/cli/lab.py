@@ -1,7 +1,8 @@
 """The race lab's commands: explore a board's schedules, replay one, run an experiment.
 
 - `tockd explore BOARD`: a sweep of the controlled scheduler (tockd/lab/explore.py);
-  the first violation is shrunk, saved as a schedule file and replayed;
+  the first violation is shrunk, saved as a schedule file (where `--save` says, else in
+  tockd's schedules directory, `tockd.lab.explore.schedules_dir`) and replayed;
 - `tockd replay FILE`: that schedule again, its digest checked (or, with `--tui`,
   walked decision by decision in the dashboard);
 - `tockd experiment NAME`: one of the Tock IPC flaw experiments (tockd/experiment.py).
@@ -211,7 +212,13 @@ def add_explore(sub: Subparsers) -> None:
         help="let the strategy inject faults, restarts, grant and queue failures",
     )
     xp.add_argument("--out", metavar="FILE", help="write one JSON record per run")
-    xp.add_argument("--save", metavar="FILE", help="schedule file for the first violation")
+    xp.add_argument(
+        "--save",
+        metavar="FILE",
+        help="schedule file for the first violation (default: a new file in "
+        "$XDG_STATE_HOME/tockd/schedules, ~/.local/state/tockd/schedules without it; "
+        "the path is printed)",
+    )
     xp.add_argument(
         "--ray",
         metavar="auto|local|ADDRESS",
