@@ -2,7 +2,9 @@
 
 - `tockd explore BOARD`: a sweep of the controlled scheduler (tockd/lab/explore.py);
   the first violation is shrunk, saved as a schedule file (where `--save` says, else in
-  tockd's schedules directory, `tockd.lab.explore.schedules_dir`) and replayed;
+  tockd's schedules directory, `tockd.lab.explore.schedules_dir`) and replayed; the
+  progress is a live status line on a terminal, a plain line every few seconds
+  elsewhere (tockd/lab/progress.py);
 - `tockd replay FILE`: that schedule again, its digest checked (or, with `--tui`,
   walked decision by decision in the dashboard);
 - `tockd experiment NAME`: one of the Tock IPC flaw experiments (tockd/experiment.py).
@@ -59,7 +61,8 @@ def cmd_explore(args: argparse.Namespace) -> int:
 def _run_sweep(args: argparse.Namespace, props: list[str]) -> Summary:
     """The sweep `args` ask for, its records appended to `--out` (or to the `--resume`
     file, which then goes on growing)."""
-    from tockd.lab.explore import explore, progress_bar
+    from tockd.lab.explore import explore
+    from tockd.lab.progress import progress_for
 
     out_path = args.out or args.resume
     with contextlib.ExitStack() as stack:
@@ -75,7 +78,7 @@ def _run_sweep(args: argparse.Namespace, props: list[str]) -> Summary:
             adversity=args.adversity,
             out=out,
             save=args.save,
-            progress=progress_bar(args.runs),
+            progress=progress_for(args.runs, sys.stderr),
             stop_at_first=not args.keep_going,
             ray=args.ray,
             resume=args.resume,

@@ -27,7 +27,6 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -351,30 +350,6 @@ def resume_records(path: str | Path) -> list[RunJson]:
     return records
 
 
-def progress_bar(total: int, stream: IO[str] = sys.stderr) -> Callable[[Summary], None]:
-    """One status line: runs done, runs/s, violations; with several nodes, each node's
-    runs and runs/s too."""
-
-    def show(s: Summary) -> None:
-        line = (
-            f"\r  runs {s.runs}/{total}  {s.runs_per_second:6.1f} runs/s  "
-            f"violations {s.violations}  timeouts {s.timeouts}"
-        )
-        if len(s.nodes) > 1:
-            shown = sorted(s.nodes)[:4]
-            line += "  | " + "  ".join(
-                f"{n[:8]} {s.nodes[n].runs} ({s.node_rate(n):.1f}/s)" for n in shown
-            )
-            if len(s.nodes) > len(shown):
-                line += f"  +{len(s.nodes) - len(shown)} nodes"
-        stream.write(line + "   ")
-        if s.runs >= total:
-            stream.write("\n")
-        stream.flush()
-
-    return show
-
-
 __all__ = [
     "SCHEDULE_VERSION",
     "Default",
@@ -383,7 +358,6 @@ __all__ = [
     "default_choice",
     "explore",
     "new_schedule_file",
-    "progress_bar",
     "replay",
     "resume_records",
     "schedules_dir",
