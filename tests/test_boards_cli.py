@@ -95,11 +95,11 @@ def test_a_missing_path_is_reported_as_a_path(tmp_path: Path) -> None:
     assert "cannot read board file boards/no_such_board.toml" in r.stderr
 
 
-@pytest.mark.parametrize("command", ["explore", "replay"])
-def test_the_lab_names_an_unknown_board_like_run(tmp_path: Path, command: str) -> None:
-    args = {"explore": ["explore", "no_such_board"], "replay": ["replay", "x.json"]}[command]
-    extra = ["--board", "no_such_board"] if command == "replay" else []
-    r = tockd(tmp_path, *args, *extra)
+@pytest.mark.parametrize(
+    "args", [["explore", "no_such_board"], ["replay", "x.json", "--board", "no_such_board"]]
+)
+def test_the_lab_names_an_unknown_board_like_run(tmp_path: Path, args: list[str]) -> None:
+    r = tockd(tmp_path, *args)
     assert r.returncode == 1
     assert "no shipped board" in r.stderr and "tockd boards" in r.stderr
 
