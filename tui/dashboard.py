@@ -41,6 +41,7 @@ from tui.panes import (
     TracePane,
 )
 from tui.proctable import ProcessTable
+from tui.replay import ReplayPane
 from tui.tracefilter import describe_event
 
 #: after the last event, one more keyframe this much later brings the rates down to 0
@@ -93,6 +94,8 @@ class Dashboard(App[None]):
         self._dirty = True
         self._styled = False
         self._os = OsStats()
+        #: the replay pane, on a board that follows a schedule file (tui/replay.py)
+        self._replay: ReplayPane | None = None
 
     # ---- the daemon -----------------------------------------------------------------
 
@@ -105,6 +108,7 @@ class Dashboard(App[None]):
             self.history.follow(await stream.subscribe(self.interval_ms))
             self._conn = await ControlConnection.open(self.control)
             # the first snapshot may wait for the stream to reach it (History.add_snapshot)
+            self._replay = await ReplayPane.attach(self, self._conn)
             first = await self._snapshot()
             self.connected = True
             self.query_one(StatusLine).say("attached; ? for help")
@@ -153,6 +157,8 @@ class Dashboard(App[None]):
             snap = await conn.request("snapshot", mem="all")
             board = self.history.add_snapshot(snap)
             self.snapshots += 1
+            if self._replay is not None:
+                await self._replay.fetch(conn)
         except ControlFailed as e:
             self.query_one(StatusLine).say(str(e), error=True)
         except Disconnected as e:
@@ -241,6 +247,8 @@ class Dashboard(App[None]):
         upto = self.viewing if past else self.history.last_seq
         self.query_one(TracePane).show(board, self.history, upto or board.seq, past=past)
         self.query_one(IpcPane).show(board)
+        if self._replay is not None:
+            self._replay.show(self.history, upto or board.seq, past=past)
 
     def _draw_banner(self, board: Board | None) -> None:
         banner = self.query_one(PastBanner)
