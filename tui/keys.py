@@ -4,7 +4,8 @@ Every key the dashboard answers is in `KEYS`, in the order the footer shows them
 commands act on the daemon through the request connection (`Dashboard._command`): the
 scheduler (pause or resume, step one decision), the selected process (stop or start,
 restart, fault, terminate) and button 0; `/` edits the trace filter, `?` shows the
-help. The time-travel keys' actions are in tui/travel.py.
+help. Fault and terminate ask first (tui/confirm.py). The time-travel keys' actions
+are in tui/travel.py.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from textual import events
 from textual.binding import Binding, BindingType
 from textual.widgets import Input
 
+from tui.confirm import Confirm
 from tui.dashboard import Dashboard
 from tui.panes import HelpScreen, StatusLine, TracePane
 from tui.proctable import ProcessRows
@@ -44,6 +46,14 @@ KEYS: list[BindingType] = [
     Binding("question_mark", "help", "Help"),
     Binding("q", "quit", "Quit"),
 ]
+
+
+#: (op, state) -> why the op has nothing to do on a process in that state
+ALREADY: dict[tuple[str, str], str] = {
+    ("terminate", "Terminated"): "is already terminated",
+    ("fault", "Terminated"): "has terminated: nothing to fault",
+    ("fault", "Faulted"): "has faulted already",
+}
 
 
 class CommandKeys(Dashboard):
@@ -88,15 +98,35 @@ class CommandKeys(Dashboard):
         self._process_command("restart")
 
     def action_fault(self) -> None:
-        self._process_command("fault")
+        self._confirmed("fault", "Fault {}? Its fault policy applies.")
 
     def action_terminate(self) -> None:
-        self._process_command("terminate")
+        self._confirmed("terminate", "Terminate {}?")
 
     def _process_command(self, op: str) -> None:
         row = self._selected_row()
         if row is not None:
             self._send(f"{op} {row[1]}", op, name=row[0])
+
+    def _confirmed(self, op: str, question: str) -> None:
+        """`op` on the selected process once the user says yes; nothing to ask when
+        the process has ended already (`ALREADY`)."""
+        row = self._selected_row()
+        if row is None:
+            return
+        index, name, state = row
+        already = ALREADY.get((op, state.split("(", 1)[0]))
+        if already is not None:
+            self.query_one(StatusLine).say(f"{op} {name}: {name} {already}", error=True)
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._send(f"{op} {name}", op, name=index)
+            else:
+                self.query_one(StatusLine).say(f"{op} {name}: cancelled")
+
+        self.push_screen(Confirm(question.format(name)), answered)
 
     def action_button(self) -> None:
         self.run_worker(self._press_button(0), group="command")
