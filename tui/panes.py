@@ -245,6 +245,7 @@ _KEYS = (
     ("{ }", "one keyframe (dashboard refresh) back / forward"),
     ("home", "the oldest event kept"),
     ("end", "back to live"),
+    ("w", "write a screenshot (SVG) to $TOCKD_SCREENSHOT_DIR or the current directory"),
     ("?", "this help (Esc closes it)"),
     ("q", "quit the dashboard (the board keeps running, unless `tockd run --tui` started it)"),
 )
