@@ -38,7 +38,7 @@ COLUMNS: tuple[tuple[str, int, str], ...] = (
     ("Name", render.NAME_WIDTH, "left"),
     ("State", 19, "left"),
     ("Syscalls", 9, "right"),
-    ("Rate /s", 13, "left"),
+    ("Rate /s     peak", 16, "left"),
     ("Q", 2, "right"),
     ("Drop", 4, "right"),
     ("Rst", 3, "right"),
@@ -177,17 +177,12 @@ class ProcessTable(Vertical):
         return self.query_one(ProcessRows)
 
     def show(self, board: Board, history: History, *, redact: bool) -> None:
-        series = {p.index: history.rate_series(p.index, board.seq) for p in board.procs}
-        top = max((max(s, default=0.0) for s in series.values()), default=0.0)
         rows = []
         for p in board.procs:
             stats = board.os_stats.get(p.os_pid) if p.os_pid is not None else None
-            values = series[p.index]
-            rows.append(
-                render.process_cells(
-                    p, render.sparkline(values, top), values[-1] if values else 0.0, stats, redact
-                )
-            )
+            rates = history.rate_series(p.index, board.seq)
+            rows.append(render.process_cells(p, rates, stats, redact))
         self.rows.set_rows(rows)
         running = sum(1 for p in board.procs if p.current)
-        set_titles(self, "Processes", f"{len(board.procs)} processes, {running} on the CPU")
+        count = render.plural(len(board.procs), "process", "processes")
+        set_titles(self, "Processes", f"{count}, {running} on the CPU")
