@@ -289,6 +289,8 @@ def _fault(kernel: Kernel, proc: Process) -> str:
 
 
 def _terminate(kernel: Kernel, proc: Process) -> str:
+    if proc.state is State.TERMINATED:  # nothing to do: say so, not "terminated"
+        raise ControlError(f"{proc.name} is already {proc.state_debug()}")
     kernel.terminate(proc, None)
     return f"Process {proc.name} terminated"
 
