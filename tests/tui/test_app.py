@@ -383,8 +383,16 @@ def test_time_travel_shows_ipc_as_it_was(start_daemon: Callable[..., Daemon]) ->
             first = tui.history.start_seq
             assert "services (0)" in ipc_pane()
             daemon.request("resume")
-            await until(pilot, lambda: "shared buffers (1)" in ipc_pane(), "the shared buffer")
-            assert "services (1)" in ipc_pane() and "rot13_client → " in ipc_pane()
+            # the client shares its buffer and subscribes as a client in either order:
+            # wait for both (and the service), not for the first of them
+            await until(
+                pilot,
+                lambda: all(
+                    part in ipc_pane()
+                    for part in ("shared buffers (1)", "services (1)", "rot13_client → ")
+                ),
+                "the service, the client and its shared buffer",
+            )
             daemon.request("pause")
             await until(pilot, lambda: live(tui).sched.paused, "paused")
             await pilot.press("home")
