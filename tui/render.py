@@ -99,9 +99,6 @@ def human_bytes(n: int) -> str:
     return f"{n}B"
 
 
-NAME_WIDTH = 27
-
-
 def short_name(name: str, width: int = 26) -> str:
     return name if len(name) <= width else "…" + name[-(width - 1) :]
 
@@ -136,7 +133,7 @@ def process_cells(
         _num(p.index),
         _num(p.process_id),
         _num(os_pid),
-        Text(short_name(p.name, NAME_WIDTH)),
+        Text(p.name),  # the table cuts it to its column, at the front
         Text(short_state(p.state), style=state_style(p.state)),
         _num(p.syscalls),
         Text.assemble(rate_text.rjust(4), " ", (spark.rjust(8), st("spark"))),
