@@ -33,9 +33,9 @@ from tui.panes import (
     PastBanner,
     SchedulerPane,
     StatusLine,
-    TracePane,
 )
 from tui.proctable import ProcessRows, ProcessTable
+from tui.tracepane import TracePane
 
 
 class TockdApp(PaneControls, CommandKeys):

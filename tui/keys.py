@@ -17,9 +17,10 @@ from textual.binding import Binding, BindingType
 from textual.widgets import Input
 
 from tui.dashboard import Dashboard
-from tui.panes import HelpScreen, StatusLine, TracePane
+from tui.panes import HelpScreen, StatusLine
 from tui.proctable import ProcessRows
 from tui.tracefilter import TraceFilter
+from tui.tracepane import TracePane
 
 
 def _travel(key: str, action: str, description: str, show: bool = False) -> Binding:

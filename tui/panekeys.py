@@ -28,8 +28,9 @@ from textual.geometry import Size
 from textual.screen import Screen
 from textual.widgets import Footer, Input
 
-from tui.panes import StatusLine, TracePane
+from tui.panes import StatusLine
 from tui.proctable import ProcessRows, ProcessTable
+from tui.tracepane import TracePane
 from tui.travel import TravelControls
 
 #: the panes (their ids), in the order Tab goes through them

@@ -152,30 +152,36 @@ def layout_row(cells: tuple[Text, ...], layout: TableLayout) -> Text:
     return line
 
 
+def _column_start(index: int, layout: TableLayout) -> int:
+    return LEAD + sum(w + 1 for w in layout.widths[:index])
+
+
 def header_row(layout: TableLayout, sort: int, descending: bool, sorted_style: Style) -> Text:
-    """The column labels; the sort column's marked with an arrow (where it fits) and
-    `sorted_style`."""
-    cells = []
-    for i, (c, width) in enumerate(zip(COLUMNS, layout.widths, strict=True)):
-        label = c.short if layout.narrow and c.short else c.label
-        if i != sort:
-            cells.append(Text(label))
-            continue
-        arrow = SORTED_DOWN if descending else SORTED_UP
-        marked = f"{arrow}{label}" if c.justify == "right" else f"{label}{arrow}"
-        cells.append(Text(marked if len(marked) <= width else label, style=sorted_style))
-    line = layout_row(tuple(cells), layout)
-    line.stylize(Style(bold=True))
+    """The column labels; the sort column's marked with `sorted_style` and an arrow,
+    next to the label on the side of its padding (in the space between two columns if
+    the label fills its column)."""
+    column = COLUMNS[sort]
+    labels = [c.short if layout.narrow and c.short else c.label for c in COLUMNS]
+    plain = layout_row(tuple(Text(label) for label in labels), layout).plain
+    label = labels[sort][: layout.widths[sort]]
+    start = _column_start(sort, layout)
+    if column.justify == "right":
+        at = start + layout.widths[sort] - len(label) - 1
+        marked = (at, at + 1 + len(label))
+    else:
+        at = start + len(label)
+        marked = (start, at + 1)
+    arrow = SORTED_DOWN if descending else SORTED_UP
+    line = Text(plain[:at] + arrow + plain[at + 1 :], style=Style(bold=True), end="")
+    line.stylize(sorted_style, *marked)
     return line
 
 
 def column_at(x: int, layout: TableLayout) -> int | None:
     """The column under cell `x` of a row (None: a space between two)."""
-    left = LEAD
     for i, width in enumerate(layout.widths):
-        if left <= x < left + width:
+        if 0 <= x - _column_start(i, layout) < width:
             return i
-        left += width + 1
     return None
 
 

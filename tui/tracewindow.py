@@ -49,7 +49,7 @@ class TraceWindow:
         self._kept_key: tuple[TraceFilter, int] | None = None
 
     def _end(self, upto: int) -> int:
-        if self.bottom is not None and self.bottom >= upto:
+        if self.bottom is not None and self.bottom > upto:
             self.bottom = None  # time travel went back past it
         return upto if self.bottom is None else self.bottom
 
@@ -107,9 +107,9 @@ class TraceWindow:
         self.bottom = bottom
         return moved
 
-    def end(self) -> bool:
+    def end(self, upto: int) -> bool:
         """Back to following the newest line."""
-        moved = self.bottom is not None
+        moved = self.bottom is not None and self.bottom < upto
         self.bottom = None
         return moved
 

@@ -16,8 +16,8 @@ from textual.widgets import Input
 from tests.tui.conftest import Daemon, drawn, run_async, until
 from tests.tui.test_app import FOREVERS, SIZE, attached, caught_up, live, status, trace_lines
 from tui.app import TockdApp
-from tui.panes import TracePane
 from tui.tracefilter import TraceFilter
+from tui.tracepane import TracePane
 
 
 async def paused_with_lines(pilot: Pilot[Any], tui: TockdApp, daemon: Daemon) -> None:
