@@ -5,7 +5,8 @@ Every key the dashboard answers is in `KEYS`; the footer shows the main ones (an
 commands act on the daemon through the request connection (`Dashboard._command`): the
 scheduler (pause or resume, step one decision), the selected process (stop or start,
 restart, fault, terminate) and button 0; `/` edits the trace filter, `?` shows the
-help. The time-travel keys' actions are in tui/travel.py.
+help. The time-travel keys' actions are in tui/travel.py; those of the panes (Tab, the
+zoom, the trace's search, the process table's sort) in tui/panekeys.py.
 """
 
 from __future__ import annotations

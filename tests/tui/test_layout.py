@@ -107,6 +107,10 @@ def test_80x24_help_and_grants_are_whole(start_daemon: Callable[[str], Daemon]) 
             assert grants.virtual_size.width <= grants.scrollable_content_region.width
             await pilot.press("shift+tab")
             assert tui.query_one("#memory").display and not grants.display
+            # a key that opens a box in the trace brings the trace back
+            await pilot.press("slash")
+            assert tui.query_one("#trace").display and not tui.query_one("#memory").display
+            assert tui.focused is tui.query_one("#trace-filter")
 
     run_async(body)
 

@@ -6,6 +6,7 @@ markup in it, the search, scrolling, the zoom and the sort. `q` leaves no proces
 from __future__ import annotations
 
 import re
+import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -101,3 +102,9 @@ def test_the_dashboard_at_80x24(small_tmux: Tmux, sock_dir: Path) -> None:
     _, alive = psutil.wait_procs(board_procs, timeout=20)
     assert not alive, f"left running: {alive}"
     assert not sock.exists()
+
+
+def test_without_tmux_the_terminal_tests_fail(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    with pytest.raises(pytest.fail.Exception, match="tmux is not installed"):
+        require_tmux()

@@ -232,10 +232,15 @@ def test_zoom_enlarges_the_focused_pane_and_back(start_daemon: Callable[[str], D
             await pilot.press("escape")
             assert tui.screen.maximized is None
             await until(pilot, lambda: len(trace_lines(tui)) == rows, "the trace's own size")
-            # the process table zooms too
+            # the process table zooms too; the search takes the zoom to the trace
             await pilot.press("tab", "z")
             assert tui.screen.maximized is tui.query_one("#processes")
-            await pilot.press("z")
+            await pilot.press("ctrl+f")
+            assert tui.screen.maximized is trace(tui)
+            # Escape closes the search box first, then the zoom
+            await pilot.press("escape")
+            assert tui.screen.maximized is trace(tui) and tui.focused is trace(tui)
+            await pilot.press("escape")
             assert tui.screen.maximized is None
 
     run_async(body)
