@@ -1,8 +1,9 @@
-"""Shared fixtures. Every test is checked for leaked child processes; hypothesis writes
-its files into a directory of the session."""
+"""Shared fixtures. Every test is checked for leaked child processes; hypothesis, and
+`tockd explore`'s default schedule place, write into directories of the session."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -21,6 +22,11 @@ def pytest_configure(config: pytest.Config) -> None:
     storage = Path(tempfile.mkdtemp(prefix="hypothesis-"))
     config.add_cleanup(lambda: shutil.rmtree(storage, ignore_errors=True))
     set_hypothesis_home_dir(storage)
+    # a schedule `tockd explore` saves without --save goes under $XDG_STATE_HOME: the
+    # session's, never the user's (subprocesses inherit it)
+    state = Path(tempfile.mkdtemp(prefix="tockd-state-"))
+    config.add_cleanup(lambda: shutil.rmtree(state, ignore_errors=True))
+    os.environ["XDG_STATE_HOME"] = str(state)
 
 
 @pytest.fixture(autouse=True)

@@ -251,6 +251,8 @@ def test_process_console_commands_from_the_cli(sock_dir: Path) -> None:
         r = tockd("boot", name, "--control", str(sock))
         assert r.returncode != 0 and "boot needs Terminated" in r.stderr
         assert "terminated" in tockd("terminate", name, "--control", str(sock)).stdout
+        r = tockd("terminate", name, "--control", str(sock))  # again: nothing to do
+        assert r.returncode != 0 and "already Terminated" in r.stderr, r
         assert "booted" in tockd("boot", name, "--control", str(sock)).stdout
         reach("Yielded")
         out = tockd("ps", "--control", str(sock)).stdout

@@ -27,7 +27,7 @@ from tockd.daemon import Daemon
 
 #: every op the control socket knew before it was a table, in the order its unknown-op
 #: error lists them: the table must answer exactly these
-KNOWN_QUERIES = ("ps", "info", "mem", "sched", "grants", "snapshot", "ipc", "ping")
+KNOWN_QUERIES = ("ps", "info", "mem", "sched", "grants", "snapshot", "ipc", "ping", "replay")
 KNOWN_SESSION = ("subscribe", "readonly")
 KNOWN_COMMANDS = (
     "stop",

@@ -73,6 +73,13 @@ RAM_SIZE = 65536
             "half_frame_kill", {}, "killed by SIGKILL", id="sigkill_in_the_middle_of_a_syscall"
         ),
         pytest.param(
+            # the daemon may find it gone when it sends the reply: still its exit's reason
+            "call_then_exit",
+            {},
+            "exited with status 7 outside the syscall interface",
+            id="exit_before_the_reply",
+        ),
+        pytest.param(
             "half_frame_stall",
             {},
             "sent part of a syscall frame and not the rest in 1000 ms of its time on the CPU",

@@ -2,6 +2,7 @@
 
     [board]
     name = "hello"
+    description = "one app that prints and exits"   # one line, for `tockd boards`
     ram_size = 65536          # bytes of physical RAM (a multiple of 4096)
     ram_base = 0x20000000
     mpu = "cortex-m"          # cortex-m | riscv-pmp | ideal
@@ -43,11 +44,17 @@
     seccomp = false           # strict syscall allow-list before main()
 
 `build_kernel` assembles a Kernel from it, as a Tock board's main.rs does.
+
+The example boards ship with the package, as `tockd/boards/*.toml` (in the repository a
+link to `configs/`): `shipped_boards` lists them and `board_path` turns what the command
+line names into a file, so `tockd run demo` runs the shipped `demo.toml` wherever tockd
+is installed, while a path to a file (`tockd run ./mine.toml`) is always that file.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,6 +95,7 @@ class BoardError(Exception):
 @dataclass
 class BoardConfig:
     name: str = "board"
+    description: str = ""
     ram_size: int = 64 * 1024
     ram_base: int = 0x2000_0000
     mpu: str = "cortex-m"
@@ -186,6 +194,7 @@ def parse_board(text: str, *, where: str = "board file") -> BoardConfig:
 def _parse_board_table(board: dict[str, Any], cfg: BoardConfig) -> None:
     """The [board] table, into `cfg`."""
     cfg.name = str(board.get("name", "board"))
+    cfg.description = str(board.get("description", ""))
     cfg.ram_size = _int(board, "ram_size", cfg.ram_size, "board")
     cfg.ram_base = _int(board, "ram_base", cfg.ram_base, "board")
     cfg.mpu = str(board.get("mpu", cfg.mpu))
@@ -263,6 +272,33 @@ def load_board(path: str | Path) -> BoardConfig:
     except OSError as e:
         raise BoardError(f"cannot read board file {p}: {e.strerror}") from None
     return parse_board(text, where=str(p))
+
+
+#: the example boards installed with the package (a link to configs/ in the repository)
+SHIPPED_DIR = Path(__file__).parent / "boards"
+
+
+def shipped_boards() -> dict[str, Path]:
+    """The boards installed with tockd, by name (the file name without `.toml`)."""
+    return {p.stem: p for p in sorted(SHIPPED_DIR.glob("*.toml"))}
+
+
+def board_path(named: str) -> Path:
+    """The board file the command line names: a file at that path if there is one, else
+    the shipped board of that name (`demo` or `demo.toml`). A name that is neither is a
+    BoardError that lists the shipped boards; a missing path with a directory in it is
+    left for `load_board` to report."""
+    path = Path(named)
+    if path.is_file() or os.sep in named:
+        return path
+    shipped = shipped_boards()
+    name = path.stem if path.suffix == ".toml" else named
+    if name in shipped:
+        return shipped[name]
+    raise BoardError(
+        f"no board file {named!r} here, and no shipped board of that name "
+        f"(shipped: {', '.join(shipped)}; `tockd boards` describes them)"
+    )
 
 
 def build_kernel(cfg: BoardConfig) -> Kernel:

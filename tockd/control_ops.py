@@ -34,6 +34,7 @@ from tockd.contract.control import (
     IpcView,
     MemoryMap,
     ProcessRow,
+    ReplayView,
     SchedInfo,
     Snapshot,
 )
@@ -45,6 +46,7 @@ from tockd.control_views import (
     ipc_description,
     memory_map,
     process_row,
+    replay_view,
     sched_info,
     snapshot,
 )
@@ -141,6 +143,13 @@ def _ipc(daemon: Daemon, req: Request) -> IpcView:
     if description is None:
         raise ControlError("this board has no IPC capsule")
     return description
+
+
+def _replay(daemon: Daemon, req: Request) -> ReplayView:
+    view = replay_view(daemon)
+    if view is None:
+        raise ControlError("this board follows no schedule (tockd replay FILE --tui does)")
+    return view
 
 
 def _grants(daemon: Daemon, req: Request) -> GrantsResult:
@@ -280,6 +289,8 @@ def _fault(kernel: Kernel, proc: Process) -> str:
 
 
 def _terminate(kernel: Kernel, proc: Process) -> str:
+    if proc.state is State.TERMINATED:  # nothing to do: say so, not "terminated"
+        raise ControlError(f"{proc.name} is already {proc.state_debug()}")
     kernel.terminate(proc, None)
     return f"Process {proc.name} terminated"
 
@@ -309,6 +320,7 @@ OPS: Final[dict[str, Op]] = {
         Session("subscribe"),
         Session("readonly"),
         Query("ping", _ping),
+        Query("replay", _replay),
         Command("stop", _on_process(_stop)),
         Command("start", _on_process(_start)),
         Command("boot", _on_process(_boot)),

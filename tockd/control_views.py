@@ -23,6 +23,7 @@ from tockd.contract.control import (
     MemoryMap,
     ProcessRow,
     RegionRow,
+    ReplayView,
     SchedInfo,
     Snapshot,
     SnapshotProcess,
@@ -167,6 +168,17 @@ def ipc_description(daemon: Daemon) -> IpcView | None:
         return None
     description: IpcView = describe()
     return description
+
+
+def replay_view(daemon: Daemon) -> ReplayView | None:
+    """The schedule file the board follows and where its run is, or None when it follows
+    none (found by method name, not imported: the controlled scheduler is the lab's,
+    which the control server sits beside and may not import)."""
+    view = getattr(daemon.scheduler, "replay_view", None)
+    if view is None:
+        return None
+    result: ReplayView | None = view()
+    return result
 
 
 def _snapshot_process(daemon: Daemon, p: Process) -> SnapshotProcess:

@@ -38,6 +38,8 @@ async def serve_board(cfg: BoardConfig, args: argparse.Namespace) -> int:
     daemon.paused = args.paused
     schedule = args.schedule
     if schedule:
+        from tockd.lab.follow import follow_schedule
+
         try:
             follow_schedule(daemon, schedule)
         except (OSError, ValueError, KeyError) as e:
@@ -94,30 +96,6 @@ async def _stop_on_signals(
         async for signum in sigs:
             print(f"tockd: {signal.Signals(signum).name}, stopping", file=sys.stderr, flush=True)
             daemon.request_stop()
-
-
-def follow_schedule(daemon: Daemon, path: str) -> None:
-    """Put the board under the controlled scheduler, replaying a schedule file (and the
-    default choices after it ends or diverges); the file's board digest is checked."""
-    import json
-
-    from tockd.lab.controlled import ControlledScheduler
-    from tockd.lab.explore import SCHEDULE_VERSION, Default
-    from tockd.lab.strategy import Decision, Replay
-
-    data = json.loads(Path(path).read_text())
-    if data.get("version") != SCHEDULE_VERSION:
-        raise ValueError(f"unsupported schedule version {data.get('version')}")
-    if data.get("board_digest") != daemon.cfg.digest:
-        print(
-            "tockd: the board file changed since the schedule was saved; following it "
-            "as far as it fits",
-            file=sys.stderr,
-        )
-    decisions = [Decision.from_json(d) for d in data["decisions"]]
-    daemon.scheduler = ControlledScheduler(
-        daemon.kernel, Replay(decisions, Default()), adversity=bool(data.get("adversity"))
-    )
 
 
 def run_cli(cfg: BoardConfig, args: argparse.Namespace) -> int:

@@ -97,6 +97,8 @@ class ProcRow:
     faulting: bool = False
     #: the state a `stopped` event interrupted, restored by `resumed`
     stopped_from: str = ""
+    #: the daemon is gone, and this process with it (`Board.ended`)
+    gone: bool = False
 
     def copy(self) -> ProcRow:
         return replace(self, grants=list(self.grants))
@@ -142,6 +144,8 @@ class Board:
     #: as at event `ipc_seq`: the keyframe's, not folded forward
     ipc: IpcView | None = None
     ipc_seq: int = 0
+    #: why the daemon is gone (None: it is there); see `ended`
+    gone: str | None = None
 
     def copy(self) -> Board:
         return replace(
@@ -152,6 +156,19 @@ class Board:
             rates=dict(self.rates),
             os_stats=dict(self.os_stats),
         )
+
+    def ended(self, reason: str) -> Board:
+        """The board as the dashboard shows it once its daemon is gone (`reason`): every
+        app died with it, so no process is on the CPU, ready or has an OS pid, and
+        nothing is queued to run; each row keeps the state it was last seen in."""
+        board = self.copy()
+        board.gone = reason
+        board.os_stats = {}
+        board.sched.current = None
+        board.sched.run_queue = []
+        for p in board.procs:
+            p.gone, p.current, p.ready, p.os_pid = True, False, False, None
+        return board
 
     def proc(self, index: int) -> ProcRow | None:
         return self.procs[index] if 0 <= index < len(self.procs) else None

@@ -25,6 +25,7 @@ from rich.text import Text
 from textual.app import App, ScreenStackError
 from textual.css.query import NoMatches
 
+from tockd.contract.events import Event, EventKind
 from tui import render
 from tui.board import Board
 from tui.client import ControlConnection, ControlFailed, Disconnected
@@ -40,6 +41,7 @@ from tui.panes import (
     StatusLine,
 )
 from tui.proctable import ProcessTable
+from tui.replay import ReplayPane
 from tui.tracefilter import describe_event
 from tui.tracepane import TracePane
 
@@ -93,6 +95,8 @@ class Dashboard(App[None]):
         self._dirty = True
         self._styled = False
         self._os = OsStats()
+        #: the replay pane, on a board that follows a schedule file (tui/replay.py)
+        self._replay: ReplayPane | None = None
 
     # ---- the daemon -----------------------------------------------------------------
 
@@ -105,6 +109,7 @@ class Dashboard(App[None]):
             self.history.follow(await stream.subscribe(self.interval_ms))
             self._conn = await ControlConnection.open(self.control)
             # the first snapshot may wait for the stream to reach it (History.add_snapshot)
+            self._replay = await ReplayPane.attach(self, self._conn)
             first = await self._snapshot()
             self.connected = True
             self.query_one(StatusLine).say("attached; ? for help")
@@ -153,6 +158,8 @@ class Dashboard(App[None]):
             snap = await conn.request("snapshot", mem="all")
             board = self.history.add_snapshot(snap)
             self.snapshots += 1
+            if self._replay is not None:
+                await self._replay.fetch(conn)
         except ControlFailed as e:
             self.query_one(StatusLine).say(str(e), error=True)
         except Disconnected as e:
@@ -176,7 +183,7 @@ class Dashboard(App[None]):
         try:
             result = await self._conn.request(op, **args)
         except ControlFailed as e:
-            status.say(f"{label}: {e.error}", error=True)
+            status.say(labelled(label, e.error), error=True)
             return None
         except Disconnected as e:
             self._lost(str(e))
@@ -230,7 +237,11 @@ class Dashboard(App[None]):
         self._draw_banner(board)
         if board is None:
             return
+        if self.disconnected is not None and not past:
+            board = board.ended("the daemon is gone")
         sub_title = f"board {board.name}" + ("" if self.redact else f" · {self.control}")
+        if board.gone is not None:
+            sub_title += f" · {board.gone}"
         if self.sub_title != sub_title:
             self.sub_title = sub_title
         windows = board.ipc["windows"] if board.ipc else None
@@ -241,6 +252,8 @@ class Dashboard(App[None]):
         upto = self.viewing if past else self.history.last_seq
         self.query_one(TracePane).show(board, self.history, upto or board.seq, past=past)
         self.query_one(IpcPane).show(board)
+        if self._replay is not None:
+            self._replay.show(self.history, upto or board.seq, past=past)
 
     def _draw_banner(self, board: Board | None) -> None:
         banner = self.query_one(PastBanner)
@@ -250,7 +263,7 @@ class Dashboard(App[None]):
             return
         banner.display = True
         ev = h.event_at(self.viewing)
-        what = describe_event(ev) if ev is not None else "keyframe (no event)"
+        what = _banner_event(ev)
         where = f"event {h.index_of(self.viewing)} of {h.positions()}"
         if not self.redact and h.keyframes:
             t = (board.t_us - h.keyframes[0].t_us) / 1e6
@@ -258,6 +271,22 @@ class Dashboard(App[None]):
         text = Text.assemble(("◀ VIEWING THE PAST ", "bold"), f"{where} · End: live · ")
         text.append(what, style="not bold")
         banner.set_text(text)
+
+
+def _banner_event(ev: Event | None) -> str:
+    """The viewed event in the past banner: its trace line, and a fault's reason (the
+    trace line, as Tock prints it, does not say why)."""
+    if ev is None:
+        return "keyframe (no event)"
+    if ev["kind"] == EventKind.FAULT:
+        return f"{describe_event(ev)} Reason: {ev['reason']}"
+    return describe_event(ev)
+
+
+def labelled(label: str, text: str) -> str:
+    """`label: text`, unless `text` already starts with the label (the daemon's own
+    errors often name their command: no `step: step: ...`)."""
+    return text if text.startswith(f"{label}:") else f"{label}: {text}"
 
 
 def _describe_result(op: str, result: Any) -> str:

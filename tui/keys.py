@@ -5,21 +5,28 @@ Every key the dashboard answers is in `KEYS`; the footer shows the main ones (an
 commands act on the daemon through the request connection (`Dashboard._command`): the
 scheduler (pause or resume, step one decision), the selected process (stop or start,
 restart, fault, terminate) and button 0; `/` edits the trace filter, `?` shows the
-help. The time-travel keys' actions are in tui/travel.py; those of the panes (Tab, the
-zoom, the trace's search, the process table's sort) in tui/panekeys.py.
+help, `w` writes a screenshot (tui/screenshot.py). Fault and terminate ask first
+(tui/confirm.py). The time-travel keys' actions are in tui/travel.py; those of the
+panes (Tab, the zoom, the trace's search, the process table's sort) in tui/panekeys.py.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from textual import events
+from textual.app import SystemCommand
 from textual.binding import Binding, BindingType
+from textual.screen import Screen
 from textual.widgets import Input
 
+from tui.confirm import Confirm
 from tui.dashboard import Dashboard
 from tui.panes import HelpScreen, StatusLine
 from tui.proctable import ProcessRows
+from tui.screenshot import SCREENSHOT_DIR_ENV, write_screenshot
 from tui.tracefilter import TraceFilter
 from tui.tracepane import TracePane
 
@@ -44,6 +51,7 @@ KEYS: list[BindingType] = [
     _travel("right_curly_bracket", "keyframe(1)", "Forward a keyframe"),
     _travel("home", "oldest", "Oldest"),
     _travel("end", "live", "Live"),
+    Binding("w", "screenshot", "Screenshot", show=False),
     Binding("question_mark", "help", "Help"),
     Binding("q", "quit", "Quit"),
     # the panes: focus, zoom, the trace's search, the process table's sort (tui/panekeys.py)
@@ -57,6 +65,14 @@ KEYS: list[BindingType] = [
     Binding("less_than_sign", "sort(-1)", "Sort back", show=False),
     Binding("I", "reverse_sort", "Reverse sort", show=False),
 ]
+
+
+#: (op, state) -> why the op has nothing to do on a process in that state
+ALREADY: dict[tuple[str, str], str] = {
+    ("terminate", "Terminated"): "is already terminated",
+    ("fault", "Terminated"): "has terminated: nothing to fault",
+    ("fault", "Faulted"): "has faulted already",
+}
 
 
 class CommandKeys(Dashboard):
@@ -101,15 +117,35 @@ class CommandKeys(Dashboard):
         self._process_command("restart")
 
     def action_fault(self) -> None:
-        self._process_command("fault")
+        self._confirmed("fault", "Fault {}? Its fault policy applies.")
 
     def action_terminate(self) -> None:
-        self._process_command("terminate")
+        self._confirmed("terminate", "Terminate {}?")
 
     def _process_command(self, op: str) -> None:
         row = self._selected_row()
         if row is not None:
             self._send(f"{op} {row[1]}", op, name=row[0])
+
+    def _confirmed(self, op: str, question: str) -> None:
+        """`op` on the selected process once the user says yes; nothing to ask when
+        the process has ended already (`ALREADY`)."""
+        row = self._selected_row()
+        if row is None:
+            return
+        index, name, state = row
+        already = ALREADY.get((op, state.split("(", 1)[0]))
+        if already is not None:
+            self.query_one(StatusLine).say(f"{op} {name}: {name} {already}", error=True)
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._send(f"{op} {name}", op, name=index)
+            else:
+                self.query_one(StatusLine).say(f"{op} {name}: cancelled")
+
+        self.push_screen(Confirm(question.format(name)), answered)
 
     def action_button(self) -> None:
         self.run_worker(self._press_button(0), group="command")
@@ -155,3 +191,29 @@ class CommandKeys(Dashboard):
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
+
+    # ---- screenshots ----------------------------------------------------------------
+
+    def action_screenshot(self, filename: str | None = None, path: str | None = None) -> None:
+        """`w`: an SVG of the screen (tui/screenshot.py); the status line says where."""
+        status = self.query_one(StatusLine)
+        try:
+            written = write_screenshot(self, Path(path) if path else None, filename)
+        except OSError as e:
+            status.say(f"screenshot: {e}", error=True)
+            return
+        status.say(f"screenshot written to {written}")
+        self.notify(str(written), title="Screenshot written", markup=False)
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        """Textual's palette commands, its Screenshot writing where `w` does."""
+        for command in super().get_system_commands(screen):
+            if command.title == "Screenshot":
+                command = SystemCommand(
+                    "Screenshot",
+                    f"Save an SVG of the screen in ${SCREENSHOT_DIR_ENV} or the current "
+                    "directory (w)",
+                    # once the palette has closed, so it is not in the picture
+                    lambda: self.call_after_refresh(self.action_screenshot),
+                )
+            yield command

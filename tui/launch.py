@@ -7,7 +7,8 @@ resumed once the dashboard has attached (a replay stays paused), so the dashboar
 the board from its first scheduling decision. When the dashboard quits, the daemon gets
 SIGTERM (it stops and reaps every app) and is waited for; if the dashboard's process
 dies first, the kernel delivers the same SIGTERM (PR_SET_PDEATHSIG), so no board is left
-behind.
+behind. If the dashboard fails (an exception in it), the board is stopped all the same
+and the command exits with the dashboard's non-zero status.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ def run_board_with_tui(
 ) -> int:
     """Start `tockd run *run_args --control CONTROL`, run the dashboard on it, stop it.
 
-    Returns the daemon's exit status (0 after a clean stop)."""
+    Returns the dashboard's exit status if it failed, else the daemon's (0 after a
+    clean stop)."""
     argv = [sys.executable, "-m", "tockd.cli", "run", *run_args, "--control", str(control)]
     with open(log, "wb") as out:
         child = subprocess.Popen(
@@ -57,7 +59,7 @@ def run_board_with_tui(
             time.sleep(0.02)
         from tui import run
 
-        run(control, resume_on_attach=resume)
+        dashboard = run(control, resume_on_attach=resume)
     finally:
         if child.poll() is None:
             child.send_signal(signal.SIGTERM)
@@ -67,6 +69,13 @@ def run_board_with_tui(
                 child.kill()
                 child.wait()
     status = child.returncode
+    if dashboard != 0:
+        print(
+            f"tockd: the dashboard failed (status {dashboard}); the board is stopped "
+            f"(its log: {log})",
+            file=sys.stderr,
+        )
+        return dashboard
     if status not in (0, -signal.SIGTERM):
         print(_tail(log), file=sys.stderr)
         print(f"tockd: the board exited with status {status} (log: {log})", file=sys.stderr)

@@ -5,6 +5,7 @@ them talks to the daemon. Layout and colours are in `tockd.tcss`."""
 from __future__ import annotations
 
 from typing import Any, ClassVar
+from weakref import WeakKeyDictionary
 
 from rich.style import Style
 from rich.text import Text
@@ -18,14 +19,20 @@ from textual.widgets import DataTable, Static
 from tockd.contract.control import IpcWindow
 from tui import render
 from tui.board import Board
+from tui.legend import legend
+
+#: the titles each pane was last given (a widget gives back its title as markup)
+_TITLES: WeakKeyDictionary[Widget, tuple[str, str]] = WeakKeyDictionary()
 
 
 def set_titles(widget: Widget, title: str, subtitle: str = "") -> None:
-    """Set a pane's border title and subtitle, only if they changed: every assignment
-    parses markup and redraws the pane."""
-    if (widget.border_title or "", widget.border_subtitle or "") != (title, subtitle):
-        widget.border_title = title
-        widget.border_subtitle = subtitle
+    """Set a pane's border title and subtitle, shown as they read (`render.literal`: a
+    title holds process names and the trace filter), only if they changed: every
+    assignment redraws the pane."""
+    if _TITLES.get(widget) != (title, subtitle):
+        _TITLES[widget] = (title, subtitle)
+        widget.border_title = render.literal(title)
+        widget.border_subtitle = render.literal(subtitle)
 
 
 class TextView(Static):
@@ -33,7 +40,7 @@ class TextView(Static):
     same from one refresh to the next, and rendering is the dashboard's main cost."""
 
     def __init__(self, content: str = "", *, id: str | None = None) -> None:
-        super().__init__(content, id=id)
+        super().__init__(render.literal(content), id=id)
         self._shown: Text | None = None
 
     def set_text(self, content: Text) -> None:
@@ -47,26 +54,30 @@ class TextView(Static):
 
 
 class GrantsTable(DataTable[Any]):
-    """Bytes of grant memory per process (rows) and capsule (columns)."""
+    """Bytes of grant memory per process (rows) and capsule (columns): a column for
+    every capsule a grant of has been seen, so the columns stay as time moves."""
 
     inherit_bindings = False
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="none", zebra_stripes=True)
         self._columns: list[tuple[int, str]] | None = None
+        self._drivers: set[int] = set()
         self._cells: dict[int, tuple[Any, ...]] = {}
         self.border_title = "Grants (bytes)"
         self.can_focus = False
 
     def show(self, board: Board) -> None:
-        columns = render.grant_columns(board)
+        self._drivers |= render.grant_drivers(board)
+        columns = render.grant_columns(board, self._drivers)
         if columns != self._columns:
             self.clear(columns=True)
             self._cells.clear()
             # fixed widths: the table never re-measures, and looks the same every run
             self.add_column("Process", key="process", width=14)
             for driver, name in columns:
-                self.add_column(name, key=str(driver), width=max(5, len(name)))
+                label = render.literal(name)
+                self.add_column(label, key=str(driver), width=max(5, len(name)))
             self.add_column("Total", key="total", width=5)
             self._columns = columns
         keys = ["process", *(str(d) for d, _ in columns), "total"]
@@ -82,7 +93,7 @@ class GrantsTable(DataTable[Any]):
             self._cells[p.index] = cells
         total = sum(g.size for p in board.procs for g in p.grants)
         count = sum(len(p.grants) for p in board.procs)
-        set_titles(self, "Grants (bytes)", f"{total} B in {count} grants")
+        set_titles(self, "Grants (bytes)", f"{total} B in {render.plural(count, 'grant')}")
 
 
 class SchedulerPane(TextView):
@@ -157,8 +168,8 @@ _KEYS = (
     ("n", "step one scheduling decision (a syscall or an upcall delivery)"),
     ("s", "stop the selected process (start it again if it is stopped)"),
     ("r", "restart the selected process"),
-    ("f", "fault the selected process (its fault policy applies)"),
-    ("t", "terminate the selected process"),
+    ("f", "fault the selected process (its fault policy applies); y/n first"),
+    ("t", "terminate the selected process; y/n first"),
     ("b", "press and release button 0"),
     ("/", "filter the trace: p:NAME p:PID d:0x2 d:led (Enter; empty: all)"),
     ("up down", "select a process (the memory map follows)"),
@@ -168,10 +179,11 @@ _KEYS = (
     ("tab", "the next pane (shift+tab: the one before)"),
     ("z", "zoom: the focused pane fills the screen (z or Esc: back)"),
     ("PgUp/Dn", "scroll the focused pane (the trace: also the mouse wheel)"),
-    ("[ ]", "time travel: one event back / forward"),
+    ("[ ]", "time travel: one event back / forward (to the newest: live)"),
     ("{ }", "one keyframe (dashboard refresh) back / forward"),
     ("home", "the oldest event kept (trace focused: its oldest line first)"),
     ("end", "back to live (trace focused: its newest line first)"),
+    ("w", "a screenshot (SVG) in $TOCKD_SCREENSHOT_DIR or the current dir"),
     ("?", "this help (Esc closes it)"),
     ("q", "quit (the board runs on, unless `tockd run --tui` started it)"),
 )
@@ -184,6 +196,8 @@ def help_text() -> Text:
     for key, what in _KEYS:
         text.append(f"  {key:<9}", style="bold")
         text.append(f"{what}\n")
+    text.append("\n")
+    text.append_text(legend())
     text.append(
         "\nWhile viewing the past every pane shows the board as it was right after the "
         "chosen event; actions still act on the live board.",

@@ -62,7 +62,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("Name", 27, 10, "left", "front", key=lambda r: r[0].name.lower(), down=False),
     Column("State", 19, 11, "left", "end", key=lambda r: r[0].state, down=False),
     Column("Syscalls", 9, 8, key=lambda r: r[0].syscalls),
-    Column("Rate /s", 13, 4, "left", "crop", key=lambda r: r[1], short="Rate"),
+    # the rate now, its sparkline and its peak: narrow, the rate alone
+    Column("Rate /s     peak", 16, 4, "left", "crop", key=lambda r: r[1], short="Rate"),
     Column("Q", 2, 2, key=lambda r: r[0].queue),
     Column("Drop", 4, 4, key=lambda r: r[0].dropped),
     Column("Rst", 3, 3, key=lambda r: r[0].restarts),

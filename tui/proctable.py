@@ -216,22 +216,19 @@ class ProcessTable(Vertical):
 
     def show(self, board: Board, history: History, *, redact: bool) -> None:
         self._shown = (board, history, redact)
-        series = {p.index: history.rate_series(p.index, board.seq) for p in board.procs}
-        top = max((max(s, default=0.0) for s in series.values()), default=0.0)
         sort_rows: list[SortRow] = []
         cells = []
         for p in board.procs:
             stats = board.os_stats.get(p.os_pid) if p.os_pid is not None else None
-            values = series[p.index]
-            rate = values[-1] if values else 0.0
-            sort_rows.append((p, rate, stats))
-            spark = render.sparkline(values, top)
-            cells.append(render.process_cells(p, spark, rate, stats, redact))
+            rates = history.rate_series(p.index, board.seq)
+            sort_rows.append((p, rates[-1] if rates else 0.0, stats))
+            cells.append(render.process_cells(p, rates, stats, redact))
         rows = self.rows
         order = proccols.sort_order(sort_rows, rows.sort, rows.descending)
         rows.set_rows([cells[i] for i in order], [board.procs[i].index for i in order])
         running = sum(1 for p in board.procs if p.current)
-        set_titles(self, "Processes", f"{len(board.procs)} processes, {running} on the CPU")
+        count = render.plural(len(board.procs), "process", "processes")
+        set_titles(self, "Processes", f"{count}, {running} on the CPU")
 
     # ---- sorting --------------------------------------------------------------------
 

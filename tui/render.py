@@ -3,11 +3,14 @@
 Colours inside a pane's text are looked up by role (`state-running`, `mem-grant`, ...)
 in `STYLES`. The defaults here are only a fallback: the app replaces them at start from
 the `Palette` component classes in `tockd.tcss`, where every colour of the dashboard is.
+
+Everything here is a rich `Text`, never markup: a process name, a capsule name, console
+output or a trace filter is shown as it reads, brackets and all (`literal`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from rich.style import Style, StyleType
 from rich.text import Text
@@ -48,6 +51,19 @@ _STATE_ROLES = {
     "Faulted": "state-faulted",
     "Terminated": "state-terminated",
 }
+
+
+def literal(text: str) -> Text:
+    """`text` exactly as it reads. A name, a filter or a line of console output comes
+    from an app or a user; given as a str to a widget that parses markup (a border
+    title, a DataTable label, a Static), `spin[/x]` would not parse (the dashboard
+    crashed) and `foo[bar]` would lose `[bar]`. Every such str goes through here."""
+    return Text(text)
+
+
+def plural(count: int, one: str, many: str | None = None) -> str:
+    """`1 grant`, `2 grants`; `many` where adding an s is not the plural."""
+    return f"{count} {one}" if count == 1 else f"{count} {many or one + 's'}"
 
 
 def use_styles(styles: Mapping[str, StyleType]) -> None:
@@ -104,6 +120,7 @@ def short_name(name: str, width: int = 26) -> str:
 
 
 def marker(p: ProcRow) -> Text:
+    """`▶` on the CPU, `•` ready (runnable, waiting for the CPU), else blank."""
     if p.current:
         return Text("▶", style=st("current"))
     if p.ready:
@@ -111,32 +128,67 @@ def marker(p: ProcRow) -> Text:
     return Text(" ")
 
 
+def state_cell(p: ProcRow) -> Text:
+    """Tock's state in its colour. Tock's `Running` means runnable: only the process on
+    the CPU looks running; one that waits for the CPU says so, in the ready colour. On
+    a board whose daemon is gone, the state it was last seen in, dimmed."""
+    state = short_state(p.state)
+    if p.gone:
+        return Text(f"gone (was {state})", style="dim")
+    if p.state == "Running" and not p.current:
+        return Text(RUNNING_READY, style=st("ready"))
+    return Text(state, style=state_style(p.state))
+
+
+#: the State cell of a process in Tock's Running state that is not on the CPU
+RUNNING_READY = "Running (ready)"
+#: how many keyframes' rates a sparkline shows
+SPARK_WIDTH = 6
+
+
+def rate_cell(values: list[float], *, redact: bool = False, gone: bool = False) -> Text:
+    """The rate now (`-` once the process is gone with its daemon), the sparkline
+    scaled to this process's own peak (a quiet app is not flat beside a busy one), and
+    that peak."""
+    if redact:
+        return Text.assemble(REDACTED.rjust(4), " " * (SPARK_WIDTH + 2), REDACTED.rjust(4))
+    shown = values[-SPARK_WIDTH:]
+    peak = max(shown, default=0.0)
+    now = "-" if gone else human_rate(values[-1] if values else 0.0)
+    return Text.assemble(
+        now.rjust(4),
+        " ",
+        (sparkline(shown, peak, SPARK_WIDTH), st("spark")),
+        " ",
+        (human_rate(peak).rjust(4), "dim"),
+    )
+
+
 def _num(value: object, style: StyleType = "") -> Text:
     return Text(str(value), style=style, justify="right")
 
 
 def process_cells(
-    p: ProcRow, spark: str, rate: float, stats: tuple[float, int] | None, redact: bool
+    p: ProcRow, rates: list[float], stats: tuple[float, int] | None, redact: bool
 ) -> tuple[Text, ...]:
     """The cells of one process table row, in column order (Text, never markup: the
-    table would parse every str cell as markup on each update)."""
+    table would parse every str cell as markup on each update). `rates`: the process's
+    syscall rates at the last keyframes, newest last."""
     if redact:
-        os_pid, cpu, rss, rate_text = REDACTED * 5, REDACTED, REDACTED, REDACTED
-        spark = ""
+        os_pid, cpu, rss = REDACTED * 5, REDACTED, REDACTED
     else:
         os_pid = "-" if p.os_pid is None else str(p.os_pid)
         cpu = "-" if stats is None else f"{stats[0]:.0f}"
         rss = "-" if stats is None else human_bytes(stats[1])
-        rate_text = human_rate(rate)
     return (
         marker(p),
         _num(p.index),
         _num(p.process_id),
         _num(os_pid),
         Text(p.name),  # the table cuts it to its column, at the front
-        Text(short_state(p.state), style=state_style(p.state)),
+        state_cell(p),
         _num(p.syscalls),
-        Text.assemble(rate_text.rjust(4), " ", (spark.rjust(8), st("spark"))),
+        rate_cell(rates, redact=redact, gone=p.gone),
         _num(p.queue),
         _num(p.dropped, st("dropped") if p.dropped else ""),
         _num(p.restarts),
@@ -145,46 +197,66 @@ def process_cells(
     )
 
 
+#: states after which a process runs no more until it is restarted
+ENDED = ("Terminated", "Faulted")
+
+
 def scheduler_text(board: Board, *, redact: bool = False) -> Text:
-    """Two lines: scheduler kind, paused or running, current process and its timeslice
-    left, decisions; then the run queue in order (ready processes bright)."""
+    """Two lines: scheduler kind, paused or running (or the daemon gone), current
+    process and its timeslice left, decisions; then the run queue in order (ready
+    processes bright; ended ones are not in it)."""
     s = board.sched
     text = Text()
     text.append(f"{s.kind}  ", style="bold")
-    if s.paused:
+    if board.gone is not None:
+        text.append(" DAEMON GONE ", style=st("state-faulted"))
+    elif s.paused:
         text.append(" PAUSED ", style=st("paused"))
     else:
         text.append(" running ", style=st("running"))
-    current = board.proc(s.current) if s.current is not None else None
     text.append("  current: ")
-    if current is None:
+    _current(text, board, redact)
+    text.append(f"  decisions {s.decisions}")
+    text.append("\nrun queue: ")
+    _run_queue(text, board)
+    return text
+
+
+def _current(text: Text, board: Board, redact: bool) -> None:
+    s = board.sched
+    current = board.proc(s.current) if s.current is not None else None
+    if board.gone is not None:
+        text.append(f"none ({board.gone}; the last state it reported)", style="dim")
+    elif current is None:
         text.append("none (kernel idle)", style="dim")
     else:
         text.append(f"[{current.process_id}] {short_name(current.name, 30)}", style="bold")
         left = board.timeslice_left_us()
         if left is not None and not redact:
             text.append(f"  timeslice left {left / 1000:.1f} ms of {(s.slice_us or 0) / 1000:.0f}")
-    text.append(f"  decisions {s.decisions}")
-    text.append("\nrun queue: ")
-    shown = 0
-    for index in s.run_queue:
-        p = board.proc(index)
-        if p is None:
-            continue
-        if shown == 12:
-            text.append(f"… (+{len(s.run_queue) - shown})", style="dim")
+
+
+def _run_queue(text: Text, board: Board) -> None:
+    queued = [p for p in map(board.proc, board.sched.run_queue) if p is not None]
+    queued = [p for p in queued if p.state.split("(", 1)[0] not in ENDED]
+    for n, p in enumerate(queued):
+        if n == 12:
+            text.append(f"… (+{len(queued) - n})", style="dim")
             break
-        label = p.name.rsplit(".", 1)[-1]
-        text.append(f"{label}", style=st("ready") if p.ready else "dim")
-        text.append(" → " if index != s.run_queue[-1] else "")
-        shown += 1
-    return text
+        text.append(p.name.rsplit(".", 1)[-1], style=st("ready") if p.ready else "dim")
+        text.append(" → " if n < len(queued) - 1 else "")
 
 
-def grant_columns(board: Board) -> list[tuple[int, str]]:
-    """(driver, capsule name) of every capsule some process holds a grant of."""
-    used = {g.driver for p in board.procs for g in p.grants}
-    return sorted((d, board.capsules.get(d, f"{d:#x}")) for d in used)
+def grant_drivers(board: Board) -> set[int]:
+    """The drivers of the capsules some process holds a grant of."""
+    return {g.driver for p in board.procs for g in p.grants}
+
+
+def grant_columns(board: Board, drivers: Iterable[int]) -> list[tuple[int, str]]:
+    """(driver, capsule name) of each of `drivers`, in driver order: the Grants table
+    keeps a column for every capsule it has seen a grant of, so its columns stay put
+    while the board moves (back and forth in time, a process restarting)."""
+    return sorted((d, board.capsules.get(d, f"{d:#x}")) for d in set(drivers))
 
 
 def grant_cells(p: ProcRow, columns: list[tuple[int, str]]) -> tuple[Text, ...]:

@@ -90,6 +90,9 @@ def main() -> None:
         rt.sock.sendall(b"\x95\x02\x02")  # [2, 2, ... and then nothing, for ever
         while True:
             time.sleep(1)
+    elif how == "call_then_exit":  # a whole syscall (command 0 of driver 0), gone before its reply
+        rt.sock.sendall(b"\x95\x02\x00\x00\x00\x00")
+        os._exit(7)
     elif how == "half_frame_kill":
         rt.sock.sendall(b"\x95\x02\x02")
         os.kill(os.getpid(), signal.SIGKILL)

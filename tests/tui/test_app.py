@@ -261,11 +261,11 @@ def test_stop_start_fault_terminate_and_button_keys(
             await pilot.press("s")  # on a stopped process: start it again
             await until(pilot, lambda: not live(tui).procs[0].state.startswith("Stopped"), "go")
             assert not state(0).startswith("Stopped")
-            await pilot.press("down", "f")
+            await pilot.press("down", "f", "y")  # f asks first (test_meaning.py)
             await until(pilot, lambda: live(tui).procs[1].state == "Faulted", "beta faulted")
             assert state(1) == "Faulted"
             assert "Process beta now faulted" in status(tui)
-            await pilot.press("up", "t")
+            await pilot.press("up", "t", "y")
             await until(pilot, lambda: live(tui).procs[0].state == "Terminated", "terminated")
             assert state(0) == "Terminated"
             await pilot.press("b")

@@ -17,6 +17,7 @@ from tests.tui.conftest import ROOT, SETTLING_BOARD, Daemon, drawn, run_async, s
 from tests.tui.test_app import attached, live, status
 from tui import proccols
 from tui.app import TockdApp
+from tui.panes import _KEYS as KEYS_HELP
 from tui.panes import HelpScreen
 from tui.proctable import ProcessRows
 
@@ -87,8 +88,9 @@ def test_80x24_help_and_grants_are_whole(start_daemon: Callable[[str], Daemon]) 
             assert scroll.region.x >= 0 and scroll.region.right <= SMALL[0]
             body_text = str(tui.screen.query_one("#help-body").render())
             width = scroll.scrollable_content_region.width - 2  # its padding
-            keys = [line for line in body_text.splitlines() if line.startswith("  ")]
-            assert keys and all(len(line) <= width for line in keys)  # no line wraps
+            rows = [f"  {key:<9}{what}" for key, what in KEYS_HELP]
+            assert all(row in body_text.splitlines() for row in rows)
+            assert all(len(row) <= width for row in rows)  # no key's line wraps
             # taller than the screen: it scrolls to its last line
             assert scroll.max_scroll_y > 0
             await pilot.press("end")

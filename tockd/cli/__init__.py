@@ -1,6 +1,7 @@
 """`tockd`: run a board, and talk to a running one through its control socket.
 
-tockd run configs/hello.toml [--trace] [--trace-jsonl FILE] [--forever]
+tockd run hello [--trace] [--trace-jsonl FILE] [--forever]   a shipped board, or a file
+tockd boards                  the boards shipped with tockd, one line each
 tockd ps                      process table (like Tock's process console `list`)
 tockd stop|start|boot|fault|terminate|restart NAME
 tockd mem NAME                memory map and MPU regions of a process
@@ -15,7 +16,7 @@ tockd explore|replay|experiment   the race lab
 Here: `main` and the table of commands. Each family of commands is a module of
 handlers and the parser builders that register them (each parser's default `handler`):
 
-- `run`: run a board; `trace` and `tui`, which watch a running one;
+- `run`: run a board, list the shipped ones; `trace` and `tui`, which watch a running one;
 - `control`: the commands that send one request to a running daemon (ps, mem, stop, ...);
 - `lab`: explore, replay, experiment;
 - `common`: what they share, among it `Client`, the blocking control client that
@@ -36,11 +37,15 @@ if TYPE_CHECKING:
 
 __all__ = ["COMMANDS", "Client", "build_parser", "main"]
 
-EPILOG = "Board files are described in tockd/board.py; see README.md for a tour."
+EPILOG = (
+    "A BOARD is a board file, or the name of one shipped with tockd (`tockd boards` lists "
+    "them).\nBoard files are described in tockd/board.py; see README.md for a tour."
+)
 
 #: every command's parser builder, in the order `tockd --help` lists them
 COMMANDS: tuple[Callable[[Subparsers], None], ...] = (
     run.add_run,
+    run.add_boards,
     control.add_control_commands,
     run.add_watch,
     lab.add_explore,

@@ -6,6 +6,8 @@
 - `add_control_parser`: the parser of a command that talks to a running daemon, with
   its `--control PATH` option;
 - `process_name`: a process as the command line names it, by name or by index;
+- `board_file`: a board as the command line names it, by path or by a shipped board's
+  name (tockd/board.py);
 - `Handler` and `Subparsers`: the types of the command table in `tockd.cli`.
 """
 
@@ -83,6 +85,17 @@ def add_control_parser(
     p.add_argument("--control", metavar="PATH", help="control socket (default: newest)")
     p.set_defaults(handler=handler)
     return p
+
+
+def board_file(named: str) -> Path:
+    """The board file a command names (`tockd.board.board_path`); a name that is no file
+    and no shipped board ends the command with tockd's exit message, which lists them."""
+    from tockd.board import BoardError, board_path
+
+    try:
+        return board_path(named)
+    except BoardError as e:
+        raise SystemExit(f"tockd: {e}") from None
 
 
 def process_name(text: str) -> str | int:

@@ -1,10 +1,15 @@
 """The race lab's commands: explore a board's schedules, replay one, run an experiment.
 
 - `tockd explore BOARD`: a sweep of the controlled scheduler (tockd/lab/explore.py);
-  the first violation is shrunk, saved as a schedule file and replayed;
+  the first violation is shrunk, saved as a schedule file (where `--save` says, else in
+  tockd's schedules directory, `tockd.lab.explore.schedules_dir`) and replayed; the
+  progress is a live status line on a terminal, a plain line every few seconds
+  elsewhere (tockd/lab/progress.py);
 - `tockd replay FILE`: that schedule again, its digest checked (or, with `--tui`,
   walked decision by decision in the dashboard);
 - `tockd experiment NAME`: one of the Tock IPC flaw experiments (tockd/experiment.py).
+
+BOARD (and replay's `--board`) is a board file or a shipped board's name (`tockd boards`).
 
 Exit status: 0 done, 1 the command could not run, 3 explore found a violation, 4 the
 replay's digest differs from the recorded one.
@@ -17,6 +22,8 @@ import contextlib
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from tockd.cli.common import board_file
 
 if TYPE_CHECKING:
     from tockd.cli.common import Subparsers
@@ -54,13 +61,14 @@ def cmd_explore(args: argparse.Namespace) -> int:
 def _run_sweep(args: argparse.Namespace, props: list[str]) -> Summary:
     """The sweep `args` ask for, its records appended to `--out` (or to the `--resume`
     file, which then goes on growing)."""
-    from tockd.lab.explore import explore, progress_bar
+    from tockd.lab.explore import explore
+    from tockd.lab.progress import progress_for
 
     out_path = args.out or args.resume
     with contextlib.ExitStack() as stack:
         out = stack.enter_context(open(out_path, "a")) if out_path else None
         return explore(
-            args.config,
+            board_file(args.config),
             props,
             strategy=args.strategy,
             runs=args.runs,
@@ -70,7 +78,7 @@ def _run_sweep(args: argparse.Namespace, props: list[str]) -> Summary:
             adversity=args.adversity,
             out=out,
             save=args.save,
-            progress=progress_bar(args.runs),
+            progress=progress_for(args.runs, sys.stderr),
             stop_at_first=not args.keep_going,
             ray=args.ray,
             resume=args.resume,
@@ -132,8 +140,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
         # exactly `tockd run BOARD --schedule FILE --tui`, with run's own defaults
         return main(["run", str(board), "--schedule", args.schedule, "--tui"])
 
+    board = board_file(args.board) if args.board else None
     try:
-        r = replay(args.schedule, board=args.board)
+        r = replay(args.schedule, board=board)
     except (OSError, ValueError, KeyError) as e:
         print(f"tockd: cannot replay {args.schedule}: {e}", file=sys.stderr)
         return 1
@@ -185,7 +194,9 @@ def add_explore(sub: Subparsers) -> None:
         "scheduler; shrink and save the first violation",
     )
     xp.set_defaults(handler=cmd_explore)
-    xp.add_argument("config", help="board file")
+    xp.add_argument(
+        "config", metavar="BOARD", help="a board file, or a shipped board's name (tockd boards)"
+    )
     xp.add_argument(
         "--property",
         action="append",
@@ -204,7 +215,13 @@ def add_explore(sub: Subparsers) -> None:
         help="let the strategy inject faults, restarts, grant and queue failures",
     )
     xp.add_argument("--out", metavar="FILE", help="write one JSON record per run")
-    xp.add_argument("--save", metavar="FILE", help="schedule file for the first violation")
+    xp.add_argument(
+        "--save",
+        metavar="FILE",
+        help="schedule file for the first violation (default: a new file in "
+        "$XDG_STATE_HOME/tockd/schedules, ~/.local/state/tockd/schedules without it; "
+        "the path is printed)",
+    )
     xp.add_argument(
         "--ray",
         metavar="auto|local|ADDRESS",
@@ -229,7 +246,10 @@ def add_replay(sub: Subparsers) -> None:
     rp = sub.add_parser("replay", help="replay a schedule file and check its digest")
     rp.set_defaults(handler=cmd_replay)
     rp.add_argument("schedule", help="a schedule file written by tockd explore")
-    rp.add_argument("--board", help="board file (default: the one recorded)")
+    rp.add_argument(
+        "--board",
+        help="a board file or a shipped board's name (default: the one recorded)",
+    )
     rp.add_argument("--trace", action="store_true", help="print the run's console output")
     rp.add_argument(
         "--tui",

@@ -237,6 +237,51 @@ class IpcView(TypedDict):
     windows: list[IpcWindow]
 
 
+class ReplayDecision(TypedDict):
+    """A decision of a schedule: its number (from 1), kind (a DecisionKind), options,
+    the one the schedule takes and the default one (tockd/lab/shrink.py)."""
+
+    step: int
+    kind: str
+    options: list[str]
+    choice: int
+    default: int
+
+
+class ReplayOutcome(TypedDict):
+    """A run judged as `tockd replay` judges it; `violated` names the checks that failed
+    (property names, "invariants")."""
+
+    verdict: str  # "ok" | "violation"
+    digest: str
+    violations: list[str]
+    violated: list[str]
+
+
+class ReplayView(TypedDict):
+    """The result of `replay`, on a board following a schedule file: the file's record
+    (`recorded_*` is what plain `tockd replay` reproduces), `taken` of its `total`
+    decisions, the `next` one (None once all are taken or the run left the schedule,
+    `divergence` says where), the numbers of those off the default path (the first 64
+    of `essential`), and the run's `outcome` once it is over (every process waits with
+    nothing pending)."""
+
+    file: str
+    board: str
+    board_changed: bool
+    properties: list[str]
+    recorded_verdict: str
+    recorded_digest: str
+    recorded_violations: list[str]
+    total: int
+    taken: int
+    essential: int
+    off_default: list[int]
+    next: ReplayDecision | None
+    divergence: str
+    outcome: ReplayOutcome | None
+
+
 class Snapshot(TypedDict):
     """The result of `snapshot`: `seq` is the last event before it, `now_us` the kernel
     clock on the events' scale; `ipc` only on a board with the IPC capsule."""

@@ -1,9 +1,10 @@
 """msgpack framing shared by the kernel and the app runtime: bounded, validated, sans-IO.
 
 A frame is one msgpack array. The decoder is a bounded `Unpacker`: a peer that sends
-more than `MAX_FRAME` bytes without completing a frame, or anything that is not a
-well-formed frame of the protocol, raises `WireError` with the reason, which the kernel
-turns into a fault of that one app.
+more than its limit (`MAX_FRAME` bytes unless it was built with another, as the control
+protocol's is) without completing a frame, or anything that is not a well-formed frame
+of the protocol, raises `WireError` with the reason, which names that limit; the kernel
+turns it into a fault of that one app.
 
 Part of the contract (tockd/contract/__init__.py): imports only msgpack and the standard
 library.
@@ -30,9 +31,11 @@ class WireError(Exception):
 class FrameDecoder:
     """Feed bytes, iterate complete frames. Raises WireError on malformed input."""
 
-    __slots__ = ("_clean", "_fed", "_unpacker", "exact")
+    __slots__ = ("_clean", "_fed", "_unpacker", "exact", "max_frame")
 
     def __init__(self, max_frame: int = MAX_FRAME, max_items: int = 64) -> None:
+        #: the largest frame this decoder takes, in bytes (its errors name it)
+        self.max_frame = max_frame
         self._fed = 0  # bytes fed so far, against the unpacker's tell()
         self._clean = True  # no part of a frame is waiting for more bytes
         #: the last `decode` was given exactly one whole frame (its bytes are that frame)
@@ -56,7 +59,7 @@ class FrameDecoder:
         try:
             self._unpacker.feed(data)
         except msgpack.BufferFull:
-            raise WireError(f"frame larger than {MAX_FRAME} bytes") from None
+            raise self._too_large() from None
         self._fed += len(data)
 
     def decode(self, data: bytes) -> list[Any]:
@@ -70,20 +73,23 @@ class FrameDecoder:
         try:
             unpacker.feed(data)
         except msgpack.BufferFull:
-            raise WireError(f"frame larger than {MAX_FRAME} bytes") from None
+            raise self._too_large() from None
         self._fed += len(data)
         try:
             frame = unpacker.unpack()
         except msgpack.OutOfData:
             return []
         except msgpack.BufferFull:
-            raise WireError(f"frame larger than {MAX_FRAME} bytes") from None
+            raise self._too_large() from None
         except (ValueError, msgpack.StackError, msgpack.FormatError, TypeError) as e:
             raise WireError(f"malformed msgpack: {e}") from None
         if unpacker.tell() == self._fed:
             self.exact, self._clean = clean, True
             return [frame]
         return [frame, *self._frames(unpacker.tell())]
+
+    def _too_large(self) -> WireError:
+        return WireError(f"frame larger than {self.max_frame} bytes")
 
     def frames(self) -> Iterator[Any]:
         return self._frames(-1)
@@ -98,7 +104,7 @@ class FrameDecoder:
                 self._clean = consumed == self._fed
                 return
             except msgpack.BufferFull:
-                raise WireError(f"frame larger than {MAX_FRAME} bytes") from None
+                raise self._too_large() from None
             except msgpack.OutOfData:
                 return
             except (ValueError, msgpack.StackError, msgpack.FormatError, TypeError) as e:

@@ -29,6 +29,9 @@ from tockd.kernel.abi import FRAME_MPU, FRAME_RETURN, REPORT, ReportKind, Syscal
 from tockd.kernel.kernel import Kernel
 from tockd.kernel.process import Process, State
 
+#: what a send to an app that has gone away raises
+_PEER_GONE = (BrokenPipeError, ConnectionResetError)
+
 _RECV = 65536
 #: distinct replies kept encoded (registers -> bytes); most apps use a handful
 _REPLY_CACHE = 512
@@ -91,6 +94,8 @@ class HotPath:
             ranges = self.kernel.mpu.accessible_ranges(proc.mpu)
             try:
                 messages = app.pages.update(self.kernel, proc, ranges, boot=False)
+            except _PEER_GONE:
+                return True  # it died: see below
             except OSError as e:
                 self.kernel.fault(proc, f"cannot hand the app its memory pages: {e}")
                 return False
@@ -98,6 +103,11 @@ class HotPath:
             proc.mpu_dirty = False
         try:
             sent = app.sock.send(data)
+        except _PEER_GONE:
+            # The app died (or closed its socket) since its last frame: not a delivery
+            # failure. What it sent before it went (a fault report) and then its exit
+            # status say why: the caller reads on, meets EOF, and `_lost` faults it.
+            return True
         except OSError as e:
             self.kernel.fault(proc, f"cannot deliver to the app: {e}")
             return False

@@ -11,7 +11,9 @@ Where it departs, on purpose: a process is preempted at a syscall boundary, by h
 back its reply, not by a timer interrupt; one that computes past its timeslice without
 a syscall is stopped with SIGSTOP and continued with SIGCONT when chosen again. Kernel
 work that comes due while a process runs is done at once, between two of its syscalls,
-instead of after the process's turn (docs/schedulers.md).
+instead of after the process's turn (docs/schedulers.md). A paused daemon preempts the
+running process, except under virtual time (the lab's controlled scheduler), where it
+keeps the CPU until the next step and time stands still: stepping changes no decision.
 """
 
 from __future__ import annotations
@@ -103,7 +105,7 @@ class KernelLoop:
             self._kernel_work()
             if self._done():
                 return
-            choice = None if (self.paused and not self.steps) else self.scheduler.next()
+            choice = None if self._held() else self.scheduler.next()
             if choice is None:
                 await self._idle()
                 continue
@@ -176,10 +178,19 @@ class KernelLoop:
         """Nothing to run: sleep until kernel work is posted or the next timer is due."""
         if self._work:
             return
-        if self.scheduler.idle_advance():
+        if not self._held() and self.scheduler.idle_advance():
             return  # every process is idle: virtual time jumps to the next timer
+        # a virtual timer is never due by the wall clock: only the scheduler moves time
+        deadline = None if self.virtual else self.kernel.next_deadline()
+        await self._wait_for_wake(deadline)
+
+    def _held(self) -> bool:
+        """Is the scheduler paused with no step left to spend?"""
+        return self.paused and not self.steps
+
+    async def _wait_for_wake(self, deadline: float | None = None) -> None:
+        """Sleep until kernel work is posted, a command wakes the loop, or `deadline`."""
         self._wake_event = trio.Event()
-        deadline = self.kernel.next_deadline()
         with trio.move_on_at(deadline if deadline is not None else float("inf")):
             await self._wake_event.wait()
 
@@ -205,8 +216,11 @@ class KernelLoop:
                 timer = kernel.next_deadline()
             if proc.os is not app:
                 return StoppedReason.STOPPED_FAULTED
-            if self.paused and not self.steps:
-                return StoppedReason.KERNEL_PREEMPTION
+            if self.paused and not self.steps:  # self._held(), inline on the hot path
+                if not self._keeps_cpu(proc):
+                    return StoppedReason.KERNEL_PREEMPTION
+                await self._wait_for_wake()
+                continue
             state = proc.state
             if state is yielded or state is yielded_for:
                 if not self._resume_yielded(proc, app):
@@ -236,6 +250,15 @@ class KernelLoop:
             self._decided()
             if proc.state is running and not self.scheduler.continue_process(proc):
                 return StoppedReason.KERNEL_PREEMPTION
+
+    def _keeps_cpu(self, proc: Process) -> bool:
+        """Paused with `proc` on the CPU: does it keep it until the next step? Under
+        virtual time it does, so a paused run takes the same scheduling decisions as one
+        never paused (a replay stepped in the dashboard is the recorded run); on wall
+        time it is preempted. Never once the board stops or `proc` no longer runs."""
+        if not self.virtual or self._stopping or self.kernel.panicked:
+            return False
+        return proc.state in (State.RUNNING, State.YIELDED, State.YIELDED_FOR)
 
     def _resume_yielded(self, proc: Process, app: AppOS) -> bool:
         """A yielded process: hold its next upcall (or the return of its `yield-wait-for`)

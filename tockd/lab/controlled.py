@@ -13,14 +13,19 @@ Decision points (each recorded as a Decision, so the schedule replays the run):
 Time is virtual: it stands still while processes compute, moves by `syscall_cost_us`
 per syscall, and jumps to the next timer when the strategy says so or when every process
 is idle. Apps read time only from the kernel (the runtime maps Python's clocks to the
-alarm driver in controlled runs), so a run is a function of its schedule.
+alarm driver in controlled runs), so a run is a function of its schedule. Pausing does
+not change it: a paused daemon keeps the running process on the CPU until the next step
+(tockd/daemon/loop.py), so a run stepped in the dashboard takes the same decisions as one
+never paused; a board that follows a schedule file is tockd/lab/follow.py.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
 
 from tockd.contract import events as ev
+from tockd.contract.control import ReplayView
 from tockd.contract.events import DecisionKind, EventKind
 from tockd.kernel.scheduler import Scheduler, StoppedReason, register_scheduler
 from tockd.lab.strategy import Decision, RandomWalk, Strategy
@@ -73,6 +78,9 @@ class ControlledScheduler(Scheduler):
         self.clock = VirtualClock()
         self._forced: Process | None = None
         self.exhausted = False
+        #: the schedule file this run follows (tockd/lab/follow.py) as the control
+        #: socket's `replay` op shows it; None for a run that follows none
+        self.follows: Callable[[], ReplayView] | None = None
 
     # ---- decisions ----------------------------------------------------------------------
 
@@ -156,6 +164,11 @@ class ControlledScheduler(Scheduler):
 
     def timer_chooser(self) -> TimerChooser:
         return self._choose_timer
+
+    def replay_view(self) -> ReplayView | None:
+        """The schedule file this run follows and where the run is in it (the control
+        socket's `replay` op, which finds this method by name); None if it follows none."""
+        return None if self.follows is None else self.follows()
 
     # ---- adversity ----------------------------------------------------------------------
 

@@ -12,6 +12,11 @@ as a schedule file with the board file's digest, and replayed to check its diges
 (tockd.lab.shrink). Shrinking and replay run here, whichever executor found the
 violation.
 
+The schedule file goes where `save` says; without it, into tockd's one place for them,
+`schedules_dir()`: `$XDG_STATE_HOME/tockd/schedules/` (`~/.local/state/tockd/schedules/`
+when XDG_STATE_HOME is not set), as `BOARD-YYYYmmdd-HHMMSS.json`, never into the current
+directory. `Summary.schedule_file` says where it went.
+
 `explore` is its steps in order: check the inputs (`_prepare`), read back a resumed
 sweep (`_read_back`), the sweep (`_sweep`, fed by `_Feed`, counted by `_Tally`), then
 shrinking and saving (`_shrink_and_save`).
@@ -21,7 +26,7 @@ from __future__ import annotations
 
 import itertools
 import json
-import sys
+import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -266,7 +271,7 @@ def _shrink_and_save(
     properties = sweep.properties
     shrunk = shrink_schedule(cfg, properties, first, check=sweep.check, adversity=sweep.adversity)
     summary.shrunk = shrunk
-    target = Path(save) if save else Path(f"{path.stem}-violation.schedule.json")
+    target = Path(save) if save else new_schedule_file(path.stem)
     write_schedule(
         target,
         path,
@@ -279,6 +284,28 @@ def _shrink_and_save(
     summary.schedule_file = str(target)
     again = replay(target)
     summary.replay_digest_ok = again["digest"] == shrunk["digest"]
+
+
+def schedules_dir() -> Path:
+    """Where a violation's schedule is saved when the caller names no file:
+    `$XDG_STATE_HOME/tockd/schedules`, or `~/.local/state/tockd/schedules` when that
+    variable is unset or not an absolute path (the XDG base directory rule)."""
+    state = os.environ.get("XDG_STATE_HOME", "")
+    base = Path(state) if os.path.isabs(state) else Path.home() / ".local" / "state"
+    return base / "tockd" / "schedules"
+
+
+def new_schedule_file(board: str) -> Path:
+    """A file name for board `board`'s schedule in `schedules_dir()` (created), named
+    after the board and the time, that no earlier sweep has taken."""
+    where = schedules_dir()
+    where.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    target, n = where / f"{board}-{stamp}.json", 1
+    while target.exists():
+        n += 1
+        target = where / f"{board}-{stamp}-{n}.json"
+    return target
 
 
 def _better_first(new: RunJson, old: RunJson | None) -> bool:
@@ -323,30 +350,6 @@ def resume_records(path: str | Path) -> list[RunJson]:
     return records
 
 
-def progress_bar(total: int, stream: IO[str] = sys.stderr) -> Callable[[Summary], None]:
-    """One status line: runs done, runs/s, violations; with several nodes, each node's
-    runs and runs/s too."""
-
-    def show(s: Summary) -> None:
-        line = (
-            f"\r  runs {s.runs}/{total}  {s.runs_per_second:6.1f} runs/s  "
-            f"violations {s.violations}  timeouts {s.timeouts}"
-        )
-        if len(s.nodes) > 1:
-            shown = sorted(s.nodes)[:4]
-            line += "  | " + "  ".join(
-                f"{n[:8]} {s.nodes[n].runs} ({s.node_rate(n):.1f}/s)" for n in shown
-            )
-            if len(s.nodes) > len(shown):
-                line += f"  +{len(s.nodes) - len(shown)} nodes"
-        stream.write(line + "   ")
-        if s.runs >= total:
-            stream.write("\n")
-        stream.flush()
-
-    return show
-
-
 __all__ = [
     "SCHEDULE_VERSION",
     "Default",
@@ -354,9 +357,10 @@ __all__ = [
     "Summary",
     "default_choice",
     "explore",
-    "progress_bar",
+    "new_schedule_file",
     "replay",
     "resume_records",
+    "schedules_dir",
     "shrink_schedule",
     "write_schedule",
 ]

@@ -1,0 +1,167 @@
+"""What `tockd explore` leaves behind and prints: the schedule where the user asked or in
+tockd's schedules directory (never the current directory), always with its path; and
+its progress as a live bar on a terminal, as plain lines in a file or a pipe.
+
+The commands run as a user runs them: subprocesses, stderr on a pipe or on a pseudo
+terminal (the `pty` module).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pty
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tockd.lab.explore import Summary, new_schedule_file, schedules_dir
+from tockd.lab.progress import progress_lines
+
+TOCKD = [sys.executable, "-m", "tockd.cli"]
+#: a quick sweep with no violation: five runs of one app that prints and exits
+QUICK = ["explore", "hello", "--property", "no-faults", "--runs", "5"]
+
+
+def env_with_state(state: Path) -> dict[str, str]:
+    return {**os.environ, "XDG_STATE_HOME": str(state)}
+
+
+def explore(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*TOCKD, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env_with_state(cwd.parent / "state"),
+    )
+
+
+@pytest.fixture
+def cwd(tmp_path: Path) -> Path:
+    """An empty working directory, with the schedules directory beside it."""
+    where = tmp_path / "cwd"
+    where.mkdir()
+    return where
+
+
+def saved_path(stdout: str) -> Path:
+    line = next(line for line in stdout.splitlines() if line.startswith("schedule saved"))
+    return Path(line.split(maxsplit=2)[2])
+
+
+# ---- item 10: where the schedule goes ------------------------------------------------
+
+
+def test_without_save_the_schedule_goes_to_the_schedules_dir_and_is_named(cwd: Path) -> None:
+    r = explore(cwd, "explore", "rot13_report", "--strategy", "pct", "--runs", "40")
+    assert r.returncode == 3, r.stderr
+    saved = saved_path(r.stdout)
+    assert saved.is_absolute()
+    assert saved.parent == cwd.parent / "state" / "tockd" / "schedules"
+    assert saved.name.startswith("rot13_report-") and saved.suffix == ".json"
+    assert saved.is_file()
+    assert list(cwd.iterdir()) == [], "nothing is left in the current directory"
+
+
+def test_with_save_the_schedule_goes_there_and_is_named(cwd: Path) -> None:
+    target = cwd.parent / "mine.json"
+    r = explore(cwd, "explore", "rot13_report", "--runs", "40", "--save", str(target))
+    assert r.returncode == 3, r.stderr
+    assert saved_path(r.stdout) == target and target.is_file()
+    assert not (cwd.parent / "state").exists()
+    assert list(cwd.iterdir()) == []
+
+
+def test_schedules_dir_follows_xdg_state_home(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    assert schedules_dir() == tmp_path / "tockd" / "schedules"
+    monkeypatch.setenv("XDG_STATE_HOME", "relative/dir")  # invalid by the XDG rules
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert schedules_dir() == tmp_path / "home" / ".local" / "state" / "tockd" / "schedules"
+    monkeypatch.delenv("XDG_STATE_HOME")
+    assert schedules_dir() == tmp_path / "home" / ".local" / "state" / "tockd" / "schedules"
+
+
+def test_a_second_schedule_of_the_same_second_gets_its_own_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    monkeypatch.setattr("time.strftime", lambda fmt: "20250101-120000")
+    first = new_schedule_file("demo")
+    first.write_text("{}")
+    second = new_schedule_file("demo")
+    assert first.name == "demo-20250101-120000.json"
+    assert second.name == "demo-20250101-120000-2.json"
+
+
+# ---- item 12: progress in a pipe and on a terminal -----------------------------------
+
+
+def test_progress_into_a_pipe_is_plain_lines(cwd: Path) -> None:
+    r = explore(cwd, *QUICK)
+    assert r.returncode == 0, r.stderr
+    assert "\r" not in r.stderr
+    progress = [line for line in r.stderr.splitlines() if line.startswith("  runs ")]
+    assert progress and progress[-1].startswith("  runs 5/5 "), r.stderr
+    assert len(progress) <= 3, "a line every few seconds, not one per run"
+    assert "no violation found" in r.stdout and "distinct digests" in r.stdout
+
+
+def test_progress_on_a_terminal_is_a_live_bar(cwd: Path) -> None:
+    leader, follower = pty.openpty()
+    with subprocess.Popen(
+        [*TOCKD, *QUICK],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=follower,
+        env=env_with_state(cwd.parent / "state"),
+    ) as proc:
+        os.close(follower)
+        shown = read_until_closed(leader)
+        out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0
+    for n in range(1, 6):  # redrawn in place after every run
+        assert f"\r  runs {n}/5 " in shown, shown
+    assert b"no violation found" in out
+
+
+def read_until_closed(fd: int) -> str:
+    """Everything written to a pty until its last writer closes it (then Linux reports
+    EIO), and the leader end closed."""
+    chunks = []
+    try:
+        while True:
+            try:
+                data = os.read(fd, 4096)
+            except OSError:
+                break
+            if not data:
+                break
+            chunks.append(data)
+    finally:
+        os.close(fd)
+    return b"".join(chunks).decode()
+
+
+def test_plain_lines_come_every_few_seconds_and_at_the_end() -> None:
+    now = [0.0]
+    out = io.StringIO()
+    show = progress_lines(10, out, every=5.0, clock=lambda: now[0])
+    s = Summary()
+    for t in (1.0, 4.9, 6.0, 6.5, 10.9, 11.0, 12.0):  # runs 1..7 at these times
+        now[0] = t
+        s.runs += 1
+        show(s)
+    shown = [line.split()[1] for line in out.getvalue().splitlines()]
+    assert shown == ["1/10", "3/10", "6/10"]  # the first, then every 5 s
+    for _ in range(3):  # the last run is always shown
+        s.runs += 1
+        show(s)
+    assert out.getvalue().splitlines()[-1].split()[1] == "10/10"
+    assert "\r" not in out.getvalue()
