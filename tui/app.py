@@ -1,11 +1,13 @@
 """The dashboard: a Textual app that is only a client of the daemon's control socket.
 
-`TockdApp` is the app `tockd tui` runs. It is put together from three parts:
+`TockdApp` is the app `tockd tui` runs. It is put together from four parts:
 
 - tui/dashboard.py: its state, the link to the daemon (the event stream into the
   history, one snapshot per refresh when something happened, commands) and drawing;
 - tui/keys.py: the table of keys, and the actions that send commands;
-- tui/travel.py: the time-travel actions (back, forward, oldest, live).
+- tui/travel.py: the time-travel actions (back, forward, oldest, live);
+- tui/panekeys.py: focus, zoom, the trace's scrolling and search, the process table's
+  sort, and the compact layout of a small terminal.
 
 This module adds the layout: which panes there are and where (tui/tockd.tcss styles
 them), and what starts when the app is mounted.
@@ -22,6 +24,7 @@ from textual.containers import Horizontal
 from textual.widgets import Footer, Header, Input
 
 from tui.keys import KEYS, CommandKeys
+from tui.panekeys import PaneControls
 from tui.panes import (
     GrantsTable,
     IpcPane,
@@ -30,13 +33,12 @@ from tui.panes import (
     PastBanner,
     SchedulerPane,
     StatusLine,
-    TracePane,
 )
 from tui.proctable import ProcessRows, ProcessTable
-from tui.travel import TravelControls
+from tui.tracepane import TracePane
 
 
-class TockdApp(TravelControls, CommandKeys):
+class TockdApp(PaneControls, CommandKeys):
     """Live dashboard of one tockd daemon, attached to its control socket."""
 
     CSS_PATH: ClassVar[str | PurePath | list[str | PurePath] | None] = "tockd.tcss"

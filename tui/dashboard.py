@@ -39,11 +39,11 @@ from tui.panes import (
     PastBanner,
     SchedulerPane,
     StatusLine,
-    TracePane,
 )
 from tui.proctable import ProcessTable
 from tui.replay import ReplayPane
 from tui.tracefilter import describe_event
+from tui.tracepane import TracePane
 
 #: after the last event, one more keyframe this much later brings the rates down to 0
 QUIET_S = 1.0

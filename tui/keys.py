@@ -1,11 +1,13 @@
 """The dashboard's keys: the table of bindings, and the actions that send commands.
 
-Every key the dashboard answers is in `KEYS`, in the order the footer shows them. The
+Every key the dashboard answers is in `KEYS`; the footer shows the main ones (an
+80-column terminal has no room for all of them: `?` lists every key). The
 commands act on the daemon through the request connection (`Dashboard._command`): the
 scheduler (pause or resume, step one decision), the selected process (stop or start,
 restart, fault, terminate) and button 0; `/` edits the trace filter, `?` shows the
 help, `w` writes a screenshot (tui/screenshot.py). Fault and terminate ask first
-(tui/confirm.py). The time-travel keys' actions are in tui/travel.py.
+(tui/confirm.py). The time-travel keys' actions are in tui/travel.py; those of the
+panes (Tab, the zoom, the trace's search, the process table's sort) in tui/panekeys.py.
 """
 
 from __future__ import annotations
@@ -22,10 +24,11 @@ from textual.widgets import Input
 
 from tui.confirm import Confirm
 from tui.dashboard import Dashboard
-from tui.panes import HelpScreen, StatusLine, TracePane
+from tui.panes import HelpScreen, StatusLine
 from tui.proctable import ProcessRows
 from tui.screenshot import SCREENSHOT_DIR_ENV, write_screenshot
 from tui.tracefilter import TraceFilter
+from tui.tracepane import TracePane
 
 
 def _travel(key: str, action: str, description: str, show: bool = False) -> Binding:
@@ -36,21 +39,31 @@ def _travel(key: str, action: str, description: str, show: bool = False) -> Bind
 KEYS: list[BindingType] = [
     Binding("p", "pause", "Pause"),
     Binding("n", "step", "Step"),
-    Binding("s", "stop", "Stop"),
-    Binding("r", "restart", "Restart"),
-    Binding("f", "fault", "Fault"),
-    Binding("t", "terminate", "Terminate"),
-    Binding("b", "button", "Button"),
+    Binding("s", "stop", "Stop", show=False),
+    Binding("r", "restart", "Restart", show=False),
+    Binding("f", "fault", "Fault", show=False),
+    Binding("t", "terminate", "Terminate", show=False),
+    Binding("b", "button", "Button", show=False),
     Binding("slash", "filter", "Filter"),
     _travel("left_square_bracket", "travel(-1)", "Back", show=True),
     _travel("right_square_bracket", "travel(1)", "Fwd"),
     _travel("left_curly_bracket", "keyframe(-1)", "Back a keyframe"),
     _travel("right_curly_bracket", "keyframe(1)", "Forward a keyframe"),
     _travel("home", "oldest", "Oldest"),
-    _travel("end", "live", "Live", show=True),
+    _travel("end", "live", "Live"),
     Binding("w", "screenshot", "Screenshot", show=False),
     Binding("question_mark", "help", "Help"),
     Binding("q", "quit", "Quit"),
+    # the panes: focus, zoom, the trace's search, the process table's sort (tui/panekeys.py)
+    Binding("tab", "next_pane(1)", "Next pane", show=False, priority=True),
+    Binding("shift+tab", "next_pane(-1)", "Previous pane", show=False, priority=True),
+    Binding("z", "zoom", "Zoom"),
+    Binding("ctrl+f", "find", "Find"),
+    Binding("f3", "find_match(True)", "Older match", show=False),
+    Binding("shift+f3", "find_match(False)", "Newer match", show=False),
+    Binding("greater_than_sign", "sort(1)", "Sort"),
+    Binding("less_than_sign", "sort(-1)", "Sort back", show=False),
+    Binding("I", "reverse_sort", "Reverse sort", show=False),
 ]
 
 

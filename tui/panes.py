@@ -1,10 +1,9 @@
-"""The dashboard's panes (the process table is in `tui.proctable`). Each takes a
-`Board` (live or from the past) and shows it; none of them talks to the daemon. Layout
-and colours are in `tockd.tcss`."""
+"""The dashboard's panes (the process table is in `tui.proctable`, the trace in
+`tui.tracepane`). Each takes a `Board` (live or from the past) and shows it; none of
+them talks to the daemon. Layout and colours are in `tockd.tcss`."""
 
 from __future__ import annotations
 
-from collections import deque
 from typing import Any, ClassVar
 from weakref import WeakKeyDictionary
 
@@ -12,18 +11,15 @@ from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical, VerticalScroll
+from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widget import Widget
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import DataTable, Static
 
 from tockd.contract.control import IpcWindow
-from tockd.trace import format_event
 from tui import render
-from tui.board import Board, Event
-from tui.history import History
+from tui.board import Board
 from tui.legend import legend
-from tui.tracefilter import TraceFilter
 
 #: the titles each pane was last given (a widget gives back its title as markup)
 _TITLES: WeakKeyDictionary[Widget, tuple[str, str]] = WeakKeyDictionary()
@@ -132,7 +128,9 @@ class MemoryPane(VerticalScroll):
         redact: bool = False,
     ) -> None:
         p = board.proc(index)
-        set_titles(self, f"Memory map: {p.name}" if p else "Memory map")
+        # a long name loses its front: its end tells two apps of one vendor apart
+        room = max(8, self.size.width - 18)
+        set_titles(self, f"Memory map: {render.short_name(p.name, room)}" if p else "Memory map")
         width = self.content_size.width or 80
         body = self.query_one("#memory-body", TextView)
         m = board.mem.get(index)
@@ -153,72 +151,6 @@ class IpcPane(TextView):
         self.set_text(text)
 
 
-class TracePane(Vertical):
-    """The syscall trace in Tock's format, newest at the bottom, with a filter (`/`).
-
-    Unfiltered, the last lines come from the newest batch alone. Filtered, the lines
-    kept are remembered and only new events are scanned, so a filter that matches a
-    rare process does not rescan the history at every refresh."""
-
-    KEPT = 200
-
-    def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id)
-        self.border_title = "Trace"
-        self.filter = TraceFilter()
-        self._kept: deque[tuple[Event, str]] = deque(maxlen=self.KEPT)
-        self._kept_key: tuple[TraceFilter, int] | None = None
-
-    def compose(self) -> ComposeResult:
-        yield TextView(id="trace-body")
-        yield Input(
-            placeholder="filter: p:NAME or p:PID, d:0x2 or d:led (empty: all), Enter",
-            id="trace-filter",
-        )
-
-    def _lines(self, board: Board, history: History, upto: int, rows: int) -> list[Any]:
-        matcher = self.filter.compile(board)
-        key = self._kept_key
-        if not self.filter.active:
-            self._kept_key = None
-            lines = list(history.trace_before(upto, rows, matcher))
-            lines.reverse()
-            return lines
-        if key is not None and key[0] == self.filter and key[1] <= upto:
-            for ev in history.events_between(key[1], upto):
-                if matcher(ev):
-                    line = format_event(ev)
-                    if line is not None:
-                        self._kept.append((ev, line))
-        else:
-            self._kept.clear()
-            found = list(history.trace_before(upto, self.KEPT, matcher))
-            self._kept.extend(reversed(found))
-        self._kept_key = (self.filter, upto)
-        return list(self._kept)[-rows:]
-
-    def show(self, board: Board, history: History, upto: int, *, past: bool) -> None:
-        """The trace lines up to event `upto` (the viewed one is highlighted)."""
-        body = self.query_one("#trace-body", TextView)
-        rows = max(1, body.size.height or self.content_size.height or 10)
-        lines = self._lines(board, history, upto, rows)
-        text = Text(no_wrap=True, overflow="ellipsis")
-        if not lines:
-            text.append("no trace lines yet" if not self.filter.active else "no matching lines")
-            text.stylize("dim")
-        for n, (ev, line) in enumerate(lines):
-            style = render.st("highlight") if past and ev["seq"] == upto else ""
-            text.append(line, style=style)
-            if n < len(lines) - 1:
-                text.append("\n")
-        body.set_text(text)
-        title = "Trace"
-        if self.filter.active:
-            title += f" (filter: {self.filter.describe()})"
-        missed = f", {history.missed} missed" if history.missed else ""
-        set_titles(self, title, f"{history.received} events{missed}")
-
-
 class PastBanner(TextView):
     """The unmistakable marker shown while the panes show the board as it was."""
 
@@ -233,21 +165,27 @@ class StatusLine(TextView):
 
 _KEYS = (
     ("p", "pause / resume the scheduler"),
-    ("n", "single-step one scheduling decision (a syscall or an upcall delivery)"),
+    ("n", "step one scheduling decision (a syscall or an upcall delivery)"),
     ("s", "stop the selected process (start it again if it is stopped)"),
     ("r", "restart the selected process"),
-    ("f", "fault the selected process (its fault policy applies); asks y/n first"),
-    ("t", "terminate the selected process; asks y/n first"),
+    ("f", "fault the selected process (its fault policy applies); y/n first"),
+    ("t", "terminate the selected process; y/n first"),
     ("b", "press and release button 0"),
-    ("/", "filter the trace: p:NAME or p:PID, d:0x2 or d:led; Enter applies, empty clears"),
+    ("/", "filter the trace: p:NAME p:PID d:0x2 d:led (Enter; empty: all)"),
     ("up down", "select a process (the memory map follows)"),
-    ("[ ]", "time travel: one event back / forward (forward to the newest: live again)"),
+    ("ctrl+f", "search the trace (text, or re:REGEX); Enter: the newest match"),
+    ("F3 S-F3", "the match before (older) / after (newer)"),
+    ("< > I", "sort the processes by the column before / after; I reverses"),
+    ("tab", "the next pane (shift+tab: the one before)"),
+    ("z", "zoom: the focused pane fills the screen (z or Esc: back)"),
+    ("PgUp/Dn", "scroll the focused pane (the trace: also the mouse wheel)"),
+    ("[ ]", "time travel: one event back / forward (to the newest: live)"),
     ("{ }", "one keyframe (dashboard refresh) back / forward"),
-    ("home", "the oldest event kept"),
-    ("end", "back to live"),
-    ("w", "write a screenshot (SVG) to $TOCKD_SCREENSHOT_DIR or the current directory"),
+    ("home", "the oldest event kept (trace focused: its oldest line first)"),
+    ("end", "back to live (trace focused: its newest line first)"),
+    ("w", "a screenshot (SVG) in $TOCKD_SCREENSHOT_DIR or the current dir"),
     ("?", "this help (Esc closes it)"),
-    ("q", "quit the dashboard (the board keeps running, unless `tockd run --tui` started it)"),
+    ("q", "quit (the board runs on, unless `tockd run --tui` started it)"),
 )
 
 
@@ -290,4 +228,7 @@ class HelpScreen(ModalScreen[None]):
     ]
 
     def compose(self) -> ComposeResult:
-        yield Static(help_text(), id="help-body")
+        # scrolls when the terminal is too small for it (80x24)
+        with VerticalScroll(id="help-scroll") as scroll:
+            scroll.border_subtitle = "Esc closes · ↑ ↓ PgUp PgDn scroll"
+            yield Static(help_text(), id="help-body")

@@ -1,17 +1,21 @@
 """The process table: one row per process slot, like Tock's process console `list`,
-plus the OS side (pid, CPU%, RSS).
+plus the OS side (pid, CPU%, RSS), sorted by any column.
 
 It is drawn with Textual's line API rather than a DataTable: every refresh changes the
 syscall and rate cells of every busy process, and a DataTable renders each cell as its
 own padded renderable, which made it the dashboard's largest cost. Here a row is one
-Strip, built once per change and cached; only visible rows are ever drawn.
+Strip, built once per change and cached; only visible rows are ever drawn. The first
+line is the column header, which stays put when the rows scroll and moves with them
+when they scroll sideways. Column widths follow the pane's width (tui/proccols.py).
+
+The cursor belongs to a process, not to a line: when the sort moves the process, the
+cursor moves with it.
 """
 
 from __future__ import annotations
 
 from typing import ClassVar
 
-from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual.app import ComposeResult
@@ -21,63 +25,34 @@ from textual.geometry import Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
-from textual.widgets import Static
 
-from tui import render
+from tui import proccols, render
 from tui.board import Board
 from tui.history import History
 from tui.panes import set_titles
+from tui.proccols import COLUMNS, SORTABLE, SortRow
 
-#: (label, width, justify) of each column: the slot index, Tock's ProcessId (the
-#: trace's [pid]) and the OS pid of the app process
-COLUMNS: tuple[tuple[str, int, str], ...] = (
-    ("", 1, "left"),
-    ("#", 2, "right"),
-    ("PID", 4, "right"),
-    ("OS pid", 7, "right"),
-    ("Name", render.NAME_WIDTH, "left"),
-    ("State", 19, "left"),
-    ("Syscalls", 9, "right"),
-    ("Rate /s     peak", 16, "left"),
-    ("Q", 2, "right"),
-    ("Drop", 4, "right"),
-    ("Rst", 3, "right"),
-    ("CPU%", 4, "right"),
-    ("RSS", 6, "right"),
-)
-WIDTH = 1 + sum(w + 1 for _, w, _ in COLUMNS)
-
-
-def layout_row(cells: tuple[Text, ...]) -> Text:
-    """Cells padded or cut to their column widths, one space between columns."""
-    line = Text(" ", no_wrap=True, end="")
-    for (_, width, justify), cell in zip(COLUMNS, cells, strict=True):
-        c = cell.copy()
-        c.truncate(width, overflow="ellipsis")
-        pad = " " * (width - c.cell_len)
-        if justify == "right":
-            line.append(pad)
-            line.append_text(c)
-        else:
-            line.append_text(c)
-            line.append(pad)
-        line.append(" ")
-    return line
+#: columns one press of left or right scrolls a table wider than its pane
+SIDEWAYS = 8
 
 
 class ProcessRows(ScrollView, can_focus=True):
-    """The rows, with a cursor (up/down/page keys, or a click) selecting a process."""
+    """The header and the rows, with a cursor (up/down/page keys, or a click) selecting
+    a process; a click on the header sorts by that column."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("up", "cursor(-1)", "Up", show=False),
         Binding("down", "cursor(1)", "Down", show=False),
         Binding("pageup", "page(-1)", "Page up", show=False),
         Binding("pagedown", "page(1)", "Page down", show=False),
+        Binding("left", "sideways(-1)", "Scroll left", show=False),
+        Binding("right", "sideways(1)", "Scroll right", show=False),
     ]
-    COMPONENT_CLASSES: ClassVar[set[str]] = {"process-rows--cursor"}
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"process-rows--cursor", "process-rows--sorted"}
     DEFAULT_CSS = """
-    ProcessRows { overflow-x: hidden; }
+    ProcessRows { overflow-x: hidden; scrollbar-size-vertical: 1; }
     ProcessRows > .process-rows--cursor { background: $accent 40%; }
+    ProcessRows > .process-rows--sorted { text-style: bold reverse; }
     """
 
     class Highlighted(Message):
@@ -87,47 +62,103 @@ class ProcessRows(ScrollView, can_focus=True):
             super().__init__()
             self.index = index
 
+    class SortChosen(Message):
+        """The header was clicked on the sortable column `column`."""
+
+        def __init__(self, column: int) -> None:
+            super().__init__()
+            self.column = column
+
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.cursor = 0
+        #: the cells of each line, in the order shown, and the slot of each line's process
         self.cells: list[tuple[Text, ...]] = []
+        self.order: list[int] = []
+        self.sort = proccols.SORTABLE[0]
+        self.descending = False
+        self.table_layout = proccols.layout_for(80)
         self._strips: dict[int, Strip] = {}
 
-    def set_rows(self, rows: list[tuple[Text, ...]]) -> None:
-        """New cells for every row; only rows that changed are drawn again."""
-        changed = len(rows) != len(self.cells)
-        for i, cells in enumerate(rows):
-            if i >= len(self.cells) or self.cells[i] != cells:
-                self._strips.pop(i, None)
-                changed = True
-        self.cells = rows
-        if len(rows) != self.virtual_size.height:
-            self.virtual_size = Size(WIDTH, len(rows))
+    def set_rows(self, rows: list[tuple[Text, ...]], order: list[int]) -> None:
+        """New cells for every line (`order`: the slot shown on each); only lines that
+        changed are drawn again. The cursor stays on its process."""
+        selected = self.order[self.cursor] if self.cursor < len(self.order) else None
+        changed = len(rows) != len(self.cells) or order != self.order
+        if changed:
+            self._strips.clear()
+        else:
+            for i, cells in enumerate(rows):
+                if self.cells[i] != cells:
+                    self._strips.pop(i, None)
+                    changed = True
+        self.cells, self.order = rows, order
+        self._relayout()
+        if selected in order:
+            self.cursor = order.index(selected)
         if self.cursor >= len(rows) > 0:
             self.move_cursor(len(rows) - 1)
         if changed:
             self.refresh()
 
-    def row_text(self, index: int) -> str:
-        """The plain text of row `index` as shown (for tests and tools)."""
-        return layout_row(self.cells[index]).plain
+    def set_sort(self, column: int, descending: bool) -> None:
+        self.sort, self.descending = column, descending
+        self._strips.pop(-1, None)
+        self.refresh()
+
+    def _relayout(self) -> None:
+        """Column widths for the width the rows have (less the vertical scrollbar, when
+        they do not all fit), and the virtual size they take."""
+        width = self.size.width - (1 if len(self.cells) + 1 > self.size.height else 0)
+        table_layout = proccols.layout_for(width)
+        if table_layout != self.table_layout:
+            self.table_layout = table_layout
+            self._strips.clear()
+            self.refresh()
+        size = Size(table_layout.total, len(self.cells) + 1)
+        if size != self.virtual_size:
+            taller = size.height != self.virtual_size.height
+            self.virtual_size = size
+            if taller:
+                self.refresh(layout=True)  # the pane is as tall as its rows
+
+    def row_text(self, row: int) -> str:
+        """The plain text of line `row` as shown (for tests and tools)."""
+        return proccols.layout_row(self.cells[row], self.table_layout).plain
+
+    def header_text(self) -> str:
+        """The plain text of the header as shown (for tests and tools)."""
+        return self._header().plain
+
+    def _header(self) -> Text:
+        style = self.get_component_rich_style("process-rows--sorted")
+        return proccols.header_row(self.table_layout, self.sort, self.descending, style)
+
+    def _strip(self, row: int) -> Strip:
+        """Line `row` (-1: the header) as a strip, cached until it changes."""
+        strip = self._strips.get(row)
+        if strip is None:
+            if row < 0:
+                text = self._header()
+            else:
+                text = proccols.layout_row(self.cells[row], self.table_layout)
+                if row == self.cursor:
+                    text.stylize(self.get_component_rich_style("process-rows--cursor"))
+            segments = list(text.render(self.app.console))
+            strip = Strip(segments, text.cell_len).apply_style(self.rich_style)
+            self._strips[row] = strip
+        return strip
 
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset
-        row = y + scroll_y
+        row = -1 if y == 0 else y - 1 + scroll_y
         width = self.size.width
-        base = self.rich_style
         if row >= len(self.cells):
-            return Strip.blank(width, base)
-        strip = self._strips.get(row)
-        if strip is None:
-            text = layout_row(self.cells[row])
-            if row == self.cursor:
-                text.stylize(self.get_component_rich_style("process-rows--cursor"))
-            segments = list(text.render(self.app.console))
-            strip = Strip(segments, text.cell_len).apply_style(base)
-            self._strips[row] = strip
-        return strip.crop_extend(scroll_x, scroll_x + width, base)
+            return Strip.blank(width, self.rich_style)
+        return self._strip(row).crop_extend(scroll_x, scroll_x + width, self.rich_style)
+
+    def _visible_rows(self) -> int:
+        return max(1, self.scrollable_content_region.height - 1)
 
     def move_cursor(self, row: int) -> None:
         if not self.cells:
@@ -138,38 +169,45 @@ class ProcessRows(ScrollView, can_focus=True):
             self._strips.pop(row, None)
             self.cursor = row
             self.refresh()
-        height = max(1, self.scrollable_content_region.height)
+        height = self._visible_rows()
         top = round(self.scroll_offset.y)
         if row < top:
             self.scroll_to(y=row, animate=False)
         elif row >= top + height:
             self.scroll_to(y=row - height + 1, animate=False)
-        self.post_message(self.Highlighted(row))
+        self.post_message(self.Highlighted(self.order[row]))
 
     def action_cursor(self, delta: int) -> None:
         self.move_cursor(self.cursor + delta)
 
     def action_page(self, delta: int) -> None:
-        self.move_cursor(self.cursor + delta * max(1, self.scrollable_content_region.height))
+        self.move_cursor(self.cursor + delta * self._visible_rows())
+
+    def action_sideways(self, delta: int) -> None:
+        # forced: there is no scrollbar for it (overflow-x: hidden)
+        self.scroll_to(x=self.scroll_offset.x + delta * SIDEWAYS, animate=False, force=True)
 
     def on_click(self, event: events.Click) -> None:
-        self.move_cursor(event.y + round(self.scroll_offset.y))
+        if event.y > 0:
+            self.move_cursor(event.y - 1 + round(self.scroll_offset.y))
+            return
+        column = proccols.column_at(event.x + round(self.scroll_offset.x), self.table_layout)
+        if column in SORTABLE:
+            self.post_message(self.SortChosen(column))
 
     def _on_resize(self, event: events.Resize) -> None:
-        self._strips.clear()
+        self._relayout()
 
 
 class ProcessTable(Vertical):
-    """Header plus rows, in one bordered pane."""
+    """The rows in one bordered pane; it sorts them."""
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.border_title = "Processes"
+        self._shown: tuple[Board, History, bool] | None = None
 
     def compose(self) -> ComposeResult:
-        header = layout_row(tuple(Text(label) for label, _, _ in COLUMNS))
-        header.stylize(Style(bold=True))
-        yield Static(header, id="process-header")
         yield ProcessRows(id="process-rows")
 
     @property
@@ -177,12 +215,47 @@ class ProcessTable(Vertical):
         return self.query_one(ProcessRows)
 
     def show(self, board: Board, history: History, *, redact: bool) -> None:
-        rows = []
+        self._shown = (board, history, redact)
+        sort_rows: list[SortRow] = []
+        cells = []
         for p in board.procs:
             stats = board.os_stats.get(p.os_pid) if p.os_pid is not None else None
             rates = history.rate_series(p.index, board.seq)
-            rows.append(render.process_cells(p, rates, stats, redact))
-        self.rows.set_rows(rows)
+            sort_rows.append((p, rates[-1] if rates else 0.0, stats))
+            cells.append(render.process_cells(p, rates, stats, redact))
+        rows = self.rows
+        order = proccols.sort_order(sort_rows, rows.sort, rows.descending)
+        rows.set_rows([cells[i] for i in order], [board.procs[i].index for i in order])
         running = sum(1 for p in board.procs if p.current)
         count = render.plural(len(board.procs), "process", "processes")
         set_titles(self, "Processes", f"{count}, {running} on the CPU")
+
+    # ---- sorting --------------------------------------------------------------------
+
+    def cycle_sort(self, delta: int) -> str:
+        """Sort by the next (delta 1) or previous (-1) column, in its natural direction
+        (numbers largest first); returns what the table is sorted by."""
+        here = SORTABLE.index(self.rows.sort)
+        column = SORTABLE[(here + delta) % len(SORTABLE)]
+        return self._sort(column, COLUMNS[column].down)
+
+    def reverse_sort(self) -> str:
+        return self._sort(self.rows.sort, not self.rows.descending)
+
+    def sort_by(self, column: int) -> str:
+        """Sort by `column`; if it is the sort column already, reverse it."""
+        if column == self.rows.sort:
+            return self.reverse_sort()
+        return self._sort(column, COLUMNS[column].down)
+
+    def sorted_by(self) -> str:
+        rows = self.rows
+        way = "largest first" if rows.descending else "smallest first"
+        return f"processes sorted by {COLUMNS[rows.sort].label}, {way}"
+
+    def _sort(self, column: int, descending: bool) -> str:
+        self.rows.set_sort(column, descending)
+        if self._shown is not None:
+            board, history, redact = self._shown
+            self.show(board, history, redact=redact)
+        return self.sorted_by()

@@ -115,9 +115,6 @@ def human_bytes(n: int) -> str:
     return f"{n}B"
 
 
-NAME_WIDTH = 24
-
-
 def short_name(name: str, width: int = 26) -> str:
     return name if len(name) <= width else "…" + name[-(width - 1) :]
 
@@ -188,7 +185,7 @@ def process_cells(
         _num(p.index),
         _num(p.process_id),
         _num(os_pid),
-        Text(short_name(p.name, NAME_WIDTH)),
+        Text(p.name),  # the table cuts it to its column, at the front
         state_cell(p),
         _num(p.syscalls),
         rate_cell(rates, redact=redact, gone=p.gone),

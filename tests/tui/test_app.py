@@ -27,8 +27,9 @@ from tests.tui.conftest import (
 )
 from tui.app import TockdApp
 from tui.board import Board
-from tui.panes import HelpScreen, PastBanner, StatusLine, TracePane
+from tui.panes import HelpScreen, PastBanner, StatusLine
 from tui.proctable import ProcessRows
+from tui.tracepane import TracePane
 
 SPIN = board_toml([app("apps_py.spin")], name="spin", mpu="cortex-m")
 FOREVERS = board_toml(

@@ -36,8 +36,8 @@ from tui.confirm import Confirm
 from tui.panes import HelpScreen
 from tui.proctable import COLUMNS, ProcessRows
 
-RATE = [label for label, _, _ in COLUMNS].index("Rate /s     peak")
-RST = [label for label, _, _ in COLUMNS].index("Rst")
+RATE = [c.label for c in COLUMNS].index("Rate /s     peak")
+RST = [c.label for c in COLUMNS].index("Rst")
 
 
 def scheduler(tui: TockdApp) -> str:

@@ -1,11 +1,13 @@
-"""SVG snapshots of the dashboard's screens, on a board whose state is deterministic.
+"""SVG snapshots of the dashboard's screens, on a board whose state is deterministic,
+at 120x40 and at 80x24 (the compact layout).
 
 The board settles (buttons waits in yield, hello has exited, the crasher has faulted)
 and is paused before the dashboard attaches; then the test presses button 0 and steps
 two scheduling decisions, so the trace holds the same lines on every run. The dashboard
 runs with `redact=True`: OS pids, CPU%, RSS, rates and clocks differ between runs and
 are drawn as placeholders. A snapshot alone can pass for an app that crashed (its SVG is
-then a blank screen), so each screen here is also checked in test_app.py with a Pilot.
+then a blank screen), so each screen here is also checked with a Pilot (test_app.py,
+test_layout.py, test_trace_pane.py).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from tui.app import TockdApp
 from tui.proctable import ProcessRows
 
 SIZE = (120, 40)
+SMALL = (80, 24)
 Compare = Callable[..., bool]
 
 
@@ -84,3 +87,38 @@ def test_help_screen(snap_compare: Compare, start_daemon: Callable[[str], Daemon
     tui = TockdApp(daemon.sock, redact=True)
     keys = ["question_mark"]
     assert snap_compare(tui, terminal_size=SIZE, run_before=prepared(daemon, tui, keys))
+
+
+def test_trace_searched_and_zoomed(
+    snap_compare: Compare, start_daemon: Callable[[str], Daemon]
+) -> None:
+    daemon = start_daemon(SETTLING_BOARD)
+    settle(daemon)
+    tui = TockdApp(daemon.sock, redact=True)
+    keys = ["tab", "z", "ctrl+f", *"@0x40104(", "enter", "f3"]
+    assert snap_compare(tui, terminal_size=SIZE, run_before=prepared(daemon, tui, keys))
+
+
+def test_main_screen_80x24(snap_compare: Compare, start_daemon: Callable[[str], Daemon]) -> None:
+    daemon = start_daemon(SETTLING_BOARD)
+    settle(daemon)
+    tui = TockdApp(daemon.sock, redact=True)
+    assert snap_compare(tui, terminal_size=SMALL, run_before=prepared(daemon, tui))
+
+
+def test_help_screen_80x24(snap_compare: Compare, start_daemon: Callable[[str], Daemon]) -> None:
+    daemon = start_daemon(SETTLING_BOARD)
+    settle(daemon)
+    tui = TockdApp(daemon.sock, redact=True)
+    keys = ["question_mark"]
+    assert snap_compare(tui, terminal_size=SMALL, run_before=prepared(daemon, tui, keys))
+
+
+def test_sorted_table_and_grants_80x24(
+    snap_compare: Compare, start_daemon: Callable[[str], Daemon]
+) -> None:
+    daemon = start_daemon(SETTLING_BOARD)
+    settle(daemon)
+    tui = TockdApp(daemon.sock, redact=True)
+    keys = [*["greater_than_sign"] * 4, "tab", "tab", "tab"]  # by State; the Grants pane
+    assert snap_compare(tui, terminal_size=SMALL, run_before=prepared(daemon, tui, keys))

@@ -1,6 +1,7 @@
 """The dashboard in a real terminal: tmux runs it, the test types keys (send-keys) and
 reads the screen (capture-pane). Each test has its own tmux server, killed at the end;
-the processes it ran are checked gone, since they are not pytest's children."""
+the processes it ran are checked gone, since they are not pytest's children. Without
+tmux these tests fail: they are never skipped."""
 
 from __future__ import annotations
 
@@ -18,23 +19,28 @@ import pytest
 
 from tests.tui.conftest import ROOT, SETTLING_BOARD, Daemon, wait_for
 
-pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
-
 _names = itertools.count()
 
 
 class Tmux:
-    """One private tmux server with one 120x40 session."""
+    """One private tmux server with one session, 120x40 unless told."""
 
-    def __init__(self) -> None:
-        self.base = ["tmux", "-L", f"tockd-test-{os.getpid()}-{next(_names)}"]
+    def __init__(self, width: int = 120, height: int = 40) -> None:
+        self.base = ["tmux", "-f", "/dev/null", "-L", f"tockd-test-{os.getpid()}-{next(_names)}"]
+        self.size = (width, height)
 
     def _run(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([*self.base, *args], capture_output=True, text=True, timeout=10)
 
     def start(self, argv: list[str]) -> None:
-        size = ["-x", "120", "-y", "40"]
-        r = self._run("new-session", "-d", "-s", "t", *size, "-c", str(ROOT), shlex.join(argv))
+        """Run `argv` in a new session. Without COLUMNS and LINES: the shell tmux runs
+        it with sets them to 80x24 whatever the size, and Textual believes them."""
+        w, h = (str(n) for n in self.size)
+        command = ["env", "-u", "COLUMNS", "-u", "LINES", *argv]
+        r = self._run(
+            *("new-session", "-d", "-s", "t", "-x", w, "-y", h, "-c", str(ROOT)),
+            shlex.join(command),
+        )
         assert r.returncode == 0, r.stderr
 
     def screen(self) -> str:
@@ -53,8 +59,16 @@ class Tmux:
         self._run("kill-server")
 
 
+def require_tmux() -> None:
+    """Fail, never skip, without tmux: these tests are the dashboard's proof in a real
+    terminal (.ci/run installs tmux where it is missing)."""
+    if shutil.which("tmux") is None:
+        pytest.fail("tmux is not installed: the dashboard's terminal tests need it")
+
+
 @pytest.fixture
 def tmux() -> Iterator[Tmux]:
+    require_tmux()
     t = Tmux()
     yield t
     t.kill()
