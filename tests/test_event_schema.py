@@ -10,7 +10,6 @@ import pytest
 import trio
 
 from tockd.board import load_board
-from tockd.contract import events as ev
 from tockd.contract.events import Event, EventKind
 from tockd.daemon import Daemon
 from tockd.experiment import catalogue
@@ -121,10 +120,3 @@ def test_the_race_labs_events_match_the_schema() -> None:
     for e in events:
         _check(dict(e))
     assert any(e["kind"] == EventKind.DECISION for e in events)
-
-
-def test_the_kernel_builds_events_with_the_typed_constructors() -> None:
-    """A producer names its kind once: `ev.Schedule(kind=EventKind.SCHEDULE, ...)` is a
-    plain dict at run time, so the stream is unchanged on the wire."""
-    e = ev.Console(kind=EventKind.CONSOLE, text="hi")
-    assert type(e) is dict and e == {"kind": "console", "text": "hi"}

@@ -180,10 +180,11 @@ class Console(Capsule):
         the writer goes on or hears it is done; else the next pending writer goes."""
         chunk, self._tx = self._tx, None
         assert chunk is not None, "a UART timer with nothing on the wire"
-        self.kernel.emit(
-            ev.Console(kind=EventKind.CONSOLE, text=chunk.data.decode("utf-8", "replace")),
-            chunk.proc,
-        )
+        if self.kernel.events.active:
+            self.kernel.emit(
+                ev.Console(kind=EventKind.CONSOLE, text=chunk.data.decode("utf-8", "replace")),
+                chunk.proc,
+            )
         self._freed_at = chunk.done_at
         try:
             grant = self._grant_of(chunk.proc, chunk.ident)

@@ -112,9 +112,10 @@ class KernelLoop:
             proc, slice_us = choice
             start = trio.current_time()
             self.current = proc
-            kernel.emit(
-                ev.ContextSwitch(kind=EventKind.CONTEXT_SWITCH, timeslice_us=slice_us), proc
-            )
+            if kernel.events.active:
+                kernel.emit(
+                    ev.ContextSwitch(kind=EventKind.CONTEXT_SWITCH, timeslice_us=slice_us), proc
+                )
             if kernel.events.recorders:
                 kernel.note_running(proc)
             reason = await self._do_process(proc, slice_us)

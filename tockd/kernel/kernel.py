@@ -139,7 +139,9 @@ class Kernel:
 
     def emit(self, event: Event, proc: Process | None = None) -> None:
         """Put `event` on the stream, stamped with the time and, if it is about `proc`,
-        the process (its fields follow those, in the order given)."""
+        the process (its fields follow those, in the order given). Building a typed
+        event costs about 0.4 µs even when no sink listens, so a producer on a path
+        taken per syscall, upcall or context switch checks `events.active` first."""
         if not self.events.active:
             return
         out: dict[str, object] = {"kind": event["kind"], "t": round(self.clock() * 1e6)}

@@ -46,7 +46,10 @@ def brk(kernel: Kernel, proc: Process, new_break: int) -> str | None:
     # uncovers: whatever an earlier life or old grant memory left there is readable.
     proc.app_break = new_break
     proc.mpu_dirty = True
-    kernel.emit(ev.MpuChange(kind=EventKind.MPU_CHANGE, app_break=new_break, reason="brk"), proc)
+    if kernel.events.active:
+        kernel.emit(
+            ev.MpuChange(kind=EventKind.MPU_CHANGE, app_break=new_break, reason="brk"), proc
+        )
     return None
 
 

@@ -94,12 +94,13 @@ def subscribe_call(
     old_fn, old_data = grant.raw_upcall(num)  # handed back to the owner only
     grant.set_upcall(num, fnptr, appdata)
     removed = proc.remove_pending_upcalls(driver, num)
-    kernel.emit(
-        ev.RemovePendingUpcalls(
-            kind=EventKind.REMOVE_PENDING_UPCALLS, driver=driver, subscribe=num, removed=removed
-        ),
-        proc,
-    )
+    if kernel.events.active:
+        kernel.emit(
+            ev.RemovePendingUpcalls(
+                kind=EventKind.REMOVE_PENDING_UPCALLS, driver=driver, subscribe=num, removed=removed
+            ),
+            proc,
+        )
     capsule.subscribed(proc, num, fnptr)
     return subscribe_success(old_fn, old_data)
 

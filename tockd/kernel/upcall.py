@@ -74,18 +74,19 @@ def schedule_upcall(
     task = Task(kind, driver, subscribe, fnptr, a0, a1, a2, appdata)
     queued = enqueue_task(kernel, proc, task)
     result = UpcallResult.OK if queued else UpcallResult.QUEUE_FULL
-    kernel.emit(
-        ev.Schedule(
-            kind=EventKind.SCHEDULE,
-            driver=driver,
-            subscribe=subscribe,
-            fnptr=fnptr,
-            args=list(task[4:7]),
-            appdata=appdata,
-            result=result.debug(),
-        ),
-        proc,
-    )
+    if kernel.events.active:
+        kernel.emit(
+            ev.Schedule(
+                kind=EventKind.SCHEDULE,
+                driver=driver,
+                subscribe=subscribe,
+                fnptr=fnptr,
+                args=list(task[4:7]),
+                appdata=appdata,
+                result=result.debug(),
+            ),
+            proc,
+        )
     if not queued:
         kernel.emit(
             ev.UpcallLost(
@@ -147,32 +148,34 @@ def next_delivery(kernel: Kernel, proc: Process) -> Delivery:
         t = proc.queue.popleft()
         if t.kind is TaskKind.FUNCTION_CALL:
             proc.state = State.RUNNING
-            kernel.emit(
-                ev.FunctionCall(
-                    kind=EventKind.FUNCTION_CALL,
-                    fnptr=t.fnptr,
-                    args=[t.arg0, t.arg1, t.arg2, t.appdata],
-                    driver=t.driver,
-                    subscribe=t.subscribe,
-                ),
-                proc,
-            )
+            if kernel.events.active:
+                kernel.emit(
+                    ev.FunctionCall(
+                        kind=EventKind.FUNCTION_CALL,
+                        fnptr=t.fnptr,
+                        args=[t.arg0, t.arg1, t.arg2, t.appdata],
+                        driver=t.driver,
+                        subscribe=t.subscribe,
+                    ),
+                    proc,
+                )
             return "upcall", (t.fnptr, t.arg0, t.arg1, t.arg2, t.appdata)
         if t.kind is TaskKind.IPC:
             if not _run_ipc_task(kernel, proc, t):
                 return None
             continue
         # a ReturnValue for a null upcall: discarded, the process stays asleep
-        kernel.emit(
-            ev.UpcallLost(
-                kind=EventKind.UPCALL_DISCARDED,
-                driver=t.driver,
-                subscribe=t.subscribe,
-                args=[t.arg0, t.arg1, t.arg2],
-                reason="null upcall",
-            ),
-            proc,
-        )
+        if kernel.events.active:
+            kernel.emit(
+                ev.UpcallLost(
+                    kind=EventKind.UPCALL_DISCARDED,
+                    driver=t.driver,
+                    subscribe=t.subscribe,
+                    args=[t.arg0, t.arg1, t.arg2],
+                    reason="null upcall",
+                ),
+                proc,
+            )
     return None
 
 
@@ -185,19 +188,21 @@ def _deliver_awaited(kernel: Kernel, proc: Process) -> Delivery:
     t = proc.queue[i]
     del proc.queue[i]
     if t.kind is TaskKind.RETURN_VALUE:
-        kernel.emit(
-            ev.WaitFor(kind=EventKind.WAIT_FOR, null=True, args=[t.arg0, t.arg1, t.arg2]), proc
-        )
+        if kernel.events.active:
+            kernel.emit(
+                ev.WaitFor(kind=EventKind.WAIT_FOR, null=True, args=[t.arg0, t.arg1, t.arg2]), proc
+            )
     else:
-        kernel.emit(
-            ev.WaitFor(
-                kind=EventKind.WAIT_FOR,
-                null=False,
-                fnptr=t.fnptr,
-                args=[t.arg0, t.arg1, t.arg2, t.appdata],
-            ),
-            proc,
-        )
+        if kernel.events.active:
+            kernel.emit(
+                ev.WaitFor(
+                    kind=EventKind.WAIT_FOR,
+                    null=False,
+                    fnptr=t.fnptr,
+                    args=[t.arg0, t.arg1, t.arg2, t.appdata],
+                ),
+                proc,
+            )
     proc.state = State.RUNNING
     proc.wait_for = None
     return "return", (t.arg0, t.arg1, t.arg2, 0)
