@@ -172,3 +172,25 @@ async def test_a_subscriber_too_far_behind_is_told_what_it_missed(
     covered = sum(log["last"] - log["first"] + 1 for log in logs)
     received = sum(len(log["events"]) for log in logs)
     assert covered >= SLOW_SUBSCRIBER_BEHIND and received < covered
+
+
+async def test_a_process_that_answers_at_once_is_seen_on_the_cpu() -> None:
+    """A process that never yields and answers each syscall at once holds the CPU nearly
+    all the time; a control request must be able to see that. The kernel loop lets the
+    daemon's other tasks in while such a process keeps the CPU (tockd/daemon/loop.py,
+    SHARE_LOOP_S), not only between turns, when nothing is on the CPU."""
+    samples: list[bool] = []
+
+    async def during(daemon: Daemon) -> None:
+        server = ControlServer(daemon, Path("/nonexistent"))
+        await wait_until(lambda: daemon.kernel.processes[0].syscall_count > 1000, "spin to spin")
+        for _ in range(100):
+            sched = (await server.handle({"op": "sched"}))["result"]
+            samples.append(sched["current"] is not None)
+            await trio.sleep(0.001)
+        assert (await server.handle({"op": "terminate", "name": "spin"}))["ok"]
+
+    run = await run_board(board_toml([app("apps_py.spin")]), during=during)
+    assert run.status == 0
+    # before the loop shared itself, about one request in ten saw spin on the CPU
+    assert sum(samples) >= 50, f"spin seen on the CPU in {sum(samples)} of 100 requests"

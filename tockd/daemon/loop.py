@@ -37,6 +37,10 @@ from tockd.kernel.scheduler import MIN_QUANTA_THRESHOLD_US, Scheduler, StoppedRe
 #: how long a process may hold the CPU, in all, while part of a frame it sent waits for
 #: the rest (µs): a slow sender takes milliseconds; one that stops half way has stalled
 PARTIAL_FRAME_US = 1_000_000
+#: on wall time, how long a process that answers at once may keep the kernel loop before
+#: the loop lets the daemon's other tasks run (s): without it a control request is only
+#: served between turns, when nothing is on the CPU, and a busy process never looks busy
+SHARE_LOOP_S = 0.002
 _US_PER_S = 1_000_000
 
 
@@ -209,8 +213,13 @@ class KernelLoop:
         deadline = clock() + slice_us / 1e6 if slice_us is not None else float("inf")
         app.sigcont()
         running, yielded, yielded_for = State.RUNNING, State.YIELDED, State.YIELDED_FOR
+        share_at = float("inf") if self.virtual else clock() + SHARE_LOOP_S
         while True:
             now = clock()
+            if now >= share_at:  # the process stays on the CPU while the others run
+                await trio.lowlevel.checkpoint()
+                share_at = now + SHARE_LOOP_S
+                continue
             timer = kernel.next_deadline()
             if self._work or (timer is not None and timer <= kernel.clock()):
                 self._kernel_work()
