@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tockd.cli import Client  # noqa: E402
-from tui.osstats import cores_apart_from  # noqa: E402
+from tockd.tui.osstats import cores_apart_from  # noqa: E402
 
 
 def board_file(directory: Path, apps: int) -> Path:
@@ -78,7 +78,7 @@ class Dashboard:
     """The TUI attached to the daemon: in a tmux session (a real terminal), or headless."""
 
     def __init__(self, sock: Path, headless: bool) -> None:
-        cmd = [sys.executable, "-m", "tui", "--control", str(sock)]
+        cmd = [sys.executable, "-m", "tockd.tui", "--control", str(sock)]
         self.tmux: list[str] | None = None
         if headless:
             self.proc: psutil.Popen | psutil.Process = psutil.Popen(

@@ -14,11 +14,11 @@ CLIENTS = 6  # a Cortex-M service has 5 free regions after app RAM (2) and flash
 
 
 def board(mode: str) -> str:
-    apps = [{"name": SERVICE, "module": "experiments.apps.toucher_service", "ipc_service": True}]
+    apps = [{"name": SERVICE, "module": "apps_py.flaws.toucher_service", "ipc_service": True}]
     apps += [
         {
             "name": f"client{i}",
-            "module": "experiments.apps.share_client",
+            "module": "apps_py.flaws.share_client",
             "args": {"service": SERVICE, "size": 64},
         }
         for i in range(1, CLIENTS + 1)

@@ -17,16 +17,16 @@ def board(mode: str) -> str:
     apps = [
         {
             "name": "flaw.prober",
-            "module": "experiments.apps.prober",
+            "module": "apps_py.flaws.prober",
             "args": {"slots": SLOTS + 2, "names": "flaw.bystander"},
         },
         {
             "name": "flaw.service",
-            "module": "experiments.apps.late_service",
+            "module": "apps_py.flaws.late_service",
             "ipc_service": True,
             "args": {"ms": 0, "serve_ms": 100},
         },
-        {"name": "flaw.bystander", "module": "experiments.apps.idle", "args": {"ms": 300}},
+        {"name": "flaw.bystander", "module": "apps_py.flaws.idle", "args": {"ms": 300}},
     ]
     return apps_toml(apps, name="f2", mpu="cortex-m", process_slots=SLOTS, kernel_mode=mode)
 

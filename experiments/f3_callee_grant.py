@@ -15,16 +15,16 @@ def board(mode: str) -> str:
     apps = [
         {
             "name": "flaw.notifier",
-            "module": "experiments.apps.notifier",
+            "module": "apps_py.flaws.notifier",
             "args": {"targets": "flaw.late,flaw.bystander", "ms": 300},
         },
         {
             "name": "flaw.late",
-            "module": "experiments.apps.late_service",
+            "module": "apps_py.flaws.late_service",
             "ipc_service": True,
             "args": {"ms": 150, "serve_ms": 150},
         },
-        {"name": "flaw.bystander", "module": "experiments.apps.idle", "args": {"ms": 300}},
+        {"name": "flaw.bystander", "module": "apps_py.flaws.idle", "args": {"ms": 300}},
     ]
     return apps_toml(apps, name="f3", mpu="cortex-m", kernel_mode=mode)
 

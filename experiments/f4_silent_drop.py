@@ -16,7 +16,7 @@ def board(mode: str) -> str:
     apps = [
         {
             "name": SERVICE,
-            "module": "experiments.apps.crashy_service",
+            "module": "apps_py.flaws.crashy_service",
             "ipc_service": True,
             "fault_policy": "restart",
             "restart_threshold": 0,
@@ -24,7 +24,7 @@ def board(mode: str) -> str:
         },
         {
             "name": "flaw.client",
-            "module": "experiments.apps.waiting_client",
+            "module": "apps_py.flaws.waiting_client",
             "args": {"service": SERVICE, "wait_ms": 500},
         },
     ]

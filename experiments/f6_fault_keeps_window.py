@@ -14,10 +14,10 @@ READER = "flaw.reader"
 
 def board(mode: str) -> str:
     apps = [
-        {"name": "flaw.sharer", "module": "experiments.apps.sharer", "args": {"reader": READER}},
+        {"name": "flaw.sharer", "module": "apps_py.flaws.sharer", "args": {"reader": READER}},
         {
             "name": READER,
-            "module": "experiments.apps.reader_service",
+            "module": "apps_py.flaws.reader_service",
             "ipc_service": True,
             "args": {"recheck_ms": 200},
         },

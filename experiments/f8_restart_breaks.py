@@ -17,11 +17,11 @@ def board(mode: str) -> str:
     apps = [
         {
             "name": "flaw.grower",
-            "module": "experiments.apps.grower",
+            "module": "apps_py.flaws.grower",
             "ram": 4096,
             "args": {"observer": OBSERVER},
         },
-        {"name": OBSERVER, "module": "experiments.apps.reader_service", "ipc_service": True},
+        {"name": OBSERVER, "module": "apps_py.flaws.reader_service", "ipc_service": True},
     ]
     # the `ideal` MPU: the flaw is about breaks, not about MPU geometry
     return apps_toml(apps, name="f8", mpu="ideal", kernel_mode=mode)

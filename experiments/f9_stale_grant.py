@@ -14,7 +14,7 @@ APP = "flaw.remnant"
 
 
 def board(mode: str) -> str:
-    apps = [{"name": APP, "module": "experiments.apps.remnant", "ram": 4096}]
+    apps = [{"name": APP, "module": "apps_py.flaws.remnant", "ram": 4096}]
     # the `ideal` MPU: the break can move to any word, so the whole old grant area shows
     return apps_toml(apps, name="f9", mpu="ideal", kernel_mode=mode)
 

@@ -2,7 +2,7 @@
 
 The flaw experiments' reader is well behaved: it drops a window when the kernel takes it
 away and reads through the checked libtock view. Here the reader is hostile
-(`raw = true`, experiments/apps/reader_service.py): it never unmaps a page the kernel
+(`raw = true`, apps_py/flaws/reader_service.py): it never unmaps a page the kernel
 takes back, turns its own mprotect backstop off and reads the raw mapping. In `tock`
 mode it sees the owner's next life and the kernel's grant bytes, as on Tock; in
 `hardened` mode revocation copied the owner's pages, so what it kept is a private copy
@@ -23,13 +23,13 @@ def _next_life_board(mode: str) -> str:
     apps = [
         {
             "name": "flaw.sharer",
-            "module": "experiments.apps.sharer",
+            "module": "apps_py.flaws.sharer",
             "fault_policy": "restart",
             "args": {"reader": READER, "linger_ms": 600},
         },
         {
             "name": READER,
-            "module": "experiments.apps.reader_service",
+            "module": "apps_py.flaws.reader_service",
             "ipc_service": True,
             "args": {"recheck_ms": 300, "raw": True},
         },
@@ -59,13 +59,13 @@ def _breaks_board(mode: str) -> str:
     apps = [
         {
             "name": "flaw.grower",
-            "module": "experiments.apps.grower",
+            "module": "apps_py.flaws.grower",
             "ram": 4096,
             "args": {"observer": "flaw.observer"},
         },
         {
             "name": "flaw.observer",
-            "module": "experiments.apps.reader_service",
+            "module": "apps_py.flaws.reader_service",
             "ipc_service": True,
             "args": {"raw": True, "recheck_ms": 400},
         },

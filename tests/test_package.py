@@ -147,8 +147,19 @@ def test_no_repository_folder_is_installed(installed: Installed) -> None:
     assert not names & {"tests", "bench", "configs", "docs"}
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue 15 item 8: tui and experiments still install at top level"
-)
 def test_only_tockd_and_apps_py_are_installed_at_top_level(installed: Installed) -> None:
     assert installed_top_level(installed.site_packages()) == TOP_LEVEL
+
+
+def test_the_dashboard_and_the_experiments_import_under_tockd(installed: Installed) -> None:
+    """What a user imports (README): the dashboard as `tockd.tui`, the flaw experiments
+    as `tockd.experiments`, their apps as `apps_py.flaws`; `tui` and `experiments` are
+    not installed, so they cannot shadow (or be shadowed by) the projects of those names."""
+    code = (
+        "import importlib.util as u\n"
+        "import tockd.tui.app, tockd.experiments, apps_py.flaws.sharer\n"
+        "print(len(tockd.experiments.catalogue()), u.find_spec('tui'), u.find_spec('experiments'))"
+    )
+    r = installed.run("python", "-c", code)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["9", "None", "None"]

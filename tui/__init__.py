@@ -9,14 +9,22 @@ It never imports the kernel, so it can watch a kernel in another process; import
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 
 def run(control: str | Path, *, headless: bool = False, resume_on_attach: bool = False) -> int:
     """Run the dashboard on `control` until the user quits. Returns an exit status.
     `resume_on_attach`: resume the (paused) scheduler once attached."""
-    from tui.app import TockdApp
+    from tockd.tui.app import TockdApp
 
+    if not headless and sys.stdout.isatty():
+        # Textual sizes itself with shutil.get_terminal_size, which believes COLUMNS and
+        # LINES before the terminal: an exported pair is stale after a resize, and
+        # tmux's default shell sets them to 80x24 whatever the window. The terminal knows.
+        os.environ.pop("COLUMNS", None)
+        os.environ.pop("LINES", None)
     app = TockdApp(control, resume_on_attach=resume_on_attach, avoid_board_cpu=True)
     app.run(headless=headless)
     return 0 if app.return_code in (None, 0) else app.return_code

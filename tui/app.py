@@ -23,9 +23,9 @@ from textual.binding import BindingType
 from textual.containers import Horizontal
 from textual.widgets import Footer, Header, Input
 
-from tui.keys import KEYS, CommandKeys
-from tui.panekeys import PaneControls
-from tui.panes import (
+from tockd.tui.keys import KEYS, CommandKeys
+from tockd.tui.panekeys import PaneControls
+from tockd.tui.panes import (
     GrantsTable,
     IpcPane,
     MemoryPane,
@@ -34,8 +34,8 @@ from tui.panes import (
     SchedulerPane,
     StatusLine,
 )
-from tui.proctable import ProcessRows, ProcessTable
-from tui.tracepane import TracePane
+from tockd.tui.proctable import ProcessRows, ProcessTable
+from tockd.tui.tracepane import TracePane
 
 
 class TockdApp(PaneControls, CommandKeys):

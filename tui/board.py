@@ -2,9 +2,9 @@
 
 A `Board` is the kernel's state right after one event: the process table, the
 scheduler, grants and memory maps. The daemon gives a whole `Board` in a `snapshot`
-reply (a keyframe, stamped with the `seq` of the last event before it); `tui.fold`
+reply (a keyframe, stamped with the `seq` of the last event before it); `tockd.tui.fold`
 folds events into a board, so the board after any later event is rebuilt from the
-nearest earlier keyframe (see `tui.history`).
+nearest earlier keyframe (see `tockd.tui.history`).
 """
 
 from __future__ import annotations

@@ -26,12 +26,12 @@ from textual.app import App, ScreenStackError
 from textual.css.query import NoMatches
 
 from tockd.contract.events import Event, EventKind
-from tui import render
-from tui.board import Board
-from tui.client import ControlConnection, ControlFailed, Disconnected
-from tui.history import HISTORY_LIMIT, History
-from tui.osstats import OsStats, cores_apart_from
-from tui.panes import (
+from tockd.tui import render
+from tockd.tui.board import Board
+from tockd.tui.client import ControlConnection, ControlFailed, Disconnected
+from tockd.tui.history import HISTORY_LIMIT, History
+from tockd.tui.osstats import OsStats, cores_apart_from
+from tockd.tui.panes import (
     GrantsTable,
     IpcPane,
     MemoryPane,
@@ -40,10 +40,10 @@ from tui.panes import (
     SchedulerPane,
     StatusLine,
 )
-from tui.proctable import ProcessTable
-from tui.replay import ReplayPane
-from tui.tracefilter import describe_event
-from tui.tracepane import TracePane
+from tockd.tui.proctable import ProcessTable
+from tockd.tui.replay import ReplayPane
+from tockd.tui.tracefilter import describe_event
+from tockd.tui.tracepane import TracePane
 
 #: after the last event, one more keyframe this much later brings the rates down to 0
 QUIET_S = 1.0

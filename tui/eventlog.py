@@ -27,7 +27,7 @@ import msgpack
 from tockd.contract.events import Bare, Event, EventKind
 from tockd.records import read_log
 from tockd.trace import format_event
-from tui.tracefilter import Matcher
+from tockd.tui.tracefilter import Matcher
 
 #: events in one kept batch: few enough to decode one just to show the trace's last lines
 BATCH = 512

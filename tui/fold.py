@@ -23,7 +23,7 @@ from typing import Any
 from tockd.contract import events as ev
 from tockd.contract.abi import SyscallClass, YieldCall
 from tockd.contract.events import Event, EventKind
-from tui.board import Board, Grant, MemMap, ProcRow
+from tockd.tui.board import Board, Grant, MemMap, ProcRow
 
 #: Tock's IPC driver number (capsules use it as the upcall's driver)
 IPC_DRIVER = 0x10000

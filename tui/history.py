@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import bisect
 
-from tui.board import Board
-from tui.fold import apply
-from tui.keyframes import Keyframes, keyframe_seq
+from tockd.tui.board import Board
+from tockd.tui.fold import apply
+from tockd.tui.keyframes import Keyframes, keyframe_seq
 
 #: events kept for scrubbing and the trace; older ones go, a keyframe at a time
 HISTORY_LIMIT = 500_000

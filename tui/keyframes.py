@@ -21,8 +21,8 @@ import bisect
 
 from tockd.contract.control import Snapshot
 from tockd.contract.events import ContextSwitch, EventKind
-from tui.board import Board, ProcRow, board_from_snapshot
-from tui.eventlog import Batch, EventLog
+from tockd.tui.board import Board, ProcRow, board_from_snapshot
+from tockd.tui.eventlog import Batch, EventLog
 
 #: rates shown in a process's sparkline (one per keyframe)
 SPARK_POINTS = 16

@@ -22,13 +22,13 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import Input
 
-from tui.confirm import Confirm
-from tui.dashboard import Dashboard
-from tui.panes import HelpScreen, StatusLine
-from tui.proctable import ProcessRows
-from tui.screenshot import SCREENSHOT_DIR_ENV, write_screenshot
-from tui.tracefilter import TraceFilter
-from tui.tracepane import TracePane
+from tockd.tui.confirm import Confirm
+from tockd.tui.dashboard import Dashboard
+from tockd.tui.panes import HelpScreen, StatusLine
+from tockd.tui.proctable import ProcessRows
+from tockd.tui.screenshot import SCREENSHOT_DIR_ENV, write_screenshot
+from tockd.tui.tracefilter import TraceFilter
+from tockd.tui.tracepane import TracePane
 
 
 def _travel(key: str, action: str, description: str, show: bool = False) -> Binding:

@@ -57,7 +57,7 @@ def run_board_with_tui(
                 print(f"tockd: the board did not start (log: {log})", file=sys.stderr)
                 return child.returncode if child.returncode is not None else 1
             time.sleep(0.02)
-        from tui import run
+        from tockd.tui import run
 
         dashboard = run(control, resume_on_attach=resume)
     finally:

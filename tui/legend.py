@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from tui import render
-from tui.board import ProcRow
+from tockd.tui import render
+from tockd.tui.board import ProcRow
 
 #: (a row as the table would draw its marker and State cell, what it means)
 _ROWS: tuple[tuple[ProcRow, str], ...] = (

@@ -28,10 +28,10 @@ from textual.geometry import Size
 from textual.screen import Screen
 from textual.widgets import Footer, Input
 
-from tui.panes import StatusLine
-from tui.proctable import ProcessRows, ProcessTable
-from tui.tracepane import TracePane
-from tui.travel import TravelControls
+from tockd.tui.panes import StatusLine
+from tockd.tui.proctable import ProcessRows, ProcessTable
+from tockd.tui.tracepane import TracePane
+from tockd.tui.travel import TravelControls
 
 #: the panes (their ids), in the order Tab goes through them
 PANES = ("processes", "trace", "memory", "grants", "ipc")

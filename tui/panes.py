@@ -1,5 +1,5 @@
-"""The dashboard's panes (the process table is in `tui.proctable`, the trace in
-`tui.tracepane`). Each takes a `Board` (live or from the past) and shows it; none of
+"""The dashboard's panes (the process table is in `tockd.tui.proctable`, the trace in
+`tockd.tui.tracepane`). Each takes a `Board` (live or from the past) and shows it; none of
 them talks to the daemon. Layout and colours are in `tockd.tcss`."""
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
 from tockd.contract.control import IpcWindow
-from tui import render
-from tui.board import Board
-from tui.legend import legend
+from tockd.tui import render
+from tockd.tui.board import Board
+from tockd.tui.legend import legend
 
 #: the titles each pane was last given (a widget gives back its title as markup)
 _TITLES: WeakKeyDictionary[Widget, tuple[str, str]] = WeakKeyDictionary()

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from rich.style import Style
 from rich.text import Text
 
-from tui.board import ProcRow
+from tockd.tui.board import ProcRow
 
 #: a row as the sort keys see it: the process, its syscall rate, its (CPU%, RSS)
 SortRow = tuple[ProcRow, float, tuple[float, int] | None]

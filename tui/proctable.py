@@ -26,11 +26,11 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from tui import proccols, render
-from tui.board import Board
-from tui.history import History
-from tui.panes import set_titles
-from tui.proccols import COLUMNS, SORTABLE, SortRow
+from tockd.tui import proccols, render
+from tockd.tui.board import Board
+from tockd.tui.history import History
+from tockd.tui.panes import set_titles
+from tockd.tui.proccols import COLUMNS, SORTABLE, SortRow
 
 #: columns one press of left or right scrolls a table wider than its pane
 SIDEWAYS = 8

@@ -16,7 +16,7 @@ from rich.style import Style, StyleType
 from rich.text import Text
 
 from tockd.contract.control import IpcWindow
-from tui.board import Board, Grant, MemMap, ProcRow
+from tockd.tui.board import Board, Grant, MemMap, ProcRow
 
 SPARKS = "▁▁▂▃▄▅▆▇█"
 REDACTED = "·"

@@ -31,10 +31,10 @@ from textual.widget import Widget
 from tockd.contract import events as ev
 from tockd.contract.control import ReplayDecision, ReplayView
 from tockd.contract.events import EventKind
-from tui.client import ControlConnection, ControlFailed
-from tui.history import History
-from tui.panes import TextView
-from tui.render import st
+from tockd.tui.client import ControlConnection, ControlFailed
+from tockd.tui.history import History
+from tockd.tui.panes import TextView
+from tockd.tui.render import st
 
 #: how many events back the past view looks for the last decision
 DECISION_SCAN = 50_000

@@ -14,10 +14,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from tockd.trace import format_event
-from tui.board import Event
-from tui.eventlog import SCAN_LIMIT
-from tui.history import History
-from tui.tracefilter import Matcher
+from tockd.tui.board import Event
+from tockd.tui.eventlog import SCAN_LIMIT
+from tockd.tui.history import History
+from tockd.tui.tracefilter import Matcher
 
 REGEX_PREFIX = "re:"
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from tockd.contract.events import Event, EventKind
 from tockd.trace import format_event
-from tui.board import Board
+from tockd.tui.board import Board
 
 _SYSCALL_DRIVER_CLASSES = (1, 2, 3, 4, 7)
 

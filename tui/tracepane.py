@@ -18,14 +18,14 @@ from textual.containers import Vertical
 from textual.content import Content
 from textual.widgets import Input
 
-from tui import render
-from tui.board import Board, Event
-from tui.eventlog import SCAN_LIMIT
-from tui.history import History
-from tui.panes import StatusLine, TextView
-from tui.search import Found, TraceSearch, find_newer, find_older
-from tui.tracefilter import Matcher, TraceFilter
-from tui.tracewindow import TraceWindow
+from tockd.tui import render
+from tockd.tui.board import Board, Event
+from tockd.tui.eventlog import SCAN_LIMIT
+from tockd.tui.history import History
+from tockd.tui.panes import StatusLine, TextView
+from tockd.tui.search import Found, TraceSearch, find_newer, find_older
+from tockd.tui.tracefilter import Matcher, TraceFilter
+from tockd.tui.tracewindow import TraceWindow
 
 
 class View(NamedTuple):

@@ -19,9 +19,9 @@ from collections.abc import Iterator
 from itertools import islice
 
 from tockd.trace import format_event
-from tui.board import Event
-from tui.history import History
-from tui.tracefilter import Matcher, TraceFilter
+from tockd.tui.board import Event
+from tockd.tui.history import History
+from tockd.tui.tracefilter import Matcher, TraceFilter
 
 #: a trace line and the event it is about
 Line = tuple[Event, str]

@@ -13,7 +13,7 @@ from __future__ import annotations
 from textual.actions import SkipAction
 from textual.widgets import Input
 
-from tui.dashboard import Dashboard
+from tockd.tui.dashboard import Dashboard
 
 
 class TravelControls(Dashboard):

@@ -26,7 +26,7 @@ from textual.pilot import Pilot
 from tests.harness import app, board_toml
 from tests.wait import WAIT_S, NotYet, look, wait_for
 from tockd.cli import Client
-from tui.app import TockdApp
+from tockd.tui.app import TockdApp
 
 __all__ = ["WAIT_S", "NotYet", "wait_for"]  # the dashboard tests take them from here
 

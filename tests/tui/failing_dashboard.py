@@ -7,7 +7,7 @@ from __future__ import annotations
 import sys
 
 from tockd.cli import main
-from tui.keys import CommandKeys
+from tockd.tui.keys import CommandKeys
 
 
 def _fail(self: CommandKeys) -> None:

@@ -25,11 +25,11 @@ from tests.tui.conftest import (
     until,
     wait_for,
 )
-from tui.app import TockdApp
-from tui.board import Board
-from tui.panes import HelpScreen, PastBanner, StatusLine
-from tui.proctable import ProcessRows
-from tui.tracepane import TracePane
+from tockd.tui.app import TockdApp
+from tockd.tui.board import Board
+from tockd.tui.panes import HelpScreen, PastBanner, StatusLine
+from tockd.tui.proctable import ProcessRows
+from tockd.tui.tracepane import TracePane
 
 SPIN = board_toml([app("apps_py.spin")], name="spin", mpu="cortex-m")
 FOREVERS = board_toml(

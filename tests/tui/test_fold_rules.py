@@ -7,8 +7,8 @@ process, and the rules whose effect reaches past their own row.
 
 from __future__ import annotations
 
-from tui.board import Board, MemMap, ProcRow, Sched
-from tui.fold import IPC_DRIVER, PROCESS_RULES, SCHEDULER_RULES, apply
+from tockd.tui.board import Board, MemMap, ProcRow, Sched
+from tockd.tui.fold import IPC_DRIVER, PROCESS_RULES, SCHEDULER_RULES, apply
 
 
 def _board() -> Board:

@@ -15,10 +15,10 @@ from collections.abc import Callable
 from tests.harness import app, board_toml
 from tests.tui.conftest import Daemon, run_async, until, wait_for
 from tests.tui.test_app import FOREVERS, SIZE, attached, live
-from tui.app import TockdApp
-from tui.board import Board
-from tui.fold import apply
-from tui.history import History
+from tockd.tui.app import TockdApp
+from tockd.tui.board import Board
+from tockd.tui.fold import apply
+from tockd.tui.history import History
 
 #: two busy apps: a packed frame of theirs fills a socket buffer by itself
 BUSY = board_toml([app("apps_py.spin", name=n) for n in ("spin0", "spin1")], mpu="cortex-m")

@@ -15,11 +15,11 @@ from textual.widgets._footer import FooterKey
 from tests.harness import app, board_toml
 from tests.tui.conftest import ROOT, SETTLING_BOARD, Daemon, drawn, run_async, settle, until
 from tests.tui.test_app import attached, live, status
-from tui import proccols
-from tui.app import TockdApp
-from tui.panes import _KEYS as KEYS_HELP
-from tui.panes import HelpScreen
-from tui.proctable import ProcessRows
+from tockd.tui import proccols
+from tockd.tui.app import TockdApp
+from tockd.tui.panes import _KEYS as KEYS_HELP
+from tockd.tui.panes import HelpScreen
+from tockd.tui.proctable import ProcessRows
 
 SMALL = (80, 24)
 LARGE = (120, 40)

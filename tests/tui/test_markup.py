@@ -18,11 +18,11 @@ from textual.widgets import DataTable, Input
 from tests.harness import app, board_toml
 from tests.tui.conftest import Daemon, NotYet, run_async, until
 from tests.tui.test_app import SIZE, attached, live, status, trace_lines
-from tui.app import TockdApp
-from tui.board import Board
-from tui.panes import PastBanner
-from tui.proctable import ProcessRows
-from tui.render import short_name
+from tockd.tui.app import TockdApp
+from tockd.tui.board import Board
+from tockd.tui.panes import PastBanner
+from tockd.tui.proctable import ProcessRows
+from tockd.tui.render import short_name
 
 #: `[/x]` does not parse as markup; `[bar]` and `[bold]` would vanish as styles
 MARKUP = "[/x] [bar] [bold]"

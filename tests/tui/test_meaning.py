@@ -30,11 +30,11 @@ from tests.tui.test_app import (
     nothing_to_ask,
     status,
 )
-from tui import render
-from tui.app import TockdApp
-from tui.confirm import Confirm
-from tui.panes import HelpScreen
-from tui.proctable import COLUMNS, ProcessRows
+from tockd.tui import render
+from tockd.tui.app import TockdApp
+from tockd.tui.confirm import Confirm
+from tockd.tui.panes import HelpScreen
+from tockd.tui.proctable import COLUMNS, ProcessRows
 
 RATE = [c.label for c in COLUMNS].index("Rate /s     peak")
 RST = [c.label for c in COLUMNS].index("Rst")

@@ -21,10 +21,10 @@ from tests.harness import app, board_toml, run_board
 from tests.wait import WAIT_S
 from tockd.control import ControlServer
 from tockd.daemon import Daemon
-from tui.board import Board, board_from_snapshot
-from tui.fold import apply
-from tui.history import History
-from tui.tracefilter import TraceFilter, describe_event
+from tockd.tui.board import Board, board_from_snapshot
+from tockd.tui.fold import apply
+from tockd.tui.history import History
+from tockd.tui.tracefilter import TraceFilter, describe_event
 
 #: events between two snapshots of the live board
 SNAPSHOT_STRIDE = 10

@@ -8,7 +8,7 @@ import sys
 
 import psutil
 
-from tui.osstats import OsStats, cores_apart_from
+from tockd.tui.osstats import OsStats, cores_apart_from
 
 
 def test_stats_of_live_pids_only_and_the_cores_apart_from_a_pinned_process() -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from tui import render
-from tui.board import Board, ProcRow, Sched
-from tui.legend import legend
+from tockd.tui import render
+from tockd.tui.board import Board, ProcRow, Sched
+from tockd.tui.legend import legend
 
 
 def board(*procs: ProcRow, run_queue: list[int] | None = None) -> Board:

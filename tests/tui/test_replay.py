@@ -35,8 +35,8 @@ from tests.tui.test_tmux import Tmux, shows, tmux  # noqa: F401 - the fixture
 from tockd.contract.control import ReplayView
 from tockd.lab.explore import replay
 from tockd.lab.shrink import default_choice
-from tui.app import TockdApp
-from tui.replay import ReplayPane
+from tockd.tui.app import TockdApp
+from tockd.tui.replay import ReplayPane
 
 REPORT = ROOT / "configs/rot13_report.toml"
 SIZE = (120, 40)

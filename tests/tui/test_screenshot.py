@@ -12,8 +12,8 @@ from textual.command import CommandList
 
 from tests.tui.conftest import run_async, until
 from tests.tui.test_app import SIZE, status
-from tui.app import TockdApp
-from tui.screenshot import SCREENSHOT_DIR_ENV
+from tockd.tui.app import TockdApp
+from tockd.tui.screenshot import SCREENSHOT_DIR_ENV
 
 
 def offered(tui: TockdApp) -> str | None:

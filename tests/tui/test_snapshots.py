@@ -18,8 +18,8 @@ from typing import Any
 from textual.pilot import Pilot
 
 from tests.tui.conftest import SETTLING_BOARD, Daemon, drawn, settle, until
-from tui.app import TockdApp
-from tui.proctable import ProcessRows
+from tockd.tui.app import TockdApp
+from tockd.tui.proctable import ProcessRows
 
 SIZE = (120, 40)
 SMALL = (80, 24)

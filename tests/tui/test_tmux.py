@@ -32,11 +32,11 @@ class Tmux:
     def _run(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([*self.base, *args], capture_output=True, text=True, timeout=10)
 
-    def start(self, argv: list[str]) -> None:
-        """Run `argv` in a new session. Without COLUMNS and LINES: the shell tmux runs
-        it with sets them to 80x24 whatever the size, and Textual believes them."""
+    def start(self, argv: list[str], *, env: tuple[str, ...] = ()) -> None:
+        """Run `argv` in a new session, without COLUMNS and LINES (the shell tmux runs
+        it with sets them to 80x24 whatever the size) but for `env` ("NAME=value")."""
         w, h = (str(n) for n in self.size)
-        command = ["env", "-u", "COLUMNS", "-u", "LINES", *argv]
+        command = ["env", "-u", "COLUMNS", "-u", "LINES", *env, *argv]
         r = self._run(
             *("new-session", "-d", "-s", "t", "-x", w, "-y", h, "-c", str(ROOT)),
             shlex.join(command),
@@ -128,3 +128,20 @@ def test_run_with_tui_starts_and_stops_the_board(tmux: Tmux, sock_dir: Path) -> 
     _, alive = psutil.wait_procs(board_procs, timeout=20)
     assert not alive, f"left running: {alive}"
     assert not sock.exists()
+
+
+def test_the_terminal_size_wins_over_stale_columns_and_lines(
+    tmux: Tmux, start_daemon: Callable[[str], Daemon]
+) -> None:
+    """A shell's exported COLUMNS and LINES go stale when the terminal is resized (and
+    tmux's default shell sets them to 80x24 whatever the window); in a terminal the
+    dashboard takes its size from the terminal, not from them."""
+    daemon = start_daemon(SETTLING_BOARD)
+    argv = [sys.executable, "-m", "tockd.cli", "tui", "--control", str(daemon.sock)]
+    tmux.start(argv, env=("COLUMNS=80", "LINES=24"))
+    wait_for(shows(tmux, "crasher", "Faulted"), "the dashboard")
+    lines = tmux.screen().splitlines()
+    assert len(lines) == 40 and lines[-1].strip(), "the dashboard stops at row 24"
+    assert max(len(line.rstrip()) for line in lines) > 100, "the dashboard stops at column 80"
+    tmux.keys("q")
+    wait_for(lambda: not tmux.alive(), "the dashboard to quit")

@@ -15,9 +15,9 @@ from textual.widgets import Input
 
 from tests.tui.conftest import Daemon, drawn, run_async, until
 from tests.tui.test_app import FOREVERS, SIZE, attached, caught_up, live, status, trace_lines
-from tui.app import TockdApp
-from tui.tracefilter import TraceFilter
-from tui.tracepane import TracePane
+from tockd.tui.app import TockdApp
+from tockd.tui.tracefilter import TraceFilter
+from tockd.tui.tracepane import TracePane
 
 
 async def paused_with_lines(pilot: Pilot[Any], tui: TockdApp, daemon: Daemon) -> None:

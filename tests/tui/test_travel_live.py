@@ -8,8 +8,8 @@ from collections.abc import Callable
 
 from tests.tui.conftest import Daemon, run_async, until
 from tests.tui.test_app import FOREVERS, SIZE, attached, caught_up, live
-from tui.app import TockdApp
-from tui.panes import PastBanner
+from tockd.tui.app import TockdApp
+from tockd.tui.panes import PastBanner
 
 FORWARD = ("right_square_bracket", "right_curly_bracket")
 

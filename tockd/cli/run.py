@@ -44,7 +44,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _run_with_tui(args: argparse.Namespace, path: Path, board: str) -> int:
     """`run --tui`: the daemon in a child process, the dashboard attached to it."""
     from tockd.control import default_socket_path
-    from tui.launch import run_board_with_tui
+    from tockd.tui.launch import run_board_with_tui
 
     control = Path(args.control) if args.control else default_socket_path(board)
     # the board starts paused, so the dashboard sees it from its first decision
@@ -81,7 +81,7 @@ def cmd_tui(args: argparse.Namespace) -> int:
         path = Path(args.control) if args.control else find_socket()
     except ControlError as e:
         raise SystemExit(f"tockd: {e}") from None
-    from tui import run
+    from tockd.tui import run
 
     return run(path)
 

@@ -4,10 +4,10 @@ second life, before any syscall that would allocate a grant, it grows its break 
 the grant region and looks there for the first life's grant headers: memory the kernel
 owned, handed back to the app without being cleared."""
 
+from apps_py.flaws.reader_service import GRANT_HEADERS
 from apps_py.libtock import alarm, console, exit_restart, runtime
 from apps_py.libtock.abi import Memop
 from apps_py.libtock.syscalls import memop
-from experiments.apps.reader_service import GRANT_HEADERS
 
 
 def main() -> None:

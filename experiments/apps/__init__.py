@@ -1,1 +1,0 @@
-"""The apps the flaw experiments run."""
