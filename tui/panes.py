@@ -62,6 +62,7 @@ class GrantsTable(DataTable[Any]):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="none", zebra_stripes=True)
         self._columns: list[tuple[int, str]] | None = None
+        self._name_width = 0
         self._drivers: set[int] = set()
         self._cells: dict[int, tuple[Any, ...]] = {}
         self.border_title = "Grants (bytes)"
@@ -70,19 +71,21 @@ class GrantsTable(DataTable[Any]):
     def show(self, board: Board) -> None:
         self._drivers |= render.grant_drivers(board)
         columns = render.grant_columns(board, self._drivers)
-        if columns != self._columns:
+        name_width = render.grant_name_width(board, columns, self.size.width)
+        if columns != self._columns or name_width != self._name_width:
             self.clear(columns=True)
             self._cells.clear()
-            # fixed widths: the table never re-measures, and looks the same every run
-            self.add_column("Process", key="process", width=14)
+            # fixed widths, from the names and the pane's width: the table never
+            # re-measures its cells, and looks the same every run
+            self.add_column("Process", key="process", width=name_width)
             for driver, name in columns:
                 label = render.literal(name)
-                self.add_column(label, key=str(driver), width=max(5, len(name)))
+                self.add_column(label, key=str(driver), width=render.grant_column_width(name))
             self.add_column("Total", key="total", width=5)
-            self._columns = columns
+            self._columns, self._name_width = columns, name_width
         keys = ["process", *(str(d) for d, _ in columns), "total"]
         for p in board.procs:
-            cells = render.grant_cells(p, columns)
+            cells = render.grant_cells(p, columns, name_width)
             old = self._cells.get(p.index)
             if old is None:
                 self.add_row(*cells, key=str(p.index))

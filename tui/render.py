@@ -259,11 +259,30 @@ def grant_columns(board: Board, drivers: Iterable[int]) -> list[tuple[int, str]]
     return sorted((d, board.capsules.get(d, f"{d:#x}")) for d in set(drivers))
 
 
-def grant_cells(p: ProcRow, columns: list[tuple[int, str]]) -> tuple[Text, ...]:
+#: the Grants table's Process column, at least (names are cut at the front to fit)
+GRANT_NAME_MIN = 14
+
+
+def grant_name_width(board: Board, columns: list[tuple[int, str]], room: int) -> int:
+    """The Grants table's Process column: the longest name, if `room` (the table's
+    width) leaves that much beside the capsule and Total columns, else what it leaves,
+    never under GRANT_NAME_MIN. Each column takes two cells of padding."""
+    longest = max((len(p.name) for p in board.procs), default=0)
+    others = sum(grant_column_width(name) + 2 for _, name in columns) + 5 + 2
+    return max(GRANT_NAME_MIN, min(longest, room - others - 2 - 2))  # border, scroll bar
+
+
+def grant_column_width(name: str) -> int:
+    return max(5, len(name))
+
+
+def grant_cells(
+    p: ProcRow, columns: list[tuple[int, str]], name_width: int = GRANT_NAME_MIN
+) -> tuple[Text, ...]:
     by_driver: dict[int, Grant] = {g.driver: g for g in p.grants}
     cells = [_num(by_driver[d].size) if d in by_driver else _num("·") for d, _ in columns]
     total = sum(g.size for g in p.grants)
-    return (Text(short_name(p.name, 14)), *cells, _num(total if total else "·"))
+    return (Text(short_name(p.name, name_width)), *cells, _num(total if total else "·"))
 
 
 def _bar(start: int, size: int, lo: int, hi: int, width: int, glyph: str) -> str:
