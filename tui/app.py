@@ -67,4 +67,4 @@ class TockdApp(PaneControls, CommandKeys):
         self.set_interval(1 / self.refresh_hz, self._tick)
         if not self.redact:
             self.set_interval(1.0, self._sample_os)
-        self.run_worker(self._follow_daemon(), name="events", exclusive=True)
+        self.start_work(self._follow_daemon, name="events", exclusive=True)

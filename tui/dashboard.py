@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable, Coroutine
 from contextlib import aclosing
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from typing import Any
 from rich.text import Text
 from textual.app import App, ScreenStackError
 from textual.css.query import NoMatches
+from textual.worker import Worker
 
 from tockd.contract.events import Event, EventKind
 from tockd.tui import render
@@ -192,6 +194,19 @@ class Dashboard(App[None]):
         self._want_snapshot = True
         return result
 
+    def start_work(
+        self,
+        work: Callable[[], Coroutine[None, None, object]],
+        *,
+        group: str = "default",
+        name: str = "",
+        exclusive: bool = False,
+    ) -> Worker[object]:
+        """Run `work` in a Textual worker. Textual gets the coroutine function, never a
+        coroutine: one made for a worker that never starts (the app quitting) would be
+        left un-awaited, and warn into whatever runs next."""
+        return self.run_worker(work, name=name, group=group, exclusive=exclusive)
+
     def _tick(self) -> None:
         """Coalesced refresh: at most one snapshot in flight, none while nothing happens."""
         h = self.history
@@ -200,7 +215,7 @@ class Dashboard(App[None]):
             quiet = self._quiet_pending and time.monotonic() - self._last_snapshot >= QUIET_S
             if fresh or quiet or self._want_snapshot:
                 self._snapshot_busy = True
-                self.run_worker(self._snapshot(), group="snapshot")
+                self.start_work(self._snapshot, group="snapshot")
         drawn = (h.received, self.viewing, self.selected, len(h.keyframes))
         if self._dirty or drawn != self._drawn:
             self._dirty = False

@@ -13,6 +13,7 @@ panes (Tab, the zoom, the trace's search, the process table's sort) in tui/panek
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -97,7 +98,7 @@ class CommandKeys(Dashboard):
         return p.index, p.name, p.state
 
     def _send(self, label: str, op: str, **args: Any) -> None:
-        self.run_worker(self._command(label, op, args), group="command")
+        self.start_work(partial(self._command, label, op, args), group="command")
 
     def action_pause(self) -> None:
         board = self.history.live()
@@ -148,7 +149,7 @@ class CommandKeys(Dashboard):
         self.push_screen(Confirm(question.format(name)), answered)
 
     def action_button(self) -> None:
-        self.run_worker(self._press_button(0), group="command")
+        self.start_work(partial(self._press_button, 0), group="command")
 
     async def _press_button(self, index: int) -> None:
         notified = await self._command(f"button {index}", "button", {"index": index})
