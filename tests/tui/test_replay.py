@@ -89,7 +89,9 @@ def test_replay_tui_steps_through_the_schedule(tmux: Tmux, sock_dir: Path) -> No
     assert "--schedule" in daemon.cmdline()
     assert "memop(0," not in tmux.screen()  # nothing has run yet
     # the replay pane, or on a small screen its summary in the Scheduler pane's border
-    wait_for(lambda: any(t in tmux.screen() for t in ("decision 0 of 11", "replay 0/11")), "it")
+    total = len(json.loads(schedule.read_text())["decisions"])
+    marks = (f"decision 0 of {total}", f"replay 0/{total}")
+    wait_for(lambda: any(t in tmux.screen() for t in marks), "the replay pane at decision 0")
     for n in range(1, 13):  # one decision per key
         tmux.keys("n")
         wait_for(shows(tmux, f"decisions {n} "), f"decision {n}")

@@ -145,7 +145,8 @@ class KernelLoop:
             app.partial_us = 0
 
     def _kernel_work(self) -> None:
-        self.kernel.run_due_timers(self.scheduler.timer_chooser())
+        if not self.scheduler.decides_timers:
+            self.kernel.run_due_timers(self.scheduler.timer_chooser())
         while self._work:
             self._work.popleft()()
 
@@ -214,6 +215,7 @@ class KernelLoop:
         app.sigcont()
         running, yielded, yielded_for = State.RUNNING, State.YIELDED, State.YIELDED_FOR
         share_at = float("inf") if self.virtual else clock() + SHARE_LOOP_S
+        decided = self.scheduler.decides_timers
         while True:
             now = clock()
             if now >= share_at:  # the process stays on the CPU while the others run
@@ -221,7 +223,7 @@ class KernelLoop:
                 share_at = now + SHARE_LOOP_S
                 continue
             timer = kernel.next_deadline()
-            if self._work or (timer is not None and timer <= kernel.clock()):
+            if self._work or (timer is not None and timer <= kernel.clock() and not decided):
                 self._kernel_work()
                 timer = kernel.next_deadline()
             if proc.os is not app:

@@ -2,18 +2,26 @@
 
 Decision points (each recorded as a Decision, so the schedule replays the run):
 
-- run: which ready process runs next, or whether time passes first ("advance") so a
-  pending timer fires (a UART write completing, an alarm) before anyone runs;
-- switch: after each syscall of the running process, whether it keeps the CPU or
-  another ready process takes it (preemption counted in syscalls, not wall time);
+- run: which ready process runs next, or whether time passes first ("advance") so the
+  next timer fires (a UART write completing, an alarm) before anyone runs;
+- switch: after each syscall of the running process, whether it keeps the CPU, another
+  ready process takes it (preemption counted in syscalls, not wall time), or time
+  passes first so the next timer fires ("advance", as a timer interrupt would);
 - timer: which of several timers due at the same instant fires first;
 - adversity (only with `adversity=True`): fault or restart a process, make its next
   grant allocation fail, or make its upcall queue look full, at a scheduling point.
 
-Time is virtual: it stands still while processes compute, moves by `syscall_cost_us`
-per syscall, and jumps to the next timer when the strategy says so or when every process
-is idle. Apps read time only from the kernel (the runtime maps Python's clocks to the
-alarm driver in controlled runs), so a run is a function of its schedule. Pausing does
+Time is virtual and belongs to the schedule (`timers="decided"`, the default): it stands
+still while processes compute and make syscalls, and moves only to the next timer's
+deadline, which then fires, either at an "advance" decision or when no process is ready
+(then nothing else could happen, so it is no choice). A timer never fires behind the
+schedule's back, so a syscall depends on a timer only through what the timer's callback
+touches, as for any other step (what exploration's reduction needs, issue 16). Schedules
+of version 1 were recorded under the older rule, `timers="implicit"`: the clock moved by
+`syscall_cost_us` per syscall and the daemon fired every timer the clock had passed;
+`tockd replay` runs them under that rule, so they replay as recorded
+(tockd/lab/shrink.py). Apps read time only from the kernel (the runtime maps Python's
+clocks to the alarm driver in controlled runs), so a run is a function of its schedule. Pausing does
 not change it: a paused daemon keeps the running process on the CPU until the next step
 (tockd/daemon/loop.py), so a run stepped in the dashboard takes the same decisions as one
 never paused; a board that follows a schedule file is tockd/lab/follow.py.
@@ -36,6 +44,11 @@ if TYPE_CHECKING:
     from tockd.kernel.timers import TimerChooser
 
 ADVERSITIES = ("fault", "restart", "grant_fail", "queue_full")
+#: timers fire only at the schedule's decisions (the default since schedule version 2)
+TIMERS_DECIDED = "decided"
+#: the clock moves per syscall and due timers fire on their own (schedule version 1)
+TIMERS_IMPLICIT = "implicit"
+TIMER_RULES = (TIMERS_DECIDED, TIMERS_IMPLICIT)
 
 
 class VirtualClock:
@@ -68,8 +81,13 @@ class ControlledScheduler(Scheduler):
         adversity: bool = False,
         syscall_cost_us: int = 10,
         max_decisions: int = 20_000,
+        timers: str = TIMERS_DECIDED,
     ) -> None:
         super().__init__(kernel)
+        if timers not in TIMER_RULES:
+            raise ValueError(f"timers must be one of {', '.join(TIMER_RULES)}, not {timers!r}")
+        self.timers = timers
+        self.decides_timers = timers == TIMERS_DECIDED
         self.strategy: Strategy = strategy or RandomWalk(kernel.seed)
         self.adversity = adversity
         self.syscall_cost = syscall_cost_us / 1e6
@@ -121,28 +139,44 @@ class ControlledScheduler(Scheduler):
         deadline = kernel.next_deadline()
         options = [f"run {p.index}" for p in ready]
         if deadline is not None and ready:
-            options.append(f"advance {round((deadline - self.clock()) * 1e6)}us")
+            options.append(self._advance_label(deadline))
         if not options:
             return None
         pick = self.decide(DecisionKind.RUN, options)
         if pick == len(ready):  # let time pass: the next timer fires first
-            assert deadline is not None  # "advance" is offered only with a timer pending
-            self.clock.advance_to(deadline)
-            kernel.run_due_timers(self._choose_timer)
+            self._advance()
             return self.next()
         return ready[pick], None
 
     def continue_process(self, proc: Process) -> bool:
-        self.clock.tick(self.syscall_cost)
+        if not self.decides_timers:
+            self.clock.tick(self.syscall_cost)
         others = [p for p in self.kernel.processes if p is not proc and p.ready()]
-        if not others:
+        deadline = self.kernel.next_deadline() if self.decides_timers else None
+        if not others and deadline is None:
             return True
         options = [f"continue {proc.index}", *(f"preempt {p.index}" for p in others)]
+        if deadline is not None:
+            options.append(self._advance_label(deadline))
         pick = self.decide(DecisionKind.SWITCH, options)
         if pick == 0:
             return True
+        if pick == len(others) + 1:  # a timer interrupt: it fires, then decide again
+            self._advance()
+            return self.continue_process(proc)
         self._forced = others[pick - 1]
         return False
+
+    def _advance_label(self, deadline: float) -> str:
+        us = round((deadline - self.clock()) * 1e6)
+        return f"advance {max(0, us) if self.decides_timers else us}us"
+
+    def _advance(self) -> None:
+        """Let time pass to the next timer's deadline, and fire what is due then."""
+        deadline = self.kernel.next_deadline()
+        assert deadline is not None  # "advance" is offered only with a timer pending
+        self.clock.advance_to(deadline)
+        self.kernel.run_due_timers(self._choose_timer)
 
     def result(self, proc: Process, reason: StoppedReason, used_us: int | None) -> None:
         pass
@@ -152,7 +186,10 @@ class ControlledScheduler(Scheduler):
         deadline = self.kernel.next_deadline()
         if deadline is None:
             return False
-        self.clock.advance_to(deadline)
+        if self.decides_timers:
+            self._advance()  # the only thing that can happen: no choice to record
+        else:
+            self.clock.advance_to(deadline)
         return True
 
     def run_queue(self) -> list[int]:

@@ -31,7 +31,7 @@ from tockd.kernel.process import State
 from tockd.lab.controlled import ControlledScheduler
 from tockd.lab.properties import InvariantWatch, resolve
 from tockd.lab.run import digest_events
-from tockd.lab.shrink import SCHEDULE_VERSION, default_choice
+from tockd.lab.shrink import default_choice, schedule_timers
 from tockd.lab.strategy import Decision, Replay, make_strategy
 
 if TYPE_CHECKING:
@@ -54,6 +54,7 @@ class ScheduleFile:
     """A schedule file as `tockd explore` writes it (`write_schedule`, tockd/lab/shrink.py)."""
 
     path: Path
+    timers: str  # the timer rule it was recorded under (tockd/lab/controlled.py)
     board: str
     board_digest: str
     properties: list[str]
@@ -69,10 +70,9 @@ class ScheduleFile:
     def read(path: Path) -> ScheduleFile:
         """The file at `path`; OSError, ValueError or KeyError if it is not one."""
         data = json.loads(path.read_text())
-        if data.get("version") != SCHEDULE_VERSION:
-            raise ValueError(f"unsupported schedule version {data.get('version')}")
         return ScheduleFile(
             path=path,
+            timers=schedule_timers(data),
             board=str(data["board"]),
             board_digest=str(data["board_digest"]),
             properties=[str(p) for p in data["properties"]],
@@ -100,7 +100,9 @@ def follow_schedule(daemon: Daemon, path: str | Path) -> FollowedSchedule:
         )
     # the strategy `tockd replay` follows a schedule with
     strategy = Replay(schedule.decisions, make_strategy("random", schedule.seed))
-    scheduler = ControlledScheduler(daemon.kernel, strategy, adversity=schedule.adversity)
+    scheduler = ControlledScheduler(
+        daemon.kernel, strategy, adversity=schedule.adversity, timers=schedule.timers
+    )
     daemon.scheduler = scheduler
     watch = InvariantWatch() if schedule.check else None
     if watch is not None:

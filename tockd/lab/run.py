@@ -25,7 +25,7 @@ from tockd.board import BoardConfig
 from tockd.contract.events import Event, EventKind
 from tockd.daemon import Daemon
 from tockd.kernel.events import console_text
-from tockd.lab.controlled import ControlledScheduler
+from tockd.lab.controlled import TIMERS_DECIDED, ControlledScheduler
 from tockd.lab.properties import InvariantWatch, Property
 from tockd.lab.strategy import DecisionJson, Strategy, StrategyJson
 from tockd.zygote import Zygote
@@ -151,10 +151,13 @@ def run_once(
     seed: int | None = None,
     timeout: float = 20.0,
     max_decisions: int = 20_000,
+    timers: str = TIMERS_DECIDED,
 ) -> RunRecord:
     """Run `cfg` once under `strategy` (the board's scheduler is replaced by the
-    controlled one) and judge it."""
-    return trio.run(_run, cfg, strategy, properties, check, adversity, seed, timeout, max_decisions)
+    controlled one, with the timer rule `timers`) and judge it."""
+    return trio.run(
+        _run, cfg, strategy, properties, check, adversity, seed, timeout, max_decisions, timers
+    )
 
 
 async def _run(
@@ -166,6 +169,7 @@ async def _run(
     seed: int | None,
     timeout: float,  # noqa: ASYNC109 - a run's wall-clock budget, not an I/O timeout
     max_decisions: int,
+    timers: str,
 ) -> RunRecord:
     started = time.monotonic()
     cfg.scheduler = "controlled"
@@ -178,7 +182,7 @@ async def _run(
         quiet=True,
         zygote=shared if cfg.spawn == "zygote" else None,
         scheduler=lambda kernel: ControlledScheduler(
-            kernel, strategy, adversity=adversity, max_decisions=max_decisions
+            kernel, strategy, adversity=adversity, max_decisions=max_decisions, timers=timers
         ),
         after_step=watch.after_step if check else None,
     )

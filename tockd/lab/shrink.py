@@ -17,11 +17,14 @@ import re
 from pathlib import Path
 
 from tockd.board import BoardConfig, load_board, parse_board
+from tockd.lab.controlled import TIMER_RULES, TIMERS_DECIDED, TIMERS_IMPLICIT
 from tockd.lab.properties import resolve
 from tockd.lab.run import RunJson, RunRecord, run_once, zygote_session
 from tockd.lab.strategy import Decision, Replay, Strategy, make_strategy
 
-SCHEDULE_VERSION = 1
+#: version 2: timers fire only at decisions, and the file says so ("timers"); a file of
+#: version 1 was recorded when the clock moved per syscall, and replays under that rule
+SCHEDULE_VERSION = 2
 
 #: replays shrinking may spend on one violation
 SHRINK_BUDGET = 60
@@ -33,6 +36,21 @@ class ReplayJson(RunJson):
     board_changed: bool
     recorded_digest: str
     identical: bool
+
+
+def schedule_timers(data: dict[str, object]) -> str:
+    """The timer rule a schedule file's run was recorded under (tockd/lab/controlled.py):
+    version 1, before timers were decisions, "implicit"; version 2 says. ValueError for
+    a version or rule this tockd does not know."""
+    version = data.get("version")
+    if version == 1:
+        return TIMERS_IMPLICIT
+    if version != SCHEDULE_VERSION:
+        raise ValueError(f"unsupported schedule version {version!r} (known: 1, 2)")
+    rule = data.get("timers", TIMERS_DECIDED)
+    if rule not in TIMER_RULES:
+        raise ValueError(f"unknown timer rule {rule!r} (known: {', '.join(TIMER_RULES)})")
+    return str(rule)
 
 
 def default_choice(kind: str, options: list[str]) -> int:
@@ -134,6 +152,7 @@ def write_schedule(
     cfg = parse_board(board_text)
     data = {
         "version": SCHEDULE_VERSION,
+        "timers": TIMERS_DECIDED,
         "board": str(board_path),
         "board_digest": cfg.digest,
         "properties": properties,
@@ -153,8 +172,10 @@ def replay(schedule_file: str | Path, *, board: str | Path | None = None) -> Rep
     """Run a schedule file again. Follows the recorded decisions while they fit; if the
     board or apps changed, reports where it diverged and continues with defaults."""
     data = json.loads(Path(schedule_file).read_text())
-    if data.get("version") != SCHEDULE_VERSION:
-        raise ValueError(f"{schedule_file}: unsupported schedule version {data.get('version')}")
+    try:
+        timers = schedule_timers(data)
+    except ValueError as e:
+        raise ValueError(f"{schedule_file}: {e}") from None
     board_path = Path(board or data["board"])
     cfg = load_board(board_path)
     decisions = [Decision.from_json(d) for d in data["decisions"]]
@@ -166,6 +187,7 @@ def replay(schedule_file: str | Path, *, board: str | Path | None = None) -> Rep
             resolve(data["properties"]),
             check=data["check"],
             adversity=data["adversity"],
+            timers=timers,
         )
     return {
         **record.to_json(with_schedule=True),
@@ -182,6 +204,7 @@ __all__ = [
     "ReplayJson",
     "default_choice",
     "replay",
+    "schedule_timers",
     "shrink_schedule",
     "write_schedule",
 ]

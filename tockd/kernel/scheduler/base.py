@@ -76,6 +76,9 @@ class Scheduler(ABC):
     #: does time stand still until the scheduler moves it? Then timers fire only when
     #: it lets time pass, never against the wall clock.
     virtual: ClassVar[bool] = False
+    #: are timers fired only by the scheduler itself, as decisions it takes (the lab's
+    #: controlled scheduler)? Then the daemon never fires a due timer on its own.
+    decides_timers: bool = False
 
     def __init__(self, kernel: Kernel) -> None:
         self.kernel = kernel

@@ -1,0 +1,137 @@
+"""In controlled runs, time passes and timers fire only at the schedule's decisions
+(issue 16, item 1): never behind a running process's back. Schedules of version 1,
+recorded when the clock moved per syscall and timers fired on their own, still replay
+as recorded.
+
+The board: `sleeper` (index 0) arms a 1 ms alarm and yields; `busy` (index 1) makes 300
+null commands without yielding. Under the old rule the alarm fired after 100 of them
+(10 µs of virtual time each); now only an "advance" decision fires it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.harness import app, board_toml
+from tockd.board import parse_board
+from tockd.contract.events import Event, EventKind
+from tockd.kernel.kernel import Kernel
+from tockd.lab.controlled import TIMERS_DECIDED, TIMERS_IMPLICIT
+from tockd.lab.run import run_once
+from tockd.lab.shrink import SCHEDULE_VERSION, replay
+from tockd.lab.strategy import Strategy
+
+ROOT = Path(__file__).resolve().parents[2]
+V1 = Path(__file__).parent / "v1_schedules"
+BOARD = board_toml(
+    [
+        app("apps_py.spin", name="sleeper", args={"n": 2, "every_ms": 1}),
+        app("apps_py.spin", name="busy", args={"n": 300}),
+    ],
+    mpu="cortex-m",
+)
+ALARM = 0x0
+
+
+class Picks(Strategy):
+    """Option 0 everywhere, but `pick(kind, options, step)` where it says (not None)."""
+
+    name = "picks"
+
+    def __init__(self, pick: Callable[[str, list[str], int], int | None]) -> None:
+        self.pick = pick
+
+    def choose(self, kind: str, options: list[str], step: int) -> int:
+        chosen = self.pick(kind, options, step)
+        return 0 if chosen is None else chosen
+
+
+def events_of(strategy: Strategy, timers: str) -> list[Event]:
+    seen: list[Event] = []
+
+    def keep(events: list[Event], kernel: Kernel) -> list[str]:
+        seen.extend(events)
+        return []
+
+    record = run_once(parse_board(BOARD), strategy, [keep], timers=timers)
+    assert record.verdict == "ok", record
+    return seen
+
+
+def alarm_fired(e: Event) -> bool:
+    return e["kind"] == EventKind.SCHEDULE and e.get("driver") == ALARM and e.get("index") == 0
+
+
+def busy_syscalls(events: list[Event]) -> list[int]:
+    return [e["seq"] for e in events if e["kind"] == EventKind.SYSCALL and e.get("index") == 1]
+
+
+def never_advance(kind: str, options: list[str], step: int) -> int | None:
+    return None
+
+
+def test_a_running_process_never_makes_a_timer_fire() -> None:
+    events = events_of(Picks(never_advance), TIMERS_DECIDED)
+    fired = [e["seq"] for e in events if alarm_fired(e)]
+    busy = busy_syscalls(events)
+    assert len(busy) >= 300 and fired, (len(busy), fired)
+    assert fired[0] > busy[-1]  # only once busy had stopped: nothing else could happen
+
+
+def test_under_the_old_rule_the_clock_fired_it_behind_the_schedule() -> None:
+    """What the new rule removes: the same picks, the alarm fires during busy's run."""
+    events = events_of(Picks(never_advance), TIMERS_IMPLICIT)
+    fired = [e["seq"] for e in events if alarm_fired(e)]
+    busy = busy_syscalls(events)
+    assert fired and busy[0] < fired[0] < busy[-1]
+
+
+def test_an_advance_decision_fires_the_timer_then_and_there() -> None:
+    switches: list[int] = []
+
+    def advance_at_the_50th_switch(kind: str, options: list[str], step: int) -> int | None:
+        if kind != "switch":
+            return None
+        switches.append(step)
+        if len(switches) == 50:
+            assert options[-1].startswith("advance ")  # offered while the alarm is pending
+            return len(options) - 1
+        return None
+
+    events = events_of(Picks(advance_at_the_50th_switch), TIMERS_DECIDED)
+    decisions = [e for e in events if e["kind"] == EventKind.DECISION]
+    advances = [e for e in decisions if e["options"][e["choice"]].startswith("advance ")]
+    chosen = next(e for e in decisions if e["step"] == switches[49])
+    assert advances[0] is chosen
+    after = events[events.index(chosen) + 1]
+    assert alarm_fired(after), after  # the very next thing the kernel does
+    busy = busy_syscalls(events)
+    assert busy[0] < after["seq"] < busy[-1]  # in the middle of busy's run
+
+
+@pytest.mark.parametrize("name", ["rot13_report", "logger_race", "adversity"])
+def test_a_version_1_schedule_replays_as_recorded(name: str, tmp_path: Path) -> None:
+    """Saved before timers were decisions (by `tockd explore ... --save`, tockd at
+    b9219cb): replayed under the rule it was recorded with, it gives its digest."""
+    source = V1 / f"{name}.json"
+    data = json.loads(source.read_text())
+    assert data["version"] == 1 and "timers" not in data and SCHEDULE_VERSION == 2
+    board = ROOT / "configs" / Path(data["board"]).name
+    shutil.copy(source, tmp_path / source.name)
+    again = replay(tmp_path / source.name, board=board)
+    assert again["identical"], again["divergence"]
+    assert again["digest"] == data["digest"] and again["verdict"] == data["verdict"]
+
+
+def test_an_unknown_schedule_version_is_refused(tmp_path: Path) -> None:
+    data = json.loads((V1 / "rot13_report.json").read_text())
+    data["version"] = 3
+    bad = tmp_path / "future.json"
+    bad.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match="unsupported schedule version 3"):
+        replay(bad, board=ROOT / "configs" / "rot13_report.toml")
