@@ -90,8 +90,10 @@ def _print_sweep(args: argparse.Namespace, s: Summary) -> None:
     """The sweep's counts; with Ray or several nodes, a line per node."""
     print(
         f"\n{'runs':<22}{s.runs}\n{'runs/s':<22}{s.runs_per_second:.1f}\n"
-        f"{'distinct digests':<22}{len(s.digests)}\n{'violations':<22}{s.violations}\n"
-        f"{'timeouts':<22}{s.timeouts}"
+        f"{'observations':<22}{_observations(s)}\n"
+        f"{'event streams':<22}{len(s.digests)} distinct (orders of independent steps "
+        "count apart)\n"
+        f"{'violations':<22}{s.violations}\n{'timeouts':<22}{s.timeouts}"
     )
     if s.resumed:
         print(f"{'resumed':<22}{s.resumed} runs read back from {args.resume}, not run again")
@@ -100,6 +102,17 @@ def _print_sweep(args: argparse.Namespace, s: Summary) -> None:
         for name, node in sorted(s.nodes.items()):
             print(f"{name:<26}{node.runs:>6}{s.node_rate(name):>9.1f}{node.violations:>12}")
         print()
+
+
+def _observations(s: Summary) -> str:
+    """Distinct app observations, and how they grew: the run of the last new one, and
+    the runs at which the count reached each quarter of its final value."""
+    found = s.new_observation_at
+    if not found:
+        return "0"
+    quarters = sorted({found[max(0, -(-len(found) * q // 4) - 1)] for q in (1, 2, 3, 4)})
+    growth = ", ".join(f"{found.index(run) + 1} by run {run}" for run in quarters)
+    return f"{len(found)} distinct (what the apps saw; {growth})"
 
 
 def _print_violation(s: Summary, first: RunJson) -> None:

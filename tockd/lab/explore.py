@@ -69,7 +69,13 @@ class Summary:
     shrunk: RunJson | None = None
     schedule_file: str | None = None
     replay_digest_ok: bool | None = None
+    #: distinct event streams: every order of every step counts apart, so two runs that
+    #: only swap independent steps differ here (not a measure of what was covered)
     digests: set[str] = field(default_factory=set)
+    #: distinct app observations (tockd.lab.run.observation_of): what the apps saw
+    observations: set[str] = field(default_factory=set)
+    #: the run (1-based, in arrival order) at which each new observation appeared
+    new_observation_at: list[int] = field(default_factory=list)
     resumed: int = 0  # runs read back from the resume file, not run again
     nodes: dict[str, NodeStats] = field(default_factory=dict)  # this sweep's runs by node
 
@@ -167,6 +173,10 @@ class _Tally:
         s = self.summary
         s.runs += 1
         s.digests.add(data["digest"])
+        observation = data.get("observation")
+        if observation is not None and observation not in s.observations:
+            s.observations.add(observation)
+            s.new_observation_at.append(s.runs)
         node = s.nodes.setdefault(str(data.get("node")), NodeStats()) if fresh else None
         if node is not None:
             node.runs += 1

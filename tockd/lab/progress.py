@@ -31,10 +31,11 @@ NODES_SHOWN = 4
 
 
 def status(s: Summary, total: int) -> str:
-    """Runs done, runs/s, violations and timeouts; with several nodes, each node's runs
-    and runs/s too."""
+    """Runs done, runs/s, distinct app observations so far, violations and timeouts;
+    with several nodes, each node's runs and runs/s too."""
     line = (
         f"runs {s.runs}/{total}  {s.runs_per_second:6.1f} runs/s  "
+        f"observations {len(s.observations)}  "
         f"violations {s.violations}  timeouts {s.timeouts}"
     )
     if len(s.nodes) > 1:

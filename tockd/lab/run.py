@@ -95,6 +95,8 @@ class RunJson(TypedDict):
     verdict: str  # "ok" | "violation" | "timeout"
     seconds: float
     divergence: str
+    #: what the apps observed (`observation_of`); not in records older than issue 16
+    observation: NotRequired[str]
     #: [kind, options, choice] per decision; only in a violating run's record
     schedule: NotRequired[list[DecisionJson]]
     console: NotRequired[dict[str, str]]
@@ -119,6 +121,7 @@ class RunRecord:
     schedule: list[DecisionJson] = field(default_factory=list)
     divergence: str = ""
     console: dict[str, str] = field(default_factory=dict)
+    observation: str = ""
 
     def to_json(self, with_schedule: bool | None = None) -> RunJson:
         data = cast(RunJson, asdict(self))
@@ -130,6 +133,39 @@ class RunRecord:
     @property
     def violated(self) -> bool:
         return self.verdict != "ok"
+
+
+def observation_of(events: list[Event]) -> str:
+    """What the apps observed in a run, as a short hash: for each process, in its own
+    order, the returns of its syscalls (with the calls it made), the upcalls handed to
+    it, what it printed, and how it ended. Two runs that order independent steps
+    differently, or differ only in kernel bookkeeping the apps never see, observe the
+    same; the event-stream digest (`digest_events`) tells them apart."""
+    seen: dict[int, list[object]] = {}
+    for e in events:
+        index = e.get("index")
+        if not isinstance(index, int):
+            continue
+        item: list[object]
+        if e["kind"] == EventKind.SYSCALL:
+            item = ["sys", e["cls"], e["args"], e.get("rv")]
+        elif e["kind"] == EventKind.FUNCTION_CALL:
+            item = ["upcall", e["driver"], e["subscribe"], e["args"]]
+        elif e["kind"] == EventKind.WAIT_FOR:
+            item = ["wait_for", e["null"], e["args"]]
+        elif e["kind"] == EventKind.CONSOLE:
+            item = ["out", e["text"]]
+        elif e["kind"] == EventKind.FAULT:
+            item = ["fault", e["reason"]]
+        elif e["kind"] == EventKind.TERMINATED:
+            item = ["terminated", e["completion_code"]]
+        elif e["kind"] == EventKind.RESTART:
+            item = ["restart", e["restart_count"]]
+        else:
+            continue
+        seen.setdefault(index, []).append(item)
+    text = json.dumps(sorted(seen.items()), default=int)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def digest_events(events: list[Event]) -> str:
@@ -213,4 +249,5 @@ async def _run(
         schedule=[d.to_json() for d in sched.decisions],
         divergence=getattr(strategy, "detail", ""),
         console=console,
+        observation=observation_of(events),
     )
