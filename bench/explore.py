@@ -1,12 +1,14 @@
 """Exploration throughput and app spawn time, in one run.
 
-    python bench/explore.py [--runs 200]
+    python bench/explore.py [--runs 200] [--exhaustive]
 
 Prints: runs/s exploring configs/rot13_report.toml (random strategy, invariants on,
 every run to the end) with 1 and 2 jobs; the time from asking for an app process to
 its first syscall arriving at the kernel, forked from the warm zygote against a cold
 `python -m apps_py.libtock.runtime` start, and a bare `python -c pass` for scale; and
-the Ray row (bench/_ray_row.py): a local two-node cluster against --jobs 2.
+the Ray row (bench/_ray_row.py): a local two-node cluster against --jobs 2. With
+--exhaustive, the whole exhaustive sweep of the board under the version 1 timer rule
+(the baseline) and today's: runs/s, distinct observations, new observations per second.
 """
 
 from __future__ import annotations
@@ -28,10 +30,35 @@ from tockd import memmap  # noqa: E402
 from tockd.contract import wire  # noqa: E402
 from tockd.kernel.abi import FRAME_BOOT, FRAME_UPCALL  # noqa: E402
 from tockd.kernel.memory import PhysicalRAM  # noqa: E402
-from tockd.lab.explore import explore  # noqa: E402
+from tockd.lab.explore import Summary, explore  # noqa: E402
 from tockd.zygote import Zygote, app_environment  # noqa: E402
 
 BOARD = ROOT / "configs/rot13_report.toml"
+
+
+def exhaustive(timers: str) -> Summary:
+    """The whole exhaustive sweep of BOARD (preemption bound 2), one job, every run to
+    the end, under the timer rule `timers`."""
+    return explore(
+        BOARD,
+        ["notify-delivered"],
+        strategy="exhaustive",
+        runs=1_000_000,
+        jobs=1,
+        stop_at_first=False,
+        shrink=False,
+        timers=timers,
+    )
+
+
+def exhaustive_row(name: str, s: Summary) -> str:
+    found = len(s.observations)
+    last = s.new_observation_at[-1] if s.new_observation_at else 0
+    return (
+        f"exhaustive {BOARD.name}, {name:<9} {s.runs:5} runs in {s.seconds:5.1f} s  "
+        f"{s.runs_per_second:6.1f} runs/s  {found} observations "
+        f"({found / s.seconds:.2f} new/s; the last at run {last})"
+    )
 
 
 def throughput(runs: int, jobs: int) -> float:
@@ -141,6 +168,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=int, default=200, help="exploration runs per row")
     ap.add_argument("--spawns", type=int, default=40, help="spawns measured per kind")
     ap.add_argument("--no-ray", action="store_true", help="skip the Ray row")
+    ap.add_argument(
+        "--exhaustive",
+        action="store_true",
+        help="also the whole exhaustive sweep, one job, under the old and the new timer "
+        "rule: runs/s, and observations and how fast new ones came (about 2 minutes)",
+    )
     args = ap.parse_args(argv)
     os.chdir(ROOT)
     print(
@@ -157,6 +190,10 @@ def main(argv: list[str] | None = None) -> int:
     two = throughput(args.runs, 2)
     print(f"explore {BOARD.name}: {args.runs} runs, 1 job   {one:6.1f} runs/s")
     print(f"explore {BOARD.name}: {args.runs} runs, 2 jobs  {two:6.1f} runs/s ({two / one:.2f}x)")
+    if args.exhaustive:
+        # the baseline (version 1 timer rule) and today's, in one run (issue 16)
+        for rule in ("implicit", "decided"):
+            print(exhaustive_row(rule, exhaustive(rule)))
     if not args.no_ray:
         from _ray_row import ray_row  # bench/ is on sys.path when run as a script
 

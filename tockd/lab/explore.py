@@ -24,6 +24,7 @@ shrinking and saving (`_shrink_and_save`).
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import os
@@ -35,6 +36,7 @@ from pathlib import Path
 from typing import IO, cast
 
 from tockd.board import parse_board
+from tockd.lab.controlled import TIMER_RULES
 from tockd.lab.executor import Executor, default_batch, make_executor
 from tockd.lab.properties import resolve
 from tockd.lab.run import zygote_session
@@ -108,15 +110,21 @@ def explore(
     resume: str | Path | None = None,
     batch: int | None = None,
     preemption_bound: int = 2,
+    timers: str = "decided",
 ) -> Summary:
     """Explore `runs` schedules of `board`; see the module docstring.
 
     Runs go to `executor`, or to one made from `jobs` and `ray` ("auto", "local" or a
     cluster address: see `tockd.lab.executor`), `batch` seeds at a time. `resume`: the
     JSONL file of an earlier sweep (its `out`); the seeds it holds are not run again.
+    `timers`: the timer rule of the runs (tockd/lab/controlled.py); "implicit", the rule
+    of version 1 schedules, is there to measure against.
     """
     path = Path(board)
     sweep = _prepare(path, properties, strategy, seed, check, adversity, preemption_bound)
+    if timers not in TIMER_RULES:
+        raise ValueError(f"timers must be one of {', '.join(TIMER_RULES)}, not {timers!r}")
+    sweep = dataclasses.replace(sweep, timers=timers)
     tally = _Tally(Summary(), runs, stop_at_first, out, progress)
     done_seeds = _read_back(resume, strategy, seed, tally) if resume is not None else set()
     owned = executor is None

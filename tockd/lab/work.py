@@ -42,6 +42,9 @@ class Exploration:
     check: bool = True
     adversity: bool = False
     preemption_bound: int = 2
+    #: the timer rule of the runs (tockd.lab.controlled: "decided", or the version 1
+    #: "implicit" one, which bench/explore.py measures as the baseline)
+    timers: str = "decided"
 
 
 @dataclass(frozen=True)
@@ -86,7 +89,13 @@ def run_work(work: Work, node: str) -> Done:
 def _run(ex: Exploration, strategy: Strategy, seed: int | None, node: str) -> RunJson:
     cfg = parse_board(ex.board_text, where=ex.board_path)
     record = run_once(
-        cfg, strategy, resolve(ex.properties), check=ex.check, adversity=ex.adversity, seed=seed
+        cfg,
+        strategy,
+        resolve(ex.properties),
+        check=ex.check,
+        adversity=ex.adversity,
+        seed=seed,
+        timers=ex.timers,
     )
     data = record.to_json(with_schedule=record.violated)
     data["node"] = node
