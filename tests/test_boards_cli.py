@@ -8,6 +8,7 @@ the checkout, so a board found there can only be a shipped one.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import tomllib
@@ -114,3 +115,23 @@ def test_explore_and_replay_take_shipped_boards_by_name(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stdout + r.stderr
     assert "identical" in r.stdout
     assert "changed" not in r.stdout  # the very board the sweep ran
+
+
+def test_a_reader_that_goes_away_gets_no_traceback(tmp_path: Path) -> None:
+    """`tockd boards | head -1`: once the reader has gone, tockd stops quietly with the
+    status a shell gives a process SIGPIPE ended, not a BrokenPipeError traceback."""
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before tockd writes a line
+    try:
+        r = subprocess.run(
+            [sys.executable, "-m", "tockd.cli", "boards"],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            cwd=tmp_path,
+        )
+    finally:
+        os.close(write)
+    assert r.returncode == 128 + signal.SIGPIPE, r.stderr
+    assert r.stderr == ""

@@ -26,6 +26,9 @@ handlers and the parser builders that register them (each parser's default `hand
 from __future__ import annotations
 
 import argparse
+import os
+import signal
+import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -67,7 +70,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: the exit status of a command whose reader went away (`tockd boards | head -3`), as a
+#: shell reports a process SIGPIPE ended
+EXIT_READER_GONE = 128 + signal.SIGPIPE
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler: Handler = args.handler
-    return handler(args)
+    try:
+        return handler(args)
+    except BrokenPipeError:
+        # the rest of the output has nowhere to go; say nothing more, and let the
+        # interpreter's last flush of stdout go nowhere too instead of failing again
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return EXIT_READER_GONE
