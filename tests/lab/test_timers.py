@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -155,3 +157,18 @@ def test_a_sweep_runs_under_the_timer_rule_it_is_given(tmp_path: Path) -> None:
     assert all(a != b for a, b in zip(*digests.values(), strict=True)), digests
     with pytest.raises(ValueError, match="timers must be one of"):
         explore(board, ["notify-delivered"], runs=1, timers="sometimes")
+
+
+def test_tockd_replay_names_the_file_once_and_the_bad_rule(tmp_path: Path) -> None:
+    data = json.loads((V1 / "rot13_report.json").read_text())
+    data["version"], data["timers"] = 2, "sometimes"
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(data))
+    r = subprocess.run(
+        [sys.executable, "-m", "tockd.cli", "replay", str(bad), "--board", "rot13_report"],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+    )  # fmt: skip
+    assert r.returncode == 1
+    assert r.stderr == (
+        f"tockd: cannot replay {bad}: unknown timer rule 'sometimes' (known: decided, implicit)\n"
+    )
