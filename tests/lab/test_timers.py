@@ -172,3 +172,19 @@ def test_tockd_replay_names_the_file_once_and_the_bad_rule(tmp_path: Path) -> No
     assert r.stderr == (
         f"tockd: cannot replay {bad}: unknown timer rule 'sometimes' (known: decided, implicit)\n"
     )
+
+
+def always_advance(kind: str, options: list[str], step: int) -> int | None:
+    return len(options) - 1 if options[-1].startswith("advance ") else None
+
+
+def test_a_strategy_that_always_lets_time_pass_still_runs_the_board_to_its_end() -> None:
+    """Every offer to let time pass taken: timers fire at once, processes still run (an
+    advance is followed by the choice taken again, in a loop), and the board ends."""
+    events = events_of(Picks(always_advance), TIMERS_DECIDED)
+    decisions = [e for e in events if e["kind"] == EventKind.DECISION]
+    offered = [e for e in decisions if e["options"][-1].startswith("advance ")]
+    assert len(offered) >= 2 and all(e["choice"] == len(e["options"]) - 1 for e in offered)
+    assert len(busy_syscalls(events)) >= 300  # busy ran to its end
+    fired = [e for e in events if alarm_fired(e)]
+    assert len(fired) == 2  # the sleeper's two alarms, each at its advance

@@ -130,42 +130,44 @@ class ControlledScheduler(Scheduler):
 
     def next(self) -> tuple[Process, int | None] | None:
         kernel = self.kernel
-        if self.adversity:
-            self._maybe_adversity()
-        forced, self._forced = self._forced, None
-        if forced is not None and forced.ready():
-            return forced, None
-        ready = [p for p in kernel.processes if p.ready()]
-        deadline = kernel.next_deadline()
-        options = [f"run {p.index}" for p in ready]
-        if deadline is not None and ready:
-            options.append(self._advance_label(deadline))
-        if not options:
-            return None
-        pick = self.decide(DecisionKind.RUN, options)
-        if pick == len(ready):  # let time pass: the next timer fires first
-            self._advance()
-            return self.next()
-        return ready[pick], None
+        # a loop, not recursion: a strategy may let time pass many times; each pass is a
+        # scheduling point of its own (adversity offered again, as it always was)
+        while True:
+            if self.adversity:
+                self._maybe_adversity()
+            forced, self._forced = self._forced, None
+            if forced is not None and forced.ready():
+                return forced, None
+            ready = [p for p in kernel.processes if p.ready()]
+            deadline = kernel.next_deadline()
+            options = [f"run {p.index}" for p in ready]
+            if deadline is not None and ready:
+                options.append(self._advance_label(deadline))
+            if not options:
+                return None
+            pick = self.decide(DecisionKind.RUN, options)
+            if pick < len(ready):
+                return ready[pick], None
+            self._advance()  # let time pass: the next timer fires first
 
     def continue_process(self, proc: Process) -> bool:
         if not self.decides_timers:
             self.clock.tick(self.syscall_cost)
-        others = [p for p in self.kernel.processes if p is not proc and p.ready()]
-        deadline = self.kernel.next_deadline() if self.decides_timers else None
-        if not others and deadline is None:
-            return True
-        options = [f"continue {proc.index}", *(f"preempt {p.index}" for p in others)]
-        if deadline is not None:
-            options.append(self._advance_label(deadline))
-        pick = self.decide(DecisionKind.SWITCH, options)
-        if pick == 0:
-            return True
-        if pick == len(others) + 1:  # a timer interrupt: it fires, then decide again
+        while True:  # a timer interrupt fires, then the choice is taken again
+            others = [p for p in self.kernel.processes if p is not proc and p.ready()]
+            deadline = self.kernel.next_deadline() if self.decides_timers else None
+            if not others and deadline is None:
+                return True
+            options = [f"continue {proc.index}", *(f"preempt {p.index}" for p in others)]
+            if deadline is not None:
+                options.append(self._advance_label(deadline))
+            pick = self.decide(DecisionKind.SWITCH, options)
+            if pick == 0:
+                return True
+            if pick <= len(others):
+                self._forced = others[pick - 1]
+                return False
             self._advance()
-            return self.continue_process(proc)
-        self._forced = others[pick - 1]
-        return False
 
     def _advance_label(self, deadline: float) -> str:
         us = round((deadline - self.clock()) * 1e6)
