@@ -57,6 +57,10 @@ class Daemon:
     def request(self, op: str, **args: Any) -> Any:
         return self.client.request(op, **args)
 
+    def state(self, index: int) -> str:
+        """Process `index`'s state as the kernel reports it."""
+        return str(self.request("ps")[index]["state"])
+
     def syscalls(self) -> dict[str, int]:
         return {r["name"]: r["syscalls"] for r in self.request("ps")}
 

@@ -249,25 +249,22 @@ def test_stop_start_fault_terminate_and_button_keys(
     daemon = start_daemon(board)
     tui = TockdApp(daemon.sock)
 
-    def state(index: int) -> str:
-        return str(daemon.request("ps")[index]["state"])
-
     async def body() -> None:
         async with tui.run_test(size=SIZE) as pilot:
             await until(pilot, lambda: attached(tui), "attached")
             await pilot.press("s")
-            await until(pilot, lambda: state(0).startswith("Stopped"), "alpha stopped")
+            await until(pilot, lambda: daemon.state(0).startswith("Stopped"), "alpha stopped")
             await until(pilot, lambda: live(tui).procs[0].state.startswith("Stopped"), "shown")
             await pilot.press("s")  # on a stopped process: start it again
             await until(pilot, lambda: not live(tui).procs[0].state.startswith("Stopped"), "go")
-            assert not state(0).startswith("Stopped")
+            assert not daemon.state(0).startswith("Stopped")
             await pilot.press("down", "f", "y")  # f asks first (test_meaning.py)
             await until(pilot, lambda: live(tui).procs[1].state == "Faulted", "beta faulted")
-            assert state(1) == "Faulted"
+            assert daemon.state(1) == "Faulted"
             assert "Process beta now faulted" in status(tui)
             await pilot.press("up", "t", "y")
             await until(pilot, lambda: live(tui).procs[0].state == "Terminated", "terminated")
-            assert state(0) == "Terminated"
+            assert daemon.state(0) == "Terminated"
             await pilot.press("b")
             await until(pilot, lambda: "released" in status(tui), "the button")
             assert "(1 notified)" in status(tui)

@@ -125,9 +125,6 @@ def test_fault_and_terminate_ask_first_and_restarts_count(
     daemon = start_daemon(FOREVERS)
     tui = TockdApp(daemon.sock)
 
-    def state(index: int) -> str:
-        return str(daemon.request("ps")[index]["state"])
-
     async def body() -> None:
         async with tui.run_test(size=SIZE) as pilot:
             await until(pilot, lambda: attached(tui), "attached")
@@ -137,10 +134,10 @@ def test_fault_and_terminate_ask_first_and_restarts_count(
                 await pilot.press(answer)
                 assert not isinstance(tui.screen, Confirm)
                 assert status(tui).endswith("alpha: cancelled")
-            assert state(0) not in ("Faulted", "Terminated")
+            assert daemon.state(0) not in ("Faulted", "Terminated")
             await pilot.press("t", "y")
             await until(pilot, lambda: live(tui).procs[0].state == "Terminated", "terminated")
-            assert state(0) == "Terminated"
+            assert daemon.state(0) == "Terminated"
             await pilot.press("t")  # nothing to ask, and no success to report
             assert not isinstance(tui.screen, Confirm)
             assert status(tui) == "terminate alpha: alpha is already terminated"

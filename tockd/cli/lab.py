@@ -141,12 +141,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from tockd.lab.explore import replay
 
     if args.tui:
-        import json
-
         from tockd.cli import main
+        from tockd.lab.shrink import ScheduleFile
 
         try:
-            board = args.board or json.loads(Path(args.schedule).read_text())["board"]
+            board = args.board or ScheduleFile.read(Path(args.schedule)).board
         except (OSError, ValueError, KeyError) as e:
             print(f"tockd: cannot read {args.schedule}: {e}", file=sys.stderr)
             return 1

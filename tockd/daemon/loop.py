@@ -223,7 +223,7 @@ class KernelLoop:
                 share_at = now + SHARE_LOOP_S
                 continue
             timer = kernel.next_deadline()
-            if self._work or (timer is not None and timer <= kernel.clock() and not decided):
+            if self._work or (not decided and timer is not None and timer <= kernel.clock()):
                 self._kernel_work()
                 timer = kernel.next_deadline()
             if proc.os is not app:

@@ -187,22 +187,20 @@ def _deliver_awaited(kernel: Kernel, proc: Process) -> Delivery:
         return None
     t = proc.queue[i]
     del proc.queue[i]
-    if t.kind is TaskKind.RETURN_VALUE:
-        if kernel.events.active:
-            kernel.emit(
-                ev.WaitFor(kind=EventKind.WAIT_FOR, null=True, args=[t.arg0, t.arg1, t.arg2]), proc
-            )
-    else:
-        if kernel.events.active:
-            kernel.emit(
-                ev.WaitFor(
-                    kind=EventKind.WAIT_FOR,
-                    null=False,
-                    fnptr=t.fnptr,
-                    args=[t.arg0, t.arg1, t.arg2, t.appdata],
-                ),
-                proc,
-            )
+    if kernel.events.active and t.kind is TaskKind.RETURN_VALUE:
+        kernel.emit(
+            ev.WaitFor(kind=EventKind.WAIT_FOR, null=True, args=[t.arg0, t.arg1, t.arg2]), proc
+        )
+    elif kernel.events.active:
+        kernel.emit(
+            ev.WaitFor(
+                kind=EventKind.WAIT_FOR,
+                null=False,
+                fnptr=t.fnptr,
+                args=[t.arg0, t.arg1, t.arg2, t.appdata],
+            ),
+            proc,
+        )
     proc.state = State.RUNNING
     proc.wait_for = None
     return "return", (t.arg0, t.arg1, t.arg2, 0)

@@ -18,10 +18,8 @@ verdict and digest, judged as `tockd replay` judges a run.
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,8 +29,8 @@ from tockd.kernel.process import State
 from tockd.lab.controlled import ControlledScheduler
 from tockd.lab.properties import InvariantWatch, resolve
 from tockd.lab.run import digest_events
-from tockd.lab.shrink import default_choice, schedule_timers
-from tockd.lab.strategy import Decision, Replay, make_strategy
+from tockd.lab.shrink import ScheduleFile, default_choice
+from tockd.lab.strategy import Replay
 
 if TYPE_CHECKING:
     from tockd.daemon import Daemon
@@ -49,43 +47,6 @@ INVARIANTS = "invariants"
 EVENT_LIMIT = 1_000_000
 
 
-@dataclass(frozen=True)
-class ScheduleFile:
-    """A schedule file as `tockd explore` writes it (`write_schedule`, tockd/lab/shrink.py)."""
-
-    path: Path
-    timers: str  # the timer rule it was recorded under (tockd/lab/controlled.py)
-    board: str
-    board_digest: str
-    properties: list[str]
-    adversity: bool
-    check: bool
-    seed: int
-    digest: str
-    verdict: str
-    violations: list[str]
-    decisions: list[Decision]
-
-    @staticmethod
-    def read(path: Path) -> ScheduleFile:
-        """The file at `path`; OSError, ValueError or KeyError if it is not one."""
-        data = json.loads(path.read_text())
-        return ScheduleFile(
-            path=path,
-            timers=schedule_timers(data),
-            board=str(data["board"]),
-            board_digest=str(data["board_digest"]),
-            properties=[str(p) for p in data["properties"]],
-            adversity=bool(data.get("adversity")),
-            check=bool(data.get("check", True)),
-            seed=int(data.get("seed") or 0),
-            digest=str(data["digest"]),
-            verdict=str(data["verdict"]),
-            violations=[str(v) for v in data.get("violations", [])],
-            decisions=[Decision.from_json(d) for d in data["decisions"]],
-        )
-
-
 def follow_schedule(daemon: Daemon, path: str | Path) -> FollowedSchedule:
     """Put `daemon`'s board under the controlled scheduler, replaying the schedule file
     at `path` as `tockd replay` does; warn if the board file changed since it was saved.
@@ -98,8 +59,7 @@ def follow_schedule(daemon: Daemon, path: str | Path) -> FollowedSchedule:
             "as far as it fits",
             file=sys.stderr,
         )
-    # the strategy `tockd replay` follows a schedule with
-    strategy = Replay(schedule.decisions, make_strategy("random", schedule.seed))
+    strategy = schedule.strategy()
     scheduler = ControlledScheduler(
         daemon.kernel, strategy, adversity=schedule.adversity, timers=schedule.timers
     )

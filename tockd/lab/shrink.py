@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from tockd.board import BoardConfig, load_board, parse_board
@@ -168,29 +169,70 @@ def write_schedule(
     target.write_text(json.dumps(data, indent=1) + "\n")
 
 
+@dataclass(frozen=True)
+class ScheduleFile:
+    """A schedule file as `write_schedule` writes it, read back: by `replay`, by a board
+    that follows it (tockd/lab/follow.py) and by `tockd replay --tui`."""
+
+    path: Path
+    timers: str  # the timer rule it was recorded under (tockd/lab/controlled.py)
+    board: str
+    board_digest: str
+    properties: list[str]
+    adversity: bool
+    check: bool
+    seed: int
+    digest: str
+    verdict: str
+    violations: list[str]
+    decisions: list[Decision]
+
+    @staticmethod
+    def read(path: Path) -> ScheduleFile:
+        """The file at `path`; OSError, ValueError or KeyError if it is not one."""
+        data = json.loads(path.read_text())
+        return ScheduleFile(
+            path=path,
+            timers=schedule_timers(data),
+            board=str(data["board"]),
+            board_digest=str(data["board_digest"]),
+            properties=[str(p) for p in data["properties"]],
+            adversity=bool(data.get("adversity")),
+            check=bool(data.get("check", True)),
+            seed=int(data.get("seed") or 0),
+            digest=str(data["digest"]),
+            verdict=str(data["verdict"]),
+            violations=[str(v) for v in data.get("violations", [])],
+            decisions=[Decision.from_json(d) for d in data["decisions"]],
+        )
+
+    def strategy(self) -> Replay:
+        """What a replay follows it with: the recorded decisions, then, where they no
+        longer fit, a random walk seeded with the file's seed."""
+        return Replay(self.decisions, make_strategy("random", self.seed))
+
+
 def replay(schedule_file: str | Path, *, board: str | Path | None = None) -> ReplayJson:
     """Run a schedule file again. Follows the recorded decisions while they fit; if the
-    board or apps changed, reports where it diverged and continues with defaults."""
-    data = json.loads(Path(schedule_file).read_text())
-    timers = schedule_timers(data)  # the caller names the file (tockd replay does)
-    board_path = Path(board or data["board"])
-    cfg = load_board(board_path)
-    decisions = [Decision.from_json(d) for d in data["decisions"]]
-    strategy = Replay(decisions, make_strategy("random", int(data.get("seed") or 0)))
+    board or apps changed, reports where it diverged and continues with defaults.
+    OSError, ValueError or KeyError if it is not a schedule file (the caller names it)."""
+    schedule = ScheduleFile.read(Path(schedule_file))
+    cfg = load_board(Path(board or schedule.board))
+    strategy = schedule.strategy()
     with zygote_session():
         record = run_once(
             cfg,
             strategy,
-            resolve(data["properties"]),
-            check=data["check"],
-            adversity=data["adversity"],
-            timers=timers,
+            resolve(schedule.properties),
+            check=schedule.check,
+            adversity=schedule.adversity,
+            timers=schedule.timers,
         )
     return {
         **record.to_json(with_schedule=True),
-        "board_changed": cfg.digest != data["board_digest"],
-        "recorded_digest": data["digest"],
-        "identical": record.digest == data["digest"] and not strategy.divergence,
+        "board_changed": cfg.digest != schedule.board_digest,
+        "recorded_digest": schedule.digest,
+        "identical": record.digest == schedule.digest and not strategy.divergence,
         "divergence": strategy.detail,
     }
 
@@ -199,6 +241,7 @@ __all__ = [
     "SCHEDULE_VERSION",
     "Default",
     "ReplayJson",
+    "ScheduleFile",
     "default_choice",
     "replay",
     "schedule_timers",
