@@ -210,13 +210,17 @@ def observation_of(events: list[Event]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+#: `json.dumps(..., sort_keys=True, default=int)`, without building an encoder per event
+_encode_sorted = json.JSONEncoder(sort_keys=True, default=int).encode
+
+
 def digest_events(events: list[Event]) -> str:
-    """A hash of everything the kernel did, minus wall-clock and OS-assigned values."""
-    h = hashlib.sha256()
-    for e in events:
-        stable = {k: v for k, v in e.items() if k not in _VOLATILE}
-        h.update(json.dumps(stable, sort_keys=True, default=int).encode())
-    return h.hexdigest()[:16]
+    """A hash of everything the kernel did, minus wall-clock and OS-assigned values: the
+    SHA-256 of each event's sorted JSON (without `_VOLATILE` fields), one after another."""
+    text = "".join(
+        _encode_sorted({k: v for k, v in e.items() if k not in _VOLATILE}) for e in events
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def run_once(
