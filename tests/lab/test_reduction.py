@@ -57,8 +57,10 @@ def test_the_reduced_sweep_sees_what_the_full_sweep_sees(name: str, tmp_path: Pa
     assert reduced.observations == full.observations
     assert reduced_violations == full_violations
     assert reduced.runs < full.runs
-    # every run of the reduced search is an ordering of its own, or nearly
-    assert len(reduced.orderings) >= reduced.runs * 0.9
+    # the full sweep runs orderings over and over; the reduced one runs schedules of
+    # the full tree only (within the same bound), so its orderings are among them
+    assert len(full.orderings) < full.runs
+    assert reduced.orderings <= full.orderings
     assert reduced.coverage is not None and full.coverage is None
 
 

@@ -167,7 +167,7 @@ class ControlledScheduler(Scheduler):
             self._advance(node)  # let time pass: the next timer fires first
 
     def continue_process(self, proc: Process) -> bool:
-        self._end(proc)
+        self._end(proc, ends_turn=False)
         if not self.decides_timers:
             self.clock.tick(self.syscall_cost)
         while True:  # a timer interrupt fires, then the choice is taken again
@@ -218,7 +218,7 @@ class ControlledScheduler(Scheduler):
         self._chosen = -1
         self.kernel.footprint = fp
 
-    def _end(self, proc: Process | None) -> None:
+    def _end(self, proc: Process | None, ends_turn: bool = True) -> None:
         """The current step is over (`proc`: the process that took it, None for time)."""
         current, self._step = self._step, None
         self.kernel.footprint = None
@@ -234,7 +234,7 @@ class ControlledScheduler(Scheduler):
             label = call_label(self.kernel, proc)
         elif actor == ADVERSITY:
             label = "adversity"
-        step = Step(actor, node, fp, label, after)
+        step = Step(actor, node, fp, label, after, ends_turn)
         self.steps.append(step)
         self.strategy.on_step(step)
 

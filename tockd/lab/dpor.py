@@ -15,14 +15,18 @@ preemption bound:
   could go on costs one. A branch over the bound goes instead to the latest earlier
   decision where the actor could be chosen at no cost (after a process blocked): the
   conservative rule of bounded POR (Coons, Musuvathi and McKinley, OOPSLA 2013).
-- **Sleep sets guide, they do not prune** (Godefroid 1996). At a decision, an actor
-  whose step was already tried from there sleeps in the sibling branches while the
-  steps taken are independent of that step: a run takes an awake option first, and no
-  branch is added for a sleeping actor. A run never stops because only sleeping actors
-  could go on, as plain sleep sets would have it: under a preemption bound the
-  equivalent run in the sibling branch may need more preemptions than the bound
-  allows, so stopping loses behaviour. On configs/rot13_report.toml (tock mode, bound 2)
-  stopping there missed 1 of the 9 observations of the full sweep; without it, none.
+- **Sleep sets, kept within the bound** (Godefroid 1996). At a decision, an actor
+  whose step was already tried from there sleeps in a sibling branch while the steps
+  taken are independent of that step: no branch is added for it, a run takes an awake
+  option first, and a run that could go on only with sleeping actors has nothing new
+  past that point (it is not folded in further). Plain sleep sets are wrong under a
+  preemption bound: the equivalent run in the sibling branch may need more preemptions
+  than the bound allows (on configs/rot13_report.toml, tock mode, bound 2, they missed
+  1 of the 9 observations of the full sweep). So a sibling sleeps in a branch only if
+  taking its step first and coming back to the branch's way costs no more than the
+  branch's own choice did: its option's cost, plus one preemption to come back unless
+  its step ended its turn (`Step.ends_turn`). The equivalent run then fits the bound
+  whenever the branch's run does.
 - **States searched once.** Equivalent prefixes lead to the same state (the same steps
   ran, dependent ones in the same order). A run's path is folded into the tree only up
   to the first decision whose state (`steps.Ordering` of the steps before it, and which
@@ -40,10 +44,10 @@ the same runs are made however many workers run them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
-from tockd.kernel.footprint import Footprint
-from tockd.lab.steps import Ordering, Step, StepJson, actor_of, races, wake
+from tockd.kernel.footprint import Footprint, conflicts
+from tockd.lab.steps import Ordering, Step, StepJson, actor_of, races
 from tockd.lab.strategy import Decision, DecisionJson, Strategy, StrategyJson
 
 #: branches handed out per round: their runs may go to several workers at once
@@ -59,18 +63,33 @@ class TraceJson(TypedDict):
     decisions: list[DecisionJson]
     steps: list[StepJson]
     sleeps: list[list[object]]  # [[decision index, SleepJson], ...]
+    blocked_at: NotRequired[int | None]
 
 
-def sleep_to_json(sleep: dict[str, Footprint]) -> SleepJson:
+#: a sleep set: actor -> the footprint of the step it would take
+Sleep = dict[str, Footprint]
+
+
+def sleep_to_json(sleep: Sleep) -> SleepJson:
     return [[actor, sorted(fp.items())] for actor, fp in sorted(sleep.items())]
 
 
-def sleep_from_json(data: SleepJson) -> dict[str, Footprint]:
-    out: dict[str, Footprint] = {}
+def sleep_from_json(data: SleepJson) -> Sleep:
+    out: Sleep = {}
     for actor, fp in data:
         assert isinstance(fp, list)
         out[str(actor)] = {str(r): int(m) for r, m in fp}
     return out
+
+
+def wake(sleep: Sleep, step: Step) -> Sleep:
+    """The sleep set after `step`: an actor stays asleep while the steps taken are
+    independent of the step it would take."""
+    return {
+        actor: fp
+        for actor, fp in sleep.items()
+        if actor != step.actor and not conflicts(fp, step.fp)
+    }
 
 
 def _costly(kind: str, option: int) -> bool:
@@ -80,14 +99,13 @@ def _costly(kind: str, option: int) -> bool:
 
 class Guided(Strategy):
     """Replays `prefix`, then takes the first option whose actor is not asleep and that
-    the preemption bound allows (the first the bound allows, when every one is asleep);
-    `sleep` is the sleep set at the prefix's last decision (the branch)."""
+    the preemption bound allows; `sleep` is the sleep set at the prefix's last decision
+    (the branch). When every option left sleeps, `blocked_at` says where, and the run
+    goes on with the first the bound allows (what follows is already searched)."""
 
     name = "dpor"
 
-    def __init__(
-        self, prefix: list[int], sleep: dict[str, Footprint], preemption_bound: int = 2
-    ) -> None:
+    def __init__(self, prefix: list[int], sleep: Sleep, preemption_bound: int = 2) -> None:
         self.prefix = list(prefix)
         self.preemption_bound = preemption_bound
         self.sleep = dict(sleep)
@@ -95,7 +113,10 @@ class Guided(Strategy):
         self.preemptions = 0
         self.taken: list[int] = []
         #: the sleep set at each decision after the branch, by decision index
-        self.sleeps: dict[int, dict[str, Footprint]] = {}
+        self.sleeps: dict[int, Sleep] = {}
+        #: the decision at which only sleeping actors could go on, if it came to that:
+        #: the run goes on, but what follows repeats runs already made
+        self.blocked_at: int | None = None
 
     def choose(self, kind: str, options: list[str], step: int) -> int:
         i = len(self.taken)
@@ -113,21 +134,27 @@ class Guided(Strategy):
         if any(actor_of(o) is None for o in options):
             self.sleep = {}  # not an actor's decision: nothing sleeps below it
         self.sleeps[i] = dict(self.sleep)
-        for pick, option in enumerate(options):
-            actor = actor_of(option)
-            if actor is not None and actor in self.sleep:
-                continue
-            if self.preemptions + _costly(kind, pick) > self.preemption_bound:
-                continue
-            return pick
-        self.sleep = {}  # only sleeping actors may go on: go on (see the module doc)
-        return 0
+        allowed = [
+            p
+            for p in range(len(options))
+            if self.preemptions + _costly(kind, p) <= self.preemption_bound
+        ]
+        for pick in allowed:
+            if actor_of(options[pick]) not in self.sleep:
+                return pick
+        self._block(i)  # every way on was searched already
+        return allowed[0] if allowed else 0
+
+    def _block(self, decision: int) -> None:
+        if self.blocked_at is None:
+            self.blocked_at = decision
+        self.sleep = {}
 
     def on_step(self, step: Step) -> None:
         if not self.active:
             return
-        if step.actor in self.sleep:  # it had to go on (see the module doc)
-            self.sleep = {}
+        if step.actor in self.sleep:  # the only way on was searched already
+            self._block(len(self.taken))
             return
         self.sleep = wake(self.sleep, step)
 
@@ -149,11 +176,13 @@ class Node:
     parent: Node | None
     choice_in_parent: int
     cost_before: int  # preemptions on the way here
-    sleep: dict[str, Footprint] = field(default_factory=dict)  # asleep on arrival
+    sleep: Sleep = field(default_factory=dict)  # asleep on arrival
     backtrack: set[int] = field(default_factory=set)
     done: set[int] = field(default_factory=set)
     #: the footprint of the step each tried option led to
     fps: dict[int, Footprint] = field(default_factory=dict)
+    #: the tried options whose step ended its actor's turn (`Step.ends_turn`)
+    turn_ends: set[int] = field(default_factory=set)
     children: dict[int, Node] = field(default_factory=dict)
 
     @property
@@ -183,7 +212,7 @@ class Branch:
     """One run to make: follow `prefix`, with `sleep` asleep at its last decision."""
 
     prefix: list[int]
-    sleep: dict[str, Footprint]
+    sleep: Sleep
 
 
 @dataclass
@@ -192,12 +221,14 @@ class RunTrace:
 
     decisions: list[Decision]
     steps: list[Step]
-    sleeps: dict[int, dict[str, Footprint]]
+    sleeps: dict[int, Sleep]
+    #: the decision from which the run only repeated runs already made (`Guided`)
+    blocked_at: int | None = None
 
 
 def run_trace(data: TraceJson) -> RunTrace:
     """A run's trace as its record carries it (`RunRecord.trace_json`)."""
-    sleeps: dict[int, dict[str, Footprint]] = {}
+    sleeps: dict[int, Sleep] = {}
     for index, sleep in data["sleeps"]:
         assert isinstance(index, int) and isinstance(sleep, list)
         sleeps[index] = sleep_from_json(sleep)
@@ -205,6 +236,7 @@ def run_trace(data: TraceJson) -> RunTrace:
         [Decision.from_json(d) for d in data["decisions"]],
         [Step.from_json(s) for s in data["steps"]],
         sleeps,
+        data.get("blocked_at"),
     )
 
 
@@ -260,14 +292,26 @@ class DporSearch:
             out.append(Branch([*node.path(), option], self._sleep_at(node, option)))
         return out
 
-    def _sleep_at(self, node: Node, option: int) -> dict[str, Footprint]:
+    def _sleep_at(self, node: Node, option: int) -> Sleep:
+        """The sleep set of a branch: what slept at `node`, and the siblings tried. A
+        run that takes a sibling's step here and comes back to this branch's way spends
+        the sibling's cost and, unless that step ended its turn, a preemption to come
+        back; the sibling sleeps only if that is no more than this branch's choice
+        costs, so whatever this branch runs within the bound, that run covers (see the
+        module doc)."""
         actors = node.actors
         if actors[option] is None:
             return {}
         sleep = dict(node.sleep)
         for other in node.done:
             actor = actors[other]
-            if other != option and actor is not None and other in node.fps:
+            back = 0 if other in node.turn_ends else 1  # to come back to this branch
+            if (
+                other != option
+                and actor is not None
+                and other in node.fps
+                and _costly(node.kind, other) + back <= _costly(node.kind, option)
+            ):
                 sleep[actor] = node.fps[other]
         sleep.pop(actors[option] or "", None)
         return sleep
@@ -304,6 +348,8 @@ class DporSearch:
             while before < len(steps) and steps[before].after <= i:
                 ordering.add(steps[before])
                 before += 1
+            if trace.blocked_at is not None and i >= trace.blocked_at:
+                return path, before  # from here on it repeats runs already made
             node = self.root if parent is None else parent.children.get(path_choice)
             key = (ordering.digest(), d.kind, d.options[0] if d.kind == "switch" else "")
             held = self.states.get(key)
@@ -337,6 +383,8 @@ class DporSearch:
             chosen = first_step.get(i)
             if chosen is not None and d.choice not in node.fps:
                 node.fps[d.choice] = chosen.fp
+                if chosen.ends_turn:
+                    node.turn_ends.add(d.choice)
             held = self.states[key]
             if held.node is None:
                 held.node = node

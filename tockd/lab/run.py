@@ -25,10 +25,9 @@ from tockd.board import BoardConfig
 from tockd.contract.events import Event, EventKind
 from tockd.daemon import Daemon
 from tockd.kernel.events import console_text
-from tockd.kernel.footprint import Footprint
 from tockd.kernel.kernel import Kernel
 from tockd.lab.controlled import TIMERS_DECIDED, ControlledScheduler
-from tockd.lab.dpor import TraceJson, sleep_to_json
+from tockd.lab.dpor import Sleep, TraceJson, sleep_to_json
 from tockd.lab.properties import InvariantWatch, Property
 from tockd.lab.steps import Step, ordering_of, races
 from tockd.lab.strategy import DecisionJson, Strategy, StrategyJson
@@ -118,7 +117,7 @@ class RunJson(TypedDict):
 
 
 #: RunRecord fields that are not part of its JSON record
-_NOT_JSON = ("steps", "sleeps")
+_NOT_JSON = ("steps", "sleeps", "blocked_at")
 
 
 @dataclass
@@ -140,7 +139,8 @@ class RunRecord:
     races: list[list[str]] = field(default_factory=list)
     #: the steps, for `trace_json` (not part of the JSON record)
     steps: list[Step] = field(default_factory=list, repr=False)
-    sleeps: dict[int, dict[str, Footprint]] = field(default_factory=dict, repr=False)
+    sleeps: dict[int, Sleep] = field(default_factory=dict, repr=False)
+    blocked_at: int | None = field(default=None, repr=False)
 
     def to_json(self, with_schedule: bool | None = None) -> RunJson:
         raw = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in _NOT_JSON}
@@ -156,6 +156,7 @@ class RunRecord:
             "decisions": self.schedule,
             "steps": [s.to_json() for s in self.steps],
             "sleeps": [[i, sleep_to_json(sl)] for i, sl in sorted(self.sleeps.items())],
+            "blocked_at": self.blocked_at,
         }
 
     @property
@@ -301,4 +302,5 @@ async def _run(
         races=[[steps[j].label, steps[k].label] for j, k in races(steps)],
         steps=steps,
         sleeps=getattr(strategy, "sleeps", {}),
+        blocked_at=getattr(strategy, "blocked_at", None),
     )

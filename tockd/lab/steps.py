@@ -11,7 +11,6 @@ footprint (tockd/kernel/footprint.py). From the steps follow:
 - the run's *ordering*: its equivalence class (Mazurkiewicz trace), as a hash of the
   order of the dependent steps only. Two runs that differ only by swapping independent
   steps have the same ordering;
-- sleep sets: the actors whose next step need not be tried again here (`wake`).
 """
 
 from __future__ import annotations
@@ -27,7 +26,7 @@ TIME = "time"
 #: the actor of an injected fault, restart or failure (adversity)
 ADVERSITY = "adversity"
 
-#: one step as JSON: [actor, node, [[resource, mode], ...], label, after]
+#: one step as JSON: [actor, node, [[resource, mode], ...], label, after, ends_turn]
 StepJson = list[object]
 
 
@@ -42,15 +41,21 @@ class Step:
     label: str  # what the step did, for people ("rot13_client: command ipc.2")
     #: decisions taken before this step began
     after: int
+    #: the step ended the actor's turn (its process stopped running: it yielded with
+    #: nothing to do, exited or faulted; time's steps always do), so whoever goes next
+    #: goes at no cost
+    ends_turn: bool = False
 
     def to_json(self) -> StepJson:
-        return [self.actor, self.node, sorted(self.fp.items()), self.label, self.after]
+        fp = sorted(self.fp.items())
+        return [self.actor, self.node, fp, self.label, self.after, self.ends_turn]
 
     @staticmethod
     def from_json(data: StepJson) -> Step:
-        actor, node, fp, label, after = data
+        actor, node, fp, label, after, ends_turn = data
         assert isinstance(fp, list) and isinstance(node, int) and isinstance(after, int)
-        return Step(str(actor), node, {str(r): int(m) for r, m in fp}, str(label), after)
+        footprint = {str(r): int(m) for r, m in fp}
+        return Step(str(actor), node, footprint, str(label), after, bool(ends_turn))
 
 
 def actor_of(option: str) -> str | None:
@@ -139,16 +144,6 @@ def ordering_of(steps: list[Step]) -> str:
     return ordering.digest()
 
 
-def wake(sleep: dict[str, Footprint], step: Step) -> dict[str, Footprint]:
-    """The sleep set after `step`: an actor stays asleep while the steps taken are
-    independent of the step it would take."""
-    return {
-        actor: fp
-        for actor, fp in sleep.items()
-        if actor != step.actor and not conflicts(fp, step.fp)
-    }
-
-
 __all__ = [
     "ADVERSITY",
     "TIME",
@@ -158,5 +153,4 @@ __all__ = [
     "actor_of",
     "ordering_of",
     "races",
-    "wake",
 ]
