@@ -7,8 +7,10 @@ every run to the end) with 1 and 2 jobs; the time from asking for an app process
 its first syscall arriving at the kernel, forked from the warm zygote against a cold
 `python -m apps_py.libtock.runtime` start, and a bare `python -c pass` for scale; and
 the Ray row (bench/_ray_row.py): a local two-node cluster against --jobs 2. With
---exhaustive, the whole exhaustive sweep of the board under the version 1 timer rule
-(the baseline) and today's: runs/s, distinct observations, new observations per second.
+--exhaustive, the whole exhaustive sweep of the board in hardened mode: every schedule
+under the version 1 timer rule and under today's (the baselines), and with reduction
+(tockd/lab/dpor.py) on 1 and 2 jobs: runs/s, distinct orderings and new orderings per
+second, distinct observations.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -36,18 +39,28 @@ from tockd.zygote import Zygote, app_environment  # noqa: E402
 BOARD = ROOT / "configs/rot13_report.toml"
 
 
-def exhaustive(timers: str) -> Summary:
-    """The whole exhaustive sweep of BOARD (preemption bound 2), one job, every run to
-    the end, under the timer rule `timers`."""
+def hardened_board(where: Path) -> Path:
+    """BOARD in hardened mode (issue 16 measures the sweep there: nothing violates, so
+    the whole tree is searched)."""
+    board = where / "rot13_report_hardened.toml"
+    text = BOARD.read_text().replace('kernel_mode = "tock"', 'kernel_mode = "hardened"')
+    board.write_text(text)
+    return board
+
+
+def exhaustive(board: Path, timers: str, reduce: bool, jobs: int = 1) -> Summary:
+    """The whole exhaustive sweep of `board` (preemption bound 2), every run to the end,
+    under the timer rule `timers`, with or without the reduction."""
     return explore(
-        BOARD,
+        board,
         ["notify-delivered"],
         strategy="exhaustive",
         runs=1_000_000,
-        jobs=1,
+        jobs=jobs,
         stop_at_first=False,
         shrink=False,
         timers=timers,
+        reduce=reduce,
     )
 
 
@@ -55,9 +68,9 @@ def exhaustive_row(name: str, s: Summary) -> str:
     found = len(s.observations)
     last = s.new_observation_at[-1] if s.new_observation_at else 0
     return (
-        f"exhaustive {BOARD.name}, {name:<9} {s.runs:5} runs in {s.seconds:5.1f} s  "
-        f"{s.runs_per_second:6.1f} runs/s  {found} observations "
-        f"({found / s.seconds:.2f} new/s; the last at run {last})"
+        f"{name:<34} {s.runs:5} runs in {s.seconds:5.1f} s  {s.runs_per_second:6.1f} runs/s  "
+        f"{len(s.orderings):4} orderings ({len(s.orderings) / s.seconds:5.1f} new/s)  "
+        f"{found} observations (the last at run {last})"
     )
 
 
@@ -171,8 +184,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--exhaustive",
         action="store_true",
-        help="also the whole exhaustive sweep, one job, under the old and the new timer "
-        "rule: runs/s, and observations and how fast new ones came (about 2 minutes)",
+        help="also the whole exhaustive sweep of the hardened board: every schedule under "
+        "the old and the new timer rule (the baseline), and reduced with 1 and 2 jobs: "
+        "runs/s, orderings and how fast new ones came, observations (about 5 minutes)",
     )
     args = ap.parse_args(argv)
     os.chdir(ROOT)
@@ -191,9 +205,18 @@ def main(argv: list[str] | None = None) -> int:
     print(f"explore {BOARD.name}: {args.runs} runs, 1 job   {one:6.1f} runs/s")
     print(f"explore {BOARD.name}: {args.runs} runs, 2 jobs  {two:6.1f} runs/s ({two / one:.2f}x)")
     if args.exhaustive:
-        # the baseline (version 1 timer rule) and today's, in one run (issue 16)
-        for rule in ("implicit", "decided"):
-            print(exhaustive_row(rule, exhaustive(rule)))
+        # the baseline (every schedule, version 1 timer rule) and today's, in one run
+        with tempfile.TemporaryDirectory() as tmp:
+            board = hardened_board(Path(tmp))
+            print(f"exhaustive sweeps of {board.name}, preemption bound 2:")
+            rows = [
+                ("every schedule, implicit timers, 1 job", "implicit", False, 1),
+                ("every schedule, decided timers, 1 job", "decided", False, 1),
+                ("reduced, 1 job", "decided", True, 1),
+                ("reduced, 2 jobs", "decided", True, 2),
+            ]
+            for name, rule, reduce, jobs in rows:
+                print(exhaustive_row(name, exhaustive(board, rule, reduce, jobs)), flush=True)
     if not args.no_ray:
         from _ray_row import ray_row  # bench/ is on sys.path when run as a script
 

@@ -98,10 +98,11 @@ def _print_sweep(args: argparse.Namespace, s: Summary) -> None:
         "count apart)"
     )
     if s.coverage is not None:
-        points, tried, offered = s.coverage
+        points, states, tried, offered = s.coverage
         print(
-            f"{'decisions':<22}{points} decision points; {tried} of the {offered} options "
-            "there tried (the others only reorder independent steps, or pass the bound)"
+            f"{'decisions':<22}{points} decision points in {states} distinct states; "
+            f"{tried} of the {offered} options there tried (the others only reorder "
+            "independent steps, or pass the bound)"
         )
     print(f"{'violations':<22}{s.violations}\n{'timeouts':<22}{s.timeouts}")
     _print_pairs(s)

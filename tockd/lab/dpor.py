@@ -256,9 +256,9 @@ class DporSearch:
         #: runs cut short at a state already searched
         self.pruned = 0
 
-    def coverage(self) -> tuple[int, int, int]:
-        """Decision coverage: (decision points reached, options tried there, options
-        offered there)."""
+    def coverage(self) -> tuple[int, int, int, int]:
+        """Decision coverage: (decision points in the tree, the distinct states they and
+        the runs folded in reached, options tried at them, options offered there)."""
         points = tried = offered = 0
         stack = [self.root] if self.root is not None else []
         while stack:
@@ -267,7 +267,7 @@ class DporSearch:
             tried += len(node.done)
             offered += len(node.options)
             stack.extend(node.children.values())
-        return points, tried, offered
+        return points, len({key[0] for key in self.states}), tried, offered
 
     def next_round(self) -> list[Branch]:
         """Up to ROUND branches to run now, deepest first; [] when the search is done."""

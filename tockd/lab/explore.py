@@ -87,8 +87,9 @@ class Summary:
     #: racing pairs of steps, in the order runs saw them: (earlier, later) -> [runs
     #: that saw them so, of which violating]
     pairs: dict[tuple[str, str], list[int]] = field(default_factory=dict)
-    #: exhaustive search with reduction: (decision points, options tried, offered)
-    coverage: tuple[int, int, int] | None = None
+    #: exhaustive search with reduction: (decision points, distinct states, options
+    #: tried, options offered)
+    coverage: tuple[int, int, int, int] | None = None
     resumed: int = 0  # runs read back from the resume file, not run again
     nodes: dict[str, NodeStats] = field(default_factory=dict)  # this sweep's runs by node
 
@@ -329,11 +330,6 @@ class _ReducedFeed:
             self.search.absorb(branch, run_trace(data.pop("trace")))
         self.round, self.back = [], {}
         return records
-
-    @property
-    def coverage(self) -> tuple[int, int, int]:
-        """(decision points, options tried there, options offered there)."""
-        return self.search.coverage()
 
 
 def _sweep(ex: Executor, feed: _Feed | _ReducedFeed, tally: _Tally) -> None:

@@ -35,7 +35,7 @@ def status(s: Summary, total: int) -> str:
     with several nodes, each node's runs and runs/s too."""
     line = (
         f"runs {s.runs}/{total}  {s.runs_per_second:6.1f} runs/s  "
-        f"observations {len(s.observations)}  "
+        f"orderings {len(s.orderings)}  observations {len(s.observations)}  "
         f"violations {s.violations}  timeouts {s.timeouts}"
     )
     if len(s.nodes) > 1:
