@@ -64,6 +64,18 @@ def test_the_reduced_sweep_sees_what_the_full_sweep_sees(name: str, tmp_path: Pa
     assert reduced.coverage is not None and full.coverage is None
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["rot13_report", "rot13_report_hardened"])
+def test_at_bound_two_too(name: str, tmp_path: Path) -> None:
+    """The bound the issue measures at: about 5 minutes for both (-m slow)."""
+    board = _hardened(tmp_path) if name.endswith("hardened") else ROOT / f"configs/{name}.toml"
+    full, full_violations = _sweep(board, reduce=False, bound=2)
+    reduced, reduced_violations = _sweep(board, reduce=True, bound=2)
+    assert reduced.observations == full.observations
+    assert reduced_violations == full_violations
+    assert reduced.runs * 4 < full.runs
+
+
 def test_footprints_conflict_as_documented() -> None:
     assert conflicts({"p0": WRITE}, {"p0": READ})
     assert not conflicts({"time": READ}, {"time": READ})
