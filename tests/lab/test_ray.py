@@ -192,10 +192,11 @@ def test_resume_a_killed_cluster_sweep_from_its_file(
     assert "identical digest" in r.stdout
 
 
+@pytest.mark.parametrize("reduce", [True, False])
 def test_exhaustive_search_split_across_the_cluster_does_each_schedule_once(
-    cluster: LoopbackCluster, tmp_path: Path
+    cluster: LoopbackCluster, tmp_path: Path, reduce: bool
 ) -> None:
-    def prefixes(**kw: Any) -> list[tuple[int, ...]]:
+    def runs(**kw: Any) -> list[tuple[tuple[int, ...], str]]:
         out = tmp_path / f"{len(kw)}.jsonl"
         with out.open("w") as f:
             explore(
@@ -206,15 +207,18 @@ def test_exhaustive_search_split_across_the_cluster_does_each_schedule_once(
                 runs=1000,
                 out=f,
                 shrink=False,
+                reduce=reduce,
                 **kw,
             )
-        return [tuple(r["strategy"]["prefix"]) for r in _records(out)]
+        return [(tuple(r["strategy"]["prefix"]), r["digest"]) for r in _records(out)]
 
-    sequential = prefixes()
+    sequential = runs()
     with RayExecutor(cluster.address) as ex:
-        split = prefixes(executor=ex, batch=4)
+        split = runs(executor=ex, batch=4)
     assert len(split) == len(set(split)) == len(sequential)  # the whole tree, once
     assert set(split) == set(sequential)
+    if reduce:  # the reduced search takes its records back in the order they went out
+        assert split == sequential
 
 
 def test_a_throwaway_local_cluster_gives_the_same_runs(
