@@ -136,25 +136,37 @@ PAIRS_SHOWN = 6
 
 
 def _print_pairs(s: Summary) -> None:
-    """The racing pairs of steps runs saw, in each order, with how many of those runs
-    violated: first the pairs whose order decided a violation."""
+    """The racing pairs of steps runs saw: first the pairs seen in both orders, those
+    whose order made the most difference to violating a property first; then pairs
+    seen in one order only, in runs that violated."""
     if not s.pairs:
         return
-    both = {frozenset(p) for p in s.pairs if (p[1], p[0]) in s.pairs}
+    both = {tuple(sorted(p)) for p in s.pairs if (p[1], p[0]) in s.pairs}
     print(
         f"{'racing pairs':<22}{len(s.pairs)} orders of conflicting steps seen; "
         f"{len(both)} pairs in both orders"
     )
 
-    def weight(pair: tuple[str, str]) -> tuple[int, int]:
+    def rate(pair: tuple[str, str]) -> float:
         runs, bad = s.pairs[pair]
-        return (-bad, -runs)
+        return bad / runs
 
-    for earlier, later in sorted(s.pairs, key=weight)[:PAIRS_SHOWN]:
-        runs, bad = s.pairs[(earlier, later)]
-        also = s.pairs.get((later, earlier))
-        other = f"; the other order {also[0]} ({also[1]} violating)" if also else ""
-        print(f"  {earlier}  before  {later}: {runs} runs ({bad} violating){other}")
+    def weight(pair: tuple[str, ...]) -> tuple[float, int]:
+        a, b = pair
+        difference = abs(rate((a, b)) - rate((b, a)))
+        return (-difference, -min(s.pairs[(a, b)][0], s.pairs[(b, a)][0]))
+
+    shown = 0
+    for a, b in sorted(both, key=weight)[:PAIRS_SHOWN]:
+        if rate((b, a)) > rate((a, b)):
+            a, b = b, a  # the order that violated more first
+        (n1, v1), (n2, v2) = s.pairs[(a, b)], s.pairs[(b, a)]
+        print(f"  {a}  before  {b}: {n1} runs ({v1} violating); the other order {n2} ({v2})")
+        shown += 1
+    one_way = [p for p in s.pairs if (p[1], p[0]) not in s.pairs and s.pairs[p][1]]
+    for a, b in sorted(one_way, key=lambda p: -s.pairs[p][1])[: PAIRS_SHOWN - shown]:
+        n, v = s.pairs[(a, b)]
+        print(f"  {a}  before  {b}: {n} runs ({v} violating); never the other order")
 
 
 def _print_violation(s: Summary, first: RunJson) -> None:
