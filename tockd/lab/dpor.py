@@ -64,6 +64,7 @@ class TraceJson(TypedDict):
     steps: list[StepJson]
     sleeps: list[list[object]]  # [[decision index, SleepJson], ...]
     blocked_at: NotRequired[int | None]
+    races: NotRequired[list[list[int]]]  # (j, k) step indices (`steps.races`)
 
 
 #: a sleep set: actor -> the footprint of the step it would take
@@ -224,6 +225,8 @@ class RunTrace:
     sleeps: dict[int, Sleep]
     #: the decision from which the run only repeated runs already made (`Guided`)
     blocked_at: int | None = None
+    #: its races (`steps.races`), when the run already worked them out
+    races: list[tuple[int, int]] | None = None
 
 
 def run_trace(data: TraceJson) -> RunTrace:
@@ -237,6 +240,7 @@ def run_trace(data: TraceJson) -> RunTrace:
         [Step.from_json(s) for s in data["steps"]],
         sleeps,
         data.get("blocked_at"),
+        [(j, k) for j, k in data["races"]] if "races" in data else None,
     )
 
 
@@ -323,7 +327,8 @@ class DporSearch:
         if walked is None:
             return
         path, cut = walked
-        for j, k in races(trace.steps[:cut]):
+        raced = races(trace.steps) if trace.races is None else trace.races
+        for j, k in (pair for pair in raced if pair[1] < cut):
             node_index = trace.steps[j].node
             if 0 <= node_index < len(path):
                 self._add_branch(path, node_index, trace.steps[k].actor)

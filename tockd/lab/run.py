@@ -117,7 +117,7 @@ class RunJson(TypedDict):
 
 
 #: RunRecord fields that are not part of its JSON record
-_NOT_JSON = ("steps", "sleeps", "blocked_at")
+_NOT_JSON = ("steps", "sleeps", "blocked_at", "race_steps")
 
 
 @dataclass
@@ -141,6 +141,7 @@ class RunRecord:
     steps: list[Step] = field(default_factory=list, repr=False)
     sleeps: dict[int, Sleep] = field(default_factory=dict, repr=False)
     blocked_at: int | None = field(default=None, repr=False)
+    race_steps: list[tuple[int, int]] = field(default_factory=list, repr=False)
 
     def to_json(self, with_schedule: bool | None = None) -> RunJson:
         raw = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in _NOT_JSON}
@@ -157,6 +158,7 @@ class RunRecord:
             "steps": [s.to_json() for s in self.steps],
             "sleeps": [[i, sleep_to_json(sl)] for i, sl in sorted(self.sleeps.items())],
             "blocked_at": self.blocked_at,
+            "races": [[j, k] for j, k in self.race_steps],
         }
 
     @property
@@ -284,6 +286,7 @@ async def _run(
     verdict = "timeout" if timed_out else "violation" if (violations or invariants) else "ok"
     console = console_text(events)
     steps = sched.steps
+    raced = races(steps)
     return RunRecord(
         seed=seed,
         strategy=strategy.describe(),
@@ -299,7 +302,8 @@ async def _run(
         console=console,
         observation=observation_of(events),
         ordering=ordering_of(steps),
-        races=[[steps[j].label, steps[k].label] for j, k in races(steps)],
+        races=[[steps[j].label, steps[k].label] for j, k in raced],
+        race_steps=raced,
         steps=steps,
         sleeps=getattr(strategy, "sleeps", {}),
         blocked_at=getattr(strategy, "blocked_at", None),

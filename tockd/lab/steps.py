@@ -78,11 +78,18 @@ def races(steps: list[Step]) -> list[tuple[int, int]]:
     out: list[tuple[int, int]] = []
     clocks: list[dict[str, int]] = []
     last: dict[str, int] = {}
+    by_resource: dict[str, list[int]] = {}  # the steps that touched each resource
     for k, step in enumerate(steps):
         prev = clocks[last[step.actor]] if step.actor in last else {}
         clock = dict(prev)
+        if EVERYTHING in step.fp:
+            candidates: set[int] = set(range(k))
+        else:
+            candidates = set(by_resource.get(EVERYTHING, ()))
+            for resource in step.fp:
+                candidates.update(by_resource.get(resource, ()))
         race: int | None = None
-        for j in range(k - 1, -1, -1):
+        for j in sorted(candidates, reverse=True):
             other = steps[j]
             if other.actor == step.actor or not conflicts(other.fp, step.fp):
                 continue
@@ -94,6 +101,8 @@ def races(steps: list[Step]) -> list[tuple[int, int]]:
         clock[step.actor] = k
         clocks.append(clock)
         last[step.actor] = k
+        for resource in step.fp:
+            by_resource.setdefault(resource, []).append(k)
         if race is not None:
             out.append((race, k))
     return out
