@@ -185,6 +185,8 @@ class Node:
     #: the tried options whose step ended its actor's turn (`Step.ends_turn`)
     turn_ends: set[int] = field(default_factory=set)
     children: dict[int, Node] = field(default_factory=dict)
+    #: its state (`DporSearch._key`)
+    key: tuple[str, str, str] = ("", "", "")
 
     @property
     def actors(self) -> list[str | None]:
@@ -356,7 +358,8 @@ class DporSearch:
             if trace.blocked_at is not None and i >= trace.blocked_at:
                 return path, before  # from here on it repeats runs already made
             node = self.root if parent is None else parent.children.get(path_choice)
-            key = (ordering.digest(), d.kind, d.options[0] if d.kind == "switch" else "")
+            # a node's state is the same on every run through it (runs replay it)
+            key = node.key if node is not None else self._key(ordering, d)
             held = self.states.get(key)
             if held is not None and held.node is not node and held.cost <= cost:
                 self.pruned += 1
@@ -372,6 +375,7 @@ class DporSearch:
                     path_choice,
                     cost,
                     sleep=trace.sleeps.get(i, {}),
+                    key=key,
                 )
                 if any(a is None for a in node.actors):
                     node.backtrack = set(range(len(d.options)))
@@ -397,6 +401,12 @@ class DporSearch:
             cost += _costly(d.kind, d.choice)
             parent, path_choice = node, d.choice
         return path, len(steps)
+
+    @staticmethod
+    def _key(ordering: Ordering, d: Decision) -> tuple[str, str, str]:
+        """A decision point's state: what ran before it, up to the order of independent
+        steps, and who runs (the options a switch offers depend on it)."""
+        return (ordering.digest(), d.kind, d.options[0] if d.kind == "switch" else "")
 
     def _add_branch(self, path: list[Node], index: int, actor: str) -> None:
         """Try `actor` at decision `index` of `path` (or every option there, if it could
