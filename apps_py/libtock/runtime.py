@@ -246,10 +246,16 @@ def flush_stdio() -> None:
             pass
 
 
+#: the C library, loaded once: an app forked from the zygote finds it loaded there
+_libc: ctypes.CDLL | None = None
+
+
 def _die_with_parent(parent: int) -> None:
+    global _libc
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if _libc is None:
+            _libc = ctypes.CDLL(None, use_errno=True)
+        _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     except (OSError, AttributeError):
         pass
     if os.getppid() != parent:

@@ -29,6 +29,7 @@ has, then exits.
 
 from __future__ import annotations
 
+import faulthandler
 import gc
 import importlib.abc
 import importlib.machinery
@@ -303,6 +304,9 @@ def main(argv: list[str] | None = None) -> None:
     seccomp.install_host_layer()  # the seccomp layer that holds for the zygote too
     landlock_rules.fs_rules(None)  # the Landlock rules every app shares, resolved once
     sys.meta_path.insert(0, PRECOMPILED)
+    # the fatal-signal handlers and their stack, set up once: an app's own
+    # faulthandler.enable() (runtime.main) then only names its stderr
+    faulthandler.enable()
     gc.disable()
     gc.collect()
     gc.freeze()

@@ -360,3 +360,21 @@ def test_restarting_forger_comes_back_clean(kernel: Kernel) -> None:
     assert ipc(kernel).windows == [] and service.is_alive()
     boot(kernel, client)
     assert call(kernel, client, COMMAND, int(DriverNum.LED), 0) == (129, 4, 0, 0)
+
+
+def test_raw_allows_reads_every_allow_slot_in_order(kernel: Kernel) -> None:
+    # the invariant checks read all allow slots at once: the same pairs, in the same
+    # order, as one plain read per slot
+    client = kernel.processes[0]
+    ipc = kernel.capsules[IPC]
+    assert call(kernel, client, COMMAND, IPC, 1, 0, 0) is not None  # enters its grant
+    spec = ipc.grant_spec
+    assert spec.allow_rw > 1
+    for n in range(spec.allow_rw):
+        forge(kernel, slot(kernel, client, IPC, "allow_rw", n), 0x1000 + n, 7 * n + 1)
+    grant = kernel.grant_if_allocated(client, spec)
+    assert grant is not None
+    one_by_one = [grant.raw_allow_ro(i) for i in range(spec.allow_ro)]
+    one_by_one += [grant.raw_allow_rw(i) for i in range(spec.allow_rw)]
+    assert grant.raw_allows() == one_by_one
+    assert grant.raw_allows()[spec.allow_ro + 1] == (0x1001, 8)

@@ -38,13 +38,16 @@ class Alarm(Capsule):
         state_fields=("reference", "dt", "armed"),
         state_limits=(("armed", 2),),  # a flag; reference and dt are any tick count
     )
+    #: every command keeps to the caller's grant, its timer and the clock, which their
+    #: own footprints record (tockd/kernel/footprint.py)
+    private_commands = frozenset(range(7))
 
     def __init__(self, kernel: Kernel) -> None:
         super().__init__(kernel)
         self._timers: dict[int, int] = {}  # process index -> kernel timer token
 
     def now_ticks(self) -> int:
-        return int(self.kernel.clock() * FREQUENCY_HZ) & _MASK
+        return int(self.kernel.now() * FREQUENCY_HZ) & _MASK
 
     def command(self, proc: Process, cmd: int, arg0: int, arg1: int) -> SyscallReturn:
         try:
@@ -90,7 +93,7 @@ class Alarm(Capsule):
         can fall a hair short in floating point (its tick count truncates to one less),
         and a controlled run jumps the clock to a deadline exactly: step up to the
         first float whose tick count has arrived."""
-        target = int(self.kernel.clock() * FREQUENCY_HZ) + ticks
+        target = int(self.kernel.now() * FREQUENCY_HZ) + ticks
         deadline = target / FREQUENCY_HZ
         while int(deadline * FREQUENCY_HZ) < target:
             deadline = math.nextafter(deadline, math.inf)

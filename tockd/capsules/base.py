@@ -34,6 +34,11 @@ class Capsule:
             return SUCCESS
         return failure(ErrorCode.NOSUPPORT)
 
+    #: commands that touch no state of the capsule's shared by processes (only the
+    #: caller's grant and what the kernel records itself); the others conflict with
+    #: every step that uses the driver (tockd/kernel/footprint.py)
+    private_commands: frozenset[int] = frozenset()
+
     def allow_userspace_readable(
         self, proc: Process, num: int, address: int, size: int
     ) -> SyscallReturn:

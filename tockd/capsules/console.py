@@ -163,6 +163,7 @@ class Console(Capsule):
         if n == 0:
             return b""
         if proc.in_ram(ptr + start, n):
+            self.kernel.touch(f"p{proc.index}")  # the app's memory, maybe while it runs
             return self.kernel.ram.read(ptr + start, n)
         if proc.in_flash(ptr + start, n):
             # a string in flash (console.rs copies from any read-only buffer)
@@ -170,7 +171,7 @@ class Console(Capsule):
         return None
 
     def _transmit(self, proc: Process, data: bytes) -> None:
-        start = self.kernel.clock() if self._freed_at is None else self._freed_at
+        start = self.kernel.now() if self._freed_at is None else self._freed_at
         done_at = start + len(data) * self.seconds_per_byte
         self._tx = _Chunk(proc, proc.identifier, data, done_at)
         self.kernel.set_timer(done_at, self._transmitted, f"console {proc.index}")

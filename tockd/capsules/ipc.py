@@ -44,6 +44,7 @@ from tockd.contract import events as ev
 from tockd.contract.control import IpcClient, IpcView
 from tockd.contract.events import EventKind
 from tockd.kernel.abi import DriverNum, ErrorCode
+from tockd.kernel.footprint import READ
 from tockd.kernel.grant import ForgedGrant, GrantError, GrantSpec
 from tockd.kernel.process import Task, TaskKind
 from tockd.kernel.syscall import SUCCESS, SyscallReturn, failure, success_u32
@@ -78,6 +79,10 @@ HARDENED = {
 
 class Ipc(Capsule):
     driver_num = int(DriverNum.IPC)
+
+    #: discover reads only names; a notify only queues on its target (recorded as
+    #: such); the count of lost notifies (command 4) is the capsule's shared state
+    private_commands = frozenset({0, 1, 2, 3})
 
     def __init__(self, kernel: Kernel, num_procs: int) -> None:
         super().__init__(kernel)
@@ -197,6 +202,7 @@ class Ipc(Capsule):
     def check_allow_rw(self, proc: Process, num: int, address: int, size: int) -> ErrorCode | None:
         if size == 0 or not self._on("refuse_unprotectable_share"):
             return None
+        self.kernel.touch(f"d{self.driver_num}", READ)  # the windows others hold
         return self.shares.refusal(proc, num, address, size)
 
     # ---- delivery (at the target's yield) ---------------------------------------------
@@ -204,6 +210,7 @@ class Ipc(Capsule):
     def deliver_ipc_task(self, target: Process, task: Task) -> None:
         """Tock's `IPC::schedule_upcall(target, caller, type)`, run when `target` yields."""
         kernel = self.kernel
+        kernel.touch(f"d{self.driver_num}")  # windows, held and lost notifies
         caller_index, kind = task.subscribe, task.fnptr
         caller = kernel.processes[caller_index]
         sub = target.index if kind == SERVICE else caller_index

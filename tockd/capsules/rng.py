@@ -66,7 +66,7 @@ class Rng(Capsule):
         self._remaining[ident] = want
         if not waiting:
             self.kernel.set_timer(
-                self.kernel.clock(), lambda: self._fill(proc, ident), f"rng {proc.index}"
+                self.kernel.now(), lambda: self._fill(proc, ident), f"rng {proc.index}"
             )
 
     def _fill(self, proc: Process, ident: int) -> None:

@@ -83,6 +83,8 @@ def _run_sweep(args: argparse.Namespace, props: list[str]) -> Summary:
             ray=args.ray,
             resume=args.resume,
             batch=args.batch,
+            preemption_bound=args.preemption_bound,
+            reduce=False if args.no_reduce else None,
         )
 
 
@@ -90,11 +92,19 @@ def _print_sweep(args: argparse.Namespace, s: Summary) -> None:
     """The sweep's counts; with Ray or several nodes, a line per node."""
     print(
         f"\n{'runs':<22}{s.runs}\n{'runs/s':<22}{s.runs_per_second:.1f}\n"
-        f"{'observations':<22}{_observations(s)}\n"
+        f"{'orderings':<22}{_grown(s, 1, 'runs that only swap independent steps are one')}\n"
+        f"{'observations':<22}{_grown(s, 2, 'what the apps saw')}\n"
         f"{'event streams':<22}{len(s.digests)} distinct (orders of independent steps "
-        "count apart)\n"
-        f"{'violations':<22}{s.violations}\n{'timeouts':<22}{s.timeouts}"
+        "count apart)"
     )
+    if s.coverage is not None:
+        points, tried, offered = s.coverage
+        print(
+            f"{'decisions':<22}{points} decision points; {tried} of the {offered} options "
+            "there tried (the others only reorder independent steps, or pass the bound)"
+        )
+    print(f"{'violations':<22}{s.violations}\n{'timeouts':<22}{s.timeouts}")
+    _print_pairs(s)
     if s.resumed:
         print(f"{'resumed':<22}{s.resumed} runs read back from {args.resume}, not run again")
     if args.ray or len(s.nodes) > 1:
@@ -104,15 +114,46 @@ def _print_sweep(args: argparse.Namespace, s: Summary) -> None:
         print()
 
 
-def _observations(s: Summary) -> str:
-    """Distinct app observations, and how they grew: the run of the last new one, and
-    the runs at which the count reached each quarter of its final value."""
-    found = s.new_observation_at
-    if not found:
+def _grown(s: Summary, column: int, what: str) -> str:
+    """A count of `s.growth` (1: orderings, 2: observations) and how it grew: the runs
+    at which it reached each quarter of its final value."""
+    final = s.growth[-1][column] if s.growth else 0
+    if not final:
         return "0"
-    quarters = sorted({found[max(0, -(-len(found) * q // 4) - 1)] for q in (1, 2, 3, 4)})
-    growth = ", ".join(f"{found.index(run) + 1} by run {run}" for run in quarters)
-    return f"{len(found)} distinct (what the apps saw; {growth})"
+    at: list[tuple[int, int]] = []
+    for q in (1, 2, 3, 4):
+        goal = -(-final * q // 4)
+        run = next(r[0] for r in s.growth if r[column] >= goal)
+        if not at or at[-1][1] != run:
+            at.append((goal, run))
+    growth = ", ".join(f"{n} by run {run}" for n, run in at)
+    return f"{final} distinct ({what}; {growth})"
+
+
+#: racing pairs shown at the end of a sweep
+PAIRS_SHOWN = 6
+
+
+def _print_pairs(s: Summary) -> None:
+    """The racing pairs of steps runs saw, in each order, with how many of those runs
+    violated: first the pairs whose order decided a violation."""
+    if not s.pairs:
+        return
+    both = {frozenset(p) for p in s.pairs if (p[1], p[0]) in s.pairs}
+    print(
+        f"{'racing pairs':<22}{len(s.pairs)} orders of conflicting steps seen; "
+        f"{len(both)} pairs in both orders"
+    )
+
+    def weight(pair: tuple[str, str]) -> tuple[int, int]:
+        runs, bad = s.pairs[pair]
+        return (-bad, -runs)
+
+    for earlier, later in sorted(s.pairs, key=weight)[:PAIRS_SHOWN]:
+        runs, bad = s.pairs[(earlier, later)]
+        also = s.pairs.get((later, earlier))
+        other = f"; the other order {also[0]} ({also[1]} violating)" if also else ""
+        print(f"  {earlier}  before  {later}: {runs} runs ({bad} violating){other}")
 
 
 def _print_violation(s: Summary, first: RunJson) -> None:
@@ -247,6 +288,20 @@ def add_explore(sub: Subparsers) -> None:
         "on appending to it",
     )
     xp.add_argument("--batch", type=int, metavar="N", help="seeds per work item (default: auto)")
+    xp.add_argument(
+        "--preemption-bound",
+        type=int,
+        default=2,
+        metavar="N",
+        help="exhaustive: at most N switches away from a process that could go on "
+        "(default 2; a bug needing more is not found)",
+    )
+    xp.add_argument(
+        "--no-reduce",
+        action="store_true",
+        help="exhaustive: run every schedule, not one per ordering (reordering "
+        "independent steps changes nothing; this is for measuring the reduction)",
+    )
     xp.add_argument(
         "--keep-going",
         action="store_true",

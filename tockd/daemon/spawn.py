@@ -38,10 +38,6 @@ from tockd.kernel.kernel import Kernel
 from tockd.kernel.process import Process
 from tockd.zygote import LOST, Zygote, ZygoteError, app_environment
 
-#: how often `reap_all` looks again at an app that has not exited yet (s); its watcher
-#: task is gone by then, and children exit within milliseconds
-_REAP_POLL_S = 0.0005
-
 
 class Spawner:
     """The OS processes of one board's apps: started, watched, stopped, reaped."""
@@ -313,30 +309,41 @@ class Spawner:
     async def reap_all(self) -> None:
         """Every child we ever started is reaped before the board's run returns."""
         live = [app for app in self._all_os if not app.exited.is_set()]
+        if not live:
+            return
         for app in live:
             app.close()
             app.signal_group(signal.SIGTERM)
             app.signal_group(signal.SIGCONT)
-        with trio.move_on_after(GRACE_S):
-            for app in live:
-                await _exited(app)
-        for app in live:
-            if app.poll() is None:
-                app.signal_group(signal.SIGKILL)
-        for app in live:
-            if app.popen is not None:
-                returncode = app.popen.wait()
-            else:
-                # the zygote reaps a SIGKILLed app at once; if it does not answer, closing
-                # it kills whatever is left
-                with trio.move_on_after(GRACE_S):
+        async with trio.open_nursery() as nursery:
+            # the zygotes' reports of these exits: read as they come, not polled for
+            for zygote in {id(app.zygote): app.zygote for app in live if app.zygote}.values():
+                nursery.start_soon(zygote.serve)
+            with trio.move_on_after(GRACE_S):
+                for app in live:
                     await _exited(app)
-                polled = app.poll()
-                returncode = LOST if polled is None else polled
-            self._reaped(app, returncode)
+            for app in live:
+                if app.poll() is None:
+                    app.signal_group(signal.SIGKILL)
+            for app in live:
+                if app.popen is not None:
+                    returncode = app.popen.wait()
+                else:
+                    # the zygote reaps a SIGKILLed app at once; if it does not answer,
+                    # closing it kills whatever is left
+                    with trio.move_on_after(GRACE_S):
+                        await _exited(app)
+                    polled = app.poll()
+                    returncode = LOST if polled is None else polled
+                self._reaped(app, returncode)
+            nursery.cancel_scope.cancel()
 
 
 async def _exited(app: AppOS) -> None:
-    """Wait until `app` has been reaped, by polling: its watcher task is gone."""
-    while app.poll() is None:  # noqa: ASYNC110
-        await trio.sleep(_REAP_POLL_S)
+    """Wait until `app` has been reaped (its watcher task is gone): the zygote's report
+    of it (`Zygote.serve` must run), or, for a cold start, its pidfd, then its status."""
+    if app.zygote is not None:
+        await app.zygote.wait(app.pid)
+        return
+    while app.poll() is None:
+        await trio.lowlevel.wait_readable(app.pidfd)

@@ -142,6 +142,15 @@ class Grant:
         a, b = self.ram.unpack("<II", self._slot(self.spec.upcalls + self.spec.allow_ro, n))
         return a, b
 
+    def raw_allows(self) -> list[tuple[int, int]]:
+        """Every read-only allow slot, then every read-write one: `raw_allow_ro(i)` for
+        each i, then `raw_allow_rw(i)`, read at once (they lie side by side)."""
+        count = self.spec.allow_ro + self.spec.allow_rw
+        if not count:
+            return []
+        flat = self.ram.unpack("<" + "II" * count, self._slot(self.spec.upcalls, 0))
+        return list(zip(flat[::2], flat[1::2], strict=True))
+
     def raw_state(self) -> dict[str, int]:
         if not self.spec.state_format:
             return {}

@@ -23,12 +23,13 @@ from typing import TYPE_CHECKING, Protocol, cast
 
 from tockd.contract import events as ev
 from tockd.contract.events import Event, EventKind
-from tockd.kernel import grant_alloc, lifecycle, syscall_handlers, tracing, upcall
+from tockd.kernel import footprint, grant_alloc, lifecycle, syscall_handlers, tracing, upcall
 from tockd.kernel import memop as memop_mod
 from tockd.kernel.abi import UPCALL_QUEUE_LEN, ErrorCode, SyscallClass
 from tockd.kernel.driver import Driver, IpcTasks
 from tockd.kernel.events import EventBus
 from tockd.kernel.flash import Flash, FlashError
+from tockd.kernel.footprint import Footprint
 from tockd.kernel.grant import ForgedGrant, Grant, GrantSpec
 from tockd.kernel.mpu import MPU
 from tockd.kernel.process import Process, State, Task
@@ -107,6 +108,9 @@ class Kernel:
         self.panicked: str | None = None
         self.seed = seed
         self.random = random.Random(seed)
+        #: what the current step touches, while the lab's controlled scheduler records
+        #: it (tockd/kernel/footprint.py); None otherwise
+        self.footprint: Footprint | None = None
 
     # ---- board assembly -------------------------------------------------------------
 
@@ -131,6 +135,19 @@ class Kernel:
         if not (proc.flash_start <= address and address + length <= proc.flash_end):
             raise FlashError(f"{address:#x}+{length} is not in the flash of {proc.name}")
         return self.flash.read(address, length)
+
+    def touch(self, resource: str, mode: int = footprint.WRITE) -> None:
+        """The current step uses `resource` (tockd/kernel/footprint.py)."""
+        fp = self.footprint
+        if fp is not None:
+            fp[resource] = fp.get(resource, 0) | mode
+
+    def now(self) -> float:
+        """The time, for a capsule: a read of the clock the current step depends on."""
+        fp = self.footprint
+        if fp is not None:
+            fp["time"] = fp.get("time", 0) | footprint.READ
+        return self.clock()
 
     def new_identifier(self) -> int:
         return next(self._identifiers)
@@ -190,6 +207,14 @@ class Kernel:
         """Run one syscall of `proc` (which must be Running)."""
         proc.syscall_count += 1
         proc.last_call = (cls, r0, r1, r2, r3)  # formatted only when someone asks
+        fp = self.footprint
+        if fp is not None:
+            if cls == SyscallClass.COMMAND and r1 not in getattr(
+                self.capsules.get(r0), "private_commands", ()
+            ):
+                fp[f"d{r0}"] = fp.get(f"d{r0}", 0) | footprint.WRITE
+            elif cls == SyscallClass.EXIT:
+                fp[footprint.EVERYTHING] = footprint.WRITE
         if cls == SyscallClass.YIELD:
             return Outcome(syscall_handlers.yield_call(self, proc, r0, r1, r2))
         if cls == SyscallClass.EXIT:
@@ -245,10 +270,12 @@ class Kernel:
         self, proc: Process, spec: GrantSpec, subscribe: int, args: tuple[int, int, int]
     ) -> UpcallResult:
         """A capsule schedules upcall `subscribe` on `proc`: Tock's `Result<(), UpcallError>`."""
+        self.touch(f"q{proc.index}")
         return upcall.schedule_upcall(self, proc, spec, subscribe, args)
 
     def enqueue_task(self, proc: Process, task: Task) -> bool:
         """Queue `task` on `proc`; False when it did not fit (a dropped upcall)."""
+        self.touch(f"q{proc.index}")
         return upcall.enqueue_task(self, proc, task)
 
     def next_delivery(self, proc: Process) -> Delivery:
@@ -260,10 +287,12 @@ class Kernel:
 
     def terminate(self, proc: Process, completion_code: int | None) -> None:
         """Tock's terminate(): empty the queue, free grants, state Terminated."""
+        self.touch(footprint.EVERYTHING)
         lifecycle.terminate(self, proc, completion_code)
 
     def try_restart(self, proc: Process, completion_code: int | None) -> None:
         """terminate() then reset(): a fresh identifier, Tock's memory marks, `_start`."""
+        self.touch(footprint.EVERYTHING)
         lifecycle.try_restart(self, proc, completion_code)
 
     def start(self, proc: Process) -> bool:
@@ -280,6 +309,7 @@ class Kernel:
 
     def fault(self, proc: Process, reason: str) -> None:
         """The process faulted: record why and apply its fault policy."""
+        self.touch(footprint.EVERYTHING)
         lifecycle.fault(self, proc, reason)
 
     def stop(self, proc: Process) -> bool:
@@ -293,14 +323,29 @@ class Kernel:
     # ---- timers (kernel work, tockd/kernel/timers.py) --------------------------------
 
     def set_timer(self, deadline: float, callback: TimerCallback, label: str = "timer") -> int:
-        """Call `callback` at `deadline` (kernel clock); returns a token for cancel_timer."""
+        """Call `callback` at `deadline` (kernel clock); returns a token for cancel_timer.
+        While footprints are recorded, the timer is the arming step's driver's: firing it
+        touches that driver's state (tockd/kernel/footprint.py)."""
+        fp = self.footprint
+        if fp is not None:
+            fp["timers"] = fp.get("timers", 0) | footprint.ADD
+            callback = self._owned_timer(callback, [r for r in fp if r[0] == "d"])
         token = self.timers.arm(deadline, label, callback)
         if self.os is not None:
             self.os.wake()
         return token
 
+    def _owned_timer(self, callback: TimerCallback, owners: list[str]) -> TimerCallback:
+        def fire() -> None:
+            for owner in owners:
+                self.touch(owner)
+            callback()
+
+        return fire
+
     def cancel_timer(self, token: int) -> None:
         """Forget a timer that has not fired (so re-arming never grows the heap)."""
+        self.touch("timers")
         self.timers.cancel(token)
 
     def next_deadline(self) -> float | None:

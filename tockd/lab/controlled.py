@@ -35,7 +35,10 @@ from typing import TYPE_CHECKING, ClassVar
 from tockd.contract import events as ev
 from tockd.contract.control import ReplayView
 from tockd.contract.events import DecisionKind, EventKind
+from tockd.kernel.abi import DriverNum
+from tockd.kernel.footprint import EVERYTHING, WRITE, Footprint
 from tockd.kernel.scheduler import Scheduler, StoppedReason, register_scheduler
+from tockd.lab.steps import ADVERSITY, TIME, Step
 from tockd.lab.strategy import Decision, RandomWalk, Strategy
 
 if TYPE_CHECKING:
@@ -99,10 +102,19 @@ class ControlledScheduler(Scheduler):
         #: the schedule file this run follows (tockd/lab/follow.py) as the control
         #: socket's `replay` op shows it; None for a run that follows none
         self.follows: Callable[[], ReplayView] | None = None
+        #: the run cut into steps with their footprints (tockd/lab/steps.py)
+        self.steps: list[Step] = []
+        #: the step under way: actor, node, footprint, decisions before it
+        self._step: tuple[str, int, Footprint, int] | None = None
+        self._chosen = -1  # the decision that chose the next step of a process, if any
+        self.node = -1
 
     # ---- decisions ----------------------------------------------------------------------
 
     def decide(self, kind: DecisionKind, options: list[str]) -> int:
+        """Ask the strategy to pick one of `options`, and record the decision.
+        `self.node` is then its index, -1 when there was nothing to decide."""
+        self.node = -1
         if len(options) == 1:
             return 0
         if len(self.decisions) >= self.max_decisions:
@@ -112,6 +124,7 @@ class ControlledScheduler(Scheduler):
         if not 0 <= choice < len(options):
             raise ValueError(f"strategy chose {choice} of {len(options)} options")
         self.decisions.append(Decision(kind, list(options), choice))
+        self.node = len(self.decisions) - 1
         self.kernel.emit(
             ev.Decision(
                 kind=EventKind.DECISION,
@@ -137,6 +150,7 @@ class ControlledScheduler(Scheduler):
                 self._maybe_adversity()
             forced, self._forced = self._forced, None
             if forced is not None and forced.ready():
+                self._begin(str(forced.index), self._chosen)
                 return forced, None
             ready = [p for p in kernel.processes if p.ready()]
             deadline = kernel.next_deadline()
@@ -146,42 +160,83 @@ class ControlledScheduler(Scheduler):
             if not options:
                 return None
             pick = self.decide(DecisionKind.RUN, options)
+            node = self.node
             if pick < len(ready):
+                self._begin(str(ready[pick].index), node)
                 return ready[pick], None
-            self._advance()  # let time pass: the next timer fires first
+            self._advance(node)  # let time pass: the next timer fires first
 
     def continue_process(self, proc: Process) -> bool:
+        self._end(proc)
         if not self.decides_timers:
             self.clock.tick(self.syscall_cost)
         while True:  # a timer interrupt fires, then the choice is taken again
             others = [p for p in self.kernel.processes if p is not proc and p.ready()]
             deadline = self.kernel.next_deadline() if self.decides_timers else None
             if not others and deadline is None:
+                self._begin(str(proc.index), -1)
                 return True
             options = [f"continue {proc.index}", *(f"preempt {p.index}" for p in others)]
             if deadline is not None:
                 options.append(self._advance_label(deadline))
             pick = self.decide(DecisionKind.SWITCH, options)
+            node = self.node
             if pick == 0:
+                self._begin(str(proc.index), node)
                 return True
             if pick <= len(others):
                 self._forced = others[pick - 1]
+                self._chosen = node
                 return False
-            self._advance()
+            self._advance(node)
 
     def _advance_label(self, deadline: float) -> str:
         us = round((deadline - self.clock()) * 1e6)
         return f"advance {max(0, us) if self.decides_timers else us}us"
 
-    def _advance(self) -> None:
-        """Let time pass to the next timer's deadline, and fire what is due then."""
+    def _advance(self, node: int) -> None:
+        """Let time pass to the next timer's deadline, and fire what is due then: a step
+        of time, chosen by decision `node` (-1: there was no choice)."""
         deadline = self.kernel.next_deadline()
         assert deadline is not None  # "advance" is offered only with a timer pending
+        self._begin(TIME, node)
+        self.kernel.touch("time")
+        self.kernel.touch("timers")
         self.clock.advance_to(deadline)
         self.kernel.run_due_timers(self._choose_timer)
+        self._end(None)
 
     def result(self, proc: Process, reason: StoppedReason, used_us: int | None) -> None:
-        pass
+        self._end(proc)
+
+    # ---- steps --------------------------------------------------------------------------
+
+    def _begin(self, actor: str, node: int) -> None:
+        """A step of `actor` starts: the kernel records what it touches from now on."""
+        fp: Footprint = {}
+        self._step = (actor, node, fp, len(self.decisions))
+        self._chosen = -1
+        self.kernel.footprint = fp
+
+    def _end(self, proc: Process | None) -> None:
+        """The current step is over (`proc`: the process that took it, None for time)."""
+        current, self._step = self._step, None
+        self.kernel.footprint = None
+        if current is None:
+            return
+        actor, node, fp, after = current
+        label = "time passes"
+        if proc is not None:
+            fp[f"p{proc.index}"] = WRITE
+            for window in getattr(self.kernel.ipc, "windows", ()):
+                if window.holder == proc.index:  # its code may touch those bytes
+                    fp[f"p{window.owner}"] = WRITE
+            label = call_label(self.kernel, proc)
+        elif actor == ADVERSITY:
+            label = "adversity"
+        step = Step(actor, node, fp, label, after)
+        self.steps.append(step)
+        self.strategy.on_step(step)
 
     def idle_advance(self) -> bool:
         """Nothing is ready: jump to the next timer. False if there is none."""
@@ -189,7 +244,7 @@ class ControlledScheduler(Scheduler):
         if deadline is None:
             return False
         if self.decides_timers:
-            self._advance()  # the only thing that can happen: no choice to record
+            self._advance(-1)  # the only thing that can happen: no choice to record
         else:
             self.clock.advance_to(deadline)
         return True
@@ -220,6 +275,8 @@ class ControlledScheduler(Scheduler):
             return
         what, index = options[pick].split()
         proc = kernel.processes[int(index)]
+        self._begin(ADVERSITY, self.node)
+        kernel.touch(EVERYTHING)
         kernel.emit(ev.Adversity(kind=EventKind.ADVERSITY, action=what), proc)
         if what == "fault":
             kernel.fault(proc, "adversity: fault injected by the strategy")
@@ -229,6 +286,52 @@ class ControlledScheduler(Scheduler):
             proc.adversity.add("grant_fail")
         else:
             proc.adversity.add("queue_full")
+        self._end(None)
+
+
+_CLASSES = {
+    0: "yield",
+    1: "subscribe",
+    2: "command",
+    3: "allow_rw",
+    4: "allow_ro",
+    5: "memop",
+    6: "exit",
+    7: "allow_ur",
+}
+
+
+#: commands worth a name in a step's label: (driver, command) -> name
+_COMMANDS = {
+    (DriverNum.IPC, 1): "discover",
+    (DriverNum.IPC, 2): "notify service",
+    (DriverNum.IPC, 3): "notify client",
+    (DriverNum.CONSOLE, 1): "write",
+    (DriverNum.CONSOLE, 2): "read",
+    (DriverNum.ALARM, 5): "set alarm",
+}
+
+
+_DRIVERS = {int(d) for d in DriverNum}
+
+
+def call_label(kernel: Kernel, proc: Process) -> str:
+    """The last syscall of `proc`, for people: "rot13_client: command ipc.2 (notify
+    service)"; a process is named by the last part of its package name."""
+    who = proc.name.rsplit(".", 1)[-1]
+    call = proc.last_call
+    if not call:
+        return f"{who}: start"
+    cls, r0, r1 = call[0], call[1], call[2]
+    what = _CLASSES.get(cls, f"class {cls}")
+    if cls in (0, 5, 6):
+        return f"{who}: {what} {r0}"
+    try:
+        name = DriverNum(r0).name.lower()
+    except ValueError:
+        name = f"{r0:#x}"
+    known = _COMMANDS.get((DriverNum(r0), r1)) if cls == 2 and r0 in _DRIVERS else None
+    return f"{who}: {what} {name}.{r1}" + (f" ({known})" if known else "")
 
 
 # a board may name it once the lab is loaded (tockd.runner loads it for such a board)

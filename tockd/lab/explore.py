@@ -37,6 +37,7 @@ from typing import IO, cast
 
 from tockd.board import parse_board
 from tockd.lab.controlled import TIMER_RULES
+from tockd.lab.dpor import Branch, DporSearch, run_trace
 from tockd.lab.executor import Executor, default_batch, make_executor
 from tockd.lab.properties import resolve
 from tockd.lab.run import zygote_session
@@ -49,7 +50,7 @@ from tockd.lab.shrink import (
     write_schedule,
 )
 from tockd.lab.strategy import make_strategy
-from tockd.lab.work import SPLIT_DEPTH, Exploration, RunJson, Subtree, Work
+from tockd.lab.work import SPLIT_DEPTH, Done, Exploration, RunJson, Subtree, Work
 
 
 @dataclass
@@ -78,6 +79,16 @@ class Summary:
     observations: set[str] = field(default_factory=set)
     #: the run (1-based, in arrival order) at which each new observation appeared
     new_observation_at: list[int] = field(default_factory=list)
+    #: distinct orderings (tockd/lab/steps.py): runs that only swap independent steps
+    #: are one ordering; what exhaustive search with reduction runs once each
+    orderings: set[str] = field(default_factory=set)
+    #: (runs, orderings, observations) each time one of the two counts grew
+    growth: list[tuple[int, int, int]] = field(default_factory=list)
+    #: racing pairs of steps, in the order runs saw them: (earlier, later) -> [runs
+    #: that saw them so, of which violating]
+    pairs: dict[tuple[str, str], list[int]] = field(default_factory=dict)
+    #: exhaustive search with reduction: (decision points, options tried, offered)
+    coverage: tuple[int, int, int] | None = None
     resumed: int = 0  # runs read back from the resume file, not run again
     nodes: dict[str, NodeStats] = field(default_factory=dict)  # this sweep's runs by node
 
@@ -111,6 +122,7 @@ def explore(
     batch: int | None = None,
     preemption_bound: int = 2,
     timers: str = "decided",
+    reduce: bool | None = None,
 ) -> Summary:
     """Explore `runs` schedules of `board`; see the module docstring.
 
@@ -118,7 +130,9 @@ def explore(
     cluster address: see `tockd.lab.executor`), `batch` seeds at a time. `resume`: the
     JSONL file of an earlier sweep (its `out`); the seeds it holds are not run again.
     `timers`: the timer rule of the runs (tockd/lab/controlled.py); "implicit", the rule
-    of version 1 schedules, is there to measure against.
+    of version 1 schedules, is there to measure against. `reduce`: exhaustive search
+    runs one schedule per ordering (tockd/lab/dpor.py); by default it does unless
+    `adversity` is on; False runs every schedule.
     """
     path = Path(board)
     sweep = _prepare(path, properties, strategy, seed, check, adversity, preemption_bound)
@@ -126,6 +140,9 @@ def explore(
         raise ValueError(f"timers must be one of {', '.join(TIMER_RULES)}, not {timers!r}")
     sweep = dataclasses.replace(sweep, timers=timers)
     tally = _Tally(Summary(), runs, stop_at_first, out, progress)
+    if reduce is None:
+        reduce = not adversity  # an injected fault depends on every step
+    sweep = dataclasses.replace(sweep, reduce=reduce)
     done_seeds = _read_back(resume, strategy, seed, tally) if resume is not None else set()
     owned = executor is None
     ex = executor if executor is not None else make_executor(jobs, ray)
@@ -134,12 +151,15 @@ def explore(
             ex.open()
             size = batch or default_batch(runs, ex)
             seeds = (s for s in range(seed, seed + runs) if s not in done_seeds)
-            _sweep(ex, _Feed.of(sweep, ex, seeds, size), tally)
+            feed = _Feed.of(sweep, ex, seeds, size)
+            _sweep(ex, feed, tally)
         finally:
             if owned:
                 ex.close()
         summary = tally.summary
         summary.seconds = time.monotonic() - tally.start
+        if isinstance(feed, _ReducedFeed):
+            summary.coverage = feed.search.coverage()
         if summary.first is not None and shrink:
             _shrink_and_save(summary, summary.first, sweep, path, save)
     return summary
@@ -181,10 +201,22 @@ class _Tally:
         s = self.summary
         s.runs += 1
         s.digests.add(data["digest"])
+        before = len(s.orderings), len(s.observations)
         observation = data.get("observation")
-        if observation is not None and observation not in s.observations:
+        if observation and observation not in s.observations:
             s.observations.add(observation)
             s.new_observation_at.append(s.runs)
+        ordering = data.get("ordering")
+        if ordering:
+            s.orderings.add(ordering)
+        if (len(s.orderings), len(s.observations)) != before:
+            s.growth.append((s.runs, len(s.orderings), len(s.observations)))
+        violating = data["verdict"] == "violation"
+        for earlier, later in {(a, b) for a, b in data.get("races", [])}:
+            seen = s.pairs.setdefault((earlier, later), [0, 0])
+            seen[0] += 1
+            seen[1] += violating
+
         node = s.nodes.setdefault(str(data.get("node")), NodeStats()) if fresh else None
         if node is not None:
             node.runs += 1
@@ -240,11 +272,15 @@ class _Feed:
     subtrees: deque[Subtree] = field(default_factory=deque)
 
     @classmethod
-    def of(cls, sweep: Exploration, ex: Executor, seeds: Iterator[int], size: int) -> _Feed:
+    def of(
+        cls, sweep: Exploration, ex: Executor, seeds: Iterator[int], size: int
+    ) -> _Feed | _ReducedFeed:
         """Exhaustive search has no seeds: the whole tree, split by prefix when several
-        workers share it."""
+        workers share it, or searched with reduction (the default without adversity)."""
         if sweep.strategy != "exhaustive":
             return cls(sweep, seeds, size)
+        if sweep.reduce:
+            return _ReducedFeed(sweep, DporSearch(sweep.preemption_bound))
         split = 0 if ex.workers == 1 else SPLIT_DEPTH
         return cls(sweep, iter(()), size, deque([Subtree([], 0, split, size)]))
 
@@ -255,8 +291,52 @@ class _Feed:
         seeds = tuple(itertools.islice(self.seeds, self.size))
         return Work(self.sweep, seeds=seeds) if seeds else None
 
+    def take(self, done: Done) -> list[RunJson]:
+        """The records of a finished item, to count now; keeps the work it split off."""
+        self.subtrees.extend(done.more)
+        return done.records
 
-def _sweep(ex: Executor, feed: _Feed, tally: _Tally) -> None:
+
+@dataclass
+class _ReducedFeed:
+    """Exhaustive search with reduction: the branches of one round of the search
+    (tockd/lab/dpor.py) go out as items; their records are folded into the search, and
+    counted, in the order they went out, so where they ran changes nothing."""
+
+    sweep: Exploration
+    search: DporSearch
+    queue: deque[Branch] = field(default_factory=deque)
+    round: list[Branch] = field(default_factory=list)
+    back: dict[int, RunJson] = field(default_factory=dict)
+
+    def next(self) -> Work | None:
+        if not self.queue and not self.round:
+            self.round = self.search.next_round()
+            self.queue.extend(self.round)
+        if not self.queue:
+            return None
+        return Work(self.sweep, branches=(self.queue.popleft(),))
+
+    def take(self, done: Done) -> list[RunJson]:
+        for data in done.records:
+            prefix = data["strategy"].get("prefix")
+            slot = next(i for i, b in enumerate(self.round) if b.prefix == prefix)
+            self.back[slot] = data
+        if len(self.back) < len(self.round):
+            return []
+        records = [self.back[i] for i in range(len(self.round))]
+        for branch, data in zip(self.round, records, strict=True):
+            self.search.absorb(branch, run_trace(data.pop("trace")))
+        self.round, self.back = [], {}
+        return records
+
+    @property
+    def coverage(self) -> tuple[int, int, int]:
+        """(decision points, options tried there, options offered there)."""
+        return self.search.coverage()
+
+
+def _sweep(ex: Executor, feed: _Feed | _ReducedFeed, tally: _Tally) -> None:
     """Keep `ex.slots` items in flight and count their records as they come back, until
     the tally is finished; what is still in flight then is cancelled."""
     in_flight = 0
@@ -271,8 +351,7 @@ def _sweep(ex: Executor, feed: _Feed, tally: _Tally) -> None:
             break
         done = ex.next_done()
         in_flight -= 1
-        feed.subtrees.extend(done.more)
-        for data in done.records:
+        for data in feed.take(done):
             if tally.finished():
                 break
             tally.add(data)

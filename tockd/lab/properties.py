@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from tockd.contract import events as ev
 from tockd.contract.events import Event, EventKind
 from tockd.kernel.abi import DriverNum
-from tockd.kernel.mpu import Permission
+from tockd.kernel.mpu import MPU, Permission
 
 if TYPE_CHECKING:
     from tockd.kernel.kernel import Kernel
@@ -118,44 +118,74 @@ class InvariantWatch:
 
     def __init__(self) -> None:
         self.seen: list[str] = []
+        #: what `check_invariants` keeps between steps (see there)
+        self.memo: dict[int, tuple[object, list[str]]] = {}
 
     def after_step(self, kernel: Kernel) -> None:
-        for v in check_invariants(kernel):
+        for v in check_invariants(kernel, self.memo):
             if v not in self.seen:
                 self.seen.append(v)
                 kernel.emit(ev.InvariantViolation(kind=EventKind.INVARIANT_VIOLATION, text=v))
 
 
-def check_invariants(kernel: Kernel) -> list[str]:
-    """The kernel invariants (see the module docstring) on the current state."""
+def check_invariants(
+    kernel: Kernel, memo: dict[int, tuple[object, list[str]]] | None = None
+) -> list[str]:
+    """The kernel invariants (see the module docstring) on the current state.
+
+    `memo`, kept by the caller from one step to the next: each process's MPU verdict
+    (invariant 3) with the values it was computed from, given again while they are the
+    same (they change only when a break moves or a window opens or closes)."""
     out: list[str] = []
     procs = kernel.processes
     ipc = kernel.capsules.get(DriverNum.IPC)
+    # the capsules whose grants hold allowed buffers (the others have no slot to look at)
+    allowing = [
+        c.grant_spec
+        for c in kernel.capsules.values()
+        if c.grant_spec.allow_ro or c.grant_spec.allow_rw
+    ]
+    mpu = kernel.mpu
+    pure_check = type(mpu).check is MPU.check  # a verdict that is a function of the ranges
     for p in procs:
         if not p.is_alive() or p.mpu is None:
             continue
         # 1. allowed buffers never overlap grant memory
-        for capsule in kernel.capsules.values():
-            grant = kernel.grant_if_allocated(p, capsule.grant_spec)
+        for spec in allowing:
+            grant = kernel.grant_if_allocated(p, spec)
             if grant is None:
                 continue
-            spec = capsule.grant_spec
-            slots = [grant.raw_allow_ro(i) for i in range(spec.allow_ro)]
-            slots += [grant.raw_allow_rw(i) for i in range(spec.allow_rw)]
-            for ptr, length in slots:
+            for ptr, length in grant.raw_allows():
                 if length and ptr < p.mem_end and ptr + length > p.kernel_memory_break:
                     out.append(
                         f"{p.name}: allowed buffer {ptr:#x}+{length} overlaps its grant "
                         f"memory (kernel_memory_break {p.kernel_memory_break:#x})"
                     )
         # 3. the MPU covers the break and none of the grant region
-        if p.app_break > p.mem_start and not kernel.mpu.check(
+        ranges = mpu.accessible_ranges(p.mpu)
+        key = (
+            tuple(ranges),
+            p.mem_start,
+            p.app_break,
+            p.mem_end,
+            p.kernel_memory_break,
+            p.name,
+        )
+        kept = memo.get(p.index) if memo is not None and pure_check else None
+        if kept is not None and kept[0] == key:
+            out.extend(kept[1])
+            continue
+        found: list[str] = []
+        if p.app_break > p.mem_start and not mpu.check(
             p.mpu, p.mem_start, p.app_break - p.mem_start, Permission.READ_WRITE
         ):
-            out.append(f"{p.name}: MPU does not cover [mem_start, app_break)")
-        for start, end, _perms in kernel.mpu.accessible_ranges(p.mpu):
+            found.append(f"{p.name}: MPU does not cover [mem_start, app_break)")
+        for start, end, _perms in ranges:
             if start < p.mem_end and end > p.kernel_memory_break and _own(p, start, end):
-                out.append(f"{p.name}: MPU opens its own grant memory {start:#x}..{end:#x}")
+                found.append(f"{p.name}: MPU opens its own grant memory {start:#x}..{end:#x}")
+        if memo is not None and pure_check:
+            memo[p.index] = (key, found)
+        out.extend(found)
     # 2 and 5: IPC windows
     for w in getattr(ipc, "windows", []):
         owner, holder = procs[w.owner], procs[w.holder]

@@ -15,8 +15,8 @@ import contextlib
 import hashlib
 import json
 import time
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, fields
 from typing import NotRequired, TypedDict, cast
 
 import trio
@@ -25,8 +25,12 @@ from tockd.board import BoardConfig
 from tockd.contract.events import Event, EventKind
 from tockd.daemon import Daemon
 from tockd.kernel.events import console_text
+from tockd.kernel.footprint import Footprint
+from tockd.kernel.kernel import Kernel
 from tockd.lab.controlled import TIMERS_DECIDED, ControlledScheduler
+from tockd.lab.dpor import TraceJson, sleep_to_json
 from tockd.lab.properties import InvariantWatch, Property
+from tockd.lab.steps import Step, ordering_of, races
 from tockd.lab.strategy import DecisionJson, Strategy, StrategyJson
 from tockd.zygote import Zygote
 
@@ -97,6 +101,12 @@ class RunJson(TypedDict):
     divergence: str
     #: what the apps observed (`observation_of`); not in records older than issue 16
     observation: NotRequired[str]
+    #: the run's ordering (tockd/lab/steps.py: `ordering_of`); not in older records
+    ordering: NotRequired[str]
+    #: the races of the run as [earlier step, later step] labels (`steps.races`)
+    races: NotRequired[list[list[str]]]
+    #: what exhaustive search with reduction needs back (tockd/lab/dpor.py)
+    trace: NotRequired[TraceJson]
     #: [kind, options, choice] per decision; only in a violating run's record
     schedule: NotRequired[list[DecisionJson]]
     console: NotRequired[dict[str, str]]
@@ -105,6 +115,10 @@ class RunJson(TypedDict):
     #: set by shrinking: decisions off the default path, and replays it took
     essential: NotRequired[int]
     shrink_tries: NotRequired[int]
+
+
+#: RunRecord fields that are not part of its JSON record
+_NOT_JSON = ("steps", "sleeps")
 
 
 @dataclass
@@ -122,17 +136,45 @@ class RunRecord:
     divergence: str = ""
     console: dict[str, str] = field(default_factory=dict)
     observation: str = ""
+    ordering: str = ""
+    races: list[list[str]] = field(default_factory=list)
+    #: the steps, for `trace_json` (not part of the JSON record)
+    steps: list[Step] = field(default_factory=list, repr=False)
+    sleeps: dict[int, dict[str, Footprint]] = field(default_factory=dict, repr=False)
 
     def to_json(self, with_schedule: bool | None = None) -> RunJson:
-        data = cast(RunJson, asdict(self))
-        keep = self.verdict != "ok" if with_schedule is None else with_schedule
+        raw = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in _NOT_JSON}
+        data = cast(RunJson, raw)
+        keep = self.violated if with_schedule is None else with_schedule
         if not keep:
             del data["schedule"], data["console"]
         return data
 
+    def trace_json(self) -> TraceJson:
+        """What exhaustive search with reduction reads back (tockd/lab/dpor.py)."""
+        return {
+            "decisions": self.schedule,
+            "steps": [s.to_json() for s in self.steps],
+            "sleeps": [[i, sleep_to_json(sl)] for i, sl in sorted(self.sleeps.items())],
+        }
+
     @property
     def violated(self) -> bool:
         return self.verdict != "ok"
+
+
+def _unrecorded(check: Callable[[Kernel], None]) -> Callable[[Kernel], None]:
+    """`check` run between steps without counting what it reads in the step's
+    footprint: the invariant checks look at every process, the step did not."""
+
+    def unrecorded(kernel: Kernel) -> None:
+        fp, kernel.footprint = kernel.footprint, None
+        try:
+            check(kernel)
+        finally:
+            kernel.footprint = fp
+
+    return unrecorded
 
 
 def observation_of(events: list[Event]) -> str:
@@ -168,13 +210,17 @@ def observation_of(events: list[Event]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+#: `json.dumps(..., sort_keys=True, default=int)`, without building an encoder per event
+_encode_sorted = json.JSONEncoder(sort_keys=True, default=int).encode
+
+
 def digest_events(events: list[Event]) -> str:
-    """A hash of everything the kernel did, minus wall-clock and OS-assigned values."""
-    h = hashlib.sha256()
-    for e in events:
-        stable = {k: v for k, v in e.items() if k not in _VOLATILE}
-        h.update(json.dumps(stable, sort_keys=True, default=int).encode())
-    return h.hexdigest()[:16]
+    """A hash of everything the kernel did, minus wall-clock and OS-assigned values: the
+    SHA-256 of each event's sorted JSON (without `_VOLATILE` fields), one after another."""
+    text = "".join(
+        _encode_sorted({k: v for k, v in e.items() if k not in _VOLATILE}) for e in events
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def run_once(
@@ -220,7 +266,7 @@ async def _run(
         scheduler=lambda kernel: ControlledScheduler(
             kernel, strategy, adversity=adversity, max_decisions=max_decisions, timers=timers
         ),
-        after_step=watch.after_step if check else None,
+        after_step=_unrecorded(watch.after_step) if check else None,
     )
     kernel = daemon.kernel
     sched = daemon.scheduler
@@ -236,6 +282,7 @@ async def _run(
     faults = [e["reason"] for e in events if e["kind"] == EventKind.FAULT]
     verdict = "timeout" if timed_out else "violation" if (violations or invariants) else "ok"
     console = console_text(events)
+    steps = sched.steps
     return RunRecord(
         seed=seed,
         strategy=strategy.describe(),
@@ -250,4 +297,8 @@ async def _run(
         divergence=getattr(strategy, "detail", ""),
         console=console,
         observation=observation_of(events),
+        ordering=ordering_of(steps),
+        races=[[steps[j].label, steps[k].label] for j, k in races(steps)],
+        steps=steps,
+        sleeps=getattr(strategy, "sleeps", {}),
     )

@@ -20,6 +20,8 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
+from tockd.lab.steps import Step
+
 #: a strategy's own description of itself (its `describe()`): its shape is its own
 StrategyJson = dict[str, object]
 #: a decision as a schedule file and a run record hold it: [kind, options, choice]
@@ -50,6 +52,9 @@ class Strategy:
     """Picks an option at each decision point."""
 
     name = "strategy"
+
+    def on_step(self, step: Step) -> None:
+        """A step of the run ended (tockd/lab/steps.py); most strategies ignore it."""
 
     def choose(self, kind: str, options: list[str], step: int) -> int:
         raise NotImplementedError

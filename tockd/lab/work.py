@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tockd.board import parse_board
+from tockd.lab.dpor import Branch, Guided
 from tockd.lab.properties import resolve
 from tockd.lab.run import RunJson, run_once
 from tockd.lab.strategy import Exhaustive, Strategy, make_strategy
@@ -42,6 +43,9 @@ class Exploration:
     check: bool = True
     adversity: bool = False
     preemption_bound: int = 2
+    #: exhaustive search runs one schedule per ordering (tockd/lab/dpor.py); False:
+    #: every schedule, as before issue 16 (to measure against, or for adversity)
+    reduce: bool = True
     #: the timer rule of the runs (tockd.lab.controlled: "decided", or the version 1
     #: "implicit" one, which bench/explore.py measures as the baseline)
     timers: str = "decided"
@@ -61,11 +65,13 @@ class Subtree:
 
 @dataclass(frozen=True)
 class Work:
-    """One item for a worker: a batch of seeds, or a subtree of exhaustive search."""
+    """One item for a worker: a batch of seeds, a subtree of exhaustive search, or
+    branches of exhaustive search with reduction (tockd/lab/dpor.py)."""
 
     exploration: Exploration
     seeds: tuple[int, ...] = ()
     subtree: Subtree | None = None
+    branches: tuple[Branch, ...] = ()
 
 
 @dataclass
@@ -79,6 +85,8 @@ class Done:
 def run_work(work: Work, node: str) -> Done:
     """Run one work item here; each record names `node`."""
     ex = work.exploration
+    if work.branches:
+        return Done([_run_branch(ex, branch, node) for branch in work.branches])
     if work.subtree is not None:
         return search_subtree(
             work.subtree, ex.preemption_bound, lambda strategy: _run(ex, strategy, None, node)
@@ -86,7 +94,15 @@ def run_work(work: Work, node: str) -> Done:
     return Done([_run(ex, make_strategy(ex.strategy, seed), seed, node) for seed in work.seeds])
 
 
-def _run(ex: Exploration, strategy: Strategy, seed: int | None, node: str) -> RunJson:
+def _run_branch(ex: Exploration, branch: Branch, node: str) -> RunJson:
+    """One run of a branch of the reduced search; its record carries the trace the
+    search reads back."""
+    return _run(ex, Guided(branch.prefix, branch.sleep, ex.preemption_bound), None, node, True)
+
+
+def _run(
+    ex: Exploration, strategy: Strategy, seed: int | None, node: str, trace: bool = False
+) -> RunJson:
     cfg = parse_board(ex.board_text, where=ex.board_path)
     record = run_once(
         cfg,
@@ -99,6 +115,8 @@ def _run(ex: Exploration, strategy: Strategy, seed: int | None, node: str) -> Ru
     )
     data = record.to_json(with_schedule=record.violated)
     data["node"] = node
+    if trace:
+        data["trace"] = record.trace_json()
     return data
 
 

@@ -69,6 +69,11 @@ class MpuConfig:
     flash: Region | None = None
     extra: list[Region] = field(default_factory=list)
     app_block: tuple[int, int] | None = None
+    #: the last `MPU.accessible_ranges` answer: (model, the regions it was computed
+    #: from, the ranges); regions are immutable, so the same regions give the same ranges
+    ranges_memo: tuple[MPU, tuple[Region, ...], tuple[tuple[int, int, int], ...]] | None = field(
+        default=None, repr=False, compare=False
+    )
 
     def regions(self) -> list[Region]:
         out = list(self.app_regions)
@@ -151,7 +156,27 @@ class MPU(ABC):
             raise MpuError(f"no region at {region.start:#x}+{region.size} to remove") from None
 
     def accessible_ranges(self, cfg: MpuConfig) -> list[tuple[int, int, int]]:
-        """Flattened [start, end, perms] triples of everything the process may touch."""
+        """Flattened [start, end, perms] triples of everything the process may touch.
+
+        Asked after every kernel step (the lab's invariants, every context switch),
+        while the regions change only at a break move or an IPC window: the answer is
+        kept in `cfg` and given again (a fresh list) while its regions are the same
+        objects."""
+        regions = cfg.regions()
+        memo = cfg.ranges_memo
+        if (
+            memo is not None
+            and memo[0] is self
+            and len(memo[1]) == len(regions)
+            and all(a is b for a, b in zip(memo[1], regions, strict=True))
+        ):
+            return list(memo[2])
+        ranges = self.compute_ranges(cfg)
+        cfg.ranges_memo = (self, tuple(regions), tuple(ranges))
+        return list(ranges)
+
+    def compute_ranges(self, cfg: MpuConfig) -> list[tuple[int, int, int]]:
+        """`accessible_ranges`, computed (what a model overrides)."""
         out: list[tuple[int, int, int]] = []
         for region in cfg.regions():
             for start, end in region.opened():
@@ -169,7 +194,8 @@ class MPU(ABC):
             return True
         need_end = address + length
         pos = address
-        ranges = [r for r in self.accessible_ranges(cfg) if (r[2] & access) == access]
+        need = int(access)  # int arithmetic: IntFlag's operators cost more than the check
+        ranges = [r for r in self.accessible_ranges(cfg) if (r[2] & need) == need]
         progressed = True
         while pos < need_end and progressed:
             progressed = False

@@ -329,7 +329,7 @@ class CortexM(MPU):
 
     # ---- what the hardware does -------------------------------------------------------
 
-    def accessible_ranges(self, cfg: MpuConfig) -> list[tuple[int, int, int]]:
+    def compute_ranges(self, cfg: MpuConfig) -> list[tuple[int, int, int]]:
         """Ranges a process may touch, resolving overlaps as the hardware does: the highest
         slot wins (a break grown into region 1 can overlap an IPC window)."""
         claimed: list[tuple[int, int]] = []

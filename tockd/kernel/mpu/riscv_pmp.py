@@ -225,7 +225,7 @@ class RiscvPmp(MPU):
 
     # ---- what the hardware does --------------------------------------------------------
 
-    def accessible_ranges(self, cfg: MpuConfig) -> list[tuple[int, int, int]]:
+    def compute_ranges(self, cfg: MpuConfig) -> list[tuple[int, int, int]]:
         """Ranges a process may touch. The lowest slot wins where regions overlap (a break
         grown over an IPC window can make them overlap)."""
         claimed: list[tuple[int, int]] = []

@@ -1,0 +1,86 @@
+"""What one kernel step touches: its footprint, for the lab's reduction of schedules.
+
+The controlled scheduler (tockd/lab/controlled.py) cuts a run into steps: a process
+given the CPU until its next syscall is handled, or time passing to fire the next
+timer. Two steps of different actors are *dependent* when their footprints touch one
+resource in conflicting ways; swapping two adjacent independent steps changes nothing
+any process or the kernel can tell apart, so exploration runs only one order of them
+(tockd/lab/dpor.py). A footprint maps a resource to how it was used:
+
+- `p<i>`: process i's memory and kernel break. Every step of process i writes it
+  (its code may write any of its bytes); another step writes it when a capsule reads
+  or writes i's buffers, a grant is allocated for i, or the step's process holds an
+  IPC window into i's memory (its code may touch those bytes at any time);
+- `q<i>`: process i's upcall queue: written when an upcall or task is queued on i,
+  when i yields (it looks at the queue, or takes from it) and when i subscribes (its
+  pending upcalls of that number are purged). i's other syscalls leave it alone, so
+  an upcall queued while i computes commutes with that computing;
+- `g<i>.<n>`: process i's grant of driver n (its upcall slots, allows and the
+  capsule's state for i): entered by i's syscalls to n and by capsule work for i;
+- `d<n>`: the shared state of driver n (the console's UART, the alarm mux, the IPC
+  registry and its windows): a command to it, capsule work for it at a process's
+  yield or a timer of its own;
+- `timers`: the kernel's pending timers. Arming one *adds* (two adds commute: the order
+  in which two timers were armed never changes which fires first, their deadlines
+  do); passing time to the next deadline or cancelling one writes;
+- `time`: the virtual clock: read by a capsule that asks for the time, written when
+  time passes;
+- `*`: everything: a process ends, faults or restarts (its grants, windows and IPC
+  state go in ways no finer resource describes). Dependent on every other step.
+
+The kernel only records while `Kernel.footprint` is a dict (the controlled scheduler
+sets one per step); otherwise every hook is one attribute test.
+"""
+
+from __future__ import annotations
+
+#: a footprint: resource -> READ | ADD | WRITE bits
+Footprint = dict[str, int]
+
+READ = 1
+ADD = 2
+WRITE = 4
+#: the resource every footprint conflicts with
+EVERYTHING = "*"
+
+
+def process(index: int) -> str:
+    return f"p{index}"
+
+
+def driver(num: int) -> str:
+    return f"d{num}"
+
+
+def note(fp: Footprint, resource: str, mode: int) -> None:
+    fp[resource] = fp.get(resource, 0) | mode
+
+
+def conflicts(a: Footprint, b: Footprint) -> bool:
+    """Do two steps' footprints conflict (at least one writes what the other touches,
+    or one reads what the other adds to)?"""
+    if EVERYTHING in a or EVERYTHING in b:
+        return True
+    if len(b) < len(a):
+        a, b = b, a
+    for resource, mode in a.items():
+        other = b.get(resource)
+        if other is None:
+            continue
+        both = mode | other
+        if both & WRITE or (both & READ and both & ADD):
+            return True
+    return False
+
+
+__all__ = [
+    "ADD",
+    "EVERYTHING",
+    "READ",
+    "WRITE",
+    "Footprint",
+    "conflicts",
+    "driver",
+    "note",
+    "process",
+]

@@ -1,0 +1,384 @@
+"""Exhaustive search that skips schedules which only reorder independent steps.
+
+`Exhaustive` (tockd/lab/strategy.py) tries every option at every decision, so it runs
+every interleaving of steps that do not touch each other, again and again. This search
+(dynamic partial-order reduction, as in Loom or Nidhugg) tries another option only
+where the order of two dependent steps can change (tockd/lab/steps.py), within the same
+preemption bound:
+
+- **Races add branches** (Flanagan and Godefroid, POPL 2005). After each run, for every
+  race (step j of one actor, then a dependent step k of another, nothing between them
+  ordering the two) the decision that chose j gets k's actor as a branch to try: the
+  run where k's actor goes first is of another ordering. If k's actor could not run
+  there, every option there is tried. An option that races with nothing is never tried.
+- **The preemption bound** holds as in `Exhaustive`: a switch away from a process that
+  could go on costs one. A branch over the bound goes instead to the latest earlier
+  decision where the actor could be chosen at no cost (after a process blocked): the
+  conservative rule of bounded POR (Coons, Musuvathi and McKinley, OOPSLA 2013).
+- **Sleep sets guide, they do not prune** (Godefroid 1996). At a decision, an actor
+  whose step was already tried from there sleeps in the sibling branches while the
+  steps taken are independent of that step: a run takes an awake option first, and no
+  branch is added for a sleeping actor. A run never stops because only sleeping actors
+  could go on, as plain sleep sets would have it: under a preemption bound the
+  equivalent run in the sibling branch may need more preemptions than the bound
+  allows, so stopping loses behaviour. On configs/rot13_report.toml (tock mode, bound 2)
+  stopping there missed 1 of the 9 observations of the full sweep; without it, none.
+- **States searched once.** Equivalent prefixes lead to the same state (the same steps
+  ran, dependent ones in the same order). A run's path is folded into the tree only up
+  to the first decision whose state (`steps.Ordering` of the steps before it, and which
+  process runs) the tree already holds with no more preemptions spent: everything
+  after it was searched from there, with at least as much budget left.
+- Decisions that are not an actor's (which of two timers due at once fires first,
+  adversity) are branched on every option, with no sleep set below them.
+
+`DporSearch` keeps the tree and hands out branches: a prefix of choices to replay, and
+the sleep set at its last decision (`Guided` follows it). It hands them out in rounds
+of `ROUND` branches, deepest first, and takes their results back in that order, so
+the same runs are made however many workers run them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TypedDict
+
+from tockd.kernel.footprint import Footprint
+from tockd.lab.steps import Ordering, Step, StepJson, actor_of, races, wake
+from tockd.lab.strategy import Decision, DecisionJson, Strategy, StrategyJson
+
+#: branches handed out per round: their runs may go to several workers at once
+ROUND = 8
+
+#: a sleep set as JSON: [[actor, [[resource, mode], ...]], ...]
+SleepJson = list[list[object]]
+
+
+class TraceJson(TypedDict):
+    """A run's decisions and steps, for the search that chose it (tockd/lab/dpor.py)."""
+
+    decisions: list[DecisionJson]
+    steps: list[StepJson]
+    sleeps: list[list[object]]  # [[decision index, SleepJson], ...]
+
+
+def sleep_to_json(sleep: dict[str, Footprint]) -> SleepJson:
+    return [[actor, sorted(fp.items())] for actor, fp in sorted(sleep.items())]
+
+
+def sleep_from_json(data: SleepJson) -> dict[str, Footprint]:
+    out: dict[str, Footprint] = {}
+    for actor, fp in data:
+        assert isinstance(fp, list)
+        out[str(actor)] = {str(r): int(m) for r, m in fp}
+    return out
+
+
+def _costly(kind: str, option: int) -> bool:
+    """Does taking `option` of a `kind` decision count against the preemption bound?"""
+    return kind in ("switch", "adversity") and option > 0
+
+
+class Guided(Strategy):
+    """Replays `prefix`, then takes the first option whose actor is not asleep and that
+    the preemption bound allows (the first the bound allows, when every one is asleep);
+    `sleep` is the sleep set at the prefix's last decision (the branch)."""
+
+    name = "dpor"
+
+    def __init__(
+        self, prefix: list[int], sleep: dict[str, Footprint], preemption_bound: int = 2
+    ) -> None:
+        self.prefix = list(prefix)
+        self.preemption_bound = preemption_bound
+        self.sleep = dict(sleep)
+        self.active = not self.prefix  # the sleep set applies from the branch on
+        self.preemptions = 0
+        self.taken: list[int] = []
+        #: the sleep set at each decision after the branch, by decision index
+        self.sleeps: dict[int, dict[str, Footprint]] = {}
+
+    def choose(self, kind: str, options: list[str], step: int) -> int:
+        i = len(self.taken)
+        if i < len(self.prefix):
+            pick = min(self.prefix[i], len(options) - 1)
+            if i == len(self.prefix) - 1:
+                self.active = True
+        else:
+            pick = self._first_awake(kind, options, i)
+        self.preemptions += _costly(kind, pick)
+        self.taken.append(pick)
+        return pick
+
+    def _first_awake(self, kind: str, options: list[str], i: int) -> int:
+        if any(actor_of(o) is None for o in options):
+            self.sleep = {}  # not an actor's decision: nothing sleeps below it
+        self.sleeps[i] = dict(self.sleep)
+        for pick, option in enumerate(options):
+            actor = actor_of(option)
+            if actor is not None and actor in self.sleep:
+                continue
+            if self.preemptions + _costly(kind, pick) > self.preemption_bound:
+                continue
+            return pick
+        self.sleep = {}  # only sleeping actors may go on: go on (see the module doc)
+        return 0
+
+    def on_step(self, step: Step) -> None:
+        if not self.active:
+            return
+        if step.actor in self.sleep:  # it had to go on (see the module doc)
+            self.sleep = {}
+            return
+        self.sleep = wake(self.sleep, step)
+
+    def describe(self) -> StrategyJson:
+        return {
+            "name": self.name,
+            "prefix": self.prefix,
+            "preemption_bound": self.preemption_bound,
+        }
+
+
+@dataclass
+class Node:
+    """A decision of the search tree."""
+
+    kind: str
+    options: list[str]
+    depth: int
+    parent: Node | None
+    choice_in_parent: int
+    cost_before: int  # preemptions on the way here
+    sleep: dict[str, Footprint] = field(default_factory=dict)  # asleep on arrival
+    backtrack: set[int] = field(default_factory=set)
+    done: set[int] = field(default_factory=set)
+    #: the footprint of the step each tried option led to
+    fps: dict[int, Footprint] = field(default_factory=dict)
+    children: dict[int, Node] = field(default_factory=dict)
+
+    @property
+    def actors(self) -> list[str | None]:
+        return [actor_of(o) for o in self.options]
+
+    def allowed(self, option: int, bound: int) -> bool:
+        return self.cost_before + _costly(self.kind, option) <= bound
+
+    def path(self) -> list[int]:
+        out: list[int] = []
+        node: Node | None = self
+        while node is not None and node.parent is not None:
+            out.append(node.choice_in_parent)
+            node = node.parent
+        return out[::-1]
+
+
+@dataclass
+class _Held:
+    node: Node | None
+    cost: int
+
+
+@dataclass(frozen=True)
+class Branch:
+    """One run to make: follow `prefix`, with `sleep` asleep at its last decision."""
+
+    prefix: list[int]
+    sleep: dict[str, Footprint]
+
+
+@dataclass
+class RunTrace:
+    """What the search needs back from a run."""
+
+    decisions: list[Decision]
+    steps: list[Step]
+    sleeps: dict[int, dict[str, Footprint]]
+
+
+def run_trace(data: TraceJson) -> RunTrace:
+    """A run's trace as its record carries it (`RunRecord.trace_json`)."""
+    sleeps: dict[int, dict[str, Footprint]] = {}
+    for index, sleep in data["sleeps"]:
+        assert isinstance(index, int) and isinstance(sleep, list)
+        sleeps[index] = sleep_from_json(sleep)
+    return RunTrace(
+        [Decision.from_json(d) for d in data["decisions"]],
+        [Step.from_json(s) for s in data["steps"]],
+        sleeps,
+    )
+
+
+class DporSearch:
+    """The tree of decisions and the branches still to run (see the module doc)."""
+
+    def __init__(self, preemption_bound: int = 2) -> None:
+        self.bound = preemption_bound
+        self.root: Node | None = None
+        self.pending: list[Node] = []  # nodes that may have branches left
+        self.started = False
+        #: runs whose decisions did not match the tree (the board is not deterministic)
+        self.divergent = 0
+        #: the state at each decision point (`steps.Ordering` of the steps before it,
+        #: and who runs) -> the node that holds it and the fewest preemptions spent
+        self.states: dict[tuple[str, str, str], _Held] = {}
+        #: runs cut short at a state already searched
+        self.pruned = 0
+
+    def coverage(self) -> tuple[int, int, int]:
+        """Decision coverage: (decision points reached, options tried there, options
+        offered there)."""
+        points = tried = offered = 0
+        stack = [self.root] if self.root is not None else []
+        while stack:
+            node = stack.pop()
+            points += 1
+            tried += len(node.done)
+            offered += len(node.options)
+            stack.extend(node.children.values())
+        return points, tried, offered
+
+    def next_round(self) -> list[Branch]:
+        """Up to ROUND branches to run now, deepest first; [] when the search is done."""
+        if not self.started:
+            self.started = True
+            return [Branch([], {})]
+        out: list[Branch] = []
+        self.pending.sort(key=lambda n: n.depth)
+        while self.pending and len(out) < ROUND:
+            node = self.pending[-1]
+            actors = node.actors
+            todo = sorted(
+                o
+                for o in node.backtrack - node.done
+                if node.allowed(o, self.bound) and actors[o] not in node.sleep
+            )
+            if not todo:
+                self.pending.pop()
+                continue
+            option = todo[0]
+            node.done.add(option)
+            out.append(Branch([*node.path(), option], self._sleep_at(node, option)))
+        return out
+
+    def _sleep_at(self, node: Node, option: int) -> dict[str, Footprint]:
+        actors = node.actors
+        if actors[option] is None:
+            return {}
+        sleep = dict(node.sleep)
+        for other in node.done:
+            actor = actors[other]
+            if other != option and actor is not None and other in node.fps:
+                sleep[actor] = node.fps[other]
+        sleep.pop(actors[option] or "", None)
+        return sleep
+
+    def absorb(self, branch: Branch, trace: RunTrace) -> None:
+        """Fold one run's decisions and steps into the tree; add the branches its races
+        call for."""
+        walked = self._walk(branch, trace)
+        if walked is None:
+            return
+        path, cut = walked
+        for j, k in races(trace.steps[:cut]):
+            node_index = trace.steps[j].node
+            if 0 <= node_index < len(path):
+                self._add_branch(path, node_index, trace.steps[k].actor)
+
+    def _walk(self, branch: Branch, trace: RunTrace) -> tuple[list[Node], int] | None:
+        """The run's path as nodes, creating those it is the first to reach, up to the
+        first decision whose state another node already holds with no more preemptions
+        spent (what follows was searched from there); and how many steps came before
+        that point."""
+        first_step: dict[int, Step] = {}
+        for step in trace.steps:
+            if step.node >= 0:
+                first_step.setdefault(step.node, step)
+        path: list[Node] = []
+        parent: Node | None = None
+        path_choice = -1
+        cost = 0
+        ordering = Ordering()
+        steps = trace.steps
+        before = 0
+        for i, d in enumerate(trace.decisions):
+            while before < len(steps) and steps[before].after <= i:
+                ordering.add(steps[before])
+                before += 1
+            node = self.root if parent is None else parent.children.get(path_choice)
+            key = (ordering.digest(), d.kind, d.options[0] if d.kind == "switch" else "")
+            held = self.states.get(key)
+            if held is not None and held.node is not node and held.cost <= cost:
+                self.pruned += 1
+                return path, before  # this state was searched, with as much budget
+            if held is None or cost < held.cost:
+                self.states[key] = _Held(node, cost) if node is not None else _Held(None, cost)
+            if node is None:
+                node = Node(
+                    d.kind,
+                    list(d.options),
+                    i,
+                    parent,
+                    path_choice,
+                    cost,
+                    sleep=trace.sleeps.get(i, {}),
+                )
+                if any(a is None for a in node.actors):
+                    node.backtrack = set(range(len(d.options)))
+                if parent is None:
+                    self.root = node
+                else:
+                    parent.children[path_choice] = node
+                self.pending.append(node)
+            elif node.options != d.options or node.kind != d.kind:
+                self.divergent += 1
+                return None
+            node.backtrack.add(d.choice)
+            node.done.add(d.choice)
+            chosen = first_step.get(i)
+            if chosen is not None and d.choice not in node.fps:
+                node.fps[d.choice] = chosen.fp
+            held = self.states[key]
+            if held.node is None:
+                held.node = node
+            path.append(node)
+            cost += _costly(d.kind, d.choice)
+            parent, path_choice = node, d.choice
+        return path, len(steps)
+
+    def _add_branch(self, path: list[Node], index: int, actor: str) -> None:
+        """Try `actor` at decision `index` of `path` (or every option there, if it could
+        not run there); over the preemption bound, at the latest free decision before."""
+        node = path[index]
+        actors = node.actors
+        options = [o for o, a in enumerate(actors) if a == actor]
+        if not options:
+            options = list(range(len(actors)))
+        if actor in node.sleep:
+            return
+        within = [o for o in options if node.allowed(o, self.bound)]
+        if within:
+            node.backtrack.update(within)
+            self.pending.append(node)
+            return
+        for earlier in range(index - 1, -1, -1):
+            free = path[earlier]
+            if free.kind != "run":
+                continue
+            fits = [o for o, a in enumerate(free.actors) if a == actor]
+            free.backtrack.update(fits or range(len(free.options)))
+            self.pending.append(free)
+            return
+
+
+__all__ = [
+    "ROUND",
+    "Branch",
+    "DporSearch",
+    "Guided",
+    "Node",
+    "RunTrace",
+    "TraceJson",
+    "run_trace",
+    "sleep_from_json",
+    "sleep_to_json",
+]

@@ -1,0 +1,162 @@
+"""A run as steps: who acted, what it touched, and which steps raced.
+
+The controlled scheduler (tockd/lab/controlled.py) cuts a run into steps: a process
+from the moment it gets the CPU until its next syscall is handled (or it stops
+running), or time passing to the next timer, which fires. Each step carries its
+footprint (tockd/kernel/footprint.py). From the steps follow:
+
+- which steps *race*: two dependent steps of different actors with nothing in between
+  that orders them (a happens-before relation built with vector clocks). Reversing a
+  race gives a run that is not equivalent; reversing two independent steps does not;
+- the run's *ordering*: its equivalence class (Mazurkiewicz trace), as a hash of the
+  order of the dependent steps only. Two runs that differ only by swapping independent
+  steps have the same ordering;
+- sleep sets: the actors whose next step need not be tried again here (`wake`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+from tockd.kernel.footprint import ADD, EVERYTHING, READ, Footprint, conflicts
+
+#: the actor of a step of time passing (a timer firing)
+TIME = "time"
+#: the actor of an injected fault, restart or failure (adversity)
+ADVERSITY = "adversity"
+
+#: one step as JSON: [actor, node, [[resource, mode], ...], label, after]
+StepJson = list[object]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of a run."""
+
+    actor: str  # a process index ("0", "1", ...), TIME or ADVERSITY
+    #: the decision (0-based) that chose this step; -1 when there was no choice
+    node: int
+    fp: Footprint
+    label: str  # what the step did, for people ("rot13_client: command ipc.2")
+    #: decisions taken before this step began
+    after: int
+
+    def to_json(self) -> StepJson:
+        return [self.actor, self.node, sorted(self.fp.items()), self.label, self.after]
+
+    @staticmethod
+    def from_json(data: StepJson) -> Step:
+        actor, node, fp, label, after = data
+        assert isinstance(fp, list) and isinstance(node, int) and isinstance(after, int)
+        return Step(str(actor), node, {str(r): int(m) for r, m in fp}, str(label), after)
+
+
+def actor_of(option: str) -> str | None:
+    """Whose step an option of a run or switch decision starts ("run 1", "continue 1",
+    "preempt 1": process 1; "advance ...": time); None for an option that is not an
+    actor's (which timer fires first, which adversity)."""
+    head, _, rest = option.partition(" ")
+    if head in ("run", "continue", "preempt"):
+        return rest
+    if head == "advance":
+        return TIME
+    return None
+
+
+def races(steps: list[Step]) -> list[tuple[int, int]]:
+    """The races of a run, (j, k) with j before k: for each step k, the latest step j
+    of another actor that it depends on and that did not already happen before k's
+    actor's previous step (Flanagan and Godefroid's rule). Running k's actor before j
+    gives a run of another ordering."""
+    out: list[tuple[int, int]] = []
+    clocks: list[dict[str, int]] = []
+    last: dict[str, int] = {}
+    for k, step in enumerate(steps):
+        prev = clocks[last[step.actor]] if step.actor in last else {}
+        clock = dict(prev)
+        race: int | None = None
+        for j in range(k - 1, -1, -1):
+            other = steps[j]
+            if other.actor == step.actor or not conflicts(other.fp, step.fp):
+                continue
+            if race is None and prev.get(other.actor, -1) < j:
+                race = j
+            for actor, at in clocks[j].items():
+                if clock.get(actor, -1) < at:
+                    clock[actor] = at
+        clock[step.actor] = k
+        clocks.append(clock)
+        last[step.actor] = k
+        if race is not None:
+            out.append((race, k))
+    return out
+
+
+class Ordering:
+    """A run's equivalence class, built step by step: for every resource, the order in
+    which actors' steps used it (each step named by its actor, its number among that
+    actor's steps and what it did). Reads between two writes are kept as a set, adds
+    as a set; so runs that only reorder independent steps give the same `digest`. A
+    step that touches everything is ordered against every other step. After the steps
+    of a run's prefix, equal digests mean the kernel and the apps are in the same
+    state: the same steps ran, dependent ones in the same order."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+        self.per_resource: dict[str, list[object]] = {}
+
+    def add(self, step: Step) -> None:
+        n = self.counts.get(step.actor, 0)
+        self.counts[step.actor] = n + 1
+        name = f"{step.actor}#{n} {step.label}"
+        fp = step.fp if EVERYTHING in step.fp else {**step.fp, EVERYTHING: READ}
+        for resource, mode in fp.items():
+            seq = self.per_resource.setdefault(resource, [])
+            kind = "r" if mode == READ else "a" if mode == ADD else "w"
+            if kind != "w" and seq and isinstance(seq[-1], list) and seq[-1][0] == kind:
+                seq[-1].append(name)
+            elif kind == "w":
+                seq.append(name)
+            else:
+                seq.append([kind, name])
+
+    def digest(self) -> str:
+        canon = {
+            r: [sorted(x) if isinstance(x, list) else x for x in seq]
+            for r, seq in self.per_resource.items()
+        }
+        text = json.dumps([sorted(self.counts.items()), sorted(canon.items())])
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def ordering_of(steps: list[Step]) -> str:
+    """The run's equivalence class as a short hash (`Ordering`)."""
+    ordering = Ordering()
+    for step in steps:
+        ordering.add(step)
+    return ordering.digest()
+
+
+def wake(sleep: dict[str, Footprint], step: Step) -> dict[str, Footprint]:
+    """The sleep set after `step`: an actor stays asleep while the steps taken are
+    independent of the step it would take."""
+    return {
+        actor: fp
+        for actor, fp in sleep.items()
+        if actor != step.actor and not conflicts(fp, step.fp)
+    }
+
+
+__all__ = [
+    "ADVERSITY",
+    "TIME",
+    "Ordering",
+    "Step",
+    "StepJson",
+    "actor_of",
+    "ordering_of",
+    "races",
+    "wake",
+]
