@@ -7,11 +7,14 @@ first and fills the mailbox after, reasoning that the logger, like an upcall, ca
 look before this app yields. But the logger is another process: preempted right after
 the notify, the client leaves the logger an empty mailbox. (The logger copes with one
 such client; see apps_py/mailbox_logger.py for what two do.)
+
+The logger's index comes from the board file (`[apps.args] logger`): the board fixes
+the process order, logger first, and its clients are built knowing where it is, so they
+need no `discover` (three syscalls each, three more places to be preempted).
 """
 
-from apps_py.libtock import ipc, runtime, yield_wait
+from apps_py.libtock import app_args, ipc, runtime, yield_wait
 
-LOGGER = "org.tockos.examples.mailbox_logger"
 SIZE = 64
 STATUS = SIZE - 1  # the logger's answer: LOGGED or RESEND
 LOGGED, RESEND = 1, 2
@@ -20,7 +23,7 @@ LOGGED, RESEND = 1, 2
 def main() -> None:
     rt = runtime.current()
     mem = rt.memory
-    logger = ipc.discover(LOGGER)
+    logger = int(str(app_args()["logger"]))
     answers: list[int] = []
     buf = rt.heap.alloc(SIZE, align=SIZE)
     mem.write(buf, bytes(SIZE))  # an empty mailbox

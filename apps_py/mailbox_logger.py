@@ -10,9 +10,12 @@ gives each caller one). But the driver keeps ONE alarm and ONE upcall per proces
 second empty mailbox before the first retry fired re-subscribes the upcall (now for
 the second client) and re-arms the alarm, and the first client is never looked at
 again. It waits for an answer forever and its line is never printed.
+
+The logger knows its own index from the board file (`[apps.args] logger`, the same
+number its clients are given), so it registers without `discover`.
 """
 
-from apps_py.libtock import console, ipc, runtime, yield_wait
+from apps_py.libtock import app_args, console, ipc, runtime, yield_wait
 from apps_py.libtock.abi import DriverNum
 from apps_py.libtock.syscalls import command, subscribe
 from tockd.contract.drivers import ALARM_UPCALL, AlarmCommand
@@ -49,6 +52,6 @@ def main() -> None:
         subscribe(DriverNum.ALARM, ALARM_UPCALL, lambda *_: look_again(client, buf))
         command(DriverNum.ALARM, AlarmCommand.SET_RELATIVE, RETRY_TICKS)
 
-    ipc.register_service(on_message)
+    ipc.register_service(on_message, index=int(str(app_args()["logger"])))
     while True:
         yield_wait()
