@@ -36,11 +36,15 @@ def cmd_explore(args: argparse.Namespace) -> int:
     violation, 3 a violation (shrunk and saved), 1 the sweep could not run."""
     from tockd.board import BoardError
     from tockd.lab.executor import ExecutorError
+    from tockd.lab.progress import UNLIMITED
 
     props = args.property or ["notify-delivered"]
+    if args.runs is None:  # exhaustive search goes until its tree is done
+        args.runs = UNLIMITED if args.strategy == "exhaustive" else 200
     where = f"Ray ({args.ray})" if args.ray else f"{args.jobs} job(s)"
     print(
-        f"exploring {args.config}: strategy {args.strategy}, {args.runs} runs, "
+        f"exploring {args.config}: strategy {args.strategy}, "
+        f"{'until the tree is searched' if args.runs >= UNLIMITED else f'{args.runs} runs'}, "
         f"{where}, properties {', '.join(props)}"
         f"{', adversity on' if args.adversity else ''}",
         file=sys.stderr,
@@ -272,7 +276,12 @@ def add_explore(sub: Subparsers) -> None:
         "prints:APP:TEXT); repeatable; default notify-delivered",
     )
     xp.add_argument("--strategy", default="pct", choices=["random", "pct", "exhaustive"])
-    xp.add_argument("--runs", type=int, default=200)
+    xp.add_argument(
+        "--runs",
+        type=int,
+        metavar="N",
+        help="at most N runs (default 200; exhaustive: until the tree is searched)",
+    )
     xp.add_argument("--jobs", type=int, default=1)
     xp.add_argument("--seed", type=int, default=0, help="first seed (run i uses seed+i)")
     xp.add_argument(

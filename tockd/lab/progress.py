@@ -30,11 +30,17 @@ PLAIN_EVERY_S = 5.0
 NODES_SHOWN = 4
 
 
+#: a run limit that is no limit (exhaustive search goes until its tree is searched):
+#: the status line shows no total for it
+UNLIMITED = 1_000_000
+
+
 def status(s: Summary, total: int) -> str:
     """Runs done, runs/s, distinct app observations so far, violations and timeouts;
     with several nodes, each node's runs and runs/s too."""
     line = (
-        f"runs {s.runs}/{total}  {s.runs_per_second:6.1f} runs/s  "
+        f"runs {s.runs}{f'/{total}' if total < UNLIMITED else ''}  "
+        f"{s.runs_per_second:6.1f} runs/s  "
         f"orderings {len(s.orderings)}  observations {len(s.observations)}  "
         f"violations {s.violations}  timeouts {s.timeouts}"
     )
