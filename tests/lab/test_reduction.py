@@ -51,13 +51,22 @@ def _sweep(
     return s, violations
 
 
+def _both(
+    board: Path, bound: int, props: tuple[str, ...] = ("notify-delivered",)
+) -> tuple[Summary, Summary]:
+    """The full and the reduced sweep of `board`; they saw the same observations and
+    the same violations."""
+    full, full_violations = _sweep(board, reduce=False, bound=bound, props=props)
+    reduced, reduced_violations = _sweep(board, reduce=True, bound=bound, props=props)
+    assert reduced.observations == full.observations
+    assert reduced_violations == full_violations
+    return full, reduced
+
+
 @pytest.mark.parametrize("name", ["rot13_report", "rot13_report_hardened", "rot13"])
 def test_the_reduced_sweep_sees_what_the_full_sweep_sees(name: str, tmp_path: Path) -> None:
     board = _hardened(tmp_path) if name.endswith("hardened") else ROOT / f"configs/{name}.toml"
-    full, full_violations = _sweep(board, reduce=False, bound=1)
-    reduced, reduced_violations = _sweep(board, reduce=True, bound=1)
-    assert reduced.observations == full.observations
-    assert reduced_violations == full_violations
+    full, reduced = _both(board, bound=1)
     assert reduced.runs < full.runs
     # the full sweep runs orderings over and over; the reduced one runs schedules of
     # the full tree only (within the same bound), so its orderings are among them
@@ -71,10 +80,7 @@ def test_the_reduced_sweep_sees_what_the_full_sweep_sees(name: str, tmp_path: Pa
 def test_at_bound_two_too(name: str, tmp_path: Path) -> None:
     """The bound the issue measures at: about 5 minutes for both (-m slow)."""
     board = _hardened(tmp_path) if name.endswith("hardened") else ROOT / f"configs/{name}.toml"
-    full, full_violations = _sweep(board, reduce=False, bound=2)
-    reduced, reduced_violations = _sweep(board, reduce=True, bound=2)
-    assert reduced.observations == full.observations
-    assert reduced_violations == full_violations
+    full, reduced = _both(board, bound=2)
     assert reduced.runs * 4 < full.runs
 
 
@@ -85,10 +91,7 @@ def test_three_apps_and_a_deeper_race_at_bound_one() -> None:
     saw 27, then 35 of these 36 observations."""
     board = ROOT / "configs/mailbox_race.toml"
     props = ("prints:org.tockos.examples.mailbox_logger:alpha says hello",)
-    full, full_violations = _sweep(board, reduce=False, bound=1, props=props)
-    reduced, reduced_violations = _sweep(board, reduce=True, bound=1, props=props)
-    assert reduced.observations == full.observations
-    assert reduced_violations == full_violations
+    full, reduced = _both(board, bound=1, props=props)
     assert reduced.runs * 2 < full.runs
 
 
