@@ -152,6 +152,6 @@ def test_explore_prints_orderings_and_racing_pairs(tmp_path: Path) -> None:
     assert r.returncode == 3, r.stderr  # the rot13 race, found
     lines = {line.split()[0]: line for line in r.stdout.splitlines() if line.strip()}
     assert "distinct" in lines["orderings"], r.stdout
-    assert "decision points" in lines["decisions"], r.stdout
+    assert "distinct states" in lines["decisions"], r.stdout
     assert "racing" in lines, r.stdout
     assert "(notify service)" in r.stdout and "violating" in r.stdout, r.stdout

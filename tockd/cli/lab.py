@@ -104,9 +104,10 @@ def _print_sweep(args: argparse.Namespace, s: Summary) -> None:
     if s.coverage is not None:
         points, states, tried, offered = s.coverage
         print(
-            f"{'decisions':<22}{points} decision points in {states} distinct states; "
-            f"{tried} of the {offered} options there tried (the others only reorder "
-            "independent steps, or pass the bound)"
+            f"{'decisions':<22}{s.decisions} taken over all runs, at {states} distinct "
+            f"states (the search tree's {points} points); {tried} of the {offered} "
+            "options offered there tried (the others only reorder independent steps, "
+            "or pass the bound)"
         )
     print(f"{'violations':<22}{s.violations}\n{'timeouts':<22}{s.timeouts}")
     _print_pairs(s)

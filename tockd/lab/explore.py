@@ -87,6 +87,8 @@ class Summary:
     #: racing pairs of steps, in the order runs saw them: (earlier, later) -> [runs
     #: that saw them so, of which violating]
     pairs: dict[tuple[str, str], list[int]] = field(default_factory=dict)
+    #: decisions taken, over all runs
+    decisions: int = 0
     #: exhaustive search with reduction: (decision points, distinct states, options
     #: tried, options offered)
     coverage: tuple[int, int, int, int] | None = None
@@ -201,6 +203,7 @@ class _Tally:
         """Count one record; `fresh`: run in this sweep (not read back on resume)."""
         s = self.summary
         s.runs += 1
+        s.decisions += data["decisions"]
         s.digests.add(data["digest"])
         before = len(s.orderings), len(s.observations)
         observation = data.get("observation")
