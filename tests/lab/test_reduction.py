@@ -155,3 +155,25 @@ def test_explore_prints_orderings_and_racing_pairs(tmp_path: Path) -> None:
     assert "distinct states" in lines["decisions"], r.stdout
     assert "racing" in lines, r.stdout
     assert "(notify service)" in r.stdout and "violating" in r.stdout, r.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--no-reduce"], "strategy pct takes neither"),
+        (["--strategy", "random", "--preemption-bound", "1"], "strategy random takes neither"),
+        (["--strategy", "exhaustive", "--preemption-bound", "-1"], "0 or more, not -1"),
+    ],
+)
+def test_explore_refuses_options_that_would_do_nothing(
+    args: list[str], says: str, tmp_path: Path
+) -> None:
+    r = subprocess.run(
+        [sys.executable, "-m", "tockd.cli", "explore", "rot13_report", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert r.returncode == 1 and says in r.stderr, r.stderr
+    assert not list(tmp_path.iterdir())  # nothing run, nothing written

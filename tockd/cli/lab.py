@@ -39,6 +39,15 @@ def cmd_explore(args: argparse.Namespace) -> int:
     from tockd.lab.progress import UNLIMITED
 
     props = args.property or ["notify-delivered"]
+    if args.strategy != "exhaustive" and (args.no_reduce or args.preemption_bound is not None):
+        print(
+            "tockd: --preemption-bound and --no-reduce shape exhaustive search; "
+            f"strategy {args.strategy} takes neither",
+            file=sys.stderr,
+        )
+        return 1
+    if args.preemption_bound is None:
+        args.preemption_bound = 2
     if args.runs is None:  # exhaustive search goes until its tree is done
         args.runs = UNLIMITED if args.strategy == "exhaustive" else 200
     where = f"Ray ({args.ray})" if args.ray else f"{args.jobs} job(s)"
@@ -314,7 +323,6 @@ def add_explore(sub: Subparsers) -> None:
     xp.add_argument(
         "--preemption-bound",
         type=int,
-        default=2,
         metavar="N",
         help="exhaustive: at most N switches away from a process that could go on "
         "(default 2; a bug needing more is not found)",

@@ -177,7 +177,9 @@ def _prepare(
     adversity: bool,
     preemption_bound: int,
 ) -> Exploration:
-    """What every run shares; fails early on a bad board, property or strategy."""
+    """What every run shares; fails early on a bad board, property, strategy or bound."""
+    if preemption_bound < 0:
+        raise ValueError(f"a preemption bound is 0 or more, not {preemption_bound}")
     text = path.read_text()
     parse_board(text, where=str(path))
     resolve(properties)
