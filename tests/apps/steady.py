@@ -3,8 +3,8 @@
 Each round: sleep on the alarm, fill a buffer from the RNG and check the count, write a
 pattern into its own RAM and read it back, ask memop where its memory starts. It runs
 `rounds` rounds, or, with `until_dir`, until that directory holds `until_count` files
-(the fuzz apps' done markers). Then it prints `steady done N` and exits; any wrong
-answer raises, which faults it.
+(the fuzz apps' done markers), and at least one round. Then it prints `steady done N`
+and exits; any wrong answer raises, which faults it.
 """
 
 from pathlib import Path
@@ -35,7 +35,9 @@ def main() -> None:
     scratch = rt.heap.alloc(64)
     subscribe(DriverNum.RNG, 0, _on_fill).unwrap("rng subscribe")
     rounds = 0
-    while not _done(args, rounds):
+    # at least one round: fuzzers that finish before this app's first look must not
+    # leave it with nothing checked ("steady done 0")
+    while rounds == 0 or not _done(args, rounds):
         alarm.sleep_ms(1)
         _filled.clear()
         allow_rw(DriverNum.RNG, 0, buf, 16).unwrap("rng allow")
