@@ -158,7 +158,7 @@ def _print_pairs(s: Summary) -> None:
     both = {tuple(sorted(p)) for p in s.pairs if (p[1], p[0]) in s.pairs}
     print(
         f"{'racing pairs':<22}{len(s.pairs)} orders of conflicting steps seen; "
-        f"{len(both)} pairs in both orders"
+        f"{len(both)} pair{'' if len(both) == 1 else 's'} in both orders"
     )
 
     def rate(pair: tuple[str, str]) -> float:
