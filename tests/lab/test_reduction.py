@@ -13,8 +13,10 @@ from pathlib import Path
 import pytest
 
 from tockd.kernel.footprint import ADD, EVERYTHING, READ, WRITE, conflicts
+from tockd.lab.dpor import DporSearch, RunTrace
 from tockd.lab.explore import Summary, explore
 from tockd.lab.steps import Step, ordering_of, races
+from tockd.lab.strategy import Decision
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -177,3 +179,23 @@ def test_explore_refuses_options_that_would_do_nothing(
     )
     assert r.returncode == 1 and says in r.stderr, r.stderr
     assert not list(tmp_path.iterdir())  # nothing run, nothing written
+
+
+def test_a_run_that_does_not_replay_its_branch_is_counted_not_folded_in() -> None:
+    search = DporSearch(preemption_bound=2)
+    first = search.next_round()
+    assert [b.prefix for b in first] == [[]]
+    run0, run1 = _step("0", q1=WRITE), _step("1", q1=WRITE)  # they race on q1
+    decided = [Decision("run", ["run 0", "run 1"], 0)]
+    search.absorb(first[0], RunTrace(decided, [_at(run0, 0), _at(run1, -1)], {}))
+    branch = search.next_round()
+    assert [b.prefix for b in branch] == [[1]]  # the race asks for 1 first
+    # the board answered the same prefix with other options: not the same board run
+    other = [Decision("run", ["run 0", "run 2"], 1)]
+    search.absorb(branch[0], RunTrace(other, [_at(run1, 0)], {}))
+    assert search.divergent == 1
+    assert search.next_round() == []  # nothing was taken from it
+
+
+def _at(step: Step, node: int) -> Step:
+    return Step(step.actor, node, step.fp, step.label, node + 1 if node >= 0 else 1)

@@ -163,7 +163,7 @@ class Console(Capsule):
         if n == 0:
             return b""
         if proc.in_ram(ptr + start, n):
-            self.kernel.touch(f"p{proc.index}")  # the app's memory, maybe while it runs
+            self.kernel.touch("p", proc.index)  # the app's memory, maybe while it runs
             return self.kernel.ram.read(ptr + start, n)
         if proc.in_flash(ptr + start, n):
             # a string in flash (console.rs copies from any read-only buffer)

@@ -202,7 +202,7 @@ class Ipc(Capsule):
     def check_allow_rw(self, proc: Process, num: int, address: int, size: int) -> ErrorCode | None:
         if size == 0 or not self._on("refuse_unprotectable_share"):
             return None
-        self.kernel.touch(f"d{self.driver_num}", READ)  # the windows others hold
+        self.kernel.touch("d", self.driver_num, mode=READ)  # the windows others hold
         return self.shares.refusal(proc, num, address, size)
 
     # ---- delivery (at the target's yield) ---------------------------------------------
@@ -210,7 +210,7 @@ class Ipc(Capsule):
     def deliver_ipc_task(self, target: Process, task: Task) -> None:
         """Tock's `IPC::schedule_upcall(target, caller, type)`, run when `target` yields."""
         kernel = self.kernel
-        kernel.touch(f"d{self.driver_num}")  # windows, held and lost notifies
+        kernel.touch("d", self.driver_num)  # windows, held and lost notifies
         caller_index, kind = task.subscribe, task.fnptr
         caller = kernel.processes[caller_index]
         sub = target.index if kind == SERVICE else caller_index

@@ -118,6 +118,11 @@ def _print_sweep(args: argparse.Namespace, s: Summary) -> None:
             "options offered there tried (the others only reorder independent steps, "
             "or pass the bound)"
         )
+    if s.divergent:
+        print(
+            f"{'NOT COMPLETE':<22}{s.divergent} run(s) did not replay their schedule: the "
+            "board does not run the same way twice, so the search missed what follows"
+        )
     print(f"{'violations':<22}{s.violations}\n{'timeouts':<22}{s.timeouts}")
     _print_pairs(s)
     if s.resumed:

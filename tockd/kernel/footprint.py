@@ -29,7 +29,8 @@ any process or the kernel can tell apart, so exploration runs only one order of 
   state go in ways no finer resource describes). Dependent on every other step.
 
 The kernel only records while `Kernel.footprint` is a dict (the controlled scheduler
-sets one per step); otherwise every hook is one attribute test.
+sets one per step); otherwise every hook (`Kernel.touch`) is one attribute test, and
+builds no name.
 """
 
 from __future__ import annotations
@@ -44,16 +45,11 @@ WRITE = 4
 EVERYTHING = "*"
 
 
-def process(index: int) -> str:
-    return f"p{index}"
-
-
-def driver(num: int) -> str:
-    return f"d{num}"
-
-
-def note(fp: Footprint, resource: str, mode: int) -> None:
-    fp[resource] = fp.get(resource, 0) | mode
+def name(kind: str, index: int | None = None, driver: int | None = None) -> str:
+    """A resource's name: `name("q", 1)` is "q1", `name("g", 1, 0)` is "g1.0"."""
+    if index is None:
+        return kind
+    return f"{kind}{index}" if driver is None else f"{kind}{index}.{driver}"
 
 
 def conflicts(a: Footprint, b: Footprint) -> bool:
@@ -80,7 +76,5 @@ __all__ = [
     "WRITE",
     "Footprint",
     "conflicts",
-    "driver",
-    "note",
-    "process",
+    "name",
 ]

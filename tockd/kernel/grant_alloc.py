@@ -31,12 +31,12 @@ def enter_grant(kernel: Kernel, proc: Process, spec: GrantSpec) -> Grant:
     """Enter `spec`'s grant for `proc`, allocating it from the top of its RAM."""
     if not proc.is_alive():
         raise GrantError(ErrorCode.FAIL, f"{proc.name} is not alive")
-    kernel.touch(f"g{proc.index}.{spec.driver_num}")
+    kernel.touch("g", proc.index, spec.driver_num)
     num = kernel.grant_numbers[spec.driver_num]
     address = proc.grant_ptrs.get(num)
     if address is not None:
         return Grant(kernel.ram, address, spec, proc)
-    kernel.touch(f"p{proc.index}")  # a new grant moves the process's kernel break
+    kernel.touch("p", proc.index)  # a new grant moves the process's kernel break
     new_kbrk = _new_kernel_break(kernel, proc, spec)
     proc.kernel_memory_break = new_kbrk
     proc.mpu_dirty = True
@@ -88,14 +88,14 @@ def grant_floor(kernel: Kernel, proc: Process) -> int:
 
 
 def grant_if_allocated(kernel: Kernel, proc: Process, spec: GrantSpec) -> Grant | None:
-    kernel.touch(f"g{proc.index}.{spec.driver_num}")
+    kernel.touch("g", proc.index, spec.driver_num)
     address = proc.grant_ptrs.get(kernel.grant_numbers[spec.driver_num])
     return None if address is None else Grant(kernel.ram, address, spec, proc)
 
 
 def grant_for_syscall(kernel: Kernel, proc: Process, capsule: Driver) -> Grant | None:
     """Enter the capsule's grant, asking the capsule to allocate it if needed."""
-    kernel.touch(f"g{proc.index}.{capsule.driver_num}")
+    kernel.touch("g", proc.index, capsule.driver_num)
     num = kernel.grant_numbers[capsule.driver_num]
     if num not in proc.grant_ptrs and not capsule.allocate_grant(proc):
         kernel.emit(

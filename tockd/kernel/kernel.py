@@ -136,10 +136,18 @@ class Kernel:
             raise FlashError(f"{address:#x}+{length} is not in the flash of {proc.name}")
         return self.flash.read(address, length)
 
-    def touch(self, resource: str, mode: int = footprint.WRITE) -> None:
-        """The current step uses `resource` (tockd/kernel/footprint.py)."""
+    def touch(
+        self,
+        kind: str,
+        index: int | None = None,
+        driver: int | None = None,
+        mode: int = footprint.WRITE,
+    ) -> None:
+        """The current step uses a resource (`footprint.name(kind, index, driver)`):
+        named only while a step is being recorded, so this costs one test otherwise."""
         fp = self.footprint
         if fp is not None:
+            resource = footprint.name(kind, index, driver)
             fp[resource] = fp.get(resource, 0) | mode
 
     def now(self) -> float:
@@ -270,12 +278,12 @@ class Kernel:
         self, proc: Process, spec: GrantSpec, subscribe: int, args: tuple[int, int, int]
     ) -> UpcallResult:
         """A capsule schedules upcall `subscribe` on `proc`: Tock's `Result<(), UpcallError>`."""
-        self.touch(f"q{proc.index}")
+        self.touch("q", proc.index)
         return upcall.schedule_upcall(self, proc, spec, subscribe, args)
 
     def enqueue_task(self, proc: Process, task: Task) -> bool:
         """Queue `task` on `proc`; False when it did not fit (a dropped upcall)."""
-        self.touch(f"q{proc.index}")
+        self.touch("q", proc.index)
         return upcall.enqueue_task(self, proc, task)
 
     def next_delivery(self, proc: Process) -> Delivery:

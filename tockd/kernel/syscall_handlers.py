@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 def yield_call(kernel: Kernel, proc: Process, which: int, r1: int, r2: int) -> Registers | None:
     """Yield `which` (0 no-wait, 1 wait, 2 wait-for (driver r1, subscribe r2)): the reply,
     or None when `proc` now sleeps until `Kernel.next_delivery` hands it something."""
-    kernel.touch(f"q{proc.index}")  # it looks at its upcall queue
+    kernel.touch("q", proc.index)  # it looks at its upcall queue
     if kernel.events.tracing:
         tracing.trace_syscall(kernel, proc, None)
     if which not in (0, 1, 2):
@@ -93,7 +93,7 @@ def subscribe_call(
     if num >= capsule.grant_spec.upcalls:
         return subscribe_failure(ErrorCode.NOSUPPORT, fnptr, appdata)
     old_fn, old_data = grant.raw_upcall(num)  # handed back to the owner only
-    kernel.touch(f"q{proc.index}")  # its pending upcalls are purged
+    kernel.touch("q", proc.index)  # its pending upcalls are purged
     grant.set_upcall(num, fnptr, appdata)
     removed = proc.remove_pending_upcalls(driver, num)
     if kernel.events.active:

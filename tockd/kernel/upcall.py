@@ -142,7 +142,7 @@ def enqueue_task(kernel: Kernel, proc: Process, task: Task) -> bool:
 
 def next_delivery(kernel: Kernel, proc: Process) -> Delivery:
     """What to hand a Yielded process now (see `Delivery`)."""
-    kernel.touch(f"q{proc.index}")
+    kernel.touch("q", proc.index)
     if proc.state is State.YIELDED_FOR:
         return _deliver_awaited(kernel, proc)
     while proc.state is State.YIELDED and proc.queue:

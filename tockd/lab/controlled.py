@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, ClassVar
 from tockd.contract import events as ev
 from tockd.contract.control import ReplayView
 from tockd.contract.events import DecisionKind, EventKind
-from tockd.kernel.abi import DriverNum
+from tockd.kernel.abi import DriverNum, SyscallClass
 from tockd.kernel.footprint import EVERYTHING, WRITE, Footprint
 from tockd.kernel.scheduler import Scheduler, StoppedReason, register_scheduler
 from tockd.lab.steps import ADVERSITY, TIME, Step
@@ -289,20 +289,8 @@ class ControlledScheduler(Scheduler):
         self._end(None)
 
 
-_CLASSES = {
-    0: "yield",
-    1: "subscribe",
-    2: "command",
-    3: "allow_rw",
-    4: "allow_ro",
-    5: "memop",
-    6: "exit",
-    7: "allow_ur",
-}
-
-
 #: commands worth a name in a step's label: (driver, command) -> name
-_COMMANDS = {
+_COMMANDS: dict[tuple[int, int], str] = {
     (DriverNum.IPC, 1): "discover",
     (DriverNum.IPC, 2): "notify service",
     (DriverNum.IPC, 3): "notify client",
@@ -310,28 +298,23 @@ _COMMANDS = {
     (DriverNum.CONSOLE, 2): "read",
     (DriverNum.ALARM, 5): "set alarm",
 }
-
-
-_DRIVERS = {int(d) for d in DriverNum}
+_DRIVERS = {int(d): d.name.lower() for d in DriverNum}
+_CLASSES = {int(c): c.name.lower() for c in SyscallClass}
 
 
 def call_label(kernel: Kernel, proc: Process) -> str:
     """The last syscall of `proc`, for people: "rot13_client: command ipc.2 (notify
     service)"; a process is named by the last part of its package name."""
     who = proc.name.rsplit(".", 1)[-1]
-    call = proc.last_call
-    if not call:
+    if not proc.last_call:
         return f"{who}: start"
-    cls, r0, r1 = call[0], call[1], call[2]
+    cls, r0, r1 = proc.last_call[:3]
     what = _CLASSES.get(cls, f"class {cls}")
-    if cls in (0, 5, 6):
+    if cls in (SyscallClass.YIELD, SyscallClass.MEMOP, SyscallClass.EXIT):
         return f"{who}: {what} {r0}"
-    try:
-        name = DriverNum(r0).name.lower()
-    except ValueError:
-        name = f"{r0:#x}"
-    known = _COMMANDS.get((DriverNum(r0), r1)) if cls == 2 and r0 in _DRIVERS else None
-    return f"{who}: {what} {name}.{r1}" + (f" ({known})" if known else "")
+    label = f"{who}: {what} {_DRIVERS.get(r0, f'{r0:#x}')}.{r1}"
+    known = _COMMANDS.get((r0, r1)) if cls == SyscallClass.COMMAND else None
+    return f"{label} ({known})" if known else label
 
 
 # a board may name it once the lab is loaded (tockd.runner loads it for such a board)

@@ -210,7 +210,7 @@ class Node:
 
 @dataclass
 class _Held:
-    node: Node | None
+    node: Node
     cost: int
 
 
@@ -263,8 +263,6 @@ class DporSearch:
         #: the state at each decision point (`steps.Ordering` of the steps before it,
         #: and who runs) -> the node that holds it and the fewest preemptions spent
         self.states: dict[tuple[str, str, str], _Held] = {}
-        #: runs cut short at a state already searched
-        self.pruned = 0
 
     def coverage(self) -> tuple[int, int, int, int]:
         """Decision coverage: (decision points in the tree, the distinct states they and
@@ -371,10 +369,7 @@ class DporSearch:
             key = node.key if node is not None else self._key(ordering, d)
             held = self.states.get(key)
             if held is not None and held.node is not node and held.cost <= cost:
-                self.pruned += 1
                 return path  # this state was searched, with as much budget
-            if held is None or cost < held.cost:
-                self.states[key] = _Held(node, cost) if node is not None else _Held(None, cost)
             if node is None:
                 node = Node(
                     d.kind,
@@ -396,6 +391,8 @@ class DporSearch:
             elif node.options != d.options or node.kind != d.kind:
                 self.divergent += 1
                 return None
+            if held is None or cost < held.cost:
+                self.states[key] = _Held(node, cost)
             node.backtrack.add(d.choice)
             node.done.add(d.choice)
             chosen = first_step.get(i)
@@ -403,9 +400,6 @@ class DporSearch:
                 node.fps[d.choice] = chosen.fp
                 if chosen.ends_turn:
                     node.turn_ends.add(d.choice)
-            held = self.states[key]
-            if held.node is None:
-                held.node = node
             path.append(node)
             cost += _costly(d.kind, d.choice)
             parent, path_choice = node, d.choice

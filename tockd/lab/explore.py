@@ -89,6 +89,9 @@ class Summary:
     pairs: dict[tuple[str, str], list[int]] = field(default_factory=dict)
     #: decisions taken, over all runs
     decisions: int = 0
+    #: exhaustive search with reduction: runs that did not replay the schedule they
+    #: were given (the board does not run the same way twice), so the search is partial
+    divergent: int = 0
     #: exhaustive search with reduction: (decision points, distinct states, options
     #: tried, options offered)
     coverage: tuple[int, int, int, int] | None = None
@@ -163,6 +166,7 @@ def explore(
         summary.seconds = time.monotonic() - tally.start
         if isinstance(feed, _ReducedFeed):
             summary.coverage = feed.search.coverage()
+            summary.divergent = feed.search.divergent
         if summary.first is not None and shrink:
             _shrink_and_save(summary, summary.first, sweep, path, save)
     return summary
