@@ -14,7 +14,8 @@ from pathlib import Path
 from tests.harness import app, board_toml
 from tests.lab.test_timers import Picks
 from tockd.board import parse_board
-from tockd.lab.run import run_once
+from tockd.contract.events import EventKind
+from tockd.lab.run import observation_of, run_once
 
 ROOT = Path(__file__).resolve().parents[2]
 #: two apps that never meet: each makes five null commands on its own LED driver
@@ -58,3 +59,25 @@ def test_explore_counts_observations_and_records_them(tmp_path: Path) -> None:
     assert line.endswith(f"{len(observed)} by run {firsts[-1]})"), line  # how it grew
     assert 1 < len(observed) < len(streams) == len(records)
     assert "observations" in r.stderr  # the progress lines show it growing
+
+
+def _events(*items: tuple[int, str, object]) -> list[dict[str, object]]:
+    out: list[dict[str, object]] = []
+    for index, kind, value in items:
+        if kind == "sys":
+            out.append({"kind": EventKind.SYSCALL, "index": index, "cls": 2, "args": value})
+        else:
+            out.append({"kind": EventKind.CONSOLE, "index": index, "text": value})
+    return out
+
+
+def test_when_text_leaves_the_uart_is_not_an_observation_of_its_app() -> None:
+    """An app cannot tell whether its next syscall came before or after its text left
+    the UART; the order in which the apps' texts left it, anyone at the console can."""
+    before = _events((0, "sys", [1]), (0, "out", "hi\n"), (0, "sys", [2]), (1, "out", "yo\n"))
+    after = _events((0, "sys", [1]), (0, "sys", [2]), (0, "out", "hi\n"), (1, "out", "yo\n"))
+    swapped = _events((0, "sys", [1]), (0, "sys", [2]), (1, "out", "yo\n"), (0, "out", "hi\n"))
+    said_else = _events((0, "sys", [1]), (0, "sys", [2]), (0, "out", "ho\n"), (1, "out", "yo\n"))
+    assert observation_of(before) == observation_of(after)  # type: ignore[arg-type]
+    assert observation_of(after) != observation_of(swapped)  # type: ignore[arg-type]
+    assert observation_of(after) != observation_of(said_else)  # type: ignore[arg-type]

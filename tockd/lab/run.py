@@ -183,10 +183,14 @@ def _unrecorded(check: Callable[[Kernel], None]) -> Callable[[Kernel], None]:
 def observation_of(events: list[Event]) -> str:
     """What the apps observed in a run, as a short hash: for each process, in its own
     order, the returns of its syscalls (with the calls it made), the upcalls handed to
-    it, what it printed, and how it ended. Two runs that order independent steps
-    differently, or differ only in kernel bookkeeping the apps never see, observe the
-    same; the event-stream digest (`digest_events`) tells them apart."""
+    it and how it ended; and the console's text, in the order it left the UART. Two
+    runs that order independent steps differently, or differ only in kernel
+    bookkeeping the apps never see, observe the same; the event-stream digest
+    (`digest_events`) tells them apart. (When an app's text leaves the UART is not
+    set against its own syscalls: no app can tell whether its next syscall came before
+    or after the bytes went out; it sees the write-done upcall, which is here.)"""
     seen: dict[int, list[object]] = {}
+    console: list[object] = []
     for e in events:
         index = e.get("index")
         if not isinstance(index, int):
@@ -199,7 +203,8 @@ def observation_of(events: list[Event]) -> str:
         elif e["kind"] == EventKind.WAIT_FOR:
             item = ["wait_for", e["null"], e["args"]]
         elif e["kind"] == EventKind.CONSOLE:
-            item = ["out", e["text"]]
+            console.append([index, e["text"]])
+            continue
         elif e["kind"] == EventKind.FAULT:
             item = ["fault", e["reason"]]
         elif e["kind"] == EventKind.TERMINATED:
@@ -209,7 +214,7 @@ def observation_of(events: list[Event]) -> str:
         else:
             continue
         seen.setdefault(index, []).append(item)
-    text = json.dumps(sorted(seen.items()), default=int)
+    text = json.dumps([sorted(seen.items()), console], default=int)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
