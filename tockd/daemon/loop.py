@@ -33,6 +33,7 @@ from tockd.kernel.abi import FRAME_UPCALL
 from tockd.kernel.kernel import Kernel
 from tockd.kernel.process import Process, State
 from tockd.kernel.scheduler import MIN_QUANTA_THRESHOLD_US, Scheduler, StoppedReason
+from tockd.kernel.upcall import AGAIN
 
 #: how long a process may hold the CPU, in all, while part of a frame it sent waits for
 #: the rest (µs): a slow sender takes milliseconds; one that stops half way has stalled
@@ -259,9 +260,20 @@ class KernelLoop:
                     continue
                 return stopped
             hot.handle_frame(proc, app, frame)
-            self._decided()
-            if proc.state is running and not self.scheduler.continue_process(proc):
+            if not self._after_syscall(proc):
                 return StoppedReason.KERNEL_PREEMPTION
+
+    def _after_syscall(self, proc: Process) -> bool:
+        """`proc`'s syscall was handled: one decision. False when the scheduler takes
+        the CPU from it while it could go on; a yield ends the scheduler's step
+        (`Scheduler.yielded`), whether or not something queued lets it go on."""
+        self._decided()
+        state = proc.state
+        if state is State.RUNNING:
+            return self.scheduler.continue_process(proc)
+        if state is State.YIELDED or state is State.YIELDED_FOR:
+            self.scheduler.yielded(proc)
+        return True
 
     def _keeps_cpu(self, proc: Process) -> bool:
         """Paused with `proc` on the CPU: does it keep it until the next step? Under
@@ -275,7 +287,10 @@ class KernelLoop:
     def _resume_yielded(self, proc: Process, app: AppOS) -> bool:
         """A yielded process: hold its next upcall (or the return of its `yield-wait-for`)
         for it, as `do_process` resumes it with a dequeued task; False if it has none."""
-        delivery = self.kernel.next_delivery(proc)
+        delivery = self.kernel.next_delivery(proc, one_task=True)
+        while delivery is AGAIN:
+            self.scheduler.yielded(proc)  # each task taken is a step of its own
+            delivery = self.kernel.next_delivery(proc, one_task=True)
         if delivery is None:
             return False
         kind, values = delivery

@@ -11,10 +11,18 @@ any process or the kernel can tell apart, so exploration runs only one order of 
   (its code may write any of its bytes); another step writes it when a capsule reads
   or writes i's buffers, a grant is allocated for i, or the step's process holds an
   IPC window into i's memory (its code may touch those bytes at any time);
-- `q<i>`: process i's upcall queue: written when an upcall or task is queued on i,
-  when i yields (it looks at the queue, or takes from it) and when i subscribes (its
-  pending upcalls of that number are purged). i's other syscalls leave it alone, so
-  an upcall queued while i computes commutes with that computing;
+- process i's upcall queue, in four parts, so that what commutes in a FIFO is seen
+  to: `q<i>` its order (written by queueing a task, read by a yield-no-wait asking
+  whether anything is queued); `q<i>.<k>` the k-th task ever queued on i (written
+  when it is queued and when i takes it); `l<i>` its length (written when i takes or
+  purges, read by queueing on a queue one short of full, where whether the task fits
+  depends on what i took); `u<i>.<n>.<s>` i's pending upcalls of driver n, subscribe
+  number s (written when one is queued, and by i subscribing to (n, s), which purges
+  them). So i taking the task at its queue's head commutes with another process
+  queueing one behind it, and two tasks queued on i do not commute. A yield that
+  finds nothing to take touches none of them: it ends i's step (tockd/lab/
+  controlled.py), and the step that later takes what was queued is ordered after
+  the queueing either way;
 - `g<i>.<n>`: process i's grant of driver n (its upcall slots, allows and the
   capsule's state for i): entered by i's syscalls to n and by capsule work for i;
 - `d<n>`: the shared state of driver n (the console's UART, the alarm mux, the IPC
@@ -45,7 +53,7 @@ WRITE = 4
 EVERYTHING = "*"
 
 
-def name(kind: str, index: int | None = None, driver: int | None = None) -> str:
+def name(kind: str, index: int | None = None, driver: int | str | None = None) -> str:
     """A resource's name: `name("q", 1)` is "q1", `name("g", 1, 0)` is "g1.0"."""
     if index is None:
         return kind

@@ -140,7 +140,7 @@ class Kernel:
         self,
         kind: str,
         index: int | None = None,
-        driver: int | None = None,
+        driver: int | str | None = None,
         mode: int = footprint.WRITE,
     ) -> None:
         """The current step uses a resource (`footprint.name(kind, index, driver)`):
@@ -278,18 +278,18 @@ class Kernel:
         self, proc: Process, spec: GrantSpec, subscribe: int, args: tuple[int, int, int]
     ) -> UpcallResult:
         """A capsule schedules upcall `subscribe` on `proc`: Tock's `Result<(), UpcallError>`."""
-        self.touch("q", proc.index)
         return upcall.schedule_upcall(self, proc, spec, subscribe, args)
 
     def enqueue_task(self, proc: Process, task: Task) -> bool:
         """Queue `task` on `proc`; False when it did not fit (a dropped upcall)."""
-        self.touch("q", proc.index)
         return upcall.enqueue_task(self, proc, task)
 
-    def next_delivery(self, proc: Process) -> Delivery:
+    def next_delivery(self, proc: Process, one_task: bool = False) -> Delivery:
         """What to hand a Yielded process now: ("upcall", (fnptr, a0, a1, a2, appdata)),
-        ("return", (r0, r1, r2, r3)) for a yield-wait-for, or None (stays asleep)."""
-        return upcall.next_delivery(self, proc)
+        ("return", (r0, r1, r2, r3)) for a yield-wait-for, or None (stays asleep).
+        With `one_task`, at most one task is taken: `upcall.AGAIN` says it handed the
+        process nothing and more are queued (ask again)."""
+        return upcall.next_delivery(self, proc, one_task)
 
     # ---- life cycle (tockd/kernel/lifecycle.py) -------------------------------------
 

@@ -45,6 +45,9 @@ class Task(NamedTuple):
     arg1: int = 0
     arg2: int = 0
     appdata: int = 0
+    #: which of its process's tasks this is (1, 2, ... in the order queued while the
+    #: lab records footprints, tockd/kernel/footprint.py; else 0); never in an event
+    serial: int = 0
 
 
 class FaultPolicy(Enum):
@@ -80,6 +83,7 @@ class Process:
     stopped_from: State | None = None
     wait_for: tuple[int, int] | None = None  # (driver, subscribe) of a yield-wait-for
     queue: deque[Task] = field(default_factory=deque)
+    queued: int = 0  # tasks queued while footprints were recorded (the last `serial`)
     # memory (emulated addresses)
     mem_start: int = 0
     memory_len: int = 0

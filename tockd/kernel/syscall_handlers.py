@@ -16,6 +16,7 @@ from tockd.contract import events as ev
 from tockd.contract.events import EventKind
 from tockd.kernel import grant_alloc, tracing
 from tockd.kernel.abi import ErrorCode, ExitCall, SyscallClass, YieldCall
+from tockd.kernel.footprint import READ
 from tockd.kernel.process import State
 from tockd.kernel.syscall import (
     SyscallReturn,
@@ -35,7 +36,6 @@ if TYPE_CHECKING:
 def yield_call(kernel: Kernel, proc: Process, which: int, r1: int, r2: int) -> Registers | None:
     """Yield `which` (0 no-wait, 1 wait, 2 wait-for (driver r1, subscribe r2)): the reply,
     or None when `proc` now sleeps until `Kernel.next_delivery` hands it something."""
-    kernel.touch("q", proc.index)  # it looks at its upcall queue
     if kernel.events.tracing:
         tracing.trace_syscall(kernel, proc, None)
     if which not in (0, 1, 2):
@@ -44,6 +44,7 @@ def yield_call(kernel: Kernel, proc: Process, which: int, r1: int, r2: int) -> R
         # Yield-NoWait that finds nothing queued.
         return (0, 0, 0, 0)
     if which == YieldCall.NO_WAIT:
+        kernel.touch("q", proc.index, mode=READ)  # is anything queued?
         has_tasks = bool(proc.queue)
         if r1 != 0 and proc.in_ram(r1, 1):
             kernel.ram.write(r1, b"\x01" if has_tasks else b"\x00")
@@ -93,7 +94,8 @@ def subscribe_call(
     if num >= capsule.grant_spec.upcalls:
         return subscribe_failure(ErrorCode.NOSUPPORT, fnptr, appdata)
     old_fn, old_data = grant.raw_upcall(num)  # handed back to the owner only
-    kernel.touch("q", proc.index)  # its pending upcalls are purged
+    kernel.touch("u", proc.index, f"{driver}.{num}")  # its pending upcalls are purged
+    kernel.touch("l", proc.index)  # the queue's length changes
     grant.set_upcall(num, fnptr, appdata)
     removed = proc.remove_pending_upcalls(driver, num)
     if kernel.events.active:

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 
 from tockd.contract import events as ev
 from tockd.contract.events import EventKind
+from tockd.kernel.abi import UPCALL_QUEUE_CAPACITY
+from tockd.kernel.footprint import READ
 from tockd.kernel.grant import ForgedGrant, GrantSpec
 from tockd.kernel.process import Process, State, Task, TaskKind
 
@@ -21,8 +23,13 @@ if TYPE_CHECKING:
     from tockd.kernel.kernel import Kernel
 
 #: what `next_delivery` hands a yielded process: ("upcall", (fnptr, a0, a1, a2,
-#: appdata)), ("return", (r0, r1, r2, r3)) for a yield-wait-for, or None (it sleeps)
+#: appdata)), ("return", (r0, r1, r2, r3)) for a yield-wait-for, `AGAIN`, or None (it
+#: sleeps)
 Delivery = tuple[str, tuple[int, ...]] | None
+#: a task was taken that hands the process nothing (an IPC task, a null upcall's
+#: return value) and more are queued: ask again. One task per call, as Tock's
+#: do_process takes one per turn of its loop; the lab's steps end between them
+AGAIN: Delivery = ("again", ())
 
 _QUEUE_FULL_REASON = "upcall queue full (QueueFull)"
 _NOT_ALIVE_REASON = "process not alive (KernelError)"
@@ -132,6 +139,10 @@ def enqueue_task(kernel: Kernel, proc: Process, task: Task) -> bool:
         proc.adversity.discard("queue_full")
         proc.dropped_upcall_count += 1
         return False
+    if kernel.footprint is not None:
+        proc.queued += 1
+        task = task._replace(serial=proc.queued)
+        _touch_enqueue(kernel, proc, task)
     if not proc.enqueue(task):
         proc.dropped_upcall_count += 1
         return False
@@ -140,13 +151,42 @@ def enqueue_task(kernel: Kernel, proc: Process, task: Task) -> bool:
     return True
 
 
-def next_delivery(kernel: Kernel, proc: Process) -> Delivery:
-    """What to hand a Yielded process now (see `Delivery`)."""
+def _touch_enqueue(kernel: Kernel, proc: Process, task: Task) -> None:
+    """The footprint of queueing `task` on `proc` (tockd/kernel/footprint.py): the
+    queue's order, the new task and its upcall's pending set (a subscribe to it
+    purges it); the queue's length too when it is (nearly) full, as then whether this
+    task fits depends on what `proc` took before."""
     kernel.touch("q", proc.index)
+    kernel.touch("q", proc.index, task.serial)
+    if task.kind is TaskKind.FUNCTION_CALL:  # the only kind a subscribe purges
+        kernel.touch("u", proc.index, f"{task.driver}.{task.subscribe}")
+    if len(proc.queue) >= UPCALL_QUEUE_CAPACITY - 1:
+        kernel.touch("l", proc.index, mode=READ)
+
+
+def _touch_take(kernel: Kernel, proc: Process, task: Task) -> None:
+    """The footprint of `proc` taking `task` from its queue: that task, and the
+    queue's length. Not the queue's order: taking one task commutes with queueing
+    another behind it."""
+    kernel.touch("q", proc.index, task.serial)
+    kernel.touch("l", proc.index)
+
+
+def next_delivery(kernel: Kernel, proc: Process, one_task: bool = False) -> Delivery:
+    """What to hand a Yielded process now (see `Delivery`); `AGAIN` only with
+    `one_task`, else the tasks that hand it nothing are taken until one does."""
+    delivery = _take_task(kernel, proc)
+    while delivery is AGAIN and not one_task:
+        delivery = _take_task(kernel, proc)
+    return delivery
+
+
+def _take_task(kernel: Kernel, proc: Process) -> Delivery:
     if proc.state is State.YIELDED_FOR:
         return _deliver_awaited(kernel, proc)
-    while proc.state is State.YIELDED and proc.queue:
+    if proc.state is State.YIELDED and proc.queue:
         t = proc.queue.popleft()
+        _touch_take(kernel, proc, t)
         if t.kind is TaskKind.FUNCTION_CALL:
             proc.state = State.RUNNING
             if kernel.events.active:
@@ -164,9 +204,8 @@ def next_delivery(kernel: Kernel, proc: Process) -> Delivery:
         if t.kind is TaskKind.IPC:
             if not _run_ipc_task(kernel, proc, t):
                 return None
-            continue
-        # a ReturnValue for a null upcall: discarded, the process stays asleep
-        if kernel.events.active:
+        elif kernel.events.active:
+            # a ReturnValue for a null upcall: discarded, the process stays asleep
             kernel.emit(
                 ev.UpcallLost(
                     kind=EventKind.UPCALL_DISCARDED,
@@ -177,6 +216,8 @@ def next_delivery(kernel: Kernel, proc: Process) -> Delivery:
                 ),
                 proc,
             )
+        if proc.state is State.YIELDED and proc.queue:
+            return AGAIN
     return None
 
 
@@ -188,6 +229,7 @@ def _deliver_awaited(kernel: Kernel, proc: Process) -> Delivery:
         return None
     t = proc.queue[i]
     del proc.queue[i]
+    _touch_take(kernel, proc, t)
     if kernel.events.active and t.kind is TaskKind.RETURN_VALUE:
         kernel.emit(
             ev.WaitFor(kind=EventKind.WAIT_FOR, null=True, args=[t.arg0, t.arg1, t.arg2]), proc

@@ -190,6 +190,16 @@ class ControlledScheduler(Scheduler):
                 return False
             self._advance(node)
 
+    def yielded(self, proc: Process) -> None:
+        """A yield ends the process's step whether or not it blocks: taking what is
+        queued is a step of its own (with no decision before it). So the step that
+        makes the yield is the same whether an upcall for it was queued just before or
+        just after, and commutes with the step that queued it; the step that takes the
+        upcall is ordered after that one in both runs, which are then one ordering."""
+        if proc.ready():
+            self._end(proc, ends_turn=False)
+            self._begin(str(proc.index), -1)
+
     def _advance_label(self, deadline: float) -> str:
         us = round((deadline - self.clock()) * 1e6)
         return f"advance {max(0, us) if self.decides_timers else us}us"

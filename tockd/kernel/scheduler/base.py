@@ -96,6 +96,11 @@ class Scheduler(ABC):
         kernel work is pending; the daemon does that work in place (module docstring)."""
         return True
 
+    def yielded(self, proc: Process) -> None:
+        """`proc`, on the CPU, has just yielded (it keeps the CPU if something is queued
+        for it). Tock's schedulers have nothing to do here; the lab's controlled
+        scheduler ends a step."""
+
     def run_queue(self) -> list[int]:
         """Process indices in the order the scheduler would consider them."""
         return [p.index for p in self.kernel.processes]
