@@ -12,7 +12,7 @@ from tockd.board import build_kernel, parse_board
 from tockd.kernel.abi import ReturnVariant
 from tockd.kernel.kernel import Kernel
 from tockd.kernel.process import Process, State
-from tockd.kernel.upcall import UpcallResult
+from tockd.kernel.upcall import AGAIN, UpcallResult
 
 BOARD = """
 [board]
@@ -118,6 +118,24 @@ def test_null_upcall_events_are_queued_then_discarded(kernel: Kernel) -> None:
     assert proc.ready()
     assert kernel.next_delivery(proc) is None  # discarded: the process sleeps on
     assert proc.state is State.YIELDED and not proc.queue
+
+
+def test_one_task_at_a_time_says_again_past_a_task_that_hands_nothing(kernel: Kernel) -> None:
+    """The daemon takes one task per call (`one_task`), so the lab can end a step
+    between a discarded null upcall and the upcall queued behind it; the result is the
+    same as taking them in one call."""
+    proc = _running(kernel)
+    flash_fn = proc.flash_start + 0x100
+    kernel.handle_syscall(proc, 2, 0x0, 0, 0, 0)  # enter the alarm grant, no subscribe
+    alarm = kernel.capsules[0]
+    alarm.schedule_upcall(proc, 0, 1, 2, 3)  # a null upcall: queued, then discarded
+    kernel.handle_syscall(proc, 1, 0x0, 0, flash_fn, 5)  # now subscribed
+    alarm.schedule_upcall(proc, 0, 4, 5, 6)
+    kernel.handle_syscall(proc, 0, 1, 0, 0, 0)  # yield-wait
+    assert kernel.next_delivery(proc, one_task=True) is AGAIN
+    assert len(proc.queue) == 1 and proc.state is State.YIELDED
+    assert kernel.next_delivery(proc, one_task=True) == ("upcall", (flash_fn, 4, 5, 6, 5))
+    assert proc.state is State.RUNNING
 
 
 @pytest.mark.parametrize("mpu", ["ideal", "riscv-pmp"])  # byte/word-granular breaks
