@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tockd.board import build_kernel, parse_board
-from tockd.kernel.abi import ReturnVariant
+from tockd.kernel.abi import UPCALL_QUEUE_CAPACITY, ReturnVariant
+from tockd.kernel.footprint import Footprint, conflicts
 from tockd.kernel.kernel import Kernel
 from tockd.kernel.process import Process, State
 from tockd.kernel.upcall import AGAIN, UpcallResult
@@ -321,3 +322,40 @@ def test_the_hardened_grant_floor_holds_only_while_a_window_is_open() -> None:
         assert kernel.grant_floor(client) == 0
     finally:
         kernel.ram.close()
+
+
+def _recorded(kernel: Kernel, act: Callable[[], object]) -> Footprint:
+    """What `act` touches, as the lab records it for one step."""
+    fp: Footprint = {}
+    kernel.footprint = fp
+    try:
+        act()
+    finally:
+        kernel.footprint = None
+    return fp
+
+
+def test_the_queue_footprints_commute_as_a_fifo_does(kernel: Kernel) -> None:
+    """The kernel's own footprints of queueing, taking, purging and yielding
+    (tockd/kernel/footprint.py): what commutes in a FIFO does, what does not conflicts."""
+    proc = _running(kernel)
+    flash_fn = proc.flash_start + 0x100
+    kernel.handle_syscall(proc, 1, 0x0, 0, flash_fn, 5)  # alarm upcall 0
+    alarm = kernel.capsules[0]
+    asleep = _recorded(kernel, lambda: kernel.handle_syscall(proc, 0, 1, 0, 0, 0))
+    assert not [r for r in asleep if r[0] in "qlu"]  # a yield that finds nothing
+    first = _recorded(kernel, lambda: alarm.schedule_upcall(proc, 0, 1, 2, 3))
+    second = _recorded(kernel, lambda: alarm.schedule_upcall(proc, 0, 4, 5, 6))
+    take = _recorded(kernel, lambda: kernel.next_delivery(proc))  # takes the first
+    assert conflicts(first, second)  # the process sees them in that order
+    assert conflicts(first, take)  # the task taken is the one queued
+    assert not conflicts(second, take)  # taking the head, queueing behind it
+    other = _recorded(kernel, lambda: kernel.handle_syscall(proc, 1, 0x1, 1, flash_fn, 7))
+    same = _recorded(kernel, lambda: kernel.handle_syscall(proc, 1, 0x0, 0, flash_fn, 8))
+    assert not conflicts(second, other)  # a purge of another upcall
+    assert conflicts(second, same) and not proc.queue  # the purge of this one
+    for _ in range(UPCALL_QUEUE_CAPACITY - 1):
+        alarm.schedule_upcall(proc, 0, 0, 0, 0)
+    last = _recorded(kernel, lambda: alarm.schedule_upcall(proc, 0, 0, 0, 0))
+    assert len(proc.queue) == UPCALL_QUEUE_CAPACITY
+    assert conflicts(last, take)  # one short of full: it fits only because of the take

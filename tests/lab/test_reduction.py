@@ -240,19 +240,3 @@ def test_a_yield_ends_a_step_and_touches_no_queue(tmp_path: Path) -> None:
         assert len(by) <= 2 and by[-1].actor == owner, resource
         taken += len(by) == 2
     assert taken >= 5
-
-
-def test_queue_footprints_commute_as_a_fifo_does() -> None:
-    enqueue = {"q1": WRITE, "q1.7": WRITE, "u1.0.0": WRITE}  # a task queued on 1
-    another = {"q1": WRITE, "q1.8": WRITE, "u1.1.1": WRITE}
-    take_head = {"q1.3": WRITE, "l1": WRITE, "p1": WRITE}  # 1 takes an older task
-    take_it = {"q1.7": WRITE, "l1": WRITE, "p1": WRITE}
-    subscribe_other = {"u1.1.1": WRITE, "l1": WRITE, "p1": WRITE}
-    subscribe_same = {"u1.0.0": WRITE, "l1": WRITE, "p1": WRITE}
-    nearly_full = {**enqueue, "l1": READ}
-    assert not conflicts(enqueue, take_head)  # taking the head, queueing at the tail
-    assert conflicts(enqueue, take_it)  # the task taken is the one queued
-    assert conflicts(enqueue, another)  # the order they are seen in
-    assert not conflicts(another, subscribe_same) and conflicts(enqueue, subscribe_same)
-    assert not conflicts(enqueue, subscribe_other)
-    assert conflicts(nearly_full, take_head)  # whether it fits depends on the take

@@ -53,11 +53,12 @@ WRITE = 4
 EVERYTHING = "*"
 
 
-def name(kind: str, index: int | None = None, driver: int | str | None = None) -> str:
-    """A resource's name: `name("q", 1)` is "q1", `name("g", 1, 0)` is "g1.0"."""
+def name(kind: str, index: int | None = None, part: int | str | None = None) -> str:
+    """A resource's name: `name("q", 1)` is "q1", `name("g", 1, 0)` is "g1.0" (`part`:
+    a driver number, a task's serial, an upcall id "driver.subscribe")."""
     if index is None:
         return kind
-    return f"{kind}{index}" if driver is None else f"{kind}{index}.{driver}"
+    return f"{kind}{index}" if part is None else f"{kind}{index}.{part}"
 
 
 def conflicts(a: Footprint, b: Footprint) -> bool:

@@ -140,14 +140,14 @@ class Kernel:
         self,
         kind: str,
         index: int | None = None,
-        driver: int | str | None = None,
+        part: int | str | None = None,
         mode: int = footprint.WRITE,
     ) -> None:
-        """The current step uses a resource (`footprint.name(kind, index, driver)`):
+        """The current step uses a resource (`footprint.name(kind, index, part)`):
         named only while a step is being recorded, so this costs one test otherwise."""
         fp = self.footprint
         if fp is not None:
-            resource = footprint.name(kind, index, driver)
+            resource = footprint.name(kind, index, part)
             fp[resource] = fp.get(resource, 0) | mode
 
     def now(self) -> float:
