@@ -14,10 +14,10 @@ import pytest
 
 from tockd.board import parse_board
 from tockd.kernel.footprint import ADD, EVERYTHING, READ, WRITE, conflicts
-from tockd.lab.dpor import DporSearch, Guided, RunTrace
+from tockd.lab.dpor import Branch, DporSearch, Guided, RunTrace, disabled
 from tockd.lab.explore import Summary, explore
 from tockd.lab.run import run_once, zygote_session
-from tockd.lab.steps import Step, ordering_of, races
+from tockd.lab.steps import TIME, Race, Step, ordering_of, races, reversals
 from tockd.lab.strategy import Decision
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,6 +44,7 @@ def _sweep(
         preemption_bound=bound,
         reduce=reduce,
         out=out,
+        jobs=2,  # the same runs as one job makes (`dpor.ROUND`), sooner
     )
     records = [json.loads(line) for line in out.getvalue().splitlines()]
     assert len(records) == s.runs
@@ -68,9 +69,29 @@ def _both(
     return full, reduced
 
 
-@pytest.mark.parametrize("name", ["rot13_report", "rot13_report_hardened", "rot13"])
+def _two_apps(tmp_path: Path, first: str, args: str = "") -> Path:
+    """`first` (a module) and hello, on a Tock-mode board."""
+    board = tmp_path / "two.toml"
+    board.write_text(
+        '[board]\nname = "two"\nram_size = 65536\nmpu = "cortex-m"\nkernel_mode = "tock"\n'
+        f'[[apps]]\nname = "first"\nmodule = "{first}"\nram = 8192\n{args}\n'
+        '[[apps]]\nname = "org.tockos.examples.hello"\nmodule = "apps_py.hello"\n'
+    )
+    return board
+
+
+@pytest.mark.parametrize("name", ["rot13_report", "rot13_report_hardened", "rot13", "restarter"])
 def test_the_reduced_sweep_sees_what_the_full_sweep_sees(name: str, tmp_path: Path) -> None:
-    board = _hardened(tmp_path) if name.endswith("hardened") else ROOT / f"configs/{name}.toml"
+    """restarter (it exits and comes back, beside hello) is the one of these that
+    needs a race reversed by who can go first (`steps.reversals`), not by the later
+    step's actor, and a branch asked for past the point where a run met a state
+    searched before: without either, 1 of its 338 orderings was lost."""
+    if name == "restarter":
+        board = _two_apps(tmp_path, "tests.apps.restarter", "args = { times = 2 }")
+    elif name.endswith("hardened"):
+        board = _hardened(tmp_path)
+    else:
+        board = ROOT / f"configs/{name}.toml"
     full, reduced = _both(board, bound=1)
     assert reduced.runs < full.runs
     # the full sweep runs orderings over and over; the reduced one runs every one of
@@ -99,6 +120,17 @@ def test_three_apps_and_a_deeper_race_at_bound_one() -> None:
     props = ("prints:org.tockos.examples.mailbox_logger:alpha says hello",)
     full, reduced = _both(board, bound=1, props=props)
     assert reduced.runs * 2 < full.runs
+    assert reduced.orderings == full.orderings
+
+
+@pytest.mark.slow
+def test_a_queue_filled_beside_hello_at_bound_one(tmp_path: Path) -> None:
+    """tests/apps/overflow.py fills its upcall queue while hello runs: about a minute
+    (-m slow). Reversing races by the later step's actor lost 160 of its 994
+    orderings; without the steps that a step takes away (`dpor.disabled`), or the
+    branches asked for past where a run met a searched state, 1 more each."""
+    full, reduced = _both(_two_apps(tmp_path, "tests.apps.overflow"), bound=1)
+    assert reduced.runs < full.runs
     assert reduced.orderings == full.orderings
 
 
@@ -133,6 +165,65 @@ def test_races_and_orderings() -> None:
     # a step ordered after another through a third does not race with it
     d = _step("2", q1=WRITE)
     assert races([a, c, d]) == [(0, 1), (1, 2)]
+
+
+def test_a_race_is_reversed_by_who_can_go_first() -> None:
+    """j, then a step of another actor, then k: when that step orders k after it
+    (a write arms the timer that k fires), its actor has to go first, not k's."""
+    j = _step("0", g0=WRITE)  # 0 subscribes
+    write = _step("1", d1=WRITE)  # 1 writes: arms the console timer
+    fires = _step(TIME, d1=WRITE, g0=READ)  # the timer fires, reads 0's grant
+    assert reversals([j, write, fires]) == [Race(0, 2, ("1",)), Race(1, 2, (TIME,))]
+    # nothing orders k after the step between: both can go first
+    alone = _step(TIME, g0=READ)
+    assert reversals([j, write, alone]) == [Race(0, 2, ("1", TIME))]
+    # a step that happens after j is not a way to go first (and orders k after j)
+    after_j = _step("1", g0=WRITE, d1=WRITE)
+    assert reversals([j, after_j, fires]) == [Race(0, 1, ("1",)), Race(1, 2, (TIME,))]
+
+
+def test_a_step_that_takes_another_away_counts() -> None:
+    """The last app's exit ends the run, so the console timer never fires: its step
+    was taken away, and no race shows it. A timer that stops being the next counts
+    as taken away too; an actor that is still there, or that stepped, does not."""
+    run = [Decision("run", ["run 1", "advance 955us"], 0)]
+    assert disabled(run, [_at(_step("1", p1=WRITE), 0)]) == [(0, TIME)]
+    moved = [*run, Decision("run", ["run 0", "advance 12us"], 0)]
+    assert disabled(moved, [_at(_step("1", p1=WRITE), 0)]) == [(0, TIME), (1, TIME)]
+    still = [*run, Decision("run", ["advance 955us"], 0)]
+    assert disabled(still, [_at(_step("1", p1=WRITE), 0)]) == []  # then it fired
+    two = [Decision("switch", ["continue 0", "preempt 1"], 0), Decision("run", ["run 1"], 0)]
+    assert disabled(two, []) == []
+
+
+def _run_at(decisions: list[Decision], steps: list[Step]) -> RunTrace:
+    return RunTrace(decisions, [_at(s, i) for i, s in enumerate(steps)], {})
+
+
+def test_a_way_on_from_a_state_is_replayed_on_each_way_there() -> None:
+    """Two runs reach one state by independent steps in either order; the second stops
+    there. A way on from that state run later, whose step races with one before the
+    state, asks for a branch on the second run's path too."""
+    a, b = _step("0", r=WRITE), _step("1", s=WRITE)  # independent
+    c = _step("2", x=WRITE, r=WRITE)  # c and e conflict; both conflict with a
+    e = _step("3", x=WRITE, r=WRITE)
+    every = ["run 0", "run 1", "run 2", "run 3"]
+    last = [Decision("run", ["run 2", "run 3"], 0), Decision("run", ["run 3"], 0)]
+    search = DporSearch(preemption_bound=0)
+    first = [Decision("run", every, 0), Decision("run", every[1:], 0), *last]
+    search.absorb(Branch([], {}), _run_at(first, [a, b, c, e]))
+    # the other way to the state after a and b: it stops there
+    other = [Decision("run", every, 1), Decision("run", ["run 0", "run 2", "run 3"], 0), *last]
+    search.absorb(Branch([1], {}), _run_at(other, [b, a, c, e]))
+    visitor = search.root.children[1] if search.root else None  # a's decision there
+    assert visitor is not None and not visitor.children  # it stopped after a
+    assert visitor.backtrack == {0, 1}  # a races with c (option 1), not with e
+    assert search.replays == 1  # the first run's way on, on the visitor's path
+    # the way on where e goes first: a races with e
+    e_first = [*first[:2], Decision("run", ["run 2", "run 3"], 1), Decision("run", ["run 2"], 0)]
+    search.absorb(Branch([0, 0, 1], {}), _run_at(e_first, [a, b, e, c]))
+    assert search.replays == 2
+    assert visitor.backtrack == {0, 1, 2}  # so e goes first there too ("run 3")
 
 
 def test_explore_prints_orderings_and_racing_pairs(tmp_path: Path) -> None:

@@ -8,13 +8,21 @@ preemption bound:
 
 - **Races add branches** (Flanagan and Godefroid, POPL 2005). After each run, for every
   race (step j of one actor, then a dependent step k of another, nothing between them
-  ordering the two) the decision that chose j gets k's actor as a branch to try: the
-  run where k's actor goes first is of another ordering. If k's actor could not run
-  there, every option there is tried. An option that races with nothing is never tried.
+  ordering the two) the decision that chose j gets a branch to try for each actor that
+  can go first in a run where k comes before j (`steps.reversals`: the initials of
+  source-DPOR, Abdulla et al., POPL 2014). That is k's actor only when nothing run
+  between them orders k after it; otherwise it is the actor that must go first (the
+  app whose write arms the timer k fires). If such an actor could not run there,
+  every option there is tried. An option that races with nothing is never tried.
+- **Steps taken away count as races** (`disabled`): an actor that could go at a
+  decision, did not, and could not at the next (the last app exited, so a timer
+  never fired) gets a branch there. No race shows it, since its step never ran.
 - **The preemption bound** holds as in `Exhaustive`: a switch away from a process that
   could go on costs one. A branch over the bound goes instead to the latest earlier
   decision where the actor could be chosen at no cost (after a process blocked): the
   conservative rule of bounded POR (Coons, Musuvathi and McKinley, OOPSLA 2013).
+  This holds for races past the point where a run's path stops being folded in (see
+  below) too: their fallback may be a decision before that point.
 - **Sleep sets, kept within the bound** (Godefroid 1996). At a decision, an actor
   whose step was already tried from there sleeps in a sibling branch while the steps
   taken are independent of that step: no branch is added for it, a run takes an awake
@@ -35,7 +43,12 @@ preemption bound:
   are still all read, to the end: one whose later step comes past that point may ask
   for a branch before it, on this run's path, that the other path did not have.
   (Reading them only up to that point lost 1 of the 36 observations of
-  configs/mailbox_race.toml at bound 1.)
+  configs/mailbox_race.toml at bound 1.) Nor is that run's way on all there is: every
+  way on from that state, run before or after, is replayed on this path (a run made
+  of this path's way there and the other's way on, `DporSearch._replay`), and its
+  races ask for branches here as this run's own would. This is the summary of stateful
+  DPOR (Yang et al., SPIN 2008): a race between a step before the state and one after
+  it asks, on each way to the state, for a branch at another decision and cost.
 - Decisions that are not an actor's (which of two timers due at once fires first,
   adversity) are branched on every option, with no sleep set below them.
 
@@ -47,11 +60,11 @@ the same runs are made however many workers run them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import NotRequired, TypedDict
 
 from tockd.kernel.footprint import Footprint, conflicts
-from tockd.lab.steps import Ordering, Step, StepJson, actor_of, races
+from tockd.lab.steps import TIME, Ordering, Race, Step, StepJson, actor_of, ordering_of, reversals
 from tockd.lab.strategy import Decision, DecisionJson, Strategy, StrategyJson
 
 #: branches handed out per round: their runs may go to several workers at once
@@ -68,8 +81,12 @@ class TraceJson(TypedDict):
     steps: list[StepJson]
     sleeps: list[list[object]]  # [[decision index, SleepJson], ...]
     blocked_at: NotRequired[int | None]
-    races: NotRequired[list[list[int]]]  # (j, k) step indices (`steps.races`)
+    races: NotRequired[list[tuple[int, int, list[str]]]]  # `steps.reversals`
+    ordering: NotRequired[str]  # `steps.ordering_of` its steps
 
+
+#: a decision point's state (`DporSearch._key`)
+_Key = tuple[str, str, str]
 
 #: a sleep set: actor -> the footprint of the step it would take
 Sleep = dict[str, Footprint]
@@ -190,7 +207,7 @@ class Node:
     turn_ends: set[int] = field(default_factory=set)
     children: dict[int, Node] = field(default_factory=dict)
     #: its state (`DporSearch._key`)
-    key: tuple[str, str, str] = ("", "", "")
+    key: _Key = ("", "", "")
 
     @property
     def actors(self) -> list[str | None]:
@@ -206,6 +223,15 @@ class Node:
             out.append(node.choice_in_parent)
             node = node.parent
         return out[::-1]
+
+
+@dataclass
+class _Run:
+    """A run (or a replay, `DporSearch._replay`) and its path in the tree."""
+
+    path: list[Node]
+    trace: RunTrace
+    ordering: str  # `steps.ordering_of` its steps
 
 
 @dataclass
@@ -231,8 +257,26 @@ class RunTrace:
     sleeps: dict[int, Sleep]
     #: the decision from which the run only repeated runs already made (`Guided`)
     blocked_at: int | None = None
-    #: its races (`steps.races`), when the run already worked them out
-    races: list[tuple[int, int]] | None = None
+    #: its races and their reversals (`steps.reversals`), when the run already
+    #: worked them out
+    races: list[Race] | None = None
+    #: its ordering (`steps.ordering_of`), when the run already worked it out
+    ordering: str = ""
+
+    def cut(self, at: int) -> RunTrace:
+        """Its decisions before decision `at`, and the steps taken before it."""
+        return RunTrace(self.decisions[:at], [s for s in self.steps if s.after <= at], {})
+
+    def join(self, other: RunTrace, at: int) -> RunTrace:
+        """This run, then `other` from its decision `at` on (where `other` was in the
+        state this run ends in), renumbered to follow on."""
+        shift = len(self.decisions) - at
+        tail = [
+            replace(s, node=s.node + shift if s.node >= 0 else -1, after=s.after + shift)
+            for s in other.steps
+            if s.after > at
+        ]
+        return RunTrace([*self.decisions, *other.decisions[at:]], [*self.steps, *tail], {})
 
 
 def run_trace(data: TraceJson) -> RunTrace:
@@ -246,8 +290,33 @@ def run_trace(data: TraceJson) -> RunTrace:
         [Step.from_json(s) for s in data["steps"]],
         sleeps,
         data.get("blocked_at"),
-        [(j, k) for j, k in data["races"]] if "races" in data else None,
+        [Race(j, k, tuple(first)) for j, k, first in data["races"]] if "races" in data else None,
+        data.get("ordering", ""),
     )
+
+
+def disabled(decisions: list[Decision], steps: list[Step]) -> list[tuple[int, str]]:
+    """The actors whose step a run took away: (decision, actor) where the actor could
+    go at that decision, did not, and could not at the next (or the run ended there).
+    The step taken there (an app's exit, or the last app's, after which a timer never
+    fires) conflicts with the step that actor would have taken, which no race shows,
+    since that step never ran. Time counts as taken away when the timer it would fire
+    is no longer the next (`advance ...` changed)."""
+    stepped: dict[int, set[str]] = {}
+    for step in steps:
+        stepped.setdefault(step.after, set()).add(step.actor)
+    out: list[tuple[int, str]] = []
+    for i, d in enumerate(decisions):
+        after = decisions[i + 1].options if i + 1 < len(decisions) else []
+        still = {actor_of(o) for o in after if actor_of(o) != TIME} | set(after)
+        chosen = actor_of(d.options[d.choice])
+        for option in d.options:
+            actor = actor_of(option)
+            if actor is None or actor == chosen or actor in stepped.get(i + 1, ()):
+                continue
+            if (option if actor == TIME else actor) not in still:
+                out.append((i, actor))
+    return out
 
 
 class DporSearch:
@@ -262,7 +331,14 @@ class DporSearch:
         self.divergent = 0
         #: the state at each decision point (`steps.Ordering` of the steps before it,
         #: and who runs) -> the node that holds it and the fewest preemptions spent
-        self.states: dict[tuple[str, str, str], _Held] = {}
+        self.states: dict[_Key, _Held] = {}
+        #: the runs that stopped at a state another node holds, by that state
+        self.visits: dict[_Key, list[_Run]] = {}
+        #: the ways on from each state seen so far: a run and the decision at which it
+        #: was there, one for each ordering
+        self.tails: dict[_Key, dict[str, tuple[RunTrace, int]]] = {}
+        #: runs replayed on another path (`_replay`)
+        self.replays = 0
 
     def coverage(self) -> tuple[int, int, int, int]:
         """Decision coverage: (decision points in the tree, the distinct states they and
@@ -327,26 +403,70 @@ class DporSearch:
     def absorb(self, branch: Branch, trace: RunTrace) -> None:
         """Fold one run's decisions and steps into the tree; add the branches its races
         call for."""
-        path = self._walk(branch, trace)
-        if path is None:
+        walked = self._walk(branch, trace)
+        if walked is None:
             return
+        path, met = walked
+        self._branch(path, trace)
+        run = _Run(path, trace, trace.ordering or ordering_of(trace.steps))
+        todo = [run]
+        if met is not None:
+            # the run stopped at a state searched from elsewhere: every way on from
+            # there that was or will be run is also a way on for this run's path
+            visit = _Run(path, trace.cut(len(path)), "")
+            self.visits.setdefault(met, []).append(visit)
+            tails = self.tails.setdefault(met, {})
+            todo += [self._replay(visit, other, t) for other, t in tails.values()]
+            tails.setdefault(run.ordering, (trace, len(path)))
+        self._spread(todo)
+
+    def _spread(self, todo: list[_Run]) -> None:
+        """Keep each run's way on from each state on its path (its tail), and replay it
+        on the paths that stopped at that state (`_replay`); so do their replays."""
+        while todo:
+            run = todo.pop()
+            for t, node in enumerate(run.path):
+                tails = self.tails.setdefault(node.key, {})
+                if run.ordering in tails:
+                    continue  # an equivalent way on from here is kept already
+                tails[run.ordering] = (run.trace, t)
+                for visit in self.visits.get(node.key, ()):
+                    todo.append(self._replay(visit, run.trace, t))
+
+    def _replay(self, visit: _Run, trace: RunTrace, t: int) -> _Run:
+        """The run that goes `visit`'s way to a state, then `trace`'s way on from there
+        (from its decision `t`): it can be made, since the state is the same. Its races
+        ask for branches on `visit`'s path, as a run of its own would have. Without
+        this, the state cache lost 6 of configs/mailbox_race.toml's 484 orderings at
+        bound 1: a race between a step before the state and one after it asks for a
+        branch at another decision, or at another cost, on each way to the state."""
+        joined = visit.trace.join(trace, t)
+        self._branch(visit.path, joined)
+        self.replays += 1
+        return _Run(visit.path, joined, ordering_of(joined.steps))
+
+    def _branch(self, path: list[Node], trace: RunTrace) -> None:
+        """Add the branches a run's races and the steps it took away call for."""
         # every race, also those whose later step lies past the point where the path
         # stopped being folded in: what they ask for is a branch on the path
-        raced = races(trace.steps) if trace.races is None else trace.races
-        for j, k in raced:
+        raced = reversals(trace.steps) if trace.races is None else trace.races
+        for race in raced:
             # a step nobody chose (it was all that could happen) is reversed at the
             # last decision before it
-            node_index = trace.steps[j].node
-            if node_index < 0:
-                node_index = trace.steps[j].after - 1
-            if 0 <= node_index < len(path):
-                self._add_branch(path, node_index, trace.steps[k].actor)
+            step = trace.steps[race.earlier]
+            index = step.node if step.node >= 0 else step.after - 1
+            if index >= 0:
+                for actor in race.first:
+                    self._add_branch(path, trace.decisions, index, actor)
+        for index, actor in disabled(trace.decisions, trace.steps):
+            self._add_branch(path, trace.decisions, index, actor)
 
-    def _walk(self, branch: Branch, trace: RunTrace) -> list[Node] | None:
+    def _walk(self, branch: Branch, trace: RunTrace) -> tuple[list[Node], _Key | None] | None:
         """The run's path as nodes, creating those it is the first to reach, up to the
         first decision whose state another node already holds with no more preemptions
-        spent (what follows was searched from there), or where only sleeping actors
-        could go on; None if the run left the tree (it did not replay its prefix)."""
+        spent (what follows was searched from there; that state is returned too), or
+        where only sleeping actors could go on; None if the run left the tree (it did
+        not replay its prefix)."""
         first_step: dict[int, Step] = {}
         for step in trace.steps:
             if step.node >= 0:
@@ -363,13 +483,13 @@ class DporSearch:
                 ordering.add(steps[before])
                 before += 1
             if trace.blocked_at is not None and i >= trace.blocked_at:
-                return path  # from here on it repeats runs already made
+                return path, None  # from here on it repeats runs already made
             node = self.root if parent is None else parent.children.get(path_choice)
             # a node's state is the same on every run through it (runs replay it)
             key = node.key if node is not None else self._key(ordering, d)
             held = self.states.get(key)
             if held is not None and held.node is not node and held.cost <= cost:
-                return path  # this state was searched, with as much budget
+                return path, key  # this state was searched, with as much budget
             if node is None:
                 node = Node(
                     d.kind,
@@ -403,33 +523,45 @@ class DporSearch:
             path.append(node)
             cost += _costly(d.kind, d.choice)
             parent, path_choice = node, d.choice
-        return path
+        return path, None
 
     @staticmethod
-    def _key(ordering: Ordering, d: Decision) -> tuple[str, str, str]:
+    def _key(ordering: Ordering, d: Decision) -> _Key:
         """A decision point's state: what ran before it, up to the order of independent
         steps, and who runs (the options a switch offers depend on it)."""
         return (ordering.digest(), d.kind, d.options[0] if d.kind == "switch" else "")
 
-    def _add_branch(self, path: list[Node], index: int, actor: str) -> None:
-        """Try `actor` at decision `index` of `path` (or every option there, if it could
-        not run there); over the preemption bound, at the latest free decision before."""
-        node = path[index]
-        actors = node.actors
-        options = [o for o, a in enumerate(actors) if a == actor]
-        if not options:
-            options = list(range(len(actors)))
-        if actor in node.sleep:
-            return
-        within = [o for o in options if node.allowed(o, self.bound)]
-        if within:
-            node.backtrack.update(within)
-            self.pending.append(node)
-            return
+    def _add_branch(
+        self, path: list[Node], decisions: list[Decision], index: int, actor: str
+    ) -> None:
+        """Try `actor` at decision `index` of the run (or every option there, if it
+        could not run there); over the preemption bound, at the latest free decision
+        before. Only decisions on `path` get branches: past it, the run went where
+        another path had gone with as much budget, and the branch is that path's,
+        unless it falls back to a free decision before the point where they met."""
+        if index < len(path):
+            node = path[index]
+            if actor in node.sleep:
+                return
+            options = [o for o, a in enumerate(node.actors) if a == actor]
+            within = [o for o in options or range(len(node.options)) if node.allowed(o, self.bound)]
+            if within:
+                node.backtrack.update(within)
+                self.pending.append(node)
+                return
+        else:
+            d = decisions[index]
+            cost = sum(_costly(x.kind, x.choice) for x in decisions[:index])
+            options = [o for o, opt in enumerate(d.options) if actor_of(opt) == actor]
+            costs = [_costly(d.kind, o) for o in options or range(len(d.options))]
+            if cost + min(costs) <= self.bound:
+                return
         for earlier in range(index - 1, -1, -1):
-            free = path[earlier]
-            if free.kind != "run":
+            if decisions[earlier].kind != "run":
                 continue
+            if earlier >= len(path):
+                return
+            free = path[earlier]
             fits = [o for o, a in enumerate(free.actors) if a == actor]
             free.backtrack.update(fits or range(len(free.options)))
             self.pending.append(free)

@@ -29,7 +29,7 @@ from tockd.kernel.kernel import Kernel
 from tockd.lab.controlled import TIMERS_DECIDED, ControlledScheduler
 from tockd.lab.dpor import Sleep, TraceJson, sleep_to_json
 from tockd.lab.properties import InvariantWatch, Property
-from tockd.lab.steps import Step, ordering_of, races
+from tockd.lab.steps import Race, Step, ordering_of, reversals
 from tockd.lab.strategy import DecisionJson, Strategy, StrategyJson
 from tockd.zygote import Zygote
 
@@ -141,7 +141,7 @@ class RunRecord:
     steps: list[Step] = field(default_factory=list, repr=False)
     sleeps: dict[int, Sleep] = field(default_factory=dict, repr=False)
     blocked_at: int | None = field(default=None, repr=False)
-    race_steps: list[tuple[int, int]] = field(default_factory=list, repr=False)
+    race_steps: list[Race] = field(default_factory=list, repr=False)
 
     def to_json(self, with_schedule: bool | None = None) -> RunJson:
         raw = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in _NOT_JSON}
@@ -158,7 +158,8 @@ class RunRecord:
             "steps": [s.to_json() for s in self.steps],
             "sleeps": [[i, sleep_to_json(sl)] for i, sl in sorted(self.sleeps.items())],
             "blocked_at": self.blocked_at,
-            "races": [[j, k] for j, k in self.race_steps],
+            "races": [(j, k, list(first)) for j, k, first in self.race_steps],
+            "ordering": self.ordering,
         }
 
     @property
@@ -291,7 +292,7 @@ async def _run(
     verdict = "timeout" if timed_out else "violation" if (violations or invariants) else "ok"
     console = console_text(events)
     steps = sched.steps
-    raced = races(steps)
+    raced = reversals(steps)
     return RunRecord(
         seed=seed,
         strategy=strategy.describe(),
@@ -307,7 +308,7 @@ async def _run(
         console=console,
         observation=observation_of(events),
         ordering=ordering_of(steps),
-        races=[[steps[j].label, steps[k].label] for j, k in raced],
+        races=[[steps[j].label, steps[k].label] for j, k, _ in raced],
         race_steps=raced,
         steps=steps,
         sleeps=getattr(strategy, "sleeps", {}),

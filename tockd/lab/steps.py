@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from tockd.kernel.footprint import ADD, EVERYTHING, READ, Footprint, conflicts
 
@@ -78,6 +79,12 @@ def races(steps: list[Step]) -> list[tuple[int, int]]:
     Godefroid take only the latest j; under a preemption bound reversing that one may
     not fit, and an earlier one's reversal is then lost: 9 of 36 observations of
     configs/mailbox_race.toml at bound 1.)"""
+    return _happens_before(steps)[1]
+
+
+def _happens_before(steps: list[Step]) -> tuple[list[dict[str, int]], list[tuple[int, int]]]:
+    """Each step's vector clock (for every actor, its latest step that happens before
+    or is this one) and the run's races (`races`)."""
     out: list[tuple[int, int]] = []
     clocks: list[dict[str, int]] = []
     last: dict[str, int] = {}
@@ -109,6 +116,45 @@ def races(steps: list[Step]) -> list[tuple[int, int]]:
         for resource in step.fp:
             by_resource.setdefault(resource, []).append(k)
         out.extend((j, k) for j in reversed(raced))
+    return clocks, out
+
+
+class Race(NamedTuple):
+    """A race (`races`) and who can go first to reverse it."""
+
+    earlier: int  # step j
+    later: int  # step k
+    #: the actors that can take the first step of a run where k comes before j: the
+    #: *initials* of source-DPOR (Abdulla et al., POPL 2014)
+    first: tuple[str, ...]
+
+
+def reversals(steps: list[Step]) -> list[Race]:
+    """Each race (j, k) with the actors that can go first in a run where k comes before
+    j. They are the actors whose first step among v, the steps after j that do not
+    happen after j and then k, has nothing in v happening before it. k's actor is one
+    only when no step of v orders k after it. When k waits on another actor's step of
+    v (a timer fires only after a write armed it), that actor has to go first: trying
+    k's actor at j gives a run where k still comes after j, or one that costs another
+    preemption (the step of v, then k), which the bound may not allow. On
+    tests/apps/overflow.py beside hello at bound 1, taking k's actor missed 160 of the
+    full sweep's 994 orderings."""
+    clocks, raced = _happens_before(steps)
+    out: list[Race] = []
+    for j, k in raced:
+        actor_j = steps[j].actor
+        between = [i for i in range(j + 1, k) if clocks[i].get(actor_j, -1) < j]
+        between.append(k)
+        first: list[str] = []
+        seen: set[str] = set()
+        for pos, i in enumerate(between):
+            actor = steps[i].actor
+            if actor in seen:
+                continue
+            seen.add(actor)
+            if not any(clocks[i].get(steps[e].actor, -1) >= e for e in between[:pos]):
+                first.append(actor)
+        out.append(Race(j, k, tuple(first)))
     return out
 
 
@@ -167,9 +213,11 @@ __all__ = [
     "ADVERSITY",
     "TIME",
     "Ordering",
+    "Race",
     "Step",
     "StepJson",
     "actor_of",
     "ordering_of",
     "races",
+    "reversals",
 ]
