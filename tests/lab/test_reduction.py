@@ -83,9 +83,8 @@ def _two_apps(tmp_path: Path, first: str, args: str = "") -> Path:
 @pytest.mark.parametrize("name", ["rot13_report", "rot13_report_hardened", "rot13", "restarter"])
 def test_the_reduced_sweep_sees_what_the_full_sweep_sees(name: str, tmp_path: Path) -> None:
     """restarter (it exits and comes back, beside hello) is the one of these that
-    needs a race reversed by who can go first (`steps.reversals`), not by the later
-    step's actor, and a branch asked for past the point where a run met a state
-    searched before: without either, 1 of its 338 orderings was lost."""
+    needs a race reversed by who can go first (`steps.reversals`): reversed by the
+    later step's actor, 1 of its 338 orderings was lost."""
     if name == "restarter":
         board = _two_apps(tmp_path, "tests.apps.restarter", "args = { times = 2 }")
     elif name.endswith("hardened"):
@@ -127,8 +126,8 @@ def test_three_apps_and_a_deeper_race_at_bound_one() -> None:
 def test_a_queue_filled_beside_hello_at_bound_one(tmp_path: Path) -> None:
     """tests/apps/overflow.py fills its upcall queue while hello runs: about a minute
     (-m slow). Reversing races by the later step's actor lost 160 of its 994
-    orderings; without the steps that a step takes away (`dpor.disabled`), or the
-    branches asked for past where a run met a searched state, 1 more each."""
+    orderings; without the steps that a step takes away (`dpor.disabled`) 1, without
+    the branches asked for past where a run met a searched state 2."""
     full, reduced = _both(_two_apps(tmp_path, "tests.apps.overflow"), bound=1)
     assert reduced.runs < full.runs
     assert reduced.orderings == full.orderings

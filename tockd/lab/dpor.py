@@ -8,12 +8,13 @@ preemption bound:
 
 - **Races add branches** (Flanagan and Godefroid, POPL 2005). After each run, for every
   race (step j of one actor, then a dependent step k of another, nothing between them
-  ordering the two) the decision that chose j gets a branch to try for each actor that
+  ordering the two) the decision that chose j gets a branch to try for the actors that
   can go first in a run where k comes before j (`steps.reversals`: the initials of
-  source-DPOR, Abdulla et al., POPL 2014). That is k's actor only when nothing run
-  between them orders k after it; otherwise it is the actor that must go first (the
-  app whose write arms the timer k fires). If such an actor could not run there,
-  every option there is tried. An option that races with nothing is never tried.
+  source-DPOR, Abdulla et al., POPL 2014), unless one of them is a branch there
+  already. That is k's actor only when nothing run between them orders k after it;
+  otherwise it is the actor that must go first (the app whose write arms the timer k
+  fires). If such an actor could not run there, every option there is tried. An
+  option that races with nothing is never tried.
 - **Steps taken away count as races** (`disabled`): an actor that could go at a
   decision, did not, and could not at the next (the last app exited, so a timer
   never fired) gets a branch there. No race shows it, since its step never ran.
@@ -455,7 +456,7 @@ class DporSearch:
             # last decision before it
             step = trace.steps[race.earlier]
             index = step.node if step.node >= 0 else step.after - 1
-            if index >= 0:
+            if index >= 0 and not self._tried(path, index, race.first):
                 for actor in race.first:
                     self._add_branch(path, trace.decisions, index, actor)
         for index, actor in disabled(trace.decisions, trace.steps):
@@ -530,6 +531,16 @@ class DporSearch:
         """A decision point's state: what ran before it, up to the order of independent
         steps, and who runs (the options a switch offers depend on it)."""
         return (ordering.digest(), d.kind, d.options[0] if d.kind == "switch" else "")
+
+    def _tried(self, path: list[Node], index: int, first: tuple[str, ...]) -> bool:
+        """Is one of the actors in `first` already a branch at decision `index` of the
+        path, within the bound? Then one run where that actor goes first reverses the
+        race, and the others need not (source-DPOR adds one of the initials)."""
+        if index >= len(path):
+            return False
+        node = path[index]
+        actors = node.actors
+        return any(actors[o] in first and node.allowed(o, self.bound) for o in node.backtrack)
 
     def _add_branch(
         self, path: list[Node], decisions: list[Decision], index: int, actor: str
