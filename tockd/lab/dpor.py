@@ -320,6 +320,38 @@ def disabled(decisions: list[Decision], steps: list[Step]) -> list[tuple[int, st
     return out
 
 
+@dataclass
+class _Move:
+    """What a decision's choice led to: its actor's step, and that actor's steps that
+    followed with no decision between (a yield that found an upcall queued, then the
+    step that takes it)."""
+
+    actor: str
+    fp: Footprint
+    ends_turn: bool  # the actor's turn ended within it
+
+
+def _moves(steps: list[Step]) -> dict[int, _Move]:
+    """Each decision's move (`_Move`), by decision index. A sibling that sleeps sleeps
+    on all of it: the steps that follow its step with no decision between cannot be
+    put off, so a step that conflicts with any of them wakes it. (With the first
+    step's footprint alone, a sleeping yield was taken to commute with a timer whose
+    firing the take that follows it depends on: tests/lab/test_search_model.py.)"""
+    out: dict[int, _Move] = {}
+    for step in steps:
+        index = step.after - 1
+        if index < 0:
+            continue
+        move = out.get(index)
+        if move is None:
+            out[index] = _Move(step.actor, dict(step.fp), step.ends_turn)
+        elif step.actor == move.actor:
+            for resource, mode in step.fp.items():
+                move.fp[resource] = move.fp.get(resource, 0) | mode
+            move.ends_turn = move.ends_turn or step.ends_turn
+    return out
+
+
 class DporSearch:
     """The tree of decisions and the branches still to run (see the module doc)."""
 
@@ -468,10 +500,7 @@ class DporSearch:
         spent (what follows was searched from there; that state is returned too), or
         where only sleeping actors could go on; None if the run left the tree (it did
         not replay its prefix)."""
-        first_step: dict[int, Step] = {}
-        for step in trace.steps:
-            if step.node >= 0:
-                first_step.setdefault(step.node, step)
+        moves = _moves(trace.steps)
         path: list[Node] = []
         parent: Node | None = None
         path_choice = -1
@@ -516,10 +545,10 @@ class DporSearch:
                 self.states[key] = _Held(node, cost)
             node.backtrack.add(d.choice)
             node.done.add(d.choice)
-            chosen = first_step.get(i)
-            if chosen is not None and d.choice not in node.fps:
-                node.fps[d.choice] = chosen.fp
-                if chosen.ends_turn:
+            move = moves.get(i)
+            if move is not None and d.choice not in node.fps:
+                node.fps[d.choice] = move.fp
+                if move.ends_turn:
                     node.turn_ends.add(d.choice)
             path.append(node)
             cost += _costly(d.kind, d.choice)
