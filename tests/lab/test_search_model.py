@@ -261,6 +261,37 @@ def test_a_sleeping_yield_sleeps_with_the_take_that_follows_it(bound: int) -> No
     _check(programs, bound)
 
 
+@pytest.mark.parametrize(
+    ("programs", "bound"),
+    [
+        # 1 runs, then is preempted by 0, which runs to its exit; then 1 blocks
+        ([[("do", {"a": READ}), ("do", {"a": READ})], [("do", {"a": READ}), ("wait", None)]], 1),
+        # 1 arms the timer, time passes at once, 0 preempts it and runs to its exit
+        ([[("do", {"a": READ}), ("do", {"a": READ})], [("arm", 0), ("wait", None)]], 2),
+    ],
+)
+def test_a_preemption_spent_before_a_race_is_bought_back(
+    programs: list[list[Op]], bound: int
+) -> None:
+    """The race's reversal is over the bound where the run met it; the ordering is
+    reached only by starting sooner, at a free decision, the process a preemption was
+    spent on (`DporSearch._buy_back`). Without it, 1 of 3 and 1 of 5 orderings."""
+    _check(programs, bound)
+
+
+def test_time_passing_at_a_switch_does_not_end_a_turn() -> None:
+    """A sibling that let time pass at a switch does not sleep in a branch that
+    preempts at no more cost: after time passes the running process still has the
+    CPU, so coming back to the branch's way costs a preemption. Taking time's step
+    for the end of a turn lost 1 of these 18 orderings at bound 1."""
+    programs: list[list[Op]] = [
+        [("do", {"a": READ})],
+        [("wait", None)],
+        [("arm", 0), ("signal", 0), ("wait", None)],
+    ]
+    _check(programs, 1)
+
+
 def test_the_model_reduces() -> None:
     """Three processes that touch only their own resources, until each exits (an exit
     touches everything): the full sweep runs every interleaving of their steps."""

@@ -548,7 +548,8 @@ class DporSearch:
             move = moves.get(i)
             if move is not None and d.choice not in node.fps:
                 node.fps[d.choice] = move.fp
-                if move.ends_turn:
+                # time passing at a switch leaves the running process on the CPU
+                if move.ends_turn and not (d.kind == "switch" and move.actor == TIME):
                     node.turn_ends.add(d.choice)
             path.append(node)
             cost += _costly(d.kind, d.choice)
@@ -560,6 +561,30 @@ class DporSearch:
         """A decision point's state: what ran before it, up to the order of independent
         steps, and who runs (the options a switch offers depend on it)."""
         return (ordering.digest(), d.kind, d.options[0] if d.kind == "switch" else "")
+
+    def _buy_back(self, path: list[Node], decisions: list[Decision], index: int) -> None:
+        """A reversal at decision `index` is over the bound: for each preemption spent
+        before it, try the actor it gave the CPU to at the latest free decision before
+        it, so that the preemption is left for the reversal. (A process preempted in
+        to block leaves a free decision behind it; started sooner, the budget it cost
+        can go to the reversal. tests/lab/test_search_model.py has two programs whose
+        orderings were lost without this.)"""
+        for spent in range(min(index, len(path)) - 1, -1, -1):
+            d = decisions[spent]
+            if not _costly(d.kind, d.choice):
+                continue
+            actor = actor_of(d.options[d.choice])
+            if actor is None:
+                continue
+            for free in range(spent - 1, -1, -1):
+                if decisions[free].kind != "run":
+                    continue
+                node = path[free]
+                fits = [o for o, a in enumerate(node.actors) if a == actor]
+                if fits and actor not in node.sleep:
+                    node.backtrack.update(fits)
+                    self.pending.append(node)
+                break
 
     def _tried(self, path: list[Node], index: int, first: tuple[str, ...]) -> bool:
         """Is one of the actors in `first` already a branch at decision `index` of the
@@ -576,7 +601,8 @@ class DporSearch:
     ) -> None:
         """Try `actor` at decision `index` of the run (or every option there, if it
         could not run there); over the preemption bound, at the latest free decision
-        before. Only decisions on `path` get branches: past it, the run went where
+        before, and its preemptions bought back (`_buy_back`). Only decisions on
+        `path` get branches: past it, the run went where
         another path had gone with as much budget, and the branch is that path's,
         unless it falls back to a free decision before the point where they met."""
         if index < len(path):
@@ -596,6 +622,7 @@ class DporSearch:
             costs = [_costly(d.kind, o) for o in options or range(len(d.options))]
             if cost + min(costs) <= self.bound:
                 return
+        self._buy_back(path, decisions, index)
         for earlier in range(index - 1, -1, -1):
             if decisions[earlier].kind != "run":
                 continue
