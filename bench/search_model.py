@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "lab"))
 
-from test_search_model import Op, _every_schedule, _reduced  # noqa: E402
+from test_search_model import Op, every_schedule, reduced_search  # noqa: E402
 
 from tockd.kernel.footprint import READ, WRITE  # noqa: E402
 
@@ -53,8 +53,8 @@ def main() -> None:
         started = time.monotonic()
         for _ in range(args.programs):
             programs = program(rng)
-            full, every = _every_schedule(programs, bound)
-            reduced, runs = _reduced(programs, bound)
+            full, every = every_schedule(programs, bound)
+            reduced, runs = reduced_search(programs, bound)
             reduced_runs += runs
             full_runs += every
             if full - reduced:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tockd.board import parse_board
+from tockd.board import board_text, parse_board
 from tockd.kernel.footprint import ADD, EVERYTHING, READ, WRITE, conflicts
 from tockd.lab.dpor import Branch, DporSearch, Guided, RunTrace, disabled
 from tockd.lab.explore import Summary, explore
@@ -69,13 +69,15 @@ def _both(
     return full, reduced
 
 
-def _two_apps(tmp_path: Path, first: str, args: str = "") -> Path:
+def _two_apps(tmp_path: Path, first: str, **kw: object) -> Path:
     """`first` (a module) and hello, on a Tock-mode board."""
+    apps = [
+        {"name": "first", "module": first, "ram": 8192, **kw},
+        {"name": "org.tockos.examples.hello", "module": "apps_py.hello"},
+    ]
     board = tmp_path / "two.toml"
     board.write_text(
-        '[board]\nname = "two"\nram_size = 65536\nmpu = "cortex-m"\nkernel_mode = "tock"\n'
-        f'[[apps]]\nname = "first"\nmodule = "{first}"\nram = 8192\n{args}\n'
-        '[[apps]]\nname = "org.tockos.examples.hello"\nmodule = "apps_py.hello"\n'
+        board_text(apps, name="two", ram_size=65536, mpu="cortex-m", kernel_mode="tock")
     )
     return board
 
@@ -86,7 +88,7 @@ def test_the_reduced_sweep_sees_what_the_full_sweep_sees(name: str, tmp_path: Pa
     needs a race reversed by who can go first (`steps.reversals`): reversed by the
     later step's actor, 1 of its 338 orderings was lost."""
     if name == "restarter":
-        board = _two_apps(tmp_path, "tests.apps.restarter", "args = { times = 2 }")
+        board = _two_apps(tmp_path, "tests.apps.restarter", args={"times": 2})
     elif name.endswith("hardened"):
         board = _hardened(tmp_path)
     else:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from tockd.kernel.footprint import EVERYTHING, READ, WRITE, Footprint
-from tockd.lab.dpor import DporSearch, Guided, RunTrace
+from tockd.lab.dpor import DporSearch, Guided, RunTrace, _costly
 from tockd.lab.steps import TIME, Step, ordering_of
 from tockd.lab.strategy import Decision, Strategy
 
@@ -108,7 +108,7 @@ class _Model:
                     break
                 if pick <= len(others):
                     return others[pick - 1], node
-                self._fire(node)
+                self._fire(node, ends=False)
 
     def _step(self, proc: int, node: int) -> bool:
         """One step of `proc`; True if it ended its turn."""
@@ -162,13 +162,15 @@ class _Model:
                 self.taking.add(p)
                 return
 
-    def _fire(self, node: int) -> None:
+    def _fire(self, node: int, ends: bool = True) -> None:
+        """Time passes and the timer fires; at a switch (`ends` false) the running
+        process keeps the CPU."""
         after = len(self.decisions)
         target, self.armed = self.armed, None
         assert target is not None
         self._signal(target)
         fp: Footprint = {"timer": WRITE, target: WRITE, "time": WRITE}
-        self._record(TIME, node, fp, "fires", after, True)
+        self._record(TIME, node, fp, "fires", after, ends)
 
     def _record(
         self, actor: str, node: int, fp: Footprint, label: str, after: int, ends: bool
@@ -178,23 +180,7 @@ class _Model:
         self.strategy.on_step(step)
 
 
-class _Prefix(Strategy):
-    """Follows `prefix`, then takes option 0 (which never costs a preemption)."""
-
-    def __init__(self, prefix: list[int]) -> None:
-        self.prefix = prefix
-        self.taken = 0
-
-    def choose(self, kind: str, options: list[str], step: int) -> int:
-        i, self.taken = self.taken, self.taken + 1
-        return self.prefix[i] if i < len(self.prefix) else 0
-
-
-def _cost(d: Decision, choice: int) -> int:
-    return int(d.kind == "switch" and choice > 0)
-
-
-def _every_schedule(programs: list[list[Op]], bound: int) -> tuple[set[str], int]:
+def every_schedule(programs: list[list[Op]], bound: int) -> tuple[set[str], int]:
     """The orderings of every schedule within `bound` (as `Exhaustive` runs them), and
     how many schedules that is."""
     seen: set[str] = set()
@@ -203,20 +189,21 @@ def _every_schedule(programs: list[list[Op]], bound: int) -> tuple[set[str], int
     while todo:
         prefix = todo.pop()
         runs += 1
-        model = _Model(programs, _Prefix(prefix))
+        # with nothing asleep, `Guided` takes option 0 past its prefix: it costs nothing
+        model = _Model(programs, Guided(prefix, {}, bound))
         model.run()
         seen.add(ordering_of(model.steps))
-        spent = sum(_cost(d, d.choice) for d in model.decisions[: len(prefix)])
+        spent = sum(_costly(d.kind, d.choice) for d in model.decisions[: len(prefix)])
         for i in range(len(prefix), len(model.decisions)):
             d = model.decisions[i]
             for option in range(1, len(d.options)):
-                if spent + _cost(d, option) <= bound:
+                if spent + _costly(d.kind, option) <= bound:
                     todo.append([*(x.choice for x in model.decisions[:i]), option])
-            spent += _cost(d, d.choice)
+            spent += _costly(d.kind, d.choice)
     return seen, runs
 
 
-def _reduced(programs: list[list[Op]], bound: int) -> tuple[set[str], int]:
+def reduced_search(programs: list[list[Op]], bound: int) -> tuple[set[str], int]:
     """The orderings the reduced search runs, and how many runs it made."""
     search = DporSearch(preemption_bound=bound)
     seen: set[str] = set()
@@ -237,8 +224,8 @@ def _reduced(programs: list[list[Op]], bound: int) -> tuple[set[str], int]:
 def _check(programs: list[list[Op]], bound: int) -> int:
     """The reduced search runs every ordering of the full sweep (and only those);
     returns how many runs it took."""
-    full, _ = _every_schedule(programs, bound)
-    reduced, runs = _reduced(programs, bound)
+    full, _ = every_schedule(programs, bound)
+    reduced, runs = reduced_search(programs, bound)
     assert reduced <= full  # it runs schedules of the full tree only
     missing = full - reduced
     assert not missing, f"{len(missing)} of {len(full)} orderings missed"
@@ -300,7 +287,7 @@ def test_the_model_reduces() -> None:
         [("do", {"b": WRITE}), ("do", {"b": READ}), ("do", {"b": WRITE})],
         [("do", {"c": WRITE}), ("do", {"c": READ})],
     ]
-    orderings, every = _every_schedule(programs, 2)
+    orderings, every = every_schedule(programs, 2)
     assert _check(programs, 2) < every and len(orderings) < every
 
 

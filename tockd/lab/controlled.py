@@ -188,7 +188,7 @@ class ControlledScheduler(Scheduler):
                 self._forced = others[pick - 1]
                 self._chosen = node
                 return False
-            self._advance(node)
+            self._advance(node, ends_turn=False)  # `proc` keeps the CPU
 
     def yielded(self, proc: Process) -> None:
         """A yield ends the process's step whether or not it blocks: taking what is
@@ -204,9 +204,10 @@ class ControlledScheduler(Scheduler):
         us = round((deadline - self.clock()) * 1e6)
         return f"advance {max(0, us) if self.decides_timers else us}us"
 
-    def _advance(self, node: int) -> None:
+    def _advance(self, node: int, ends_turn: bool = True) -> None:
         """Let time pass to the next timer's deadline, and fire what is due then: a step
-        of time, chosen by decision `node` (-1: there was no choice)."""
+        of time, chosen by decision `node` (-1: there was no choice). It ends a turn
+        (`Step.ends_turn`) unless a process was running, which then keeps the CPU."""
         deadline = self.kernel.next_deadline()
         assert deadline is not None  # "advance" is offered only with a timer pending
         self._begin(TIME, node)
@@ -214,7 +215,7 @@ class ControlledScheduler(Scheduler):
         self.kernel.touch("timers")
         self.clock.advance_to(deadline)
         self.kernel.run_due_timers(self._choose_timer)
-        self._end(None)
+        self._end(None, ends_turn)
 
     def result(self, proc: Process, reason: StoppedReason, used_us: int | None) -> None:
         self._end(proc)

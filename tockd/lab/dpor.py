@@ -308,14 +308,15 @@ def disabled(decisions: list[Decision], steps: list[Step]) -> list[tuple[int, st
         stepped.setdefault(step.after, set()).add(step.actor)
     out: list[tuple[int, str]] = []
     for i, d in enumerate(decisions):
-        after = decisions[i + 1].options if i + 1 < len(decisions) else []
-        still = {actor_of(o) for o in after if actor_of(o) != TIME} | set(after)
+        labels = set(decisions[i + 1].options if i + 1 < len(decisions) else [])
+        actors = {actor_of(label) for label in labels}
         chosen = actor_of(d.options[d.choice])
         for option in d.options:
             actor = actor_of(option)
             if actor is None or actor == chosen or actor in stepped.get(i + 1, ()):
                 continue
-            if (option if actor == TIME else actor) not in still:
+            gone = option not in labels if actor == TIME else actor not in actors
+            if gone:
                 out.append((i, actor))
     return out
 
@@ -548,8 +549,7 @@ class DporSearch:
             move = moves.get(i)
             if move is not None and d.choice not in node.fps:
                 node.fps[d.choice] = move.fp
-                # time passing at a switch leaves the running process on the CPU
-                if move.ends_turn and not (d.kind == "switch" and move.actor == TIME):
+                if move.ends_turn:
                     node.turn_ends.add(d.choice)
             path.append(node)
             cost += _costly(d.kind, d.choice)
@@ -602,9 +602,9 @@ class DporSearch:
         """Try `actor` at decision `index` of the run (or every option there, if it
         could not run there); over the preemption bound, at the latest free decision
         before, and its preemptions bought back (`_buy_back`). Only decisions on
-        `path` get branches: past it, the run went where
-        another path had gone with as much budget, and the branch is that path's,
-        unless it falls back to a free decision before the point where they met."""
+        `path` get branches: past it, the run went where another path had gone with
+        as much budget, and the branch is that path's, unless it falls back to a free
+        decision before the point where they met."""
         if index < len(path):
             node = path[index]
             if actor in node.sleep:

@@ -43,7 +43,8 @@ class Step:
     #: decisions taken before this step began
     after: int
     #: the step ended the actor's turn (its process stopped running: it yielded with
-    #: nothing to do, exited or faulted; time's steps always do), so whoever goes next
+    #: nothing to do, exited or faulted; time's steps do, unless time passed at a
+    #: switch: the running process keeps the CPU), so whoever goes next
     #: goes at no cost
     ends_turn: bool = False
 
