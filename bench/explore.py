@@ -33,6 +33,7 @@ from tockd import memmap  # noqa: E402
 from tockd.contract import wire  # noqa: E402
 from tockd.kernel.abi import FRAME_BOOT, FRAME_UPCALL  # noqa: E402
 from tockd.kernel.memory import PhysicalRAM  # noqa: E402
+from tockd.lab.controlled import YIELDS_DECIDED  # noqa: E402
 from tockd.lab.explore import Summary, explore  # noqa: E402
 from tockd.zygote import Zygote, app_environment  # noqa: E402
 
@@ -211,9 +212,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"exhaustive sweeps of {board.name}, preemption bound 2:")
             rows = [
                 ("every schedule, implicit timers, 1 job", "implicit", False, 1),
-                ("every schedule, decided timers, 1 job", "decided", False, 1),
-                ("reduced, 1 job", "decided", True, 1),
-                ("reduced, 2 jobs", "decided", True, 2),
+                ("every schedule, today's rule, 1 job", YIELDS_DECIDED, False, 1),
+                ("reduced, 1 job", YIELDS_DECIDED, True, 1),
+                ("reduced, 2 jobs", YIELDS_DECIDED, True, 2),
             ]
             for name, rule, reduce, jobs in rows:
                 print(exhaustive_row(name, exhaustive(board, rule, reduce, jobs)), flush=True)

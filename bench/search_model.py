@@ -2,7 +2,7 @@
 tests/lab/test_search_model.py (a few processes with shared resources, signals, yields,
 one timer), against every schedule within the same preemption bound.
 
-    python bench/search_model.py [--programs 300] [--seed 1] [--bound 0,1,2]
+    python bench/search_model.py [--programs 300] [--seed 1] [--bound 0,1,2,none]
 
 Prints, for each bound: programs searched, programs where the reduced search missed
 an ordering of the full sweep, orderings missed, and the runs of each search. The real
@@ -24,6 +24,7 @@ sys.path.insert(0, str(ROOT / "tests" / "lab"))
 from test_search_model import Op, every_schedule, reduced_search  # noqa: E402
 
 from tockd.kernel.footprint import READ, WRITE  # noqa: E402
+from tockd.lab.strategy import UNBOUNDED  # noqa: E402
 
 
 def program(rng: random.Random) -> list[list[Op]]:
@@ -45,9 +46,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--programs", type=int, default=300, help="programs per bound")
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--bound", default="0,1,2", help="preemption bounds, comma-separated")
+    ap.add_argument(
+        "--bound", default="0,1,2,none", help="preemption bounds, comma-separated (none: no bound)"
+    )
     args = ap.parse_args()
-    for bound in (int(b) for b in args.bound.split(",")):
+    for name in args.bound.split(","):
+        bound = UNBOUNDED if name == "none" else int(name)
         rng = random.Random(f"{args.seed}/{bound}")
         lost = missed = reduced_runs = full_runs = 0
         started = time.monotonic()
@@ -61,7 +65,7 @@ def main() -> None:
                 lost += 1
                 missed += len(full - reduced)
         print(
-            f"bound {bound}: {args.programs} programs, {lost} lost orderings ({missed} in"
+            f"bound {name}: {args.programs} programs, {lost} lost orderings ({missed} in"
             f" all); runs {reduced_runs} reduced against {full_runs} full"
             f" ({time.monotonic() - started:.1f} s)",
             flush=True,

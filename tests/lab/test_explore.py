@@ -9,6 +9,7 @@ from pathlib import Path
 
 from tockd.board import load_board
 from tockd.lab import PCT, RandomWalk, explore, notify_delivered, replay, run_once
+from tockd.lab.controlled import YIELDS_DECIDED
 from tockd.lab.properties import lines_intact
 from tockd.lab.shrink import SCHEDULE_VERSION
 
@@ -51,7 +52,7 @@ def test_same_schedule_replayed_20_times_gives_one_digest(tmp_path: Path) -> Non
         json.dumps(
             {
                 "version": SCHEDULE_VERSION,
-                "timers": "decided",
+                "timers": YIELDS_DECIDED,
                 "board": str(REPORT),
                 "board_digest": load_board(REPORT).digest,
                 "properties": ["notify-delivered"],

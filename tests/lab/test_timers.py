@@ -1,7 +1,8 @@
 """In controlled runs, time passes and timers fire only at the schedule's decisions
 (issue 16, item 1): never behind a running process's back. Schedules of version 1,
-recorded when the clock moved per syscall and timers fired on their own, still replay
-as recorded.
+recorded when the clock moved per syscall and timers fired on their own, and of version
+2, recorded when a yield took what was queued for it with no switch decision before,
+still replay as recorded.
 
 The board: `sleeper` (index 0) arms a 1 ms alarm and yields; `busy` (index 1) makes 300
 null commands without yielding. Under the old rule the alarm fired after 100 of them
@@ -22,14 +23,16 @@ import pytest
 from tests.harness import app, board_toml
 from tockd.board import parse_board
 from tockd.contract.events import Event, EventKind
+from tockd.kernel.abi import SyscallClass
 from tockd.kernel.kernel import Kernel
-from tockd.lab.controlled import TIMERS_DECIDED, TIMERS_IMPLICIT
+from tockd.lab.controlled import TIMERS_DECIDED, TIMERS_IMPLICIT, YIELDS_DECIDED
 from tockd.lab.run import run_once
 from tockd.lab.shrink import SCHEDULE_VERSION, replay
 from tockd.lab.strategy import Strategy
 
 ROOT = Path(__file__).resolve().parents[2]
 V1 = Path(__file__).parent / "v1_schedules"
+V2 = Path(__file__).parent / "v2_schedules"
 BOARD = board_toml(
     [
         app("apps_py.spin", name="sleeper", args={"n": 2, "every_ms": 1}),
@@ -38,6 +41,7 @@ BOARD = board_toml(
     mpu="cortex-m",
 )
 ALARM = 0x0
+YIELD = int(SyscallClass.YIELD)
 
 
 class Picks(Strategy):
@@ -78,7 +82,7 @@ def never_advance(kind: str, options: list[str], step: int) -> int | None:
 
 
 def test_a_running_process_never_makes_a_timer_fire() -> None:
-    events = events_of(Picks(never_advance), TIMERS_DECIDED)
+    events = events_of(Picks(never_advance), YIELDS_DECIDED)
     fired = [e["seq"] for e in events if alarm_fired(e)]
     busy = busy_syscalls(events)
     assert len(busy) >= 300 and fired, (len(busy), fired)
@@ -105,7 +109,7 @@ def test_an_advance_decision_fires_the_timer_then_and_there() -> None:
             return len(options) - 1
         return None
 
-    events = events_of(Picks(advance_at_the_50th_switch), TIMERS_DECIDED)
+    events = events_of(Picks(advance_at_the_50th_switch), YIELDS_DECIDED)
     decisions = [e for e in events if e["kind"] == EventKind.DECISION]
     advances = [e for e in decisions if e["options"][e["choice"]].startswith("advance ")]
     chosen = next(e for e in decisions if e["step"] == switches[49])
@@ -116,13 +120,48 @@ def test_an_advance_decision_fires_the_timer_then_and_there() -> None:
     assert busy[0] < after["seq"] < busy[-1]  # in the middle of busy's run
 
 
+@pytest.mark.parametrize(("rule", "decided"), [(YIELDS_DECIDED, True), (TIMERS_DECIDED, False)])
+def test_a_yield_that_finds_its_upcall_is_followed_by_a_switch(rule: str, decided: bool) -> None:
+    """Time passes right after sleeper arms its alarm, so its yield finds the upcall
+    queued. As Tock's do_process asks `continue_process` before it takes a task, the
+    scheduler decides whether sleeper goes on (schedule version 3); under version 2's
+    rule it took the upcall at once."""
+    advanced: list[int] = []
+
+    def advance_once(kind: str, options: list[str], step: int) -> int | None:
+        if kind == "switch" and options[-1].startswith("advance ") and not advanced:
+            advanced.append(step)
+            return len(options) - 1
+        return None
+
+    events = events_of(Picks(advance_once), rule)
+    yields = [
+        i
+        for i, e in enumerate(events)
+        if e["kind"] == EventKind.SYSCALL and e.get("index") == 0 and e["cls"] == YIELD
+    ]
+    upcall = next(
+        i
+        for i, e in enumerate(events)
+        if i > yields[0] and e["kind"] == EventKind.FUNCTION_CALL and e.get("index") == 0
+    )
+    assert advanced and events.index(next(e for e in events if alarm_fired(e))) < yields[0]
+    between = [e for e in events[yields[0] : upcall] if e["kind"] == EventKind.DECISION]
+    if decided:
+        assert [(e["decision"], e["options"]) for e in between] == [
+            ("switch", ["continue 0", "preempt 1"])
+        ]
+    else:
+        assert between == []
+
+
 @pytest.mark.parametrize("name", ["rot13_report", "logger_race", "adversity"])
 def test_a_version_1_schedule_replays_as_recorded(name: str, tmp_path: Path) -> None:
     """Saved before timers were decisions (by `tockd explore ... --save`, tockd at
     b9219cb): replayed under the rule it was recorded with, it gives its digest."""
     source = V1 / f"{name}.json"
     data = json.loads(source.read_text())
-    assert data["version"] == 1 and "timers" not in data and SCHEDULE_VERSION == 2
+    assert data["version"] == 1 and "timers" not in data and SCHEDULE_VERSION == 3
     board = ROOT / "configs" / Path(data["board"]).name
     shutil.copy(source, tmp_path / source.name)
     again = replay(tmp_path / source.name, board=board)
@@ -130,12 +169,31 @@ def test_a_version_1_schedule_replays_as_recorded(name: str, tmp_path: Path) -> 
     assert again["digest"] == data["digest"] and again["verdict"] == data["verdict"]
 
 
+@pytest.mark.parametrize("name", ["rot13_report", "logger_race", "adversity"])
+def test_a_version_2_schedule_replays_as_recorded(name: str, tmp_path: Path) -> None:
+    """Saved before a yield that finds work was followed by a switch decision (by
+    `tockd explore ... --save`, tockd at ead18a2): replayed under its own rule it gives
+    its digest. Two of them take a switch the new rule adds, and diverge under it."""
+    source = V2 / f"{name}.json"
+    data = json.loads(source.read_text())
+    assert data["version"] == 2 and data["timers"] == TIMERS_DECIDED
+    board = ROOT / "configs" / Path(data["board"]).name
+    shutil.copy(source, tmp_path / source.name)
+    again = replay(tmp_path / source.name, board=board)
+    assert again["identical"], again["divergence"]
+    assert again["digest"] == data["digest"] and again["verdict"] == data["verdict"]
+    if name != "rot13_report":  # its run never yields with work queued and others ready
+        newer = tmp_path / "as_v3.json"
+        newer.write_text(json.dumps({**data, "version": 3, "timers": YIELDS_DECIDED}))
+        assert not replay(newer, board=board)["identical"]
+
+
 def test_an_unknown_schedule_version_is_refused(tmp_path: Path) -> None:
     data = json.loads((V1 / "rot13_report.json").read_text())
-    data["version"] = 3
+    data["version"] = 4
     bad = tmp_path / "future.json"
     bad.write_text(json.dumps(data))
-    with pytest.raises(ValueError, match="unsupported schedule version 3"):
+    with pytest.raises(ValueError, match="unsupported schedule version 4"):
         replay(bad, board=ROOT / "configs" / "rot13_report.toml")
 
 
@@ -146,7 +204,7 @@ def test_a_sweep_runs_under_the_timer_rule_it_is_given(tmp_path: Path) -> None:
 
     board = ROOT / "configs" / "rot13_report.toml"
     digests = {}
-    for rule in (TIMERS_IMPLICIT, TIMERS_DECIDED):
+    for rule in (TIMERS_IMPLICIT, YIELDS_DECIDED):
         out = tmp_path / f"{rule}.jsonl"
         with out.open("w") as f:
             s = explore(board, ["notify-delivered"], strategy="pct", runs=4, out=f,
@@ -161,7 +219,7 @@ def test_a_sweep_runs_under_the_timer_rule_it_is_given(tmp_path: Path) -> None:
 
 def test_tockd_replay_names_the_file_once_and_the_bad_rule(tmp_path: Path) -> None:
     data = json.loads((V1 / "rot13_report.json").read_text())
-    data["version"], data["timers"] = 2, "sometimes"
+    data["version"], data["timers"] = 3, "sometimes"
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps(data))
     r = subprocess.run(
@@ -170,7 +228,8 @@ def test_tockd_replay_names_the_file_once_and_the_bad_rule(tmp_path: Path) -> No
     )  # fmt: skip
     assert r.returncode == 1
     assert r.stderr == (
-        f"tockd: cannot replay {bad}: unknown timer rule 'sometimes' (known: decided, implicit)\n"
+        f"tockd: cannot replay {bad}: unknown timer rule 'sometimes'"
+        " (known: yields-decided, decided, implicit)\n"
     )
 
 
@@ -181,7 +240,7 @@ def always_advance(kind: str, options: list[str], step: int) -> int | None:
 def test_a_strategy_that_always_lets_time_pass_still_runs_the_board_to_its_end() -> None:
     """Every offer to let time pass taken: timers fire at once, processes still run (an
     advance is followed by the choice taken again, in a loop), and the board ends."""
-    events = events_of(Picks(always_advance), TIMERS_DECIDED)
+    events = events_of(Picks(always_advance), YIELDS_DECIDED)
     decisions = [e for e in events if e["kind"] == EventKind.DECISION]
     offered = [e for e in decisions if e["options"][-1].startswith("advance ")]
     assert len(offered) >= 2 and all(e["choice"] == len(e["options"]) - 1 for e in offered)

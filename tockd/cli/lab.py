@@ -272,6 +272,18 @@ def cmd_experiment(args: argparse.Namespace) -> int:
 # ---- the parsers ----------------------------------------------------------------------
 
 
+def _bound(text: str) -> int:
+    """--preemption-bound: a count, or "none" (no bound: `strategy.UNBOUNDED`)."""
+    if text.strip().lower() == "none":
+        from tockd.lab.strategy import UNBOUNDED
+
+        return UNBOUNDED
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a count or none, not {text!r}") from None
+
+
 def add_explore(sub: Subparsers) -> None:
     xp = sub.add_parser(
         "explore",
@@ -327,10 +339,11 @@ def add_explore(sub: Subparsers) -> None:
     xp.add_argument("--batch", type=int, metavar="N", help="seeds per work item (default: auto)")
     xp.add_argument(
         "--preemption-bound",
-        type=int,
+        type=_bound,
         metavar="N",
         help="exhaustive: at most N switches away from a process that could go on "
-        "(default 2; a bug needing more is not found)",
+        "(default 2; a bug needing more is not found); none: no bound, every ordering "
+        "(complete, but may not end on a big board)",
     )
     xp.add_argument(
         "--no-reduce",

@@ -236,8 +236,9 @@ class KernelLoop:
                 continue
             state = proc.state
             if state is yielded or state is yielded_for:
-                if not self._resume_yielded(proc, app):
-                    return StoppedReason.NO_WORK_LEFT
+                stopped = self._resume_yielded(proc, app)
+                if stopped is not None:
+                    return stopped
                 continue
             if state is not running:
                 if state is State.STOPPED and app.held is None and not app.sigstopped:
@@ -265,14 +266,14 @@ class KernelLoop:
 
     def _after_syscall(self, proc: Process) -> bool:
         """`proc`'s syscall was handled: one decision. False when the scheduler takes
-        the CPU from it while it could go on; a yield ends the scheduler's step
-        (`Scheduler.yielded`), whether or not something queued lets it go on."""
+        the CPU from it while it could go on (after a yield too, when something queued
+        lets it go on: `Scheduler.yielded`)."""
         self._decided()
         state = proc.state
         if state is State.RUNNING:
             return self.scheduler.continue_process(proc)
         if state is State.YIELDED or state is State.YIELDED_FOR:
-            self.scheduler.yielded(proc)
+            return self.scheduler.yielded(proc)
         return True
 
     def _keeps_cpu(self, proc: Process) -> bool:
@@ -284,22 +285,24 @@ class KernelLoop:
             return False
         return proc.state in (State.RUNNING, State.YIELDED, State.YIELDED_FOR)
 
-    def _resume_yielded(self, proc: Process, app: AppOS) -> bool:
+    def _resume_yielded(self, proc: Process, app: AppOS) -> StoppedReason | None:
         """A yielded process: hold its next upcall (or the return of its `yield-wait-for`)
-        for it, as `do_process` resumes it with a dequeued task; False if it has none."""
+        for it, as `do_process` resumes it with a dequeued task; else why its turn is
+        over (nothing left for it, or the scheduler took the CPU between two tasks)."""
         delivery = self.kernel.next_delivery(proc, one_task=True)
-        while delivery is AGAIN:
-            self.scheduler.yielded(proc)  # each task taken is a step of its own
+        while delivery is AGAIN:  # one task per turn of do_process's loop
+            if not self.scheduler.yielded(proc):
+                return StoppedReason.KERNEL_PREEMPTION
             delivery = self.kernel.next_delivery(proc, one_task=True)
         if delivery is None:
-            return False
+            return StoppedReason.NO_WORK_LEFT
         kind, values = delivery
         if kind == "upcall":
             app.held = wire.encode([FRAME_UPCALL, *values])
         else:
             app.held = self.hot.reply(values)
         self._decided()
-        return True
+        return None
 
     def _interrupted(self, proc: Process, app: AppOS, deadline: float) -> StoppedReason | None:
         """The wait for `proc`'s frame ended without one: None to go on running it (kernel

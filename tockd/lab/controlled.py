@@ -4,7 +4,9 @@ Decision points (each recorded as a Decision, so the schedule replays the run):
 
 - run: which ready process runs next, or whether time passes first ("advance") so the
   next timer fires (a UART write completing, an alarm) before anyone runs;
-- switch: after each syscall of the running process, whether it keeps the CPU, another
+- switch: after each syscall of the running process (a yield too, when something is
+  queued for it: Tock's do_process asks `continue_process` at the top of every turn of
+  its loop, before it takes a task), whether it keeps the CPU, another
   ready process takes it (preemption counted in syscalls, not wall time), or time
   passes first so the next timer fires ("advance", as a timer interrupt would);
 - timer: which of several timers due at the same instant fires first;
@@ -20,7 +22,9 @@ touches, as for any other step (what exploration's reduction needs, issue 16). S
 of version 1 were recorded under the older rule, `timers="implicit"`: the clock moved by
 `syscall_cost_us` per syscall and the daemon fired every timer the clock had passed;
 `tockd replay` runs them under that rule, so they replay as recorded
-(tockd/lab/shrink.py). Apps read time only from the kernel (the runtime maps Python's
+(tockd/lab/shrink.py). Schedules of version 2 (`timers="decided"`) were recorded when a
+process that yielded with something queued took it at once, with no switch decision;
+they replay under that rule too. Apps read time only from the kernel (the runtime maps Python's
 clocks to the alarm driver in controlled runs), so a run is a function of its schedule. Pausing does
 not change it: a paused daemon keeps the running process on the CPU until the next step
 (tockd/daemon/loop.py), so a run stepped in the dashboard takes the same decisions as one
@@ -47,11 +51,16 @@ if TYPE_CHECKING:
     from tockd.kernel.timers import TimerChooser
 
 ADVERSITIES = ("fault", "restart", "grant_fail", "queue_full")
-#: timers fire only at the schedule's decisions (the default since schedule version 2)
+#: timers fire only at the schedule's decisions, and a process that yields with work
+#: queued for it keeps the CPU only if a switch decision says so (schedule version 3,
+#: the default)
+YIELDS_DECIDED = "yields-decided"
+#: timers fire only at decisions; a yield that finds work takes it at once (version 2)
 TIMERS_DECIDED = "decided"
 #: the clock moves per syscall and due timers fire on their own (schedule version 1)
 TIMERS_IMPLICIT = "implicit"
-TIMER_RULES = (TIMERS_DECIDED, TIMERS_IMPLICIT)
+#: the rules a run's schedule may be recorded under, newest first
+TIMER_RULES = (YIELDS_DECIDED, TIMERS_DECIDED, TIMERS_IMPLICIT)
 
 
 class VirtualClock:
@@ -84,13 +93,14 @@ class ControlledScheduler(Scheduler):
         adversity: bool = False,
         syscall_cost_us: int = 10,
         max_decisions: int = 20_000,
-        timers: str = TIMERS_DECIDED,
+        timers: str = YIELDS_DECIDED,
     ) -> None:
         super().__init__(kernel)
         if timers not in TIMER_RULES:
             raise ValueError(f"timers must be one of {', '.join(TIMER_RULES)}, not {timers!r}")
         self.timers = timers
-        self.decides_timers = timers == TIMERS_DECIDED
+        self.decides_timers = timers != TIMERS_IMPLICIT
+        self.decides_yields = timers == YIELDS_DECIDED
         self.strategy: Strategy = strategy or RandomWalk(kernel.seed)
         self.adversity = adversity
         self.syscall_cost = syscall_cost_us / 1e6
@@ -190,15 +200,25 @@ class ControlledScheduler(Scheduler):
                 return False
             self._advance(node, ends_turn=False)  # `proc` keeps the CPU
 
-    def yielded(self, proc: Process) -> None:
+    def yielded(self, proc: Process) -> bool:
         """A yield ends the process's step whether or not it blocks: taking what is
-        queued is a step of its own (with no decision before it). So the step that
-        makes the yield is the same whether an upcall for it was queued just before or
-        just after, and commutes with the step that queued it; the step that takes the
-        upcall is ordered after that one in both runs, which are then one ordering."""
-        if proc.ready():
-            self._end(proc, ends_turn=False)
-            self._begin(str(proc.index), -1)
+        queued is a step of its own. When something is queued, Tock's do_process asks
+        the scheduler whether the process goes on before it takes it (as after any
+        syscall), and so does this one: a switch decision. So the step that makes the
+        yield is the same whether an upcall for it was queued just before or just
+        after, and commutes with the step that queued it; and in both runs the step
+        that takes the upcall comes after that one, at a decision, so whatever others
+        do between the two can be put before the take in either. (Under the rule of
+        schedule version 2 the take followed at once, with no decision: then a yield
+        that found its upcall and one that waited for it led to different runs,
+        which the search took for one; tests/lab/test_search_model.py.)"""
+        if not proc.ready():
+            return True
+        if self.decides_yields:
+            return self.continue_process(proc)
+        self._end(proc, ends_turn=False)
+        self._begin(str(proc.index), -1)
+        return True
 
     def _advance_label(self, deadline: float) -> str:
         us = round((deadline - self.clock()) * 1e6)

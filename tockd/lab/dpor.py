@@ -24,18 +24,23 @@ preemption bound:
   conservative rule of bounded POR (Coons, Musuvathi and McKinley, OOPSLA 2013).
   This holds for races past the point where a run's path stops being folded in (see
   below) too: their fallback may be a decision before that point.
-- **Sleep sets, kept within the bound** (Godefroid 1996). At a decision, an actor
-  whose step was already tried from there sleeps in a sibling branch while the steps
-  taken are independent of that step: no branch is added for it, a run takes an awake
-  option first, and a run that could go on only with sleeping actors has nothing new
-  past that point (it is not folded in further). Plain sleep sets are wrong under a
-  preemption bound: the equivalent run in the sibling branch may need more preemptions
-  than the bound allows (on configs/rot13_report.toml, tock mode, bound 2, they missed
-  1 of the 9 observations of the full sweep). So a sibling sleeps in a branch only if
-  taking its step first and coming back to the branch's way costs no more than the
-  branch's own choice did: its option's cost, plus one preemption to come back unless
-  its step ended its turn (`Step.ends_turn`). The equivalent run then fits the bound
-  whenever the branch's run does.
+- **Sleep sets, only with no preemption bound** (Godefroid 1996). At a decision, an
+  actor whose step was already tried from there sleeps in a sibling branch while the
+  steps taken are independent of that step: no branch is added for it, a run takes an
+  awake option first, and a run that could go on only with sleeping actors has nothing
+  new past that point (it is not folded in further). Under a preemption bound they
+  are wrong, and no rule found here mends them: the run they take as covering one of
+  the branch's is the same ordering but may cost more preemptions. Taking the
+  sleeper's step first can move a step that ended its turn, and with it the free
+  decision that followed: one app blocks after a preemption, so time passes at a free
+  decision, and another is then run at no cost; with the block moved first, time
+  passes at a switch and running the other is a second preemption
+  (tests/lab/test_search_model.py). Kept under the bound (even only where taking the
+  sleeper first and coming back cost no more than the branch did), they lost 6 of the
+  349 orderings of tests/apps/restarter.py beside hello at bound 1, and orderings in
+  17 and 32 of 300 random programs of the model at bounds 1 and 2; without them, none
+  and 6 and 9. So a bounded search (`--preemption-bound N`) has none; an unbounded one
+  (`--preemption-bound none`) has them.
 - **States searched once.** Equivalent prefixes lead to the same state (the same steps
   ran, dependent ones in the same order). A run's path is folded into the tree only up
   to the first decision whose state (`steps.Ordering` of the steps before it, and which
@@ -66,7 +71,7 @@ from typing import NotRequired, TypedDict
 
 from tockd.kernel.footprint import Footprint, conflicts
 from tockd.lab.steps import TIME, Ordering, Race, Step, StepJson, actor_of, ordering_of, reversals
-from tockd.lab.strategy import Decision, DecisionJson, Strategy, StrategyJson
+from tockd.lab.strategy import UNBOUNDED, Decision, DecisionJson, Strategy, StrategyJson
 
 #: branches handed out per round: their runs may go to several workers at once
 ROUND = 8
@@ -204,8 +209,6 @@ class Node:
     done: set[int] = field(default_factory=set)
     #: the footprint of the step each tried option led to
     fps: dict[int, Footprint] = field(default_factory=dict)
-    #: the tried options whose step ended its actor's turn (`Step.ends_turn`)
-    turn_ends: set[int] = field(default_factory=set)
     children: dict[int, Node] = field(default_factory=dict)
     #: its state (`DporSearch._key`)
     key: _Key = ("", "", "")
@@ -324,12 +327,11 @@ def disabled(decisions: list[Decision], steps: list[Step]) -> list[tuple[int, st
 @dataclass
 class _Move:
     """What a decision's choice led to: its actor's step, and that actor's steps that
-    followed with no decision between (a yield that found an upcall queued, then the
-    step that takes it)."""
+    followed with no decision between (a yield that found an upcall queued when nothing
+    else could run and no timer was pending, then the step that takes it)."""
 
     actor: str
     fp: Footprint
-    ends_turn: bool  # the actor's turn ended within it
 
 
 def _moves(steps: list[Step]) -> dict[int, _Move]:
@@ -345,11 +347,10 @@ def _moves(steps: list[Step]) -> dict[int, _Move]:
             continue
         move = out.get(index)
         if move is None:
-            out[index] = _Move(step.actor, dict(step.fp), step.ends_turn)
+            out[index] = _Move(step.actor, dict(step.fp))
         elif step.actor == move.actor:
             for resource, mode in step.fp.items():
                 move.fp[resource] = move.fp.get(resource, 0) | mode
-            move.ends_turn = move.ends_turn or step.ends_turn
     return out
 
 
@@ -411,25 +412,15 @@ class DporSearch:
         return out
 
     def _sleep_at(self, node: Node, option: int) -> Sleep:
-        """The sleep set of a branch: what slept at `node`, and the siblings tried. A
-        run that takes a sibling's step here and comes back to this branch's way spends
-        the sibling's cost and, unless that step ended its turn, a preemption to come
-        back; the sibling sleeps only if that is no more than this branch's choice
-        costs, so whatever this branch runs within the bound, that run covers (see the
-        module doc)."""
+        """The sleep set of a branch: what slept at `node`, and the siblings tried; none
+        under a preemption bound (see the module doc)."""
         actors = node.actors
-        if actors[option] is None:
+        if actors[option] is None or self.bound < UNBOUNDED:
             return {}
         sleep = dict(node.sleep)
         for other in node.done:
             actor = actors[other]
-            back = 0 if other in node.turn_ends else 1  # to come back to this branch
-            if (
-                other != option
-                and actor is not None
-                and other in node.fps
-                and _costly(node.kind, other) + back <= _costly(node.kind, option)
-            ):
+            if other != option and actor is not None and other in node.fps:
                 sleep[actor] = node.fps[other]
         sleep.pop(actors[option] or "", None)
         return sleep
@@ -549,8 +540,6 @@ class DporSearch:
             move = moves.get(i)
             if move is not None and d.choice not in node.fps:
                 node.fps[d.choice] = move.fp
-                if move.ends_turn:
-                    node.turn_ends.add(d.choice)
             path.append(node)
             cost += _costly(d.kind, d.choice)
             parent, path_choice = node, d.choice

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import IO, cast
 
 from tockd.board import parse_board
-from tockd.lab.controlled import TIMER_RULES
+from tockd.lab.controlled import TIMER_RULES, YIELDS_DECIDED
 from tockd.lab.dpor import Branch, DporSearch, run_trace
 from tockd.lab.executor import Executor, default_batch, make_executor
 from tockd.lab.properties import resolve
@@ -127,7 +127,7 @@ def explore(
     resume: str | Path | None = None,
     batch: int | None = None,
     preemption_bound: int = 2,
-    timers: str = "decided",
+    timers: str = YIELDS_DECIDED,
     reduce: bool | None = None,
 ) -> Summary:
     """Explore `runs` schedules of `board`; see the module docstring.
@@ -135,8 +135,8 @@ def explore(
     Runs go to `executor`, or to one made from `jobs` and `ray` ("auto", "local" or a
     cluster address: see `tockd.lab.executor`), `batch` seeds at a time. `resume`: the
     JSONL file of an earlier sweep (its `out`); the seeds it holds are not run again.
-    `timers`: the timer rule of the runs (tockd/lab/controlled.py); "implicit", the rule
-    of version 1 schedules, is there to measure against. `reduce`: exhaustive search
+    `timers`: the rule of the runs (tockd/lab/controlled.py); "implicit", the rule of
+    version 1 schedules, is there to measure against. `reduce`: exhaustive search
     runs one schedule per ordering (tockd/lab/dpor.py); by default it does unless
     `adversity` is on; False runs every schedule.
     """

@@ -26,7 +26,7 @@ from tockd.contract.events import Event, EventKind
 from tockd.daemon import Daemon
 from tockd.kernel.events import console_text
 from tockd.kernel.kernel import Kernel
-from tockd.lab.controlled import TIMERS_DECIDED, ControlledScheduler
+from tockd.lab.controlled import YIELDS_DECIDED, ControlledScheduler
 from tockd.lab.dpor import Sleep, TraceJson, sleep_to_json
 from tockd.lab.properties import InvariantWatch, Property
 from tockd.lab.steps import Race, Step, ordering_of, reversals
@@ -242,7 +242,7 @@ def run_once(
     seed: int | None = None,
     timeout: float = 20.0,
     max_decisions: int = 20_000,
-    timers: str = TIMERS_DECIDED,
+    timers: str = YIELDS_DECIDED,
 ) -> RunRecord:
     """Run `cfg` once under `strategy` (the board's scheduler is replaced by the
     controlled one, with the timer rule `timers`) and judge it."""

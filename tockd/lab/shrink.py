@@ -18,14 +18,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tockd.board import BoardConfig, load_board, parse_board
-from tockd.lab.controlled import TIMER_RULES, TIMERS_DECIDED, TIMERS_IMPLICIT
+from tockd.lab.controlled import TIMER_RULES, TIMERS_DECIDED, TIMERS_IMPLICIT, YIELDS_DECIDED
 from tockd.lab.properties import resolve
 from tockd.lab.run import RunJson, RunRecord, run_once, zygote_session
 from tockd.lab.strategy import Decision, Replay, Strategy, make_strategy
 
-#: version 2: timers fire only at decisions, and the file says so ("timers"); a file of
-#: version 1 was recorded when the clock moved per syscall, and replays under that rule
-SCHEDULE_VERSION = 2
+#: version 3: a yield with something queued is followed by a switch decision; the file
+#: names its rule ("timers", tockd/lab/controlled.py). Files of version 2 (timers fire
+#: only at decisions, a yield takes what is queued at once) and of version 1 (the clock
+#: moved per syscall) replay under their own rule
+SCHEDULE_VERSION = 3
 
 #: replays shrinking may spend on one violation
 SHRINK_BUDGET = 60
@@ -40,15 +42,16 @@ class ReplayJson(RunJson):
 
 
 def schedule_timers(data: dict[str, object]) -> str:
-    """The timer rule a schedule file's run was recorded under (tockd/lab/controlled.py):
-    version 1, before timers were decisions, "implicit"; version 2 says. ValueError for
-    a version or rule this tockd does not know."""
+    """The rule a schedule file's run was recorded under (tockd/lab/controlled.py):
+    version 1, before timers were decisions, "implicit"; version 2, before a yield that
+    found work was a decision, "decided"; version 3 says. ValueError for a version or
+    rule this tockd does not know."""
     version = data.get("version")
     if version == 1:
         return TIMERS_IMPLICIT
-    if version != SCHEDULE_VERSION:
-        raise ValueError(f"unsupported schedule version {version!r} (known: 1, 2)")
-    rule = data.get("timers", TIMERS_DECIDED)
+    if version not in (2, SCHEDULE_VERSION):
+        raise ValueError(f"unsupported schedule version {version!r} (known: 1, 2, 3)")
+    rule = data.get("timers", TIMERS_DECIDED if version == 2 else YIELDS_DECIDED)
     if rule not in TIMER_RULES:
         raise ValueError(f"unknown timer rule {rule!r} (known: {', '.join(TIMER_RULES)})")
     return str(rule)
@@ -153,7 +156,7 @@ def write_schedule(
     cfg = parse_board(board_text)
     data = {
         "version": SCHEDULE_VERSION,
-        "timers": TIMERS_DECIDED,
+        "timers": YIELDS_DECIDED,
         "board": str(board_path),
         "board_digest": cfg.digest,
         "properties": properties,

@@ -22,6 +22,11 @@ from typing import Any
 
 from tockd.lab.steps import Step
 
+#: a preemption bound that never binds (`tockd explore --preemption-bound none`): the
+#: exhaustive search is then complete, and its reduction keeps sleep sets
+#: (tockd/lab/dpor.py); it may not end on a big board
+UNBOUNDED = 1_000_000
+
 #: a strategy's own description of itself (its `describe()`): its shape is its own
 StrategyJson = dict[str, object]
 #: a decision as a schedule file and a run record hold it: [kind, options, choice]

@@ -46,9 +46,9 @@ class Exploration:
     #: exhaustive search runs one schedule per ordering (tockd/lab/dpor.py); False:
     #: every schedule, as before issue 16 (to measure against, or for adversity)
     reduce: bool = True
-    #: the timer rule of the runs (tockd.lab.controlled: "decided", or the version 1
-    #: "implicit" one, which bench/explore.py measures as the baseline)
-    timers: str = "decided"
+    #: the rule of the runs (tockd.lab.controlled: "yields-decided", or an older one:
+    #: "implicit", version 1's, is the baseline bench/explore.py measures)
+    timers: str = "yields-decided"
 
 
 @dataclass(frozen=True)

@@ -96,10 +96,13 @@ class Scheduler(ABC):
         kernel work is pending; the daemon does that work in place (module docstring)."""
         return True
 
-    def yielded(self, proc: Process) -> None:
-        """`proc`, on the CPU, has just yielded (it keeps the CPU if something is queued
-        for it). Tock's schedulers have nothing to do here; the lab's controlled
-        scheduler ends a step."""
+    def yielded(self, proc: Process) -> bool:
+        """`proc`, on the CPU, has just yielded, or taken a task that handed it nothing:
+        may it keep the CPU to take what is queued for it? Tock's do_process asks
+        `continue_process` at the top of each turn of its loop, so after a yield too;
+        Tock's schedulers say yes there (no interrupt is ever pending here: the daemon
+        does kernel work in place). The lab's controlled scheduler makes it a decision."""
+        return True
 
     def run_queue(self) -> list[int]:
         """Process indices in the order the scheduler would consider them."""
