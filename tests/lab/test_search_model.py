@@ -309,6 +309,21 @@ def test_nothing_sleeps_under_a_preemption_bound(bound: int) -> None:
     _check(programs, bound)
 
 
+def test_time_at_a_switch_does_not_stand_for_the_others_that_can_go_first() -> None:
+    """2 arms the timer for 0 and yields; 0 signals itself and exits; 1 yields twice.
+    At the switch after 2 arms the timer, a race asks for time or 1 to go first, and
+    time was a branch there already. But time passing at a switch leaves 2 on the CPU;
+    the ordering in which the timer fires before 0 signals and 2 yields only after 0
+    exits needs 1 to take the CPU there (1 blocks, so time passes at a free decision).
+    Counting time's branch for 1's lost 1 of these 11 orderings at bound 1."""
+    programs: list[list[Op]] = [
+        [("signal", 3), ("do", {"b": WRITE})],
+        [("wait", None), ("wait", None)],
+        [("arm", 0), ("wait", None)],
+    ]
+    _check(programs, 1)
+
+
 def test_the_model_reduces() -> None:
     """Three processes that touch only their own resources, until each exits (an exit
     touches everything): the full sweep runs every interleaving of their steps."""
