@@ -100,14 +100,15 @@ def _happens_before(steps: list[Step]) -> tuple[list[dict[str, int]], list[tuple
             for resource in step.fp:
                 candidates.update(by_resource.get(resource, ()))
         raced: list[int] = []
-        later: list[int] = []  # the dependent steps after j, scanning down
+        # scanning down, `clock` is k's actor's previous step's clock joined with the
+        # clocks of the steps k depends on after j: j races with k unless one of them
+        # (or that previous step) happens after it
         for j in sorted(candidates, reverse=True):
             other = steps[j]
             if other.actor == step.actor or not conflicts(other.fp, step.fp):
                 continue
-            if prev.get(other.actor, -1) < j and not _ordered(j, later, clocks, other.actor):
+            if clock.get(other.actor, -1) < j:
                 raced.append(j)
-            later.append(j)
             for actor, at in clocks[j].items():
                 if clock.get(actor, -1) < at:
                     clock[actor] = at
@@ -157,12 +158,6 @@ def reversals(steps: list[Step]) -> list[Race]:
                 first.append(actor)
         out.append(Race(j, k, tuple(first)))
     return out
-
-
-def _ordered(j: int, later: list[int], clocks: list[dict[str, int]], actor: str) -> bool:
-    """Does step j (of `actor`) happen before one of the `later` steps k depends on?
-    Then j and k are ordered through it, whatever runs first: not a race."""
-    return any(clocks[i].get(actor, -1) >= j for i in later)
 
 
 class Ordering:
