@@ -102,13 +102,14 @@ def _happens_before(steps: list[Step]) -> tuple[list[dict[str, int]], list[tuple
         raced: list[int] = []
         # scanning down, `clock` is k's actor's previous step's clock joined with the
         # clocks of the steps k depends on after j: j races with k unless one of them
-        # (or that previous step) happens after it
+        # (or that previous step) happens after it, and then j's clock adds nothing
         for j in sorted(candidates, reverse=True):
             other = steps[j]
-            if other.actor == step.actor or not conflicts(other.fp, step.fp):
+            if other.actor == step.actor or clock.get(other.actor, -1) >= j:
                 continue
-            if clock.get(other.actor, -1) < j:
-                raced.append(j)
+            if not conflicts(other.fp, step.fp):
+                continue
+            raced.append(j)
             for actor, at in clocks[j].items():
                 if clock.get(actor, -1) < at:
                     clock[actor] = at
