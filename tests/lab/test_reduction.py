@@ -106,8 +106,8 @@ def test_the_reduced_sweep_sees_what_the_full_sweep_sees(name: str, tmp_path: Pa
 
 def test_with_no_bound_every_ordering_is_run(tmp_path: Path) -> None:
     """`--preemption-bound none` (sleep sets on): two hellos' 76 orderings in 76 runs.
-    The full sweep reaches 72 of them at bound 2 (1,230 runs, here), all 76 only at
-    bound 3 (5,462 runs)."""
+    The full sweep reaches 52 of them at bound 1 (174 runs), 72 at bound 2 (1,230), all
+    76 only at bound 3 (5,462)."""
     board = _two_apps(tmp_path, "apps_py.hello")
     out = tmp_path / "runs.jsonl"
     cmd = [sys.executable, "-m", "tockd.cli", "explore", str(board), "--jobs", "2",
@@ -118,8 +118,8 @@ def test_with_no_bound_every_ordering_is_run(tmp_path: Path) -> None:
     orderings = {x["ordering"] for x in records}
     assert len(orderings) == len(records) == 76
     assert "orderings             76 distinct" in r.stdout
-    full, _ = _sweep(board, reduce=False, bound=2)
-    assert full.orderings < orderings and full.runs > 10 * len(records)
+    full, _ = _sweep(board, reduce=False, bound=1)
+    assert full.orderings < orderings and full.runs > 2 * len(records)
 
 
 @pytest.mark.slow
