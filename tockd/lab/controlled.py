@@ -13,7 +13,8 @@ Decision points (each recorded as a Decision, so the schedule replays the run):
 - adversity (only with `adversity=True`): fault or restart a process, make its next
   grant allocation fail, or make its upcall queue look full, at a scheduling point.
 
-Time is virtual and belongs to the schedule (`timers="decided"`, the default): it stands
+Time is virtual and belongs to the schedule (since `timers="decided"`; the default,
+`"yields-decided"`, keeps that rule and adds the switch after a yield above): it stands
 still while processes compute and make syscalls, and moves only to the next timer's
 deadline, which then fires, either at an "advance" decision or when no process is ready
 (then nothing else could happen, so it is no choice). A timer never fires behind the
@@ -22,13 +23,14 @@ touches, as for any other step (what exploration's reduction needs, issue 16). S
 of version 1 were recorded under the older rule, `timers="implicit"`: the clock moved by
 `syscall_cost_us` per syscall and the daemon fired every timer the clock had passed;
 `tockd replay` runs them under that rule, so they replay as recorded
-(tockd/lab/shrink.py). Schedules of version 2 (`timers="decided"`) were recorded when a
-process that yielded with something queued took it at once, with no switch decision;
-they replay under that rule too. Apps read time only from the kernel (the runtime maps Python's
-clocks to the alarm driver in controlled runs), so a run is a function of its schedule. Pausing does
-not change it: a paused daemon keeps the running process on the CPU until the next step
-(tockd/daemon/loop.py), so a run stepped in the dashboard takes the same decisions as one
-never paused; a board that follows a schedule file is tockd/lab/follow.py.
+(tockd/lab/shrink.py). Schedules of version 2 (`timers="decided"`) were recorded when
+a process that yielded with something queued took it at once, with no switch decision;
+they replay under that rule too. Apps read time only from the kernel (the runtime maps
+Python's clocks to the alarm driver in controlled runs), so a run is a function of its
+schedule. Pausing does not change it: a paused daemon keeps the running process on the
+CPU until the next step (tockd/daemon/loop.py), so a run stepped in the dashboard takes
+the same decisions as one never paused; a board that follows a schedule file is
+tockd/lab/follow.py.
 """
 
 from __future__ import annotations
