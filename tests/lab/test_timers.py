@@ -155,18 +155,25 @@ def test_a_yield_that_finds_its_upcall_is_followed_by_a_switch(rule: str, decide
         assert between == []
 
 
-@pytest.mark.parametrize("name", ["rot13_report", "logger_race", "adversity"])
-def test_a_version_1_schedule_replays_as_recorded(name: str, tmp_path: Path) -> None:
-    """Saved before timers were decisions (by `tockd explore ... --save`, tockd at
-    b9219cb): replayed under the rule it was recorded with, it gives its digest."""
-    source = V1 / f"{name}.json"
+def _replays_as_recorded(source: Path, tmp_path: Path) -> Path:
+    """Replay a saved schedule file (a copy) on the shipped board it names: it gives
+    its recorded digest and verdict. The board, for more replays."""
     data = json.loads(source.read_text())
-    assert data["version"] == 1 and "timers" not in data and SCHEDULE_VERSION == 3
     board = ROOT / "configs" / Path(data["board"]).name
     shutil.copy(source, tmp_path / source.name)
     again = replay(tmp_path / source.name, board=board)
     assert again["identical"], again["divergence"]
     assert again["digest"] == data["digest"] and again["verdict"] == data["verdict"]
+    return board
+
+
+@pytest.mark.parametrize("name", ["rot13_report", "logger_race", "adversity"])
+def test_a_version_1_schedule_replays_as_recorded(name: str, tmp_path: Path) -> None:
+    """Saved before timers were decisions (by `tockd explore ... --save`, tockd at
+    b9219cb): replayed under the rule it was recorded with, it gives its digest."""
+    data = json.loads((V1 / f"{name}.json").read_text())
+    assert data["version"] == 1 and "timers" not in data and SCHEDULE_VERSION == 3
+    _replays_as_recorded(V1 / f"{name}.json", tmp_path)
 
 
 @pytest.mark.parametrize("name", ["rot13_report", "logger_race", "adversity"])
@@ -174,14 +181,9 @@ def test_a_version_2_schedule_replays_as_recorded(name: str, tmp_path: Path) -> 
     """Saved before a yield that finds work was followed by a switch decision (by
     `tockd explore ... --save`, tockd at ead18a2): replayed under its own rule it gives
     its digest. Two of them take a switch the new rule adds, and diverge under it."""
-    source = V2 / f"{name}.json"
-    data = json.loads(source.read_text())
+    data = json.loads((V2 / f"{name}.json").read_text())
     assert data["version"] == 2 and data["timers"] == TIMERS_DECIDED
-    board = ROOT / "configs" / Path(data["board"]).name
-    shutil.copy(source, tmp_path / source.name)
-    again = replay(tmp_path / source.name, board=board)
-    assert again["identical"], again["divergence"]
-    assert again["digest"] == data["digest"] and again["verdict"] == data["verdict"]
+    board = _replays_as_recorded(V2 / f"{name}.json", tmp_path)
     if name != "rot13_report":  # its run never yields with work queued and others ready
         newer = tmp_path / "as_v3.json"
         newer.write_text(json.dumps({**data, "version": 3, "timers": YIELDS_DECIDED}))
