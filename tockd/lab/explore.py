@@ -311,13 +311,15 @@ class _Feed:
 class _ReducedFeed:
     """Exhaustive search with reduction: the branches of one round of the search
     (tockd/lab/dpor.py) go out as items; their records are folded into the search, and
-    counted, in the order they went out, so where they ran changes nothing."""
+    counted, in the order they went out, so where they ran changes nothing. Each is
+    folded in as soon as those before it are, while the round's later runs go on."""
 
     sweep: Exploration
     search: DporSearch
     queue: deque[Branch] = field(default_factory=deque)
     round: list[Branch] = field(default_factory=list)
     back: dict[int, RunJson] = field(default_factory=dict)
+    absorbed: int = 0  # the round's branches folded in so far
 
     def next(self) -> Work | None:
         if not self.queue and not self.round:
@@ -332,12 +334,14 @@ class _ReducedFeed:
             prefix = data["strategy"].get("prefix")
             slot = next(i for i, b in enumerate(self.round) if b.prefix == prefix)
             self.back[slot] = data
-        if len(self.back) < len(self.round):
-            return []
-        records = [self.back[i] for i in range(len(self.round))]
-        for branch, data in zip(self.round, records, strict=True):
-            self.search.absorb(branch, run_trace(data.pop("trace")))
-        self.round, self.back = [], {}
+        records: list[RunJson] = []
+        while self.absorbed in self.back:
+            data = self.back.pop(self.absorbed)
+            self.search.absorb(self.round[self.absorbed], run_trace(data.pop("trace")))
+            records.append(data)
+            self.absorbed += 1
+        if self.absorbed == len(self.round):
+            self.round, self.absorbed = [], 0
         return records
 
 
