@@ -12,6 +12,7 @@ from tockd.lab import PCT, RandomWalk, explore, notify_delivered, replay, run_on
 from tockd.lab.controlled import YIELDS_DECIDED
 from tockd.lab.properties import lines_intact
 from tockd.lab.shrink import SCHEDULE_VERSION
+from tockd.lab.strategy import Strategy
 
 ROOT = Path(__file__).resolve().parents[2]
 REPORT = ROOT / "configs/rot13_report.toml"
@@ -93,6 +94,24 @@ def test_restart_resets_breaks_found_with_adversity(tmp_path: Path) -> None:
     for seed in range(max(0, found.seed - 20), found.seed + 1):
         h = run_once(load_board(hard), RandomWalk(seed), [], adversity=True, seed=seed)
         assert not h.invariant_violations, (seed, h.invariant_violations)
+
+
+class _FaultTheFirst(Strategy):
+    """Option 0 everywhere, but at an adversity decision: fault process 0."""
+
+    name = "fault-the-first"
+
+    def choose(self, kind: str, options: list[str], step: int) -> int:
+        return options.index("fault 0") if kind == "adversity" else 0
+
+
+def test_faulting_the_last_process_ends_the_run() -> None:
+    """The adversity decision that faults hello (the board's only app) is taken while
+    the scheduler chooses who runs; nothing is left to run, and the run ends there. It
+    used to wait for work that could not come, until the run's timeout."""
+    r = run_once(load_board(ROOT / "configs/hello.toml"), _FaultTheFirst(), [], adversity=True)
+    assert r.verdict == "ok" and r.decisions == 1
+    assert r.faults == ["adversity: fault injected by the strategy"]
 
 
 def test_logger_interleaving_race_is_found() -> None:

@@ -112,6 +112,8 @@ class KernelLoop:
                 return
             choice = None if self._held() else self.scheduler.next()
             if choice is None:
+                if self._done():  # the choice itself may end the board: the lab's
+                    return  # adversity faulting the last process
                 await self._idle()
                 continue
             proc, slice_us = choice
