@@ -113,7 +113,7 @@ class _Model:
                     break
                 if pick <= len(others):
                     return others[pick - 1], node
-                self._fire(node, ends=False)
+                self._fire(node)
 
     def _step(self, proc: int, node: int) -> bool:
         """One step of `proc`; True if it ended its turn."""
@@ -127,7 +127,7 @@ class _Model:
             exits = self.pc[proc] == len(self.programs[proc])
             if exits:
                 fp[EVERYTHING] = WRITE
-            self._record(str(proc), node, fp, "take", after, exits)
+            self._record(str(proc), node, fp, "take", after)
             return exits
         op, arg = self.programs[proc][self.pc[proc]]
         self.pc[proc] += 1
@@ -156,7 +156,7 @@ class _Model:
         if last and proc not in self.taking and proc not in self.blocked:
             fp[EVERYTHING] = WRITE  # it exits
             ends = True
-        self._record(str(proc), node, fp, f"{op} {self.pc[proc]}", after, ends)
+        self._record(str(proc), node, fp, f"{op} {self.pc[proc]}", after)
         return ends
 
     def _signal(self, resource: str) -> None:
@@ -167,20 +167,18 @@ class _Model:
                 self.taking.add(p)
                 return
 
-    def _fire(self, node: int, ends: bool = True) -> None:
-        """Time passes and the timer fires; at a switch (`ends` false) the running
-        process keeps the CPU."""
+    def _fire(self, node: int) -> None:
+        """Time passes and the timer fires (at a switch, the running process keeps
+        the CPU)."""
         after = len(self.decisions)
         target, self.armed = self.armed, None
         assert target is not None
         self._signal(target)
         fp: Footprint = {"timer": WRITE, target: WRITE, "time": WRITE}
-        self._record(TIME, node, fp, "fires", after, ends)
+        self._record(TIME, node, fp, "fires", after)
 
-    def _record(
-        self, actor: str, node: int, fp: Footprint, label: str, after: int, ends: bool
-    ) -> None:
-        step = Step(actor, node, fp, label, after, ends)
+    def _record(self, actor: str, node: int, fp: Footprint, label: str, after: int) -> None:
+        step = Step(actor, node, fp, label, after)
         self.steps.append(step)
         self.strategy.on_step(step)
 

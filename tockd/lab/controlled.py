@@ -179,7 +179,7 @@ class ControlledScheduler(Scheduler):
             self._advance(node)  # let time pass: the next timer fires first
 
     def continue_process(self, proc: Process) -> bool:
-        self._end(proc, ends_turn=False)
+        self._end(proc)
         if not self.decides_timers:
             self.clock.tick(self.syscall_cost)
         while True:  # a timer interrupt fires, then the choice is taken again
@@ -200,7 +200,7 @@ class ControlledScheduler(Scheduler):
                 self._forced = others[pick - 1]
                 self._chosen = node
                 return False
-            self._advance(node, ends_turn=False)  # `proc` keeps the CPU
+            self._advance(node)  # `proc` keeps the CPU
 
     def yielded(self, proc: Process) -> bool:
         """A yield ends the process's step whether or not it blocks: taking what is
@@ -218,7 +218,7 @@ class ControlledScheduler(Scheduler):
             return True
         if self.decides_yields:
             return self.continue_process(proc)
-        self._end(proc, ends_turn=False)
+        self._end(proc)
         self._begin(str(proc.index), -1)
         return True
 
@@ -226,10 +226,9 @@ class ControlledScheduler(Scheduler):
         us = round((deadline - self.clock()) * 1e6)
         return f"advance {max(0, us) if self.decides_timers else us}us"
 
-    def _advance(self, node: int, ends_turn: bool = True) -> None:
+    def _advance(self, node: int) -> None:
         """Let time pass to the next timer's deadline, and fire what is due then: a step
-        of time, chosen by decision `node` (-1: there was no choice). It ends a turn
-        (`Step.ends_turn`) unless a process was running, which then keeps the CPU."""
+        of time, chosen by decision `node` (-1: there was no choice)."""
         deadline = self.kernel.next_deadline()
         assert deadline is not None  # "advance" is offered only with a timer pending
         self._begin(TIME, node)
@@ -237,7 +236,7 @@ class ControlledScheduler(Scheduler):
         self.kernel.touch("timers")
         self.clock.advance_to(deadline)
         self.kernel.run_due_timers(self._choose_timer)
-        self._end(None, ends_turn)
+        self._end(None)
 
     def result(self, proc: Process, reason: StoppedReason, used_us: int | None) -> None:
         self._end(proc)
@@ -251,7 +250,7 @@ class ControlledScheduler(Scheduler):
         self._chosen = -1
         self.kernel.footprint = fp
 
-    def _end(self, proc: Process | None, ends_turn: bool = True) -> None:
+    def _end(self, proc: Process | None) -> None:
         """The current step is over (`proc`: the process that took it, None for time)."""
         current, self._step = self._step, None
         self.kernel.footprint = None
@@ -267,7 +266,7 @@ class ControlledScheduler(Scheduler):
             label = call_label(self.kernel, proc)
         elif actor == ADVERSITY:
             label = "adversity"
-        step = Step(actor, node, fp, label, after, ends_turn)
+        step = Step(actor, node, fp, label, after)
         self.steps.append(step)
         self.strategy.on_step(step)
 

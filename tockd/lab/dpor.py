@@ -572,7 +572,7 @@ class DporSearch:
                     continue
                 node = path[free]
                 fits = [o for o, a in enumerate(node.actors) if a == actor]
-                if fits and actor not in node.sleep:
+                if fits:  # (over the bound: no sleep sets, nothing sleeps here)
                     node.backtrack.update(fits)
                     self.pending.append(node)
                 break

@@ -27,7 +27,7 @@ TIME = "time"
 #: the actor of an injected fault, restart or failure (adversity)
 ADVERSITY = "adversity"
 
-#: one step as JSON: [actor, node, [[resource, mode], ...], label, after, ends_turn]
+#: one step as JSON: [actor, node, [[resource, mode], ...], label, after]
 StepJson = list[object]
 
 
@@ -42,22 +42,17 @@ class Step:
     label: str  # what the step did, for people ("rot13_client: command ipc.2")
     #: decisions taken before this step began
     after: int
-    #: the step ended the actor's turn (its process stopped running: it yielded with
-    #: nothing to do, exited or faulted; time's steps do, unless time passed at a
-    #: switch: the running process keeps the CPU), so whoever goes next
-    #: goes at no cost
-    ends_turn: bool = False
 
     def to_json(self) -> StepJson:
         fp = sorted(self.fp.items())
-        return [self.actor, self.node, fp, self.label, self.after, self.ends_turn]
+        return [self.actor, self.node, fp, self.label, self.after]
 
     @staticmethod
     def from_json(data: StepJson) -> Step:
-        actor, node, fp, label, after, ends_turn = data
+        actor, node, fp, label, after = data
         assert isinstance(fp, list) and isinstance(node, int) and isinstance(after, int)
         footprint = {str(r): int(m) for r, m in fp}
-        return Step(str(actor), node, footprint, str(label), after, bool(ends_turn))
+        return Step(str(actor), node, footprint, str(label), after)
 
 
 def actor_of(option: str) -> str | None:
