@@ -503,12 +503,13 @@ class DporSearch:
         steps = trace.steps
         before = 0
         for i, d in enumerate(trace.decisions):
-            while before < len(steps) and steps[before].after <= i:
-                ordering.add(steps[before])
-                before += 1
             if trace.blocked_at is not None and i >= trace.blocked_at:
                 return path, None  # from here on it repeats runs already made
             node = self.root if parent is None else parent.children.get(path_choice)
+            if node is None:  # the steps before it, taken in only when a key is needed
+                while before < len(steps) and steps[before].after <= i:
+                    ordering.add(steps[before])
+                    before += 1
             # a node's state is the same on every run through it (runs replay it)
             key = node.key if node is not None else self._key(ordering, d)
             held = self.states.get(key)

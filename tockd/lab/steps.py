@@ -16,8 +16,9 @@ footprint (tockd/kernel/footprint.py). From the steps follow:
 from __future__ import annotations
 
 import hashlib
-import json
+from bisect import bisect_right
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import NamedTuple
 
 from tockd.kernel.footprint import ADD, EVERYTHING, READ, Footprint, conflicts
@@ -78,22 +79,29 @@ def races(steps: list[Step]) -> list[tuple[int, int]]:
     return _happens_before(steps)[1]
 
 
+#: `_happens_before`'s name for "every step", apart from the resource EVERYTHING
+_ALL = "\0all"
+
+
 def _happens_before(steps: list[Step]) -> tuple[list[dict[str, int]], list[tuple[int, int]]]:
     """Each step's vector clock (for every actor, its latest step that happens before
     or is this one) and the run's races (`races`)."""
     out: list[tuple[int, int]] = []
     clocks: list[dict[str, int]] = []
     last: dict[str, int] = {}
-    by_resource: dict[str, list[int]] = {}  # the steps that touched each resource
+    # the steps of each actor that touched each resource, in order (ALL: every step):
+    # those up to the actor's entry in k's actor's previous clock are ordered before k,
+    # whatever else k depends on, so only the later ones are looked at
+    by_resource: dict[str, dict[str, list[int]]] = {}
     for k, step in enumerate(steps):
         prev = clocks[last[step.actor]] if step.actor in last else {}
         clock = dict(prev)
-        if EVERYTHING in step.fp:
-            candidates: set[int] = set(range(k))
-        else:
-            candidates = set(by_resource.get(EVERYTHING, ()))
-            for resource in step.fp:
-                candidates.update(by_resource.get(resource, ()))
+        touched = [_ALL] if EVERYTHING in step.fp else [EVERYTHING, *step.fp]
+        candidates: set[int] = set()
+        for resource in touched:
+            for actor, seen in by_resource.get(resource, {}).items():
+                if actor != step.actor:
+                    candidates.update(seen[bisect_right(seen, prev.get(actor, -1)) :])
         raced: list[int] = []
         # scanning down, `clock` is k's actor's previous step's clock joined with the
         # clocks of the steps k depends on after j: j races with k unless one of them
@@ -111,8 +119,8 @@ def _happens_before(steps: list[Step]) -> tuple[list[dict[str, int]], list[tuple
         clock[step.actor] = k
         clocks.append(clock)
         last[step.actor] = k
-        for resource in step.fp:
-            by_resource.setdefault(resource, []).append(k)
+        for resource in (_ALL, *step.fp):
+            by_resource.setdefault(resource, {}).setdefault(step.actor, []).append(k)
         out.extend((j, k) for j in reversed(raced))
     return clocks, out
 
@@ -163,34 +171,65 @@ class Ordering:
     as a set; so runs that only reorder independent steps give the same `digest`. A
     step that touches everything is ordered against every other step. After the steps
     of a run's prefix, equal digests mean the kernel and the apps are in the same
-    state: the same steps ran, dependent ones in the same order."""
+    state: the same steps ran, dependent ones in the same order.
+
+    The digest is kept up to date as steps come, in time of the step's footprint
+    alone: exploration asks for it at every decision of a run, and a run of 20,000
+    steps must not cost 20,000 passes over all of them. Each resource's sequence is a
+    hash chain, a set of reads or adds the sum of its members' hashes (any order gives
+    the same sum), and the whole a sum over resources and actors' step counts."""
 
     def __init__(self) -> None:
         self.counts: dict[str, int] = {}
-        self.per_resource: dict[str, list[object]] = {}
+        #: resource -> (hash chain of what is closed, kind of the open set or "", the
+        #: sum of its members' hashes, the hash of all three with the resource's name)
+        self._seq: dict[str, tuple[str, str, int, int]] = {}
+        self._total = 0  # the sum of the resources' hashes, mod 2**128
+        self._actors: dict[str, int] = {}  # actor -> hash of its name and step count
 
     def add(self, step: Step) -> None:
-        n = self.counts.get(step.actor, 0)
-        self.counts[step.actor] = n + 1
-        name = f"{step.actor}#{n} {step.label}"
+        actor = step.actor
+        n = self.counts.get(actor, 0)
+        self.counts[actor] = n + 1
+        self._actors[actor] = _h("n", actor, str(n + 1))
+        name = f"{actor}#{n} {step.label}"
+        member = _h("m", name)
         fp = step.fp if EVERYTHING in step.fp else {**step.fp, EVERYTHING: READ}
+        total = self._total
+        seqs = self._seq
         for resource, mode in fp.items():
-            seq = self.per_resource.setdefault(resource, [])
-            kind = "r" if mode == READ else "a" if mode == ADD else "w"
-            if kind != "w" and seq and isinstance(seq[-1], list) and seq[-1][0] == kind:
-                seq[-1].append(name)
-            elif kind == "w":
-                seq.append(name)
+            chain, kind, members, old = seqs.get(resource) or ("", "", 0, 0)
+            new = "r" if mode == READ else "a" if mode == ADD else "w"
+            if new == kind:
+                members = (members + member) % _MOD
             else:
-                seq.append([kind, name])
+                if kind:  # the open set is closed by what comes after it
+                    chain = _hex("s", chain, kind, str(members))
+                if new == "w":
+                    chain, kind, members = _hex("w", chain, name), "", 0
+                else:
+                    kind, members = new, member
+            state = _h("r", resource, chain, kind, str(members))
+            seqs[resource] = (chain, kind, members, state)
+            total += state - old
+        self._total = total % _MOD
 
     def digest(self) -> str:
-        canon = {
-            r: [sorted(x) if isinstance(x, list) else x for x in seq]
-            for r, seq in self.per_resource.items()
-        }
-        text = json.dumps([sorted(self.counts.items()), sorted(canon.items())])
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+        actors = sum(self._actors.values()) % _MOD
+        return _hex("d", str(actors), str(self._total))[:16]
+
+
+_MOD = 1 << 128
+
+
+@lru_cache(maxsize=1 << 16)  # the search walks the same steps again and again
+def _hex(*parts: str) -> str:
+    return hashlib.blake2b("\0".join(parts).encode(), digest_size=16).hexdigest()
+
+
+@lru_cache(maxsize=1 << 16)
+def _h(*parts: str) -> int:
+    return int(_hex(*parts), 16)
 
 
 def ordering_of(steps: list[Step]) -> str:
