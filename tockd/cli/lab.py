@@ -98,6 +98,7 @@ def _run_sweep(args: argparse.Namespace, props: list[str]) -> Summary:
             batch=args.batch,
             preemption_bound=args.preemption_bound,
             reduce=False if args.no_reduce else None,
+            max_steps=args.max_steps,
         )
 
 
@@ -124,6 +125,8 @@ def _print_sweep(args: argparse.Namespace, s: Summary) -> None:
             "board does not run the same way twice, so the search missed what follows"
         )
     print(f"{'violations':<22}{s.violations}\n{'timeouts':<22}{s.timeouts}")
+    for why, n in sorted(s.cuts.items(), key=lambda item: -item[1]):
+        print(f"{'':<22}{n} cut: {why or 'the board did not end'}")
     _print_pairs(s)
     if s.resumed:
         print(f"{'resumed':<22}{s.resumed} runs read back from {args.resume}, not run again")
@@ -355,6 +358,14 @@ def add_explore(sub: Subparsers) -> None:
         "--keep-going",
         action="store_true",
         help="finish every run instead of stopping at the first violation",
+    )
+    xp.add_argument(
+        "--max-steps",
+        type=int,
+        metavar="N",
+        help="cut a run whose board has not ended after N steps and count it as a "
+        "timeout (default 20000; an app that makes syscalls forever is cut in about a "
+        "second)",
     )
 
 

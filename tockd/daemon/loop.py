@@ -38,10 +38,15 @@ from tockd.kernel.upcall import AGAIN
 #: how long a process may hold the CPU, in all, while part of a frame it sent waits for
 #: the rest (µs): a slow sender takes milliseconds; one that stops half way has stalled
 PARTIAL_FRAME_US = 1_000_000
-#: on wall time, how long a process that answers at once may keep the kernel loop before
-#: the loop lets the daemon's other tasks run (s): without it a control request is only
-#: served between turns, when nothing is on the CPU, and a busy process never looks busy
+#: how long a process that answers at once may keep the kernel loop before the loop lets
+#: the daemon's other tasks run (s): without it a control request is only served between
+#: turns, when nothing is on the CPU, and a busy process never looks busy
 SHARE_LOOP_S = 0.002
+#: the same under virtual time (the lab's runs, which mostly end sooner than this):
+#: what runs then is never the kernel's (no timer fires by the wall clock), so the
+#: schedule stays the same, and an app that makes syscalls without end cannot keep
+#: signals, the control socket or the lab's time budget waiting
+SHARE_VIRTUAL_S = 0.05
 _US_PER_S = 1_000_000
 
 
@@ -158,7 +163,7 @@ class KernelLoop:
         return deadline is not None and deadline <= self.kernel.clock()
 
     def _done(self) -> bool:
-        if self.kernel.panicked or self._stopping:
+        if self.kernel.panicked or self._stopping or self.scheduler.spent:
             return True
         if self.forever:
             return False
@@ -212,22 +217,22 @@ class KernelLoop:
         if app is None:
             return StoppedReason.STOPPED
         hot = self.hot
-        try_frame = hot.try_frame
         clock = trio.current_time
         deadline = clock() + slice_us / 1e6 if slice_us is not None else float("inf")
         app.sigcont()
         running, yielded, yielded_for = State.RUNNING, State.YIELDED, State.YIELDED_FOR
-        share_at = float("inf") if self.virtual else clock() + SHARE_LOOP_S
+        share_at = clock() + self._share_s
         decided = self.scheduler.decides_timers
         while True:
             now = clock()
             if now >= share_at:  # the process stays on the CPU while the others run
                 await trio.lowlevel.checkpoint()
-                share_at = now + SHARE_LOOP_S
+                share_at = now + self._share_s
                 continue
             timer = kernel.next_deadline()
             if self._work or (not decided and timer is not None and timer <= kernel.clock()):
-                self._kernel_work()
+                if not self._work_in_turn():
+                    return StoppedReason.KERNEL_PREEMPTION
                 timer = kernel.next_deadline()
             if proc.os is not app:
                 return StoppedReason.STOPPED_FAULTED
@@ -251,7 +256,7 @@ class KernelLoop:
                 return StoppedReason.TIMESLICE_EXPIRED
             if app.held is not None and not hot.send_held(proc, app):
                 return StoppedReason.STOPPED_FAULTED
-            frame = try_frame(proc, app)
+            frame = hot.try_frame(proc, app)
             if frame is WAIT or frame is EOF:
                 until = deadline if timer is None or self.virtual else min(deadline, timer)
                 frame = hot.spin(proc, app, frame, now, until)
@@ -265,6 +270,17 @@ class KernelLoop:
             hot.handle_frame(proc, app, frame)
             if not self._after_syscall(proc):
                 return StoppedReason.KERNEL_PREEMPTION
+
+    @property
+    def _share_s(self) -> float:
+        """How long a process that answers at once keeps the loop to itself."""
+        return SHARE_VIRTUAL_S if self.virtual else SHARE_LOOP_S
+
+    def _work_in_turn(self) -> bool:
+        """Kernel work came due while a process is on the CPU: do it. False if it
+        stops the board: the turn ends (under virtual time no timeslice would)."""
+        self._kernel_work()
+        return not self._stopping
 
     def _after_syscall(self, proc: Process) -> bool:
         """`proc`'s syscall was handled: one decision. False when the scheduler takes

@@ -95,8 +95,17 @@ class ControlledScheduler(Scheduler):
         adversity: bool = False,
         syscall_cost_us: int = 10,
         max_decisions: int = 20_000,
+        max_steps: int | None = None,
         timers: str = YIELDS_DECIDED,
+        keep_steps: bool = False,
     ) -> None:
+        """`max_decisions`: past that many, the first option is taken without asking
+        the strategy. `max_steps`: the lab's budget of a run; once that many steps are
+        taken, or the decisions run out, the scheduler is `spent` and the board stops
+        (an app that never ends must not keep a sweep waiting). None: no budget (a
+        board run under this scheduler goes on as long as its apps do). `keep_steps`:
+        keep every step in `steps` (the lab reads them once the run is over; a board
+        that runs for days must not keep one per syscall)."""
         super().__init__(kernel)
         if timers not in TIMER_RULES:
             raise ValueError(f"timers must be one of {', '.join(TIMER_RULES)}, not {timers!r}")
@@ -107,6 +116,9 @@ class ControlledScheduler(Scheduler):
         self.adversity = adversity
         self.syscall_cost = syscall_cost_us / 1e6
         self.max_decisions = max_decisions
+        self.max_steps = max_steps
+        #: why the budget ran out ("" while it has not): the record's `cut`
+        self.cut = ""
         self.decisions: list[Decision] = []
         self.clock = VirtualClock()
         self._forced: Process | None = None
@@ -114,8 +126,10 @@ class ControlledScheduler(Scheduler):
         #: the schedule file this run follows (tockd/lab/follow.py) as the control
         #: socket's `replay` op shows it; None for a run that follows none
         self.follows: Callable[[], ReplayView] | None = None
-        #: the run cut into steps with their footprints (tockd/lab/steps.py)
+        #: the run cut into steps with their footprints (tockd/lab/steps.py), if kept
         self.steps: list[Step] = []
+        self.keep_steps = keep_steps
+        self.taken = 0  # steps taken, kept or not
         #: the step under way: actor, node, footprint, decisions before it
         self._step: tuple[str, int, Footprint, int] | None = None
         self._chosen = -1  # the decision that chose the next step of a process, if any
@@ -131,6 +145,8 @@ class ControlledScheduler(Scheduler):
             return 0
         if len(self.decisions) >= self.max_decisions:
             self.exhausted = True
+            if self.max_steps is not None and not self.spent:
+                self._spend(f"{self.max_decisions:,} decisions")
             return 0
         choice = self.strategy.choose(kind, options, len(self.decisions) + 1)
         if not 0 <= choice < len(options):
@@ -153,7 +169,13 @@ class ControlledScheduler(Scheduler):
 
     # ---- Scheduler interface ------------------------------------------------------------
 
+    def _spend(self, what: str) -> None:
+        self.spent = True
+        self.cut = f"the board had not ended after {what}"
+
     def next(self) -> tuple[Process, int | None] | None:
+        if self.spent:
+            return None
         kernel = self.kernel
         # a loop, not recursion: a strategy may let time pass many times; each pass is a
         # scheduling point of its own (adversity offered again, as it always was)
@@ -180,6 +202,8 @@ class ControlledScheduler(Scheduler):
 
     def continue_process(self, proc: Process) -> bool:
         self._end(proc)
+        if self.spent:
+            return False
         if not self.decides_timers:
             self.clock.tick(self.syscall_cost)
         while True:  # a timer interrupt fires, then the choice is taken again
@@ -216,7 +240,7 @@ class ControlledScheduler(Scheduler):
         which the search took for one; tests/lab/test_search_model.py.)"""
         if not proc.ready():
             return True
-        if self.decides_yields:
+        if self.decides_yields or self.spent:
             return self.continue_process(proc)
         self._end(proc)
         self._begin(str(proc.index), -1)
@@ -267,8 +291,12 @@ class ControlledScheduler(Scheduler):
         elif actor == ADVERSITY:
             label = "adversity"
         step = Step(actor, node, fp, label, after)
-        self.steps.append(step)
+        if self.keep_steps:
+            self.steps.append(step)
+        self.taken += 1
         self.strategy.on_step(step)
+        if self.max_steps is not None and self.taken >= self.max_steps:
+            self._spend(f"{self.max_steps:,} steps")
 
     def idle_advance(self) -> bool:
         """Nothing is ready: jump to the next timer. False if there is none."""

@@ -67,6 +67,8 @@ class Summary:
     runs: int = 0
     violations: int = 0
     timeouts: int = 0
+    #: why the timeouts were cut (the records' `cut`), with how many runs each
+    cuts: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     first: RunJson | None = None
     shrunk: RunJson | None = None
@@ -129,6 +131,7 @@ def explore(
     preemption_bound: int = 2,
     timers: str = YIELDS_DECIDED,
     reduce: bool | None = None,
+    max_steps: int | None = None,
 ) -> Summary:
     """Explore `runs` schedules of `board`; see the module docstring.
 
@@ -138,13 +141,17 @@ def explore(
     `timers`: the rule of the runs (tockd/lab/controlled.py); "implicit", the rule of
     version 1 schedules, is there to measure against. `reduce`: exhaustive search
     runs one schedule per ordering (tockd/lab/dpor.py); by default it does unless
-    `adversity` is on; False runs every schedule.
+    `adversity` is on; False runs every schedule. `max_steps`: a run that has not ended
+    after that many steps is cut there and counted as a timeout (an app that makes
+    syscalls without end); None: `tockd.lab.run.MAX_STEPS`.
     """
     path = Path(board)
     sweep = _prepare(path, properties, strategy, seed, check, adversity, preemption_bound)
     if timers not in TIMER_RULES:
         raise ValueError(f"timers must be one of {', '.join(TIMER_RULES)}, not {timers!r}")
-    sweep = dataclasses.replace(sweep, timers=timers)
+    if max_steps is not None and max_steps < 1:
+        raise ValueError(f"a run's step budget is 1 or more, not {max_steps}")
+    sweep = dataclasses.replace(sweep, timers=timers, max_steps=max_steps)
     tally = _Tally(Summary(), runs, stop_at_first, out, progress)
     if reduce is None:
         reduce = not adversity  # an injected fault depends on every step
@@ -232,6 +239,8 @@ class _Tally:
             node.runs += 1
         if data["verdict"] == "timeout":
             s.timeouts += 1
+            why = data.get("cut", "")
+            s.cuts[why] = s.cuts.get(why, 0) + 1
             if node is not None:
                 node.timeouts += 1
         if data["verdict"] == "violation":

@@ -79,6 +79,11 @@ def worker_zygote() -> None:
     multiprocessing.util.Finalize(None, _zygote.close, exitpriority=10)
 
 
+#: a run's budget of steps: an app that makes syscalls without end (or sleeps and wakes
+#: without end) is cut off after this many, about a second of its syscalls; the shipped
+#: boards end in a few hundred
+MAX_STEPS = 20_000
+
 #: event fields that vary between identical runs (wall time, OS pids)
 _VOLATILE = ("t", "seq", "os_pid", "generation")
 
@@ -109,6 +114,8 @@ class RunJson(TypedDict):
     #: [kind, options, choice] per decision; only in a violating run's record
     schedule: NotRequired[list[DecisionJson]]
     console: NotRequired[dict[str, str]]
+    #: why a "timeout" run was stopped before its board ended (only in those)
+    cut: NotRequired[str]
     #: where the run ran (set by the worker)
     node: NotRequired[str]
     #: set by shrinking: decisions off the default path, and replays it took
@@ -142,6 +149,8 @@ class RunRecord:
     sleeps: dict[int, Sleep] = field(default_factory=dict, repr=False)
     blocked_at: int | None = field(default=None, repr=False)
     race_steps: list[Race] = field(default_factory=list, repr=False)
+    #: why a "timeout" run was stopped before its board ended; "" for any other
+    cut: str = ""
 
     def to_json(self, with_schedule: bool | None = None) -> RunJson:
         raw = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in _NOT_JSON}
@@ -149,6 +158,8 @@ class RunRecord:
         keep = self.violated if with_schedule is None else with_schedule
         if not keep:
             del data["schedule"], data["console"]
+        if not self.cut:
+            del data["cut"]
         return data
 
     def trace_json(self) -> TraceJson:
@@ -243,12 +254,14 @@ def run_once(
     timeout: float = 20.0,
     max_decisions: int = 20_000,
     timers: str = YIELDS_DECIDED,
+    max_steps: int | None = None,
 ) -> RunRecord:
     """Run `cfg` once under `strategy` (the board's scheduler is replaced by the
-    controlled one, with the timer rule `timers`) and judge it."""
-    return trio.run(
-        _run, cfg, strategy, properties, check, adversity, seed, timeout, max_decisions, timers
-    )
+    controlled one, with the timer rule `timers`) and judge it. A run that has not
+    ended within `timeout` seconds, `max_decisions` decisions or `max_steps` steps
+    (`MAX_STEPS` by default) is stopped there: verdict "timeout", and `cut` says which."""
+    budget = (timeout, max_decisions, max_steps or MAX_STEPS)
+    return trio.run(_run, cfg, strategy, properties, check, adversity, seed, budget, timers)
 
 
 async def _run(
@@ -258,11 +271,11 @@ async def _run(
     check: bool,
     adversity: bool,
     seed: int | None,
-    timeout: float,  # noqa: ASYNC109 - a run's wall-clock budget, not an I/O timeout
-    max_decisions: int,
+    budget: tuple[float, int, int],
     timers: str,
 ) -> RunRecord:
     started = time.monotonic()
+    timeout, max_decisions, max_steps = budget
     cfg.scheduler = "controlled"
     if _worker_cpu is not None and cfg.cpu == "auto":
         cfg.cpu = _worker_cpu
@@ -273,7 +286,13 @@ async def _run(
         quiet=True,
         zygote=shared if cfg.spawn == "zygote" else None,
         scheduler=lambda kernel: ControlledScheduler(
-            kernel, strategy, adversity=adversity, max_decisions=max_decisions, timers=timers
+            kernel,
+            strategy,
+            adversity=adversity,
+            max_decisions=max_decisions,
+            max_steps=max_steps,
+            timers=timers,
+            keep_steps=True,
         ),
         after_step=_unrecorded(watch.after_step) if check else None,
     )
@@ -289,7 +308,8 @@ async def _run(
         timed_out = False
     violations = [v for prop in properties for v in prop(events, kernel)]
     faults = [e["reason"] for e in events if e["kind"] == EventKind.FAULT]
-    verdict = "timeout" if timed_out else "violation" if (violations or invariants) else "ok"
+    cut = f"the board had not ended after {timeout:g} s" if timed_out else sched.cut
+    verdict = "timeout" if cut else "violation" if (violations or invariants) else "ok"
     console = console_text(events)
     steps = sched.steps
     raced = reversals(steps)
@@ -313,4 +333,5 @@ async def _run(
         steps=steps,
         sleeps=getattr(strategy, "sleeps", {}),
         blocked_at=getattr(strategy, "blocked_at", None),
+        cut=cut,
     )

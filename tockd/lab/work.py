@@ -49,6 +49,9 @@ class Exploration:
     #: the rule of the runs (tockd.lab.controlled: "yields-decided", or an older one:
     #: "implicit", version 1's, is the baseline bench/explore.py measures)
     timers: str = "yields-decided"
+    #: a run that has taken this many steps without its board ending is cut there
+    #: (verdict "timeout"); None: tockd.lab.run.MAX_STEPS
+    max_steps: int | None = None
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,7 @@ def _run(
         adversity=ex.adversity,
         seed=seed,
         timers=ex.timers,
+        max_steps=ex.max_steps,
     )
     data = record.to_json(with_schedule=record.violated)
     data["node"] = node

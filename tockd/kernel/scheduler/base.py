@@ -79,6 +79,9 @@ class Scheduler(ABC):
     #: are timers fired only by the scheduler itself, as decisions it takes (the lab's
     #: controlled scheduler)? Then the daemon never fires a due timer on its own.
     decides_timers: bool = False
+    #: has the scheduler's budget run out (the lab's cap on a run that never ends)?
+    #: Then the board stops, as if every process were done.
+    spent: bool = False
 
     def __init__(self, kernel: Kernel) -> None:
         self.kernel = kernel

@@ -1,0 +1,151 @@
+"""Apps that never end, under the controlled scheduler: a run is cut by its budget and
+the daemon stays in reach. An app that makes syscalls without end, each answered at
+once, used to keep the kernel loop from ever letting trio in under virtual time: no
+timeout fired, no signal or control request was served, and `tockd explore` never
+returned (nor did its memory stop growing)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import FrameType
+
+import pytest
+
+from tests.harness import app, board_toml, run_board
+from tockd.board import parse_board
+from tockd.lab import run_once
+from tockd.lab.controlled import ControlledScheduler
+from tockd.lab.dpor import Guided
+
+#: an app that commands the LED driver forever, each syscall answered at once
+ENDLESS = app("apps_py.spin", "endless", args={"n": 0})
+#: an app that sleeps on the alarm forever: only time passing wakes it
+SLEEPER = app("tests.apps.forever", "sleeper")
+
+
+def _tockd(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tockd.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+class _Hung(Exception):
+    pass
+
+
+@pytest.fixture
+def alarm_after() -> Iterator[None]:
+    """Fail (rather than hang the suite) if the test is still running after 60 s: a
+    Python signal handler runs even inside a loop that never awaits."""
+
+    def hung(signum: int, frame: FrameType | None) -> None:
+        raise _Hung("still running after 60 s: the kernel loop never let trio in")
+
+    old = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(60)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
+@pytest.mark.parametrize("strategy", ["exhaustive", "pct"])
+def test_explore_cuts_runs_that_never_end_and_says_why(tmp_path: Path, strategy: str) -> None:
+    board = tmp_path / "endless.toml"
+    board.write_text(board_toml([ENDLESS, app("apps_py.hello")], name="endless"))
+    started = time.monotonic()
+    r = _tockd("explore", str(board), "--strategy", strategy, "--runs", "3", "--max-steps", "3000")
+    assert r.returncode == 0, r.stderr
+    assert time.monotonic() - started < 60
+    lines = r.stdout.splitlines()
+    runs = int(next(line for line in lines if line.startswith("runs "))[5:])
+    assert runs >= 2  # exhaustive search may finish its tree before the third
+    assert f"timeouts              {runs}" in lines  # every run cut, none lost
+    cut = f"{runs} cut: the board had not ended after 3,000 steps"
+    assert any(line.endswith(cut) for line in lines)
+
+
+def test_time_passing_without_end_is_cut_too(tmp_path: Path) -> None:
+    """A sleeper makes few syscalls; time passing is a step of its own, so the budget
+    counts it."""
+    board = tmp_path / "sleeper.toml"
+    board.write_text(board_toml([SLEEPER], name="sleeper"))
+    r = _tockd("explore", str(board), "--runs", "2", "--max-steps", "500")
+    assert r.returncode == 0, r.stderr
+    assert "2 cut: the board had not ended after 500 steps" in r.stdout
+
+
+def test_the_wall_clock_budget_holds_under_virtual_time(alarm_after: None) -> None:
+    """With no step budget to speak of, the run's timeout still ends it: the kernel
+    loop lets trio in while the endless app keeps the CPU."""
+    cfg = parse_board(board_toml([ENDLESS], name="endless"))
+    started = time.monotonic()
+    r = run_once(cfg, Guided([], {}), [], timeout=0.5, max_steps=10**9)
+    assert time.monotonic() - started < 10
+    assert r.verdict == "timeout"
+    assert r.to_json()["cut"] == "the board had not ended after 0.5 s"
+    assert len(r.steps) > 100  # it did run: the budget, not a failure, ended it
+
+
+def test_a_run_that_ends_has_no_cut() -> None:
+    r = run_once(parse_board(board_toml([app("apps_py.hello")])), Guided([], {}), [])
+    assert r.verdict == "ok" and "cut" not in r.to_json()
+
+
+@pytest.mark.parametrize("how", ["terminate", "SIGINT"])
+def test_a_controlled_board_answers_while_an_app_loops(tmp_path: Path, how: str) -> None:
+    """`tockd run` of a board under the controlled scheduler (no budget there: it runs
+    as long as its apps do): the control socket answers while the endless app holds
+    the CPU, and terminating the app, or SIGINT, ends the board. (No timeslice ends a
+    turn under virtual time: the stop has to.)"""
+    board = tmp_path / "endless.toml"
+    board.write_text(board_toml([ENDLESS], name="endless", scheduler="controlled"))
+    sock = tmp_path / "c.sock"
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "tockd.cli", "run", str(board), "--control", str(sock)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not sock.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        ps = _tockd("ps", "--control", str(sock), timeout=20)
+        assert ps.returncode == 0, ps.stderr
+        assert "endless" in ps.stdout
+        if how == "terminate":
+            term = _tockd("terminate", "endless", "--control", str(sock), timeout=20)
+            assert term.returncode == 0, term.stderr
+            assert daemon.wait(timeout=20) == 0
+        else:
+            daemon.send_signal(signal.SIGINT)
+            daemon.wait(timeout=20)
+            assert daemon.stderr is not None
+            assert "SIGINT, stopping" in daemon.stderr.read()
+    finally:
+        if daemon.poll() is None:
+            os.kill(daemon.pid, signal.SIGKILL)
+            daemon.wait()
+        assert daemon.stderr is not None
+        daemon.stderr.close()
+
+
+async def test_a_board_run_under_the_controlled_scheduler_keeps_no_steps() -> None:
+    """Outside the lab nothing reads the steps: a board that runs for days must not keep
+    one per syscall (it grew by about 20 MB a second with an endless app)."""
+    cfg = board_toml([app("apps_py.spin", args={"n": 3000})], scheduler="controlled")
+    run = await run_board(cfg)
+    sched = run.daemon.scheduler
+    assert run.status == 0 and isinstance(sched, ControlledScheduler)
+    assert sched.taken > 3000 and sched.steps == []
