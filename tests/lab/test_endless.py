@@ -93,8 +93,19 @@ def test_the_wall_clock_budget_holds_under_virtual_time(alarm_after: None) -> No
     r = run_once(cfg, Guided([], {}), [], timeout=0.5, max_steps=10**9)
     assert time.monotonic() - started < 10
     assert r.verdict == "timeout"
-    assert r.to_json()["cut"] == "the board had not ended after 0.5 s"
+    assert r.to_json()["cut"].startswith("the board had not ended after 0.5 s (endless on the CPU")
     assert len(r.steps) > 100  # it did run: the budget, not a failure, ended it
+
+
+def test_a_run_cut_at_its_wall_clock_names_the_process_on_the_cpu() -> None:
+    """An app that computes without a syscall holds the CPU until the wall-clock budget
+    (no timeslice under virtual time); the reason says who and for how long."""
+    cfg = parse_board(board_toml([app("tests.apps.compute"), app("apps_py.hello")]))
+    r = run_once(cfg, Guided([], {}), [], timeout=1.0)  # compute runs first
+    assert r.verdict == "timeout"
+    cut = r.to_json()["cut"]
+    assert cut.startswith("the board had not ended after 1 s (compute on the CPU, ")
+    assert float(cut.split(", ")[1].split(" s ")[0]) >= 0.5
 
 
 def test_a_run_that_ends_has_no_cut() -> None:

@@ -35,6 +35,7 @@ tockd/lab/follow.py.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
 
@@ -130,6 +131,7 @@ class ControlledScheduler(Scheduler):
         self.steps: list[Step] = []
         self.keep_steps = keep_steps
         self.taken = 0  # steps taken, kept or not
+        self.last_step_at = time.monotonic()  # when the last one ended
         #: the step under way: actor, node, footprint, decisions before it
         self._step: tuple[str, int, Footprint, int] | None = None
         self._chosen = -1  # the decision that chose the next step of a process, if any
@@ -294,6 +296,7 @@ class ControlledScheduler(Scheduler):
         if self.keep_steps:
             self.steps.append(step)
         self.taken += 1
+        self.last_step_at = time.monotonic()
         self.strategy.on_step(step)
         if self.max_steps is not None and self.taken >= self.max_steps:
             self._spend(f"{self.max_steps:,} steps")

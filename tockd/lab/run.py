@@ -264,6 +264,17 @@ def run_once(
     return trio.run(_run, cfg, strategy, properties, check, adversity, seed, budget, timers)
 
 
+def _timed_out(daemon: Daemon, sched: ControlledScheduler, timeout: float) -> str:
+    """Why a run was cut at its wall-clock budget, naming the process on the CPU then:
+    one that computes without a syscall is never preempted under virtual time."""
+    why = f"the board had not ended after {timeout:g} s"
+    proc = daemon.current
+    if proc is None:
+        return why
+    quiet = time.monotonic() - sched.last_step_at
+    return f"{why} ({proc.name} on the CPU, {quiet:.1f} s since the last step ended)"
+
+
 async def _run(
     cfg: BoardConfig,
     strategy: Strategy,
@@ -308,7 +319,7 @@ async def _run(
         timed_out = False
     violations = [v for prop in properties for v in prop(events, kernel)]
     faults = [e["reason"] for e in events if e["kind"] == EventKind.FAULT]
-    cut = f"the board had not ended after {timeout:g} s" if timed_out else sched.cut
+    cut = _timed_out(daemon, sched, timeout) if timed_out else sched.cut
     verdict = "timeout" if cut else "violation" if (violations or invariants) else "ok"
     console = console_text(events)
     steps = sched.steps
