@@ -108,6 +108,20 @@ def test_a_run_cut_at_its_wall_clock_names_the_process_on_the_cpu() -> None:
     assert float(cut.split(", ")[1].split(" s ")[0]) >= 0.5
 
 
+def test_a_process_that_stalls_half_way_through_a_frame_is_faulted_under_virtual_time() -> None:
+    """Under virtual time no timeslice ends the wait for the rest of a frame: the wait
+    itself is bounded, and the process faulted as on wall time (it used to hold the
+    CPU until the run's 20 s budget, a timeout)."""
+    stall = app("tests.apps.hostile", args={"how": "half_frame_stall"})
+    cfg = parse_board(board_toml([stall, app("apps_py.hello")]))
+    r = run_once(cfg, Guided([], {}), [])
+    assert r.verdict == "ok"
+    assert r.faults == [
+        "sent part of a syscall frame and not the rest in 1000 ms of its time on the CPU"
+    ]
+    assert "Hello World!" in r.console["hello"]
+
+
 def test_a_run_that_ends_has_no_cut() -> None:
     r = run_once(parse_board(board_toml([app("apps_py.hello")])), Guided([], {}), [])
     assert r.verdict == "ok" and "cut" not in r.to_json()

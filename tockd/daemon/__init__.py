@@ -17,7 +17,7 @@ What the rest of the project uses is imported from here.
 from tockd.daemon.apps import GRACE_S, AppOS, describe_exit
 from tockd.daemon.core import Daemon, run_board
 from tockd.daemon.cpu import resolve_cpu
-from tockd.daemon.loop import PARTIAL_FRAME_US
+from tockd.daemon.hotpath import PARTIAL_FRAME_US
 
 __all__ = [
     "GRACE_S",

@@ -37,6 +37,9 @@ _RECV = 65536
 _REPLY_CACHE = 512
 #: how long the hot path waits for an app's next syscall outside trio (poll(2): ms)
 _SPIN_MS = 1
+#: how long a process may hold the CPU, in all, while part of a frame it sent waits for
+#: the rest (µs): a slow sender takes milliseconds; one that stops half way has stalled
+PARTIAL_FRAME_US = 1_000_000
 _SPIN_S = _SPIN_MS / 1000
 #: longest app-written text a fault reason quotes
 _REASON_LIMIT = 200
@@ -172,7 +175,8 @@ class HotPath:
         faulted)."""
         frame = first
         while frame is WAIT:
-            with trio.CancelScope(deadline=deadline) as scope:
+            stall = self._stall_at(app, deadline)
+            with trio.CancelScope(deadline=min(deadline, stall)) as scope:
                 self.recv_scope = scope
                 try:
                     await trio.lowlevel.wait_readable(app.sock)
@@ -181,12 +185,24 @@ class HotPath:
                 finally:
                     self.recv_scope = None
             if scope.cancelled_caught:
+                if trio.current_time() >= stall:
+                    self.kernel.fault(proc, partial_frame_fault())
                 return GONE
             frame = self.try_frame(proc, app)
         if frame is EOF:
             await self._lost(proc, app)
             return GONE
         return frame
+
+    @staticmethod
+    def _stall_at(app: AppOS, deadline: float) -> float:
+        """When a process that has sent part of a frame has stalled: once it has held
+        the CPU for `PARTIAL_FRAME_US` in all waiting for the rest. Only a wait with no
+        timeslice to end it (virtual time) gets that far; otherwise the loop charges
+        each turn (`_charge_partial_frame`). inf when its frames are whole."""
+        if app.decoder.clean or deadline < float("inf"):
+            return float("inf")
+        return trio.current_time() + (PARTIAL_FRAME_US - app.partial_us) / 1e6
 
     async def _lost(self, proc: Process, app: AppOS) -> None:
         """EOF from the running process: wait briefly for its exit status, then fault."""
@@ -270,3 +286,11 @@ def _clean(text: str, limit: int = _REASON_LIMIT) -> str:
     """`text` as one printable line of at most `limit` characters."""
     out = "".join(c if c.isprintable() else " " for c in text).strip()
     return out if len(out) <= limit else out[: limit - 3] + "..."
+
+
+def partial_frame_fault() -> str:
+    """Why a process that stalled half way through a frame is faulted."""
+    return (
+        f"sent part of a syscall frame and not the rest in "
+        f"{PARTIAL_FRAME_US // 1000} ms of its time on the CPU"
+    )

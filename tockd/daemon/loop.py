@@ -28,16 +28,13 @@ from tockd.contract import events as ev
 from tockd.contract import wire
 from tockd.contract.events import EventKind
 from tockd.daemon.apps import AppOS
-from tockd.daemon.hotpath import EOF, GONE, WAIT, HotPath
+from tockd.daemon.hotpath import EOF, GONE, PARTIAL_FRAME_US, WAIT, HotPath, partial_frame_fault
 from tockd.kernel.abi import FRAME_UPCALL
 from tockd.kernel.kernel import Kernel
 from tockd.kernel.process import Process, State
 from tockd.kernel.scheduler import MIN_QUANTA_THRESHOLD_US, Scheduler, StoppedReason
 from tockd.kernel.upcall import AGAIN
 
-#: how long a process may hold the CPU, in all, while part of a frame it sent waits for
-#: the rest (µs): a slow sender takes milliseconds; one that stops half way has stalled
-PARTIAL_FRAME_US = 1_000_000
 #: how long a process that answers at once may keep the kernel loop before the loop lets
 #: the daemon's other tasks run (s): without it a control request is only served between
 #: turns, when nothing is on the CPU, and a busy process never looks busy
@@ -144,11 +141,7 @@ class KernelLoop:
         if app is not None and not app.decoder.clean:
             app.partial_us += used_us
             if app.partial_us >= PARTIAL_FRAME_US:
-                self.kernel.fault(
-                    proc,
-                    f"sent part of a syscall frame and not the rest in "
-                    f"{PARTIAL_FRAME_US // 1000} ms of its time on the CPU",
-                )
+                self.kernel.fault(proc, partial_frame_fault())
         elif app is not None:
             app.partial_us = 0
 
