@@ -6,6 +6,7 @@ returned (nor did its memory stop growing)."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -22,11 +23,14 @@ from tockd.board import parse_board
 from tockd.lab import run_once
 from tockd.lab.controlled import ControlledScheduler
 from tockd.lab.dpor import Guided
+from tockd.lab.properties import no_faults, prints
 
 #: an app that commands the LED driver forever, each syscall answered at once
 ENDLESS = app("apps_py.spin", "endless", args={"n": 0})
 #: an app that sleeps on the alarm forever: only time passing wakes it
 SLEEPER = app("tests.apps.forever", "sleeper")
+SLEEPER_TOML = 'module = "tests.apps.forever"\n'
+REPORT = Path(__file__).resolve().parents[2] / "configs/rot13_report.toml"
 
 
 def _tockd(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -71,8 +75,9 @@ def test_explore_cuts_runs_that_never_end_and_says_why(tmp_path: Path, strategy:
     runs = int(next(line for line in lines if line.startswith("runs "))[5:])
     assert runs >= 2  # exhaustive search may finish its tree before the third
     assert f"timeouts              {runs}" in lines  # every run cut, none lost
-    cut = f"{runs} cut: the board had not ended after 3,000 steps"
-    assert any(line.endswith(cut) for line in lines)
+    assert (
+        f"cut short             {runs} run(s): the board had not ended after 3,000 steps" in lines
+    )
 
 
 def test_time_passing_without_end_is_cut_too(tmp_path: Path) -> None:
@@ -82,7 +87,7 @@ def test_time_passing_without_end_is_cut_too(tmp_path: Path) -> None:
     board.write_text(board_toml([SLEEPER], name="sleeper"))
     r = _tockd("explore", str(board), "--runs", "2", "--max-steps", "500")
     assert r.returncode == 0, r.stderr
-    assert "2 cut: the board had not ended after 500 steps" in r.stdout
+    assert "cut short             2 run(s): the board had not ended after 500 steps" in r.stdout
 
 
 def test_the_wall_clock_budget_holds_under_virtual_time(alarm_after: None) -> None:
@@ -174,3 +179,35 @@ async def test_a_board_run_under_the_controlled_scheduler_keeps_no_steps() -> No
     sched = run.daemon.scheduler
     assert run.status == 0 and isinstance(sched, ControlledScheduler)
     assert sched.taken > 3000 and sched.steps == []
+
+
+def test_a_race_shows_in_runs_cut_short(tmp_path: Path) -> None:
+    """rot13_report's race beside an app that sleeps forever: every run is cut, and a
+    dropped notify is final once it happened, so the race is still found, shrunk,
+    saved with the sweep's step budget and replayed to the same digest."""
+    board = tmp_path / "rot13_forever.toml"
+    board.write_text(REPORT.read_text() + '\n[[apps]]\nname = "sleeper"\n' + SLEEPER_TOML)
+    saved = tmp_path / "race.json"
+    r = _tockd(
+        *("explore", str(board), "--strategy", "pct", "--runs", "40"),
+        *("--max-steps", "400", "--save", str(saved)),
+    )
+    assert r.returncode == 3, r.stdout + r.stderr
+    assert "cut short" in r.stdout and "400 steps" in r.stdout
+    assert "dropped: null upcall" in r.stdout
+    assert json.loads(saved.read_text())["max_steps"] == 400
+    again = _tockd("replay", str(saved))
+    assert "identical to the recorded" in again.stdout, again.stdout + again.stderr
+
+
+def test_a_property_about_the_end_says_nothing_about_a_run_cut_short() -> None:
+    """`prints` judges what the run printed by its end; a cut run had no end. A fault
+    is final: `no-faults` still judges the prefix."""
+    cfg = parse_board(board_toml([SLEEPER, app("tests.apps.hostile", args={"how": "segv"})]))
+    props = [prints("sleeper", "never printed"), no_faults]
+    r = run_once(cfg, Guided([], {}), props, max_steps=200)
+    assert r.cut == "the board had not ended after 200 steps"
+    assert r.verdict == "violation"
+    assert r.property_violations and all("faulted" in v for v in r.property_violations)
+    r = run_once(cfg, Guided([], {}), props[:1], max_steps=200)
+    assert r.verdict == "timeout" and r.property_violations == []

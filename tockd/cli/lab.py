@@ -126,7 +126,7 @@ def _print_sweep(args: argparse.Namespace, s: Summary) -> None:
         )
     print(f"{'violations':<22}{s.violations}\n{'timeouts':<22}{s.timeouts}")
     for why, n in sorted(s.cuts.items(), key=lambda item: -item[1]):
-        print(f"{'':<22}{n} cut: {why or 'the board did not end'}")
+        print(f"{'cut short':<22}{n} run(s): {why}")
     _print_pairs(s)
     if s.resumed:
         print(f"{'resumed':<22}{s.resumed} runs read back from {args.resume}, not run again")

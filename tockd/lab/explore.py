@@ -67,7 +67,7 @@ class Summary:
     runs: int = 0
     violations: int = 0
     timeouts: int = 0
-    #: why the timeouts were cut (the records' `cut`), with how many runs each
+    #: why runs were cut short (the records' `cut`), with how many runs each
     cuts: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     first: RunJson | None = None
@@ -237,10 +237,11 @@ class _Tally:
         node = s.nodes.setdefault(str(data.get("node")), NodeStats()) if fresh else None
         if node is not None:
             node.runs += 1
+        why = data.get("cut")
+        if why:
+            s.cuts[why] = s.cuts.get(why, 0) + 1
         if data["verdict"] == "timeout":
             s.timeouts += 1
-            why = data.get("cut", "")
-            s.cuts[why] = s.cuts.get(why, 0) + 1
             if node is not None:
                 node.timeouts += 1
         if data["verdict"] == "violation":
@@ -384,7 +385,14 @@ def _shrink_and_save(
     that it gives the same digest."""
     cfg = parse_board(sweep.board_text, where=str(path))
     properties = sweep.properties
-    shrunk = shrink_schedule(cfg, properties, first, check=sweep.check, adversity=sweep.adversity)
+    shrunk = shrink_schedule(
+        cfg,
+        properties,
+        first,
+        check=sweep.check,
+        adversity=sweep.adversity,
+        max_steps=sweep.max_steps,
+    )
     summary.shrunk = shrunk
     target = Path(save) if save else new_schedule_file(path.stem)
     write_schedule(
@@ -395,6 +403,7 @@ def _shrink_and_save(
         shrunk,
         adversity=sweep.adversity,
         check=sweep.check,
+        max_steps=sweep.max_steps,
     )
     summary.schedule_file = str(target)
     again = replay(target)

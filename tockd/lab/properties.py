@@ -4,6 +4,11 @@ every kernel step.
 A property is a function `(events, kernel) -> list of violation texts`. Helpers:
 `notify_delivered`, `no_faults`, `prints(name, text)`; `PROPERTIES` maps CLI names.
 
+A run cut short by its budget (an app that never ends) is judged only by what a prefix
+can show: each property's `on_prefix` (`prefix_judge`), if it has one. A fault or a
+dropped notify is final once it happened; a line never printed or a notify not yet
+delivered is not. A property without one says nothing about such a run.
+
 Invariants (`check_invariants`) look at the live kernel state:
 1. no allowed buffer overlaps grant (kernel) memory;
 2. memory another process still maps stays below its owner's app_break (the break never
@@ -37,11 +42,7 @@ Property = Callable[[list[Event], "Kernel"], list[str]]
 def notify_delivered(events: list[Event], kernel: Kernel) -> list[str]:
     """Every IPC notify the kernel accepted reached a subscribed upcall (or was
     recorded as dropped: that is still a violation of this property)."""
-    out = [
-        f"notify from process {e['caller']} to {e.get('name')} dropped: {e['reason']}"
-        for e in events
-        if e["kind"] == EventKind.IPC_DROPPED
-    ]
+    out = notify_dropped(events, kernel)
     accepted = sum(
         1 for e in events if e["kind"] == EventKind.IPC_NOTIFY and e["result"] == "Success"
     )
@@ -57,6 +58,16 @@ def notify_delivered(events: list[Event], kernel: Kernel) -> list[str]:
     if lost > 0:
         out.append(f"{lost} accepted notify(s) never delivered and never recorded as dropped")
     return out
+
+
+def notify_dropped(events: list[Event], kernel: Kernel) -> list[str]:
+    """`notify_delivered` on a run cut short: the notifies recorded as dropped (one
+    accepted and not delivered yet may still be)."""
+    return [
+        f"notify from process {e['caller']} to {e.get('name')} dropped: {e['reason']}"
+        for e in events
+        if e["kind"] == EventKind.IPC_DROPPED
+    ]
 
 
 def no_faults(events: list[Event], kernel: Kernel) -> list[str]:
@@ -88,6 +99,18 @@ def lines_intact(events: list[Event], kernel: Kernel) -> list[str]:
             ]
     return bad
 
+
+def prefix_judge(prop: Property) -> Property | None:
+    """How `prop` judges a run cut short: its `on_prefix` attribute, or None (it says
+    nothing about such a run)."""
+    judge: Property | None = getattr(prop, "on_prefix", None)
+    return judge
+
+
+# what a prefix of a run can already show (a fault or a mixed line is final)
+notify_delivered.on_prefix = notify_dropped  # type: ignore[attr-defined]
+no_faults.on_prefix = no_faults  # type: ignore[attr-defined]
+lines_intact.on_prefix = lines_intact  # type: ignore[attr-defined]
 
 PROPERTIES: dict[str, Property] = {
     "notify-delivered": notify_delivered,

@@ -28,7 +28,7 @@ from tockd.kernel.events import console_text
 from tockd.kernel.kernel import Kernel
 from tockd.lab.controlled import YIELDS_DECIDED, ControlledScheduler
 from tockd.lab.dpor import Sleep, TraceJson, sleep_to_json
-from tockd.lab.properties import InvariantWatch, Property
+from tockd.lab.properties import InvariantWatch, Property, prefix_judge
 from tockd.lab.steps import Race, Step, ordering_of, reversals
 from tockd.lab.strategy import DecisionJson, Strategy, StrategyJson
 from tockd.zygote import Zygote
@@ -114,7 +114,8 @@ class RunJson(TypedDict):
     #: [kind, options, choice] per decision; only in a violating run's record
     schedule: NotRequired[list[DecisionJson]]
     console: NotRequired[dict[str, str]]
-    #: why a "timeout" run was stopped before its board ended (only in those)
+    #: why the run was stopped before its board ended (only in those): a timeout, or a
+    #: violation its prefix already shows (tockd.lab.properties.prefix_judge)
     cut: NotRequired[str]
     #: where the run ran (set by the worker)
     node: NotRequired[str]
@@ -149,7 +150,7 @@ class RunRecord:
     sleeps: dict[int, Sleep] = field(default_factory=dict, repr=False)
     blocked_at: int | None = field(default=None, repr=False)
     race_steps: list[Race] = field(default_factory=list, repr=False)
-    #: why a "timeout" run was stopped before its board ended; "" for any other
+    #: why the run was stopped before its board ended; "" for one that ended
     cut: str = ""
 
     def to_json(self, with_schedule: bool | None = None) -> RunJson:
@@ -259,7 +260,8 @@ def run_once(
     """Run `cfg` once under `strategy` (the board's scheduler is replaced by the
     controlled one, with the timer rule `timers`) and judge it. A run that has not
     ended within `timeout` seconds, `max_decisions` decisions or `max_steps` steps
-    (`MAX_STEPS` by default) is stopped there: verdict "timeout", and `cut` says which."""
+    (`MAX_STEPS` by default) is stopped there, and `cut` says which: verdict "timeout",
+    or "violation" if what it did so far already violates (`prefix_judge`)."""
     budget = (timeout, max_decisions, max_steps or MAX_STEPS)
     return trio.run(_run, cfg, strategy, properties, check, adversity, seed, budget, timers)
 
@@ -317,10 +319,13 @@ async def _run(
     with trio.move_on_after(timeout):
         await daemon.run()
         timed_out = False
-    violations = [v for prop in properties for v in prop(events, kernel)]
-    faults = [e["reason"] for e in events if e["kind"] == EventKind.FAULT]
     cut = _timed_out(daemon, sched, timeout) if timed_out else sched.cut
-    verdict = "timeout" if cut else "violation" if (violations or invariants) else "ok"
+    # a run cut short is judged only by what its prefix shows (properties.prefix_judge)
+    judges = [prefix_judge(p) for p in properties] if cut else properties
+    violations = [v for judge in judges if judge is not None for v in judge(events, kernel)]
+    faults = [e["reason"] for e in events if e["kind"] == EventKind.FAULT]
+    bad = violations or invariants
+    verdict = "violation" if bad else "timeout" if cut else "ok"
     console = console_text(events)
     steps = sched.steps
     raced = reversals(steps)

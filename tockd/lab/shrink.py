@@ -76,10 +76,17 @@ class Default(Strategy):
 
 
 def _replay_choices(
-    cfg: BoardConfig, properties: list[str], choices: list[Decision], check: bool, adversity: bool
+    cfg: BoardConfig,
+    properties: list[str],
+    choices: list[Decision],
+    check: bool,
+    adversity: bool,
+    max_steps: int | None,
 ) -> RunRecord:
     strategy = Replay(choices, Default())
-    return run_once(cfg, strategy, resolve(properties), check=check, adversity=adversity)
+    return run_once(
+        cfg, strategy, resolve(properties), check=check, adversity=adversity, max_steps=max_steps
+    )
 
 
 def shrink_schedule(
@@ -90,6 +97,7 @@ def shrink_schedule(
     check: bool = True,
     adversity: bool = False,
     budget: int = SHRINK_BUDGET,
+    max_steps: int | None = None,
 ) -> RunJson:
     """Fewest non-default decisions that still violate (greedy, from the end).
 
@@ -109,9 +117,8 @@ def shrink_schedule(
             if decisions[i].choice == default:
                 continue
             tries += 1
-            record = _replay_choices(
-                cfg, properties, _with_default(decisions, i, default), check, adversity
-            )
+            candidate = _with_default(decisions, i, default)
+            record = _replay_choices(cfg, properties, candidate, check, adversity, max_steps)
             data = record.to_json(with_schedule=True)
             if record.violated and _signature(data) == signature:
                 best = data
@@ -150,9 +157,11 @@ def write_schedule(
     *,
     adversity: bool,
     check: bool,
+    max_steps: int | None = None,
 ) -> None:
     """Save `record`'s schedule, with what replaying it needs (the board, its digest,
-    the properties and modes) and what it should give (digest, verdict)."""
+    the properties and modes, a step budget other than the default) and what it should
+    give (digest, verdict)."""
     cfg = parse_board(board_text)
     data = {
         "version": SCHEDULE_VERSION,
@@ -169,6 +178,8 @@ def write_schedule(
         "essential_decisions": record.get("essential"),
         "decisions": record["schedule"],
     }
+    if max_steps is not None:
+        data["max_steps"] = max_steps
     target.write_text(json.dumps(data, indent=1) + "\n")
 
 
@@ -189,6 +200,8 @@ class ScheduleFile:
     verdict: str
     violations: list[str]
     decisions: list[Decision]
+    #: the step budget of the sweep that saved it (None: the default)
+    max_steps: int | None = None
 
     @staticmethod
     def read(path: Path) -> ScheduleFile:
@@ -207,6 +220,7 @@ class ScheduleFile:
             verdict=str(data["verdict"]),
             violations=[str(v) for v in data.get("violations", [])],
             decisions=[Decision.from_json(d) for d in data["decisions"]],
+            max_steps=int(data["max_steps"]) if data.get("max_steps") is not None else None,
         )
 
     def strategy(self) -> Replay:
@@ -230,6 +244,7 @@ def replay(schedule_file: str | Path, *, board: str | Path | None = None) -> Rep
             check=schedule.check,
             adversity=schedule.adversity,
             timers=schedule.timers,
+            max_steps=schedule.max_steps,
         )
     return {
         **record.to_json(with_schedule=True),

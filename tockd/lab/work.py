@@ -50,7 +50,7 @@ class Exploration:
     #: "implicit", version 1's, is the baseline bench/explore.py measures)
     timers: str = "yields-decided"
     #: a run that has taken this many steps without its board ending is cut there
-    #: (verdict "timeout"); None: tockd.lab.run.MAX_STEPS
+    #: (a timeout, unless its prefix violates); None: tockd.lab.run.MAX_STEPS
     max_steps: int | None = None
 
 
