@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tockd.kernel.footprint import ADD, EVERYTHING, READ, WRITE, conflicts
-from tockd.lab.steps import Ordering, Step, races, reversals
+from tockd.lab.steps import Ordering, Step, ordering_of, races, reversals
 
 ACTORS = ["0", "1", "2", "time"]
 RESOURCES = ["p0", "p1", "q0", "q0.1", "timers", "d3"]
@@ -76,6 +76,7 @@ def test_the_digest_is_the_class_of_the_plain_definition(
             for b in (run[:cut], other[:cut], run, other):
                 same = canonical(a) == canonical(b)
                 assert (digest(a) == digest(b)) == same
+                assert (ordering_of(a) == ordering_of(b)) == same
 
 
 @settings(max_examples=200, deadline=None)
