@@ -25,6 +25,7 @@ import psutil
 import pytest
 import trio
 
+import tockd.lab.controlled  # noqa: F401 - registers the controlled scheduler
 from tests.harness import app, board_toml, run_board
 from tests.wait import wait_for, wait_until
 from tockd.control import ControlServer
@@ -117,6 +118,23 @@ async def test_each_crash_kind_is_faulted_and_the_board_goes_on(
     assert run.proc("hostile").state is State.FAULTED
     assert run.faults("steady") == []
     assert run.console["steady"] == "steady done 30\n"
+    assert run.status == 0
+
+
+@pytest.mark.parametrize("scheduler", ["cooperative", "controlled"])
+async def test_a_stall_half_way_through_a_frame_is_faulted_with_no_timeslice(
+    scheduler: str,
+) -> None:
+    """With no timeslice to end the wait for the rest of a frame (the cooperative
+    scheduler, the lab's virtual time), the wait itself is bounded: the app is faulted
+    as on round robin. It used to hold the CPU for good (even SIGTERM could not stop
+    the board), and the lab's runs until their 20 s budget."""
+    stall = app("tests.apps.hostile", args={"how": "half_frame_stall"})
+    steady = app("tests.apps.steady", args={"rounds": 5})
+    run = await run_board(board_toml([stall, steady], scheduler=scheduler), timeout=20)
+    reason = "sent part of a syscall frame and not the rest in 1000 ms of its time on the CPU"
+    assert run.faults("hostile") == [reason]
+    assert run.console["steady"] == "steady done 5\n"
     assert run.status == 0
 
 

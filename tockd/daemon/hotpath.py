@@ -37,10 +37,10 @@ _RECV = 65536
 _REPLY_CACHE = 512
 #: how long the hot path waits for an app's next syscall outside trio (poll(2): ms)
 _SPIN_MS = 1
+_SPIN_S = _SPIN_MS / 1000
 #: how long a process may hold the CPU, in all, while part of a frame it sent waits for
 #: the rest (µs): a slow sender takes milliseconds; one that stops half way has stalled
 PARTIAL_FRAME_US = 1_000_000
-_SPIN_S = _SPIN_MS / 1000
 #: longest app-written text a fault reason quotes
 _REASON_LIMIT = 200
 
@@ -198,8 +198,9 @@ class HotPath:
     def _stall_at(app: AppOS, deadline: float) -> float:
         """When a process that has sent part of a frame has stalled: once it has held
         the CPU for `PARTIAL_FRAME_US` in all waiting for the rest. Only a wait with no
-        timeslice to end it (virtual time) gets that far; otherwise the loop charges
-        each turn (`_charge_partial_frame`). inf when its frames are whole."""
+        timeslice to end it (virtual time, the cooperative scheduler) gets that far;
+        otherwise the loop charges each turn (`_charge_partial_frame`). inf when its
+        frames are whole."""
         if app.decoder.clean or deadline < float("inf"):
             return float("inf")
         return trio.current_time() + (PARTIAL_FRAME_US - app.partial_us) / 1e6
