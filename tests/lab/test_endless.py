@@ -113,6 +113,17 @@ def test_a_run_cut_at_its_wall_clock_names_the_process_on_the_cpu() -> None:
     assert float(cut.split(", ")[1].split(" s ")[0]) >= 0.5
 
 
+def test_an_app_that_computes_without_a_syscall_is_cut_by_its_cpu_time() -> None:
+    """Nothing preempts it under virtual time: once it has computed STEP_CPU_S of CPU
+    time in one step the run is cut, well before its 20 s wall-clock budget."""
+    cfg = parse_board(board_toml([app("tests.apps.compute"), app("apps_py.hello")]))
+    r = run_once(cfg, Guided([], {}), [])  # compute runs first
+    assert r.verdict == "timeout"
+    assert r.cut == (
+        "the board had not ended: compute computed 2 s of CPU time in one step, without a syscall"
+    )
+
+
 def test_a_process_that_stalls_half_way_through_a_frame_is_faulted_under_virtual_time() -> None:
     """Under virtual time no timeslice ends the wait for the rest of a frame: the wait
     itself is bounded, and the process faulted as on wall time (it used to hold the

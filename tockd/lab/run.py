@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields
 from typing import NotRequired, TypedDict, cast
 
+import psutil
 import trio
 
 from tockd.board import BoardConfig
@@ -83,6 +84,10 @@ def worker_zygote() -> None:
 #: without end) is cut off after this many, about a second of its syscalls; the shipped
 #: boards end in a few hundred
 MAX_STEPS = 20_000
+
+#: the CPU time an app may compute in one step, without a syscall, before the run is
+#: cut (s): nothing preempts it under virtual time, and the others wait behind it
+STEP_CPU_S = 2.0
 
 #: event fields that vary between identical runs (wall time, OS pids)
 _VOLATILE = ("t", "seq", "os_pid", "generation")
@@ -266,6 +271,36 @@ def run_once(
     return trio.run(_run, cfg, strategy, properties, check, adversity, seed, budget, timers)
 
 
+async def _watch_step_cpu(daemon: Daemon, sched: ControlledScheduler) -> None:
+    """Cut the run once the process on the CPU has computed `STEP_CPU_S` of CPU time
+    in one step: a process that computes without a syscall is never preempted under
+    virtual time, so the board would wait for it until the run's wall-clock budget.
+    (Its CPU time, not the wall clock's: a loaded host must not cut a run.)"""
+    seen: tuple[int, int] = (-1, -1)  # (steps taken, pid) when `base` was read
+    base = 0.0
+    while True:
+        await trio.sleep(STEP_CPU_S / 4)
+        proc = daemon.current
+        app = proc.os if proc is not None else None
+        if proc is None or app is None:
+            continue
+        try:
+            times = psutil.Process(app.pid).cpu_times()
+        except psutil.Error:
+            continue
+        used = times.user + times.system
+        if (sched.taken, app.pid) != seen:
+            seen, base = (sched.taken, app.pid), used
+        elif used - base >= STEP_CPU_S:
+            sched.spent = True
+            sched.cut = (
+                f"the board had not ended: {proc.name} computed {STEP_CPU_S:g} s of CPU "
+                "time in one step, without a syscall"
+            )
+            daemon.request_stop()
+            return
+
+
 def _timed_out(daemon: Daemon, sched: ControlledScheduler, timeout: float) -> str:
     """Why a run was cut at its wall-clock budget, naming the process on the CPU then:
     one that computes without a syscall is never preempted under virtual time."""
@@ -317,7 +352,10 @@ async def _run(
     invariants = watch.seen
     timed_out = True
     with trio.move_on_after(timeout):
-        await daemon.run()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_watch_step_cpu, daemon, sched)
+            await daemon.run()
+            nursery.cancel_scope.cancel()
         timed_out = False
     cut = _timed_out(daemon, sched, timeout) if timed_out else sched.cut
     # a run cut short is judged only by what its prefix shows (properties.prefix_judge)

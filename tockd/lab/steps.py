@@ -254,8 +254,7 @@ def ordering_of(steps: list[Step]) -> str:
             else:
                 seq.append([kind, name])
     canon = {
-        r: [sorted(x) if isinstance(x, list) else x for x in seq]
-        for r, seq in per_resource.items()
+        r: [sorted(x) if isinstance(x, list) else x for x in seq] for r, seq in per_resource.items()
     }
     text = json.dumps([sorted(counts.items()), sorted(canon.items())])
     return hashlib.sha256(text.encode()).hexdigest()[:16]
