@@ -3,14 +3,15 @@
     python bench/explore.py [--runs 200] [--exhaustive]
 
 Prints: runs/s exploring configs/rot13_report.toml (random strategy, invariants on,
-every run to the end) with 1 and 2 jobs; the time from asking for an app process to
-its first syscall arriving at the kernel, forked from the warm zygote against a cold
-`python -m apps_py.libtock.runtime` start, and a bare `python -c pass` for scale; and
-the Ray row (bench/_ray_row.py): a local two-node cluster against --jobs 2. With
---exhaustive, the whole exhaustive sweep of the board in hardened mode: every schedule
-under the version 1 timer rule and under today's (the baselines), and with reduction
-(tockd/lab/dpor.py) on 1 and 2 jobs: runs/s, distinct orderings and new orderings per
-second, distinct observations.
+every run to the end) with 1 and 2 jobs, and the floor of a run (two apps that each
+make one syscall, 1 job: runs/s and the whole machine's CPU a run); the time from
+asking for an app process to its first syscall arriving at the kernel, forked from the
+warm zygote against a cold `python -m apps_py.libtock.runtime` start, and a bare
+`python -c pass` for scale; and the Ray row (bench/_ray_row.py): a local two-node
+cluster against --jobs 2. With --exhaustive, the whole exhaustive sweep of the board in
+hardened mode: every schedule under the version 1 timer rule and under today's (the
+baselines), and with reduction (tockd/lab/dpor.py) on 1 and 2 jobs: runs/s, distinct
+orderings and new orderings per second, distinct observations.
 """
 
 from __future__ import annotations
@@ -72,6 +73,43 @@ def exhaustive_row(name: str, s: Summary) -> str:
         f"{name:<34} {s.runs:5} runs in {s.seconds:5.1f} s  {s.runs_per_second:6.1f} runs/s  "
         f"{len(s.orderings):4} orderings ({len(s.orderings) / s.seconds:5.1f} new/s)  "
         f"{found} observations (the last at run {last})"
+    )
+
+
+#: the least a run can be: two apps that each make one null command and exit
+FLOOR_BOARD = """\
+[board]
+name = "floor"
+[[apps]]
+name = "a"
+module = "apps_py.spin"
+args = { n = 1 }
+[[apps]]
+name = "b"
+module = "apps_py.spin"
+args = { n = 1 }
+"""
+
+
+def _busy_seconds() -> float:
+    """CPU time the whole machine has spent busy so far (/proc/stat), in seconds."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    idle = fields[3] + fields[4]  # idle and iowait
+    return (sum(fields) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def floor_row(runs: int, where: Path) -> str:
+    """The floor of a run, one job: runs/s, and the machine's CPU per run (the worker,
+    forking, sandboxing and reaping the apps: every process, not just this one)."""
+    board = where / "floor.toml"
+    board.write_text(FLOOR_BOARD)
+    busy = _busy_seconds()
+    s = explore(board, [], strategy="random", runs=runs, jobs=1, stop_at_first=False, shrink=False)
+    per_run = (_busy_seconds() - busy) / s.runs
+    return (
+        f"explore floor (2 apps, 1 syscall each): {s.runs} runs, 1 job  "
+        f"{s.runs_per_second:6.1f} runs/s, {per_run * 1e3:5.1f} ms of machine CPU a run"
     )
 
 
@@ -205,6 +243,8 @@ def main(argv: list[str] | None = None) -> int:
     two = throughput(args.runs, 2)
     print(f"explore {BOARD.name}: {args.runs} runs, 1 job   {one:6.1f} runs/s")
     print(f"explore {BOARD.name}: {args.runs} runs, 2 jobs  {two:6.1f} runs/s ({two / one:.2f}x)")
+    with tempfile.TemporaryDirectory() as tmp:
+        print(floor_row(args.runs, Path(tmp)), flush=True)
     if args.exhaustive:
         # the baseline (every schedule, version 1 timer rule) and today's, in one run
         with tempfile.TemporaryDirectory() as tmp:

@@ -46,3 +46,4 @@ def test_explore_bench_runs() -> None:
     assert r.returncode == 0, r.stderr
     assert "spawn to first syscall, zygote" in r.stdout
     assert "2 jobs" in r.stdout
+    assert "explore floor (2 apps, 1 syscall each): 4 runs" in r.stdout
