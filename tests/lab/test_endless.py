@@ -124,6 +124,16 @@ def test_an_app_that_computes_without_a_syscall_is_cut_by_its_cpu_time() -> None
     )
 
 
+def test_an_app_that_stops_itself_is_continued() -> None:
+    """SIGSTOP to itself: round robin's next turn would continue it; under virtual time
+    no turn ends, so the lab continues it (it used to hold the CPU, stopped, until the
+    run's 20 s budget)."""
+    cfg = parse_board(board_toml([app("tests.apps.selfstop"), app("apps_py.hello")]))
+    r = run_once(cfg, Guided([], {}), [])  # selfstop runs first
+    assert r.verdict == "ok" and not r.cut
+    assert r.console["selfstop"] == "stopping myself\nresumed\n"
+
+
 def test_a_process_that_stalls_half_way_through_a_frame_is_faulted_under_virtual_time() -> None:
     """Under virtual time no timeslice ends the wait for the rest of a frame: the wait
     itself is bounded, and the process faulted as on wall time (it used to hold the

@@ -14,6 +14,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
+import signal
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields
@@ -275,7 +277,9 @@ async def _watch_step_cpu(daemon: Daemon, sched: ControlledScheduler) -> None:
     """Cut the run once the process on the CPU has computed `STEP_CPU_S` of CPU time
     in one step: a process that computes without a syscall is never preempted under
     virtual time, so the board would wait for it until the run's wall-clock budget.
-    (Its CPU time, not the wall clock's: a loaded host must not cut a run.)"""
+    (Its CPU time, not the wall clock's: a loaded host must not cut a run.) One that
+    stopped itself (SIGSTOP) is continued, as round robin's next turn would: nothing it
+    can observe changes, and the board goes on."""
     seen: tuple[int, int] = (-1, -1)  # (steps taken, pid) when `base` was read
     base = 0.0
     while True:
@@ -285,7 +289,12 @@ async def _watch_step_cpu(daemon: Daemon, sched: ControlledScheduler) -> None:
         if proc is None or app is None:
             continue
         try:
-            times = psutil.Process(app.pid).cpu_times()
+            ps = psutil.Process(app.pid)
+            if ps.status() == psutil.STATUS_STOPPED and not app.sigstopped:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(app.pid, signal.SIGCONT)
+                continue
+            times = ps.cpu_times()
         except psutil.Error:
             continue
         used = times.user + times.system
@@ -309,7 +318,8 @@ def _timed_out(daemon: Daemon, sched: ControlledScheduler, timeout: float) -> st
     if proc is None:
         return why
     quiet = time.monotonic() - sched.last_step_at
-    return f"{why} ({proc.name} on the CPU, {quiet:.1f} s since the last step ended)"
+    # whole seconds: runs cut alike are counted together in the summary
+    return f"{why} ({proc.name} on the CPU, {quiet:.0f} s since the last step ended)"
 
 
 async def _run(
