@@ -148,6 +148,16 @@ def test_a_process_that_stalls_half_way_through_a_frame_is_faulted_under_virtual
     assert "Hello World!" in r.console["hello"]
 
 
+def test_the_decision_budget_cuts_a_run_too() -> None:
+    """Two endless apps: every syscall is a switch decision, and the decisions run out
+    before the steps do."""
+    cfg = parse_board(board_toml([ENDLESS, app("apps_py.spin", "other", args={"n": 0})]))
+    r = run_once(cfg, Guided([], {}), [], max_decisions=50)
+    assert r.verdict == "timeout"
+    assert r.cut == "the board had not ended after 50 decisions"
+    assert r.decisions == 50
+
+
 def test_a_run_that_ends_has_no_cut() -> None:
     r = run_once(parse_board(board_toml([app("apps_py.hello")])), Guided([], {}), [])
     assert r.verdict == "ok" and "cut" not in r.to_json()

@@ -1,6 +1,7 @@
-"""`steps.Ordering` keeps a run's equivalence class up to date step by step. It must
-tell runs apart exactly as the plain definition does: for every resource, the order of
-the steps that used it, reads between two writes as a set, adds as a set."""
+"""`steps.Ordering` keeps a run's equivalence class up to date step by step, and
+`steps.ordering_of` works it out from a whole run. Both must tell runs apart exactly as
+the definition of an ordering does: the same steps, and every pair that does not
+commute in the same order."""
 
 from __future__ import annotations
 
@@ -17,27 +18,23 @@ RESOURCES = ["p0", "p1", "q0", "q0.1", "timers", "d3"]
 
 
 def canonical(steps: list[Step]) -> object:
-    """The plain definition, built from the whole run at once."""
+    """The plain definition, as traces define it: the steps (each named by its actor,
+    its number among that actor's steps, what it did and what it touched), and the
+    order of every pair of them that does not commute (the same actor's, or
+    conflicting footprints). Two runs are one ordering exactly when these are equal."""
     counts: dict[str, int] = {}
-    per_resource: dict[str, list[object]] = {}
+    names = []
     for step in steps:
         n = counts.get(step.actor, 0)
         counts[step.actor] = n + 1
-        name = f"{step.actor}#{n} {step.label}"
-        fp = step.fp if EVERYTHING in step.fp else {**step.fp, EVERYTHING: READ}
-        for resource, mode in fp.items():
-            seq = per_resource.setdefault(resource, [])
-            kind = "r" if mode == READ else "a" if mode == ADD else "w"
-            if kind == "w":
-                seq.append(name)
-            elif seq and isinstance(seq[-1], tuple) and seq[-1][0] == kind:
-                seq[-1] = (kind, seq[-1][1] | {name})
-            else:
-                seq.append((kind, frozenset({name})))
-    return (
-        frozenset(counts.items()),
-        frozenset((r, tuple(seq)) for r, seq in per_resource.items()),
-    )
+        names.append(f"{step.actor}#{n} {step.label} {sorted(step.fp.items())}")
+    ordered = {
+        (names[i], names[k])
+        for k in range(len(steps))
+        for i in range(k)
+        if steps[i].actor == steps[k].actor or conflicts(steps[i].fp, steps[k].fp)
+    }
+    return frozenset(names), frozenset(ordered)
 
 
 footprints = st.one_of(

@@ -72,9 +72,10 @@ class AppOS:
             os.killpg(self.pid, signal.SIGSTOP)
         self.sigstopped = True
 
-    def sigcont(self) -> None:
-        """Give the CPU back to an app `sigstop` stopped."""
-        if self.sigstopped:
+    def sigcont(self, *, even_self_stopped: bool = False) -> None:
+        """Give the CPU back to an app `sigstop` stopped (or, `even_self_stopped`, one
+        that may have stopped itself: the lab's watch continues those)."""
+        if self.sigstopped or even_self_stopped:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.pid, signal.SIGCONT)
             self.sigstopped = False

@@ -35,7 +35,6 @@ tockd/lab/follow.py.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
 
@@ -131,7 +130,6 @@ class ControlledScheduler(Scheduler):
         self.steps: list[Step] = []
         self.keep_steps = keep_steps
         self.taken = 0  # steps taken, kept or not
-        self.last_step_at = time.monotonic()  # when the last one ended
         #: the step under way: actor, node, footprint, decisions before it
         self._step: tuple[str, int, Footprint, int] | None = None
         self._chosen = -1  # the decision that chose the next step of a process, if any
@@ -148,7 +146,7 @@ class ControlledScheduler(Scheduler):
         if len(self.decisions) >= self.max_decisions:
             self.exhausted = True
             if self.max_steps is not None and not self.spent:
-                self._spend(f"{self.max_decisions:,} decisions")
+                self.spend(f"the board had not ended after {self.max_decisions:,} decisions")
             return 0
         choice = self.strategy.choose(kind, options, len(self.decisions) + 1)
         if not 0 <= choice < len(options):
@@ -171,9 +169,10 @@ class ControlledScheduler(Scheduler):
 
     # ---- Scheduler interface ------------------------------------------------------------
 
-    def _spend(self, what: str) -> None:
+    def spend(self, why: str) -> None:
+        """The run's budget is spent (`why`: the record's `cut`): the board stops."""
         self.spent = True
-        self.cut = f"the board had not ended after {what}"
+        self.cut = why
 
     def next(self) -> tuple[Process, int | None] | None:
         if self.spent:
@@ -296,10 +295,9 @@ class ControlledScheduler(Scheduler):
         if self.keep_steps:
             self.steps.append(step)
         self.taken += 1
-        self.last_step_at = time.monotonic()
         self.strategy.on_step(step)
         if self.max_steps is not None and self.taken >= self.max_steps:
-            self._spend(f"{self.max_steps:,} steps")
+            self.spend(f"the board had not ended after {self.max_steps:,} steps")
 
     def idle_advance(self) -> bool:
         """Nothing is ready: jump to the next timer. False if there is none."""

@@ -14,8 +14,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
-import signal
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields
@@ -273,53 +271,64 @@ def run_once(
     return trio.run(_run, cfg, strategy, properties, check, adversity, seed, budget, timers)
 
 
-async def _watch_step_cpu(daemon: Daemon, sched: ControlledScheduler) -> None:
-    """Cut the run once the process on the CPU has computed `STEP_CPU_S` of CPU time
-    in one step: a process that computes without a syscall is never preempted under
-    virtual time, so the board would wait for it until the run's wall-clock budget.
-    (Its CPU time, not the wall clock's: a loaded host must not cut a run.) One that
-    stopped itself (SIGSTOP) is continued, as round robin's next turn would: nothing it
-    can observe changes, and the board goes on."""
-    seen: tuple[int, int] = (-1, -1)  # (steps taken, pid) when `base` was read
-    base = 0.0
-    while True:
-        await trio.sleep(STEP_CPU_S / 4)
-        proc = daemon.current
-        app = proc.os if proc is not None else None
-        if proc is None or app is None:
-            continue
-        try:
-            ps = psutil.Process(app.pid)
-            if ps.status() == psutil.STATUS_STOPPED and not app.sigstopped:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(app.pid, signal.SIGCONT)
+class _StepWatch:
+    """Beside a lab run: the process on the CPU, looked at every `STEP_CPU_S / 4`.
+
+    Nothing preempts a process that computes without a syscall under virtual time, so
+    the board would wait for it until the run's wall-clock budget: once it has used
+    `STEP_CPU_S` of its CPU time in one step (CPU time, not the wall clock's: a loaded
+    host must not cut a run), the run is cut. One that stopped itself (SIGSTOP) is
+    continued, as round robin's next turn would: nothing it can observe changes. And
+    `since`, when a step last ended as far as the watch saw, says for how long the
+    process on the CPU had taken none when the wall clock cuts the run."""
+
+    def __init__(self, daemon: Daemon, sched: ControlledScheduler) -> None:
+        self.daemon = daemon
+        self.sched = sched
+        self.since = time.monotonic()
+
+    async def run(self) -> None:
+        sched = self.sched
+        taken = 0  # steps taken at the last look
+        seen: tuple[int, int] = (-1, -1)  # (steps taken, pid) when `base` was read
+        base = 0.0
+        while True:
+            looked = time.monotonic()
+            await trio.sleep(STEP_CPU_S / 4)
+            if sched.taken != taken:  # a step ended since the last look
+                taken, self.since = sched.taken, looked
+            proc = self.daemon.current
+            app = proc.os if proc is not None else None
+            if proc is None or app is None:
                 continue
-            times = ps.cpu_times()
-        except psutil.Error:
-            continue
-        used = times.user + times.system
-        if (sched.taken, app.pid) != seen:
-            seen, base = (sched.taken, app.pid), used
-        elif used - base >= STEP_CPU_S:
-            sched.spent = True
-            sched.cut = (
-                f"the board had not ended: {proc.name} computed {STEP_CPU_S:g} s of CPU "
-                "time in one step, without a syscall"
-            )
-            daemon.request_stop()
-            return
+            try:
+                ps = psutil.Process(app.pid)
+                if ps.status() == psutil.STATUS_STOPPED and not app.sigstopped:
+                    app.sigcont(even_self_stopped=True)
+                    continue
+                times = ps.cpu_times()
+            except psutil.Error:
+                continue
+            used = times.user + times.system
+            if (sched.taken, app.pid) != seen:
+                seen, base = (sched.taken, app.pid), used
+            elif used - base >= STEP_CPU_S:
+                sched.spend(
+                    f"the board had not ended: {proc.name} computed {STEP_CPU_S:g} s of "
+                    "CPU time in one step, without a syscall"
+                )
+                self.daemon.request_stop()
+                return
 
-
-def _timed_out(daemon: Daemon, sched: ControlledScheduler, timeout: float) -> str:
-    """Why a run was cut at its wall-clock budget, naming the process on the CPU then:
-    one that computes without a syscall is never preempted under virtual time."""
-    why = f"the board had not ended after {timeout:g} s"
-    proc = daemon.current
-    if proc is None:
-        return why
-    quiet = time.monotonic() - sched.last_step_at
-    # whole seconds: runs cut alike are counted together in the summary
-    return f"{why} ({proc.name} on the CPU, {quiet:.0f} s since the last step ended)"
+    def timed_out(self, timeout: float) -> str:
+        """Why the run was cut at its wall-clock budget, naming the process on the CPU
+        then (in whole seconds: runs cut alike are counted together in the summary)."""
+        why = f"the board had not ended after {timeout:g} s"
+        proc = self.daemon.current
+        if proc is None:
+            return why
+        quiet = time.monotonic() - self.since
+        return f"{why} ({proc.name} on the CPU, {quiet:.0f} s since a step last ended)"
 
 
 async def _run(
@@ -361,13 +370,14 @@ async def _run(
     kernel.events.subscribe(events.append)
     invariants = watch.seen
     timed_out = True
+    watch_steps = _StepWatch(daemon, sched)
     with trio.move_on_after(timeout):
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(_watch_step_cpu, daemon, sched)
+            nursery.start_soon(watch_steps.run)
             await daemon.run()
             nursery.cancel_scope.cancel()
         timed_out = False
-    cut = _timed_out(daemon, sched, timeout) if timed_out else sched.cut
+    cut = watch_steps.timed_out(timeout) if timed_out else sched.cut
     # a run cut short is judged only by what its prefix shows (properties.prefix_judge)
     judges = [prefix_judge(p) for p in properties] if cut else properties
     violations = [v for judge in judges if judge is not None for v in judge(events, kernel)]
