@@ -11,7 +11,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tockd.kernel.footprint import ADD, EVERYTHING, READ, WRITE, conflicts
-from tockd.lab.steps import Ordering, Step, ordering_of, races, reversals
+from tockd.lab.steps import (
+    HappensBefore,
+    Ordering,
+    Step,
+    initials,
+    ordering_of,
+    races,
+    reversals,
+)
 
 ACTORS = ["0", "1", "2", "time"]
 RESOURCES = ["p0", "p1", "q0", "q0.1", "timers", "d3"]
@@ -119,3 +127,26 @@ def test_races_look_only_past_each_actors_last_synchronization(run: list[Step]) 
     the same races as scanning every earlier step."""
     assert races(run) == _races_by_definition(run)
     assert [(r.earlier, r.later) for r in reversals(run)] == races(run)
+
+
+@settings(max_examples=300, deadline=None)
+@given(steps, steps, steps)
+def test_happens_before_goes_on_from_a_copy_as_from_scratch(
+    prefix: list[Step], one: list[Step], other: list[Step]
+) -> None:
+    """The search works a shared prefix's clocks out once and copies them for each way
+    on (dpor `_replay`): each copy gives the races and initials of the whole run, and
+    going on from one copy leaves the prefix and the other copies as they were."""
+    shared = HappensBefore()
+    for step in prefix:
+        shared.add(step)
+    ways = []
+    for tail in (one, other):
+        hb = shared.copy()
+        for step in tail:
+            hb.add(step)
+        ways.append((hb, prefix + tail))
+    assert shared.races == races(prefix) and shared.steps == prefix
+    for hb, run in ways:
+        assert hb.races == races(run)
+        assert initials(hb, hb.races) == reversals(run)

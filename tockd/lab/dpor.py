@@ -68,11 +68,23 @@ the same runs are made however many workers run them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import NotRequired, TypedDict
 
 from tockd.kernel.footprint import Footprint, conflicts
-from tockd.lab.steps import TIME, Ordering, Race, Step, StepJson, actor_of, ordering_of, reversals
+from tockd.lab.steps import (
+    TIME,
+    HappensBefore,
+    Ordering,
+    Race,
+    Step,
+    StepJson,
+    actor_of,
+    initials,
+    ordering_of,
+    reversals,
+)
 from tockd.lab.strategy import UNBOUNDED, Decision, DecisionJson, Strategy, StrategyJson
 
 #: branches handed out per round: their runs may go to several workers at once
@@ -238,6 +250,9 @@ class _Run:
     path: list[Node]
     trace: RunTrace
     ordering: str  # `steps.ordering_of` its steps
+    #: for a visit (a run's way to a state searched from elsewhere): the vector clocks
+    #: of its steps, worked out at its first replay and copied for each
+    hb: HappensBefore | None = None
 
 
 @dataclass
@@ -278,7 +293,7 @@ class RunTrace:
         state this run ends in), renumbered to follow on."""
         shift = len(self.decisions) - at
         tail = [
-            replace(s, node=s.node + shift if s.node >= 0 else -1, after=s.after + shift)
+            Step(s.actor, s.node + shift if s.node >= 0 else -1, s.fp, s.label, s.after + shift)
             for s in other.steps
             if s.after > at
         ]
@@ -301,18 +316,20 @@ def run_trace(data: TraceJson) -> RunTrace:
     )
 
 
-def disabled(decisions: list[Decision], steps: list[Step]) -> list[tuple[int, str]]:
+def disabled(decisions: list[Decision], steps: list[Step], since: int = 0) -> list[tuple[int, str]]:
     """The actors whose step a run took away: (decision, actor) where the actor could
     go at that decision, did not, and could not at the next (or the run ended there).
     The step taken there (an app's exit, or the last app's, after which a timer never
     fires) conflicts with the step that actor would have taken, which no race shows,
     since that step never ran. Time counts as taken away when the timer it would fire
-    is no longer the next (`advance ...` changed)."""
+    is no longer the next (`advance ...` changed). Only decisions from `since` on."""
     stepped: dict[int, set[str]] = {}
     for step in steps:
-        stepped.setdefault(step.after, set()).add(step.actor)
+        if step.after > since:
+            stepped.setdefault(step.after, set()).add(step.actor)
     out: list[tuple[int, str]] = []
-    for i, d in enumerate(decisions):
+    for i in range(since, len(decisions)):
+        d = decisions[i]
         labels = set(decisions[i + 1].options if i + 1 < len(decisions) else [])
         actors = {actor_of(label) for label in labels}
         chosen = actor_of(d.options[d.choice])
@@ -468,15 +485,33 @@ class DporSearch:
         bound 1: a race between a step before the state and one after it asks for a
         branch at another decision, or at another cost, on each way to the state."""
         joined = visit.trace.join(trace, t)
-        self._branch(visit.path, joined)
+        # the races between two steps of the way there were read when that run was
+        # folded in, and ask for the same branches: only those with a later step past
+        # the state are new, and the clocks up to the state are worked out once
+        if visit.hb is None:
+            visit.hb = HappensBefore()
+            for step in visit.trace.steps:
+                visit.hb.add(step)
+        hb = visit.hb.copy()
+        known = len(hb.races)
+        for step in joined.steps[len(hb.steps) :]:
+            hb.add(step)
+        since = max(0, len(visit.path) - 1)
+        self._branch(visit.path, joined, initials(hb, hb.races[known:]), since)
         self.replays += 1
         return _Run(visit.path, joined, ordering_of(joined.steps))
 
-    def _branch(self, path: list[Node], trace: RunTrace) -> None:
-        """Add the branches a run's races and the steps it took away call for."""
+    def _branch(
+        self, path: list[Node], trace: RunTrace, raced: list[Race] | None = None, since: int = 0
+    ) -> None:
+        """Add the branches a run's races and the steps it took away call for: `raced`,
+        its races (`steps.reversals`) when known, else worked out; the steps taken away
+        at decision `since` and later."""
         # every race, also those whose later step lies past the point where the path
         # stopped being folded in: what they ask for is a branch on the path
-        raced = reversals(trace.steps) if trace.races is None else trace.races
+        if raced is None:
+            raced = reversals(trace.steps) if trace.races is None else trace.races
+        spent = [0, *accumulate(_costly(d.kind, d.choice) for d in trace.decisions)]
         for race in raced:
             # a step nobody chose (it was all that could happen) is reversed at the
             # last decision before it
@@ -484,9 +519,9 @@ class DporSearch:
             index = step.node if step.node >= 0 else step.after - 1
             if index >= 0 and not self._tried(path, index, race.first):
                 for actor in race.first:
-                    self._add_branch(path, trace.decisions, index, actor)
-        for index, actor in disabled(trace.decisions, trace.steps):
-            self._add_branch(path, trace.decisions, index, actor)
+                    self._add_branch(path, trace.decisions, index, actor, spent)
+        for index, actor in disabled(trace.decisions, trace.steps, since):
+            self._add_branch(path, trace.decisions, index, actor, spent)
 
     def _walk(self, branch: Branch, trace: RunTrace) -> tuple[list[Node], _Key | None] | None:
         """The run's path as nodes, creating those it is the first to reach, up to the
@@ -595,14 +630,20 @@ class DporSearch:
         return any(actors[o] in first and node.allowed(o, self.bound) for o in node.backtrack)
 
     def _add_branch(
-        self, path: list[Node], decisions: list[Decision], index: int, actor: str
+        self,
+        path: list[Node],
+        decisions: list[Decision],
+        index: int,
+        actor: str,
+        spent: list[int],
     ) -> None:
         """Try `actor` at decision `index` of the run (or every option there, if it
         could not run there); over the preemption bound, at the latest free decision
         before, and its preemptions bought back (`_buy_back`). Only decisions on
         `path` get branches: past it, the run went where another path had gone with
         as much budget, and the branch is that path's, unless it falls back to a free
-        decision before the point where they met."""
+        decision before the point where they met. `spent[i]`: the preemptions the run
+        spent before its decision i."""
         if index < len(path):
             node = path[index]
             if actor in node.sleep:
@@ -615,7 +656,7 @@ class DporSearch:
                 return
         else:
             d = decisions[index]
-            cost = sum(_costly(x.kind, x.choice) for x in decisions[:index])
+            cost = spent[index]  # the preemptions before decision `index`
             options = [o for o, opt in enumerate(d.options) if actor_of(opt) == actor]
             costs = [_costly(d.kind, o) for o in options or range(len(d.options))]
             if cost + min(costs) <= self.bound:

@@ -77,24 +77,46 @@ def races(steps: list[Step]) -> list[tuple[int, int]]:
     Godefroid take only the latest j; under a preemption bound reversing that one may
     not fit, and an earlier one's reversal is then lost: 9 of 36 observations of
     configs/mailbox_race.toml at bound 1.)"""
-    return _happens_before(steps)[1]
+    return _happens_before(steps).races
 
 
 #: `_happens_before`'s name for "every step", apart from the resource EVERYTHING
 _ALL = "\0all"
 
 
-def _happens_before(steps: list[Step]) -> tuple[list[dict[str, int]], list[tuple[int, int]]]:
+class HappensBefore:
     """Each step's vector clock (for every actor, its latest step that happens before
-    or is this one) and the run's races (`races`)."""
-    out: list[tuple[int, int]] = []
-    clocks: list[dict[str, int]] = []
-    last: dict[str, int] = {}
-    # the steps of each actor that touched each resource, in order (ALL: every step):
-    # those up to the actor's entry in k's actor's previous clock are ordered before k,
-    # whatever else k depends on, so only the later ones are looked at
-    by_resource: dict[str, dict[str, list[int]]] = {}
-    for k, step in enumerate(steps):
+    or is this one) and the run's races (`races`), built step by step: `add` takes the
+    next step. `copy` gives an independent one that can go on from here another way:
+    the search reads the races of many runs that share a prefix (tockd/lab/dpor.py,
+    `_replay`) and works the prefix out once."""
+
+    def __init__(self) -> None:
+        self.steps: list[Step] = []
+        self.clocks: list[dict[str, int]] = []
+        #: (j, k) for each race, in the order `races` gives them
+        self.races: list[tuple[int, int]] = []
+        self._last: dict[str, int] = {}
+        # the steps of each actor that touched each resource, in order (ALL: every
+        # step): those up to the actor's entry in k's actor's previous clock are
+        # ordered before k, whatever else k depends on, so only later ones are read
+        self._by_resource: dict[str, dict[str, list[int]]] = {}
+
+    def copy(self) -> HappensBefore:
+        out = HappensBefore()
+        out.steps = list(self.steps)
+        out.clocks = list(self.clocks)  # a step's clock never changes once made
+        out.races = list(self.races)
+        out._last = dict(self._last)
+        out._by_resource = {
+            r: {a: list(seen) for a, seen in by.items()} for r, by in self._by_resource.items()
+        }
+        return out
+
+    def add(self, step: Step) -> None:
+        steps, clocks, last, by_resource = self.steps, self.clocks, self._last, self._by_resource
+        k = len(steps)
+        steps.append(step)
         prev = clocks[last[step.actor]] if step.actor in last else {}
         clock = dict(prev)
         touched = [_ALL] if EVERYTHING in step.fp else [EVERYTHING, *step.fp]
@@ -122,8 +144,14 @@ def _happens_before(steps: list[Step]) -> tuple[list[dict[str, int]], list[tuple
         last[step.actor] = k
         for resource in (_ALL, *step.fp):
             by_resource.setdefault(resource, {}).setdefault(step.actor, []).append(k)
-        out.extend((j, k) for j in reversed(raced))
-    return clocks, out
+        self.races.extend((j, k) for j in reversed(raced))
+
+
+def _happens_before(steps: list[Step]) -> HappensBefore:
+    hb = HappensBefore()
+    for step in steps:
+        hb.add(step)
+    return hb
 
 
 class Race(NamedTuple):
@@ -146,7 +174,13 @@ def reversals(steps: list[Step]) -> list[Race]:
     preemption (the step of v, then k), which the bound may not allow. On
     tests/apps/overflow.py beside hello at bound 1, taking k's actor missed 160 of the
     full sweep's 994 orderings."""
-    clocks, raced = _happens_before(steps)
+    hb = _happens_before(steps)
+    return initials(hb, hb.races)
+
+
+def initials(hb: HappensBefore, raced: list[tuple[int, int]]) -> list[Race]:
+    """`reversals` of the races `raced` of the run `hb` holds."""
+    steps, clocks = hb.steps, hb.clocks
     out: list[Race] = []
     for j, k in raced:
         actor_j = steps[j].actor
@@ -263,11 +297,13 @@ def ordering_of(steps: list[Step]) -> str:
 __all__ = [
     "ADVERSITY",
     "TIME",
+    "HappensBefore",
     "Ordering",
     "Race",
     "Step",
     "StepJson",
     "actor_of",
+    "initials",
     "ordering_of",
     "races",
     "reversals",
