@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import os
@@ -19,7 +20,7 @@ import pytest
 
 from apps_py.libtock import sandbox
 from tests.wait import poll, wait_for
-from tockd.cli import Client
+from tockd.cli import Client, build_parser
 
 ROOT = Path(__file__).resolve().parent.parent
 TOCKD = [sys.executable, "-m", "tockd.cli"]
@@ -332,3 +333,19 @@ def test_run_says_the_isolation_tier_and_warns_for_each_relaxation(tmp_path: Pat
         "app hello runs with a relaxed sandbox",
     ]
     assert "fork = true" in warnings[0] and "landlock = false" in warnings[1]
+
+
+def test_every_argument_of_every_command_says_what_it_is() -> None:
+    """`tockd CMD --help` explains each option and argument: none is left bare."""
+    bare: list[str] = []
+
+    def walk(parser: argparse.ArgumentParser, path: list[str]) -> None:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    walk(sub, [*path, name])
+            elif not action.help and not isinstance(action, argparse._HelpAction):
+                bare.append(" ".join([*path, *(action.option_strings or [action.dest])]))
+
+    walk(build_parser(), ["tockd"])
+    assert bare == []

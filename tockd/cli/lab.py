@@ -305,14 +305,28 @@ def add_explore(sub: Subparsers) -> None:
         help="property to check (notify-delivered, no-faults, lines-intact, "
         "prints:APP:TEXT); repeatable; default notify-delivered",
     )
-    xp.add_argument("--strategy", default="pct", choices=["random", "pct", "exhaustive"])
+    xp.add_argument(
+        "--strategy",
+        default="pct",
+        choices=["random", "pct", "exhaustive"],
+        help="how runs choose at each decision: pct (default: a few seeded priority "
+        "changes, finds shallow races fast), random (seeded coin flips), exhaustive "
+        "(every ordering within --preemption-bound, skipping schedules that only "
+        "reorder independent steps; docs/exploration.md)",
+    )
     xp.add_argument(
         "--runs",
         type=int,
         metavar="N",
         help="at most N runs (default 200; exhaustive: until the tree is searched)",
     )
-    xp.add_argument("--jobs", type=int, default=1)
+    xp.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="worker processes on this machine, one core each (default 1); the "
+        "records are the same for any number",
+    )
     xp.add_argument("--seed", type=int, default=0, help="first seed (run i uses seed+i)")
     xp.add_argument(
         "--adversity",
