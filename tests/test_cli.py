@@ -349,3 +349,37 @@ def test_every_argument_of_every_command_says_what_it_is() -> None:
 
     walk(build_parser(), ["tockd"])
     assert bare == []
+
+
+#: a schedule file as tockd explore saves it (version 2: it names its board by path)
+SAVED = Path(__file__).parent / "lab" / "v2_schedules" / "rot13_report.json"
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        ({"board": {"x": 1}}, "the board is a file's path, not {'x': 1}"),
+        ({"board": "/nonexistent/b.toml"}, "cannot read board file /nonexistent/b.toml"),
+        ({"max_steps": -4}, "max_steps is a count of 1 or more, not -4"),
+        ({"max_steps": "lots"}, "max_steps is a count of 1 or more, not 'lots'"),
+        ({"decisions": [None]}, "a decision is [kind, options, choice], not None"),
+        (None, "not a schedule file (a JSON object)"),
+    ],
+)
+def test_a_broken_schedule_file_is_refused_with_its_reason(
+    tmp_path: Path, change: dict[str, object] | None, why: str
+) -> None:
+    """A schedule file is the user's, hand-edited or cut short: each fault in it is
+    named, with no traceback and no run (a board that is no path was a traceback; a
+    step budget below one ran and reported a DIFFERENT digest)."""
+    data = json.loads(SAVED.read_text())
+    data["board"] = str(Path(__file__).parent.parent / "configs" / "rot13_report.toml")
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps([1, 2] if change is None else {**data, **change}))
+    r = subprocess.run(
+        [sys.executable, "-m", "tockd.cli", "replay", str(bad)],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+    )  # fmt: skip
+    assert r.returncode == 1, r.stdout
+    assert r.stderr.startswith(f"tockd: cannot replay {bad}: {why}"), r.stderr
+    assert "Traceback" not in r.stderr and r.stdout == ""

@@ -76,6 +76,52 @@ def test_with_save_the_schedule_goes_there_and_is_named(cwd: Path) -> None:
     assert list(cwd.iterdir()) == []
 
 
+@pytest.mark.parametrize(
+    "bad",
+    [
+        ["--runs", "0"],
+        ["--runs", "-1"],
+        ["--jobs", "0"],
+        ["--batch", "0"],
+        ["--max-steps", "0"],
+        ["--strategy", "exhaustive", "--preemption-bound", "-1"],
+    ],
+)
+def test_a_count_below_its_least_is_refused_before_anything_runs(cwd: Path, bad: list[str]) -> None:
+    """`--runs 0` once reported "no violation found" after running nothing; `--jobs 0`
+    and `--batch 0` were taken as 1."""
+    r = explore(cwd, "explore", "hello", *bad)
+    assert r.returncode == 2
+    assert f"argument {bad[-2]}: a count" in r.stderr and "or more" in r.stderr
+    assert "exploring" not in r.stderr
+
+
+def test_a_save_path_that_cannot_be_written_is_refused_before_the_sweep(cwd: Path) -> None:
+    target = cwd / "no-such-folder" / "bug.json"
+    r = explore(cwd, "explore", "rot13_report", "--runs", "40", "--save", str(target))
+    assert r.returncode == 1
+    assert f"--save {target}: cannot write a file there" in r.stderr
+    assert "runs 1/" not in r.stderr, "refused before the first run"
+
+
+def test_a_schedule_that_cannot_be_saved_still_reports_the_violation(cwd: Path) -> None:
+    """The schedules directory cannot be made (under /proc, for root too): the sweep's
+    finding is printed all the same, with why its file is missing."""
+    r = subprocess.run(
+        [*TOCKD, "explore", "rot13_report", "--strategy", "pct", "--runs", "40"],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "XDG_STATE_HOME": "/proc/tockd-nowhere"},
+    )
+    assert r.returncode == 3, r.stderr
+    assert "first violation" in r.stdout and "dropped" in r.stdout
+    assert "schedule NOT saved" in r.stdout and "cannot write /proc/tockd-nowhere" in r.stdout
+    assert "schedule saved" not in r.stdout and "replay" not in r.stdout
+    assert list(cwd.iterdir()) == []
+
+
 def test_schedules_dir_follows_xdg_state_home(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -46,6 +47,9 @@ def cmd_explore(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
+    if args.save and not _writable(Path(args.save)):
+        print(f"tockd: --save {args.save}: cannot write a file there", file=sys.stderr)
+        return 1
     if args.preemption_bound is None:
         args.preemption_bound = 2
     if args.runs is None:  # exhaustive search goes until its tree is done
@@ -69,6 +73,14 @@ def cmd_explore(args: argparse.Namespace) -> int:
         return 0
     _print_violation(s, s.first)
     return 3
+
+
+def _writable(target: Path) -> bool:
+    """Could a file be written at `target` (checked before a sweep, not after it)?"""
+    folder = target.parent if str(target.parent) else Path(".")
+    if target.is_dir() or not folder.is_dir():
+        return False
+    return os.access(target if target.exists() else folder, os.W_OK)
 
 
 def _run_sweep(args: argparse.Namespace, props: list[str]) -> Summary:
@@ -206,6 +218,9 @@ def _print_violation(s: Summary, first: RunJson) -> None:
         f"{'shrunk to':<22}{shrunk.get('essential')} decision(s) off the default path "
         f"(of {len(shrunk['schedule'])})"
     )
+    if s.schedule_file is None:
+        print(f"{'schedule NOT saved':<22}{s.save_error}")
+        return
     print(f"{'schedule saved':<22}{s.schedule_file}")
     print(
         f"{'replay':<22}{'identical digest' if s.replay_digest_ok else 'DIFFERENT digest'}"
@@ -228,10 +243,12 @@ def cmd_replay(args: argparse.Namespace) -> int:
         # exactly `tockd run BOARD --schedule FILE --tui`, with run's own defaults
         return main(["run", str(board), "--schedule", args.schedule, "--tui"])
 
+    from tockd.board import BoardError
+
     board = board_file(args.board) if args.board else None
     try:
         r = replay(args.schedule, board=board)
-    except (OSError, ValueError, KeyError) as e:
+    except (OSError, ValueError, KeyError, BoardError) as e:
         print(f"tockd: cannot replay {args.schedule}: {e}", file=sys.stderr)
         return 1
     if r["board_changed"]:
@@ -282,9 +299,23 @@ def _bound(text: str) -> int:
 
         return UNBOUNDED
     try:
-        return int(text)
+        n = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"a count or none, not {text!r}") from None
+        n = -1
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"a count (0 or more) or none, not {text!r}")
+    return n
+
+
+def _count(text: str) -> int:
+    """A count of 1 or more (--runs, --jobs, --batch, --max-steps)."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"a count of 1 or more, not {text!r}")
+    return n
 
 
 def add_explore(sub: Subparsers) -> None:
@@ -316,13 +347,13 @@ def add_explore(sub: Subparsers) -> None:
     )
     xp.add_argument(
         "--runs",
-        type=int,
+        type=_count,
         metavar="N",
         help="at most N runs (default 200; exhaustive: until the tree is searched)",
     )
     xp.add_argument(
         "--jobs",
-        type=int,
+        type=_count,
         default=1,
         help="worker processes on this machine, one core each (default 1); the "
         "records are the same for any number",
@@ -353,7 +384,7 @@ def add_explore(sub: Subparsers) -> None:
         help="skip the seeds whose records FILE holds (a killed sweep's --out) and go "
         "on appending to it",
     )
-    xp.add_argument("--batch", type=int, metavar="N", help="seeds per work item (default: auto)")
+    xp.add_argument("--batch", type=_count, metavar="N", help="seeds per work item (default: auto)")
     xp.add_argument(
         "--preemption-bound",
         type=_bound,
@@ -375,7 +406,7 @@ def add_explore(sub: Subparsers) -> None:
     )
     xp.add_argument(
         "--max-steps",
-        type=int,
+        type=_count,
         metavar="N",
         help="cut a run whose board has not ended after N steps and count it as a "
         "timeout (default 20000; an app that makes syscalls forever is cut in about a "

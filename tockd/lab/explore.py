@@ -73,6 +73,8 @@ class Summary:
     first: RunJson | None = None
     shrunk: RunJson | None = None
     schedule_file: str | None = None
+    #: why the violation's schedule could not be saved (then `schedule_file` is None)
+    save_error: str | None = None
     replay_digest_ok: bool | None = None
     #: distinct event streams: every order of every step counts apart, so two runs that
     #: only swap independent steps differ here (not a measure of what was covered)
@@ -394,17 +396,22 @@ def _shrink_and_save(
         max_steps=sweep.max_steps,
     )
     summary.shrunk = shrunk
-    target = Path(save) if save else new_schedule_file(path.stem)
-    write_schedule(
-        target,
-        path,
-        sweep.board_text,
-        properties,
-        shrunk,
-        adversity=sweep.adversity,
-        check=sweep.check,
-        max_steps=sweep.max_steps,
-    )
+    try:  # a file that cannot be written loses the file, not the violation found
+        target = Path(save) if save else new_schedule_file(path.stem)
+        write_schedule(
+            target,
+            path,
+            sweep.board_text,
+            properties,
+            shrunk,
+            adversity=sweep.adversity,
+            check=sweep.check,
+            max_steps=sweep.max_steps,
+        )
+    except OSError as e:
+        where = save or schedules_dir()
+        summary.save_error = f"cannot write {where}: {e.strerror or e}"
+        return
     summary.schedule_file = str(target)
     again = replay(target)
     summary.replay_digest_ok = again["digest"] == shrunk["digest"]

@@ -207,10 +207,18 @@ class ScheduleFile:
     def read(path: Path) -> ScheduleFile:
         """The file at `path`; OSError, ValueError or KeyError if it is not one."""
         data = json.loads(path.read_text())
+        if not isinstance(data, dict):
+            raise ValueError("not a schedule file (a JSON object)")
+        board = data["board"]
+        if not isinstance(board, str) or not board:
+            raise ValueError(f"the board is a file's path, not {board!r}")
+        max_steps = data.get("max_steps")
+        if max_steps is not None and (type(max_steps) is not int or max_steps < 1):
+            raise ValueError(f"max_steps is a count of 1 or more, not {max_steps!r}")
         return ScheduleFile(
             path=path,
             timers=schedule_timers(data),
-            board=str(data["board"]),
+            board=board,
             board_digest=str(data["board_digest"]),
             properties=[str(p) for p in data["properties"]],
             adversity=bool(data.get("adversity")),
@@ -220,7 +228,7 @@ class ScheduleFile:
             verdict=str(data["verdict"]),
             violations=[str(v) for v in data.get("violations", [])],
             decisions=[Decision.from_json(d) for d in data["decisions"]],
-            max_steps=int(data["max_steps"]) if data.get("max_steps") is not None else None,
+            max_steps=max_steps,
         )
 
     def strategy(self) -> Replay:
