@@ -37,11 +37,12 @@ async def serve_board(cfg: BoardConfig, args: argparse.Namespace) -> int:
         return 1
     daemon.paused = args.paused
     schedule = args.schedule
+    followed = None
     if schedule:
         from tockd.lab.follow import follow_schedule
 
         try:
-            follow_schedule(daemon, schedule)
+            followed = follow_schedule(daemon, schedule)
         except (OSError, ValueError, KeyError) as e:
             print(f"tockd: cannot follow {schedule}: {e}", file=sys.stderr)
             return 1
@@ -77,6 +78,8 @@ async def serve_board(cfg: BoardConfig, args: argparse.Namespace) -> int:
                     sys.stdout.flush()
 
             nursery.start_soon(flush)
+            if followed is not None:  # what the lab's run had beside it
+                nursery.start_soon(followed.watch_steps, daemon)
             status = await daemon.run()
             nursery.cancel_scope.cancel()
     finally:

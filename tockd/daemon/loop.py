@@ -73,6 +73,7 @@ class KernelLoop:
         self.decisions = 0  # syscalls handled + upcalls delivered, for step accounting
         self.after_step: Callable[[Kernel], None] | None = None  # the lab's invariant checks
         self._stopping = False
+        self._expire: Process | None = None  # whose slice ends now (`expire_slice`)
         self._work: deque[Callable[[], None]] = deque()
         self._wake_event = trio.Event()
 
@@ -224,8 +225,8 @@ class KernelLoop:
                 continue
             timer = kernel.next_deadline()
             if self._work or (not decided and timer is not None and timer <= kernel.clock()):
-                if not self._work_in_turn():
-                    return StoppedReason.KERNEL_PREEMPTION
+                if (ended := self._work_in_turn(proc, app)) is not None:
+                    return ended
                 timer = kernel.next_deadline()
             if proc.os is not app:
                 return StoppedReason.STOPPED_FAULTED
@@ -269,11 +270,33 @@ class KernelLoop:
         """How long a process that answers at once keeps the loop to itself."""
         return SHARE_VIRTUAL_S if self.virtual else SHARE_LOOP_S
 
-    def _work_in_turn(self) -> bool:
-        """Kernel work came due while a process is on the CPU: do it. False if it
-        stops the board: the turn ends (under virtual time no timeslice would)."""
+    def _work_in_turn(self, proc: Process, app: AppOS) -> StoppedReason | None:
+        """Kernel work came due while `proc` is on the CPU: do it. Why the turn ends if
+        it does: the work stops the board (under virtual time no timeslice would end
+        the turn), or it ends `proc`'s slice (`expire_slice`)."""
         self._kernel_work()
-        return not self._stopping
+        if self._stopping:
+            return StoppedReason.KERNEL_PREEMPTION
+        if self._expire is proc:
+            self._expire = None
+            app.sigstop()
+            proc.timeslice_expirations += 1
+            return StoppedReason.TIMESLICE_EXPIRED
+        return None
+
+    def expire_slice(self, proc: Process) -> None:
+        """End the turn of `proc`, on the CPU without a syscall since the last one, as
+        a timeslice ends it: stopped where it is, and the scheduler chooses again. For
+        virtual time, where no timeslice ends a turn: the lab's watch calls it for a
+        process that computes without end (tockd/lab/run.py). Nothing happens if
+        `proc` has made a syscall or left the CPU by the time the loop gets to it."""
+        decisions = self.decisions
+
+        def expire() -> None:
+            if self.current is proc and self.decisions == decisions:
+                self._expire = proc
+
+        self.post(expire)
 
     def _after_syscall(self, proc: Process) -> bool:
         """`proc`'s syscall was handled: one decision. False when the scheduler takes

@@ -3,7 +3,9 @@
 Decision points (each recorded as a Decision, so the schedule replays the run):
 
 - run: which ready process runs next, or whether time passes first ("advance") so the
-  next timer fires (a UART write completing, an alarm) before anyone runs;
+  next timer fires (a UART write completing, an alarm) before anyone runs. A process
+  whose slice ended (it computed `STEP_CPU_S` of CPU time without a syscall: the lab's
+  watch, tockd/lab/run.py) is offered only when nothing else can happen;
 - switch: after each syscall of the running process (a yield too, when something is
   queued for it: Tock's do_process asks `continue_process` at the top of every turn of
   its loop, before it takes a task), whether it keeps the CPU, another
@@ -122,6 +124,9 @@ class ControlledScheduler(Scheduler):
         self.decisions: list[Decision] = []
         self.clock = VirtualClock()
         self._forced: Process | None = None
+        #: processes whose slice ended without a syscall (`result`): each waits while
+        #: anything else can happen, so one that computes without end holds up nobody
+        self._behind: set[int] = set()
         self.exhausted = False
         #: the schedule file this run follows (tockd/lab/follow.py) as the control
         #: socket's `replay` op shows it; None for a run that follows none
@@ -187,8 +192,8 @@ class ControlledScheduler(Scheduler):
             if forced is not None and forced.ready():
                 self._begin(str(forced.index), self._chosen)
                 return forced, None
-            ready = [p for p in kernel.processes if p.ready()]
             deadline = kernel.next_deadline()
+            ready = self._runnable(deadline is not None)
             options = [f"run {p.index}" for p in ready]
             if deadline is not None and ready:
                 options.append(self._advance_label(deadline))
@@ -197,9 +202,17 @@ class ControlledScheduler(Scheduler):
             pick = self.decide(DecisionKind.RUN, options)
             node = self.node
             if pick < len(ready):
+                self._behind.discard(ready[pick].index)
                 self._begin(str(ready[pick].index), node)
                 return ready[pick], None
             self._advance(node)  # let time pass: the next timer fires first
+
+    def _runnable(self, timer: bool, but: Process | None = None) -> list[Process]:
+        """The ready processes (but `but`) the scheduler may choose: one whose slice
+        ended waits while another is ready or a `timer` is pending."""
+        ready = [p for p in self.kernel.processes if p.ready() and p is not but]
+        ahead = [p for p in ready if p.index not in self._behind]
+        return ahead if ahead or timer else ready
 
     def continue_process(self, proc: Process) -> bool:
         self._end(proc)
@@ -208,8 +221,8 @@ class ControlledScheduler(Scheduler):
         if not self.decides_timers:
             self.clock.tick(self.syscall_cost)
         while True:  # a timer interrupt fires, then the choice is taken again
-            others = [p for p in self.kernel.processes if p is not proc and p.ready()]
             deadline = self.kernel.next_deadline() if self.decides_timers else None
+            others = self._runnable(True, proc)  # never one whose slice ended
             if not others and deadline is None:
                 self._begin(str(proc.index), -1)
                 return True
@@ -264,7 +277,18 @@ class ControlledScheduler(Scheduler):
         self._end(None)
 
     def result(self, proc: Process, reason: StoppedReason, used_us: int | None) -> None:
-        self._end(proc)
+        if reason is not StoppedReason.TIMESLICE_EXPIRED:
+            self._end(proc)
+            return
+        # the lab's watch ended its slice: it computed without a syscall (there is no
+        # other timeslice under virtual time); the others go on, as under round robin
+        who = proc.name.rsplit(".", 1)[-1]
+        self._end(proc, f"{who}: computes (its slice ended)")
+        self._behind.add(proc.index)
+        if self.kernel.next_deadline() is None and not self._runnable(False, proc):
+            self.spend(
+                f"the board had not ended: only {who} could run, and it computes without a syscall"
+            )
 
     # ---- steps --------------------------------------------------------------------------
 
@@ -275,22 +299,24 @@ class ControlledScheduler(Scheduler):
         self._chosen = -1
         self.kernel.footprint = fp
 
-    def _end(self, proc: Process | None) -> None:
-        """The current step is over (`proc`: the process that took it, None for time)."""
+    def _end(self, proc: Process | None, label: str = "") -> None:
+        """The current step is over (`proc`: the process that took it, None for time;
+        `label`: what it did, if not its last syscall)."""
         current, self._step = self._step, None
         self.kernel.footprint = None
         if current is None:
             return
         actor, node, fp, after = current
-        label = "time passes"
         if proc is not None:
             fp[f"p{proc.index}"] = WRITE
             for window in getattr(self.kernel.ipc, "windows", ()):
                 if window.holder == proc.index:  # its code may touch those bytes
                     fp[f"p{window.owner}"] = WRITE
-            label = call_label(self.kernel, proc)
+            label = label or call_label(self.kernel, proc)
         elif actor == ADVERSITY:
             label = "adversity"
+        else:
+            label = "time passes"
         step = Step(actor, node, fp, label, after)
         if self.keep_steps:
             self.steps.append(step)

@@ -28,7 +28,7 @@ from tockd.contract.events import Event, EventKind
 from tockd.kernel.process import State
 from tockd.lab.controlled import ControlledScheduler
 from tockd.lab.properties import InvariantWatch, resolve
-from tockd.lab.run import digest_events
+from tockd.lab.run import StepWatch, digest_events
 from tockd.lab.shrink import ScheduleFile, default_choice
 from tockd.lab.strategy import Replay
 
@@ -61,13 +61,18 @@ def follow_schedule(daemon: Daemon, path: str | Path) -> FollowedSchedule:
         )
     strategy = schedule.strategy()
     scheduler = ControlledScheduler(
-        daemon.kernel, strategy, adversity=schedule.adversity, timers=schedule.timers
+        daemon.kernel,
+        strategy,
+        adversity=schedule.adversity,
+        timers=schedule.timers,
+        max_steps=schedule.max_steps,  # a run the sweep cut is cut where it was
     )
     daemon.scheduler = scheduler
     watch = InvariantWatch() if schedule.check else None
     if watch is not None:
         daemon.after_step = watch.after_step
     followed = FollowedSchedule(daemon.kernel, schedule, strategy, watch, board_changed)
+    followed.scheduler = scheduler
     scheduler.follows = followed.view
     return followed
 
@@ -86,6 +91,7 @@ class FollowedSchedule:
         self.kernel = kernel
         self.schedule = schedule
         self.strategy = strategy
+        self.scheduler: ControlledScheduler | None = None  # set by follow_schedule
         self.watch = watch
         self.board_changed = board_changed
         #: the run's events, as `tockd replay` judges and digests them
@@ -110,6 +116,14 @@ class FollowedSchedule:
     def judged(self) -> bool:
         """Can the run still be judged (it has not outgrown `EVENT_LIMIT`)?"""
         return self._unsubscribe is not None
+
+    async def watch_steps(self, daemon: Daemon) -> None:
+        """Beside the run, what the lab's runs have beside them (`run.StepWatch`): a
+        process that computes without a syscall loses the CPU after `STEP_CPU_S` of it
+        in one step, and one that stopped itself is continued; so the run goes where
+        the recorded one went."""
+        if self.scheduler is not None:
+            await StepWatch(daemon, self.scheduler).run()
 
     def view(self) -> ReplayView:
         """The `replay` op's result (tockd/contract/control.py, ReplayView)."""

@@ -85,8 +85,10 @@ def worker_zygote() -> None:
 #: boards end in a few hundred
 MAX_STEPS = 20_000
 
-#: the CPU time an app may compute in one step, without a syscall, before the run is
-#: cut (s): nothing preempts it under virtual time, and the others wait behind it
+#: the CPU time an app may compute in one step, without a syscall, before its slice
+#: ends (s): no timeslice ends a turn under virtual time, and the others would wait
+#: behind it for good. Far more than any step of a real app, so that only one that
+#: computes without end meets it, and meets it in the same step of every replay
 STEP_CPU_S = 2.0
 
 #: event fields that vary between identical runs (wall time, OS pids)
@@ -271,13 +273,17 @@ def run_once(
     return trio.run(_run, cfg, strategy, properties, check, adversity, seed, budget, timers)
 
 
-class _StepWatch:
+class StepWatch:
     """Beside a lab run: the process on the CPU, looked at every `STEP_CPU_S / 4`.
 
-    Nothing preempts a process that computes without a syscall under virtual time, so
-    the board would wait for it until the run's wall-clock budget: once it has used
-    `STEP_CPU_S` of its CPU time in one step (CPU time, not the wall clock's: a loaded
-    host must not cut a run), the run is cut. One that stopped itself (SIGSTOP) is
+    No timeslice ends the turn of a process that computes without a syscall under
+    virtual time, so the board would wait for it until the run's wall-clock budget:
+    once it has used `STEP_CPU_S` of its CPU time in one step (CPU time, not the wall
+    clock's: a loaded host must not change a run), its slice ends there
+    (`KernelLoop.expire_slice`). It is stopped and the others go on, as round robin
+    would have it; the scheduler runs it again only when nothing else can happen, and
+    cuts the run if it then computes on alone (tockd/lab/controlled.py). One that
+    stopped itself (SIGSTOP) is
     continued, as round robin's next turn would: nothing it can observe changes. And
     `since`, when a step last ended as far as the watch saw, says for how long the
     process on the CPU had taken none when the wall clock cuts the run."""
@@ -313,12 +319,8 @@ class _StepWatch:
             if (sched.taken, app.pid) != seen:
                 seen, base = (sched.taken, app.pid), used
             elif used - base >= STEP_CPU_S:
-                sched.spend(
-                    f"the board had not ended: {proc.name} computed {STEP_CPU_S:g} s of "
-                    "CPU time in one step, without a syscall"
-                )
-                self.daemon.request_stop()
-                return
+                self.daemon.expire_slice(proc)  # its step ends; the scheduler goes on
+                seen = (-1, -1)
 
     def timed_out(self, timeout: float) -> str:
         """Why the run was cut at its wall-clock budget, naming the process on the CPU
@@ -370,7 +372,7 @@ async def _run(
     kernel.events.subscribe(events.append)
     invariants = watch.seen
     timed_out = True
-    watch_steps = _StepWatch(daemon, sched)
+    watch_steps = StepWatch(daemon, sched)
     with trio.move_on_after(timeout):
         async with trio.open_nursery() as nursery:
             nursery.start_soon(watch_steps.run)
