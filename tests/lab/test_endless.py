@@ -26,6 +26,8 @@ from tockd.lab.controlled import ControlledScheduler
 from tockd.lab.dpor import Guided
 from tockd.lab.explore import explore
 from tockd.lab.properties import no_faults, prints
+from tockd.lab.steps import Step
+from tockd.lab.strategy import Strategy
 
 #: an app that commands the LED driver forever, each syscall answered at once
 ENDLESS = app("apps_py.spin", "endless", args={"n": 0})
@@ -132,6 +134,44 @@ def test_an_app_that_computes_without_a_syscall_loses_the_cpu_and_the_others_go_
         == "the board had not ended: only compute could run, and it computes without a syscall"
     )
     assert r.seconds < 10
+
+
+class _RestartWhenBehind(Strategy):
+    """Option 0, but the first adversity offered once compute's slice has ended
+    restarts it."""
+
+    name = "restart-when-behind"
+
+    def __init__(self) -> None:
+        self.behind = False
+        self.restarted = False
+
+    def on_step(self, step: Step) -> None:
+        self.behind = self.behind or step.label == "compute: computes (its slice ended)"
+
+    def choose(self, kind: str, options: list[str], step: int) -> int:
+        if kind == "adversity" and self.behind and not self.restarted:
+            self.restarted = True
+            return options.index("restart 0")
+        return 0
+
+
+def test_a_restart_gives_an_app_whose_slice_ended_its_place_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Its next life has computed nothing yet: it is offered beside the others again,
+    not only when nothing else can happen."""
+    monkeypatch.setattr(lab_run, "STEP_CPU_S", 0.5)
+    cfg = parse_board(board_toml([app("tests.apps.compute"), app("apps_py.hello")]))
+    strategy = _RestartWhenBehind()
+    r = run_once(cfg, strategy, [], adversity=True)
+    assert strategy.restarted
+    decisions = [(str(k), list(o), int(c)) for k, o, c in r.schedule]
+    at = next(i for i, (kind, options, choice) in enumerate(decisions)
+              if kind == "adversity" and options[choice] == "restart 0")  # fmt: skip
+    after = next(options for kind, options, _ in decisions[at + 1 :] if kind == "run")
+    assert after == ["run 0", "run 1"]
+    assert r.console["hello"] == "Hello World!\n"
 
 
 def test_a_race_beside_an_app_that_computes_for_ever_is_found_and_replays(

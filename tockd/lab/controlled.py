@@ -365,6 +365,8 @@ class ControlledScheduler(Scheduler):
         self._begin(ADVERSITY, self.node)
         kernel.touch(EVERYTHING)
         kernel.emit(ev.Adversity(kind=EventKind.ADVERSITY, action=what), proc)
+        if what in ("fault", "restart"):
+            self._behind.discard(proc.index)  # its next life starts afresh
         if what == "fault":
             kernel.fault(proc, "adversity: fault injected by the strategy")
         elif what == "restart":
