@@ -97,6 +97,45 @@ def test_resume_refuses_the_records_of_another_sweep(tmp_path: Path) -> None:
     assert resume_records(tmp_path / "none.jsonl") == []
 
 
+@pytest.mark.parametrize(
+    "other",
+    [
+        {"properties": ["no-faults"]},
+        {"adversity": True},
+        {"max_steps": 500},
+        {"board": "hardened"},
+    ],
+)
+def test_resume_refuses_the_records_of_a_sweep_of_other_options(
+    tmp_path: Path, other: dict[str, object]
+) -> None:
+    """Same strategy and seeds, but another board, properties or modes: the records
+    would be counted as this sweep's (a hello sweep's file resumed a rot13_report
+    sweep, and its runs were counted as rot13_report's)."""
+    out = tmp_path / "runs.jsonl"
+    with out.open("a") as f:
+        explore(REPORT, ["notify-delivered"], runs=2, out=f, stop_at_first=False, shrink=False)
+    board = REPORT
+    if other.get("board") == "hardened":
+        board = tmp_path / "hardened.toml"
+        board.write_text(REPORT.read_text().replace('"tock"', '"hardened"'))
+    props = other.get("properties", ["notify-delivered"])
+    assert isinstance(props, list)
+    with pytest.raises(ValueError, match="holds runs of another sweep"):
+        explore(
+            board,
+            props,
+            runs=3,
+            resume=out,
+            adversity=bool(other.get("adversity", False)),
+            max_steps=other.get("max_steps"),  # type: ignore[arg-type]
+        )
+    # the same options resume it
+    with out.open("a") as f:
+        s = explore(REPORT, ["notify-delivered"], runs=3, out=f, resume=out, shrink=False)
+    assert s.resumed == 2 and s.runs == 3
+
+
 def test_without_ray_the_error_says_what_to_install(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -25,6 +25,7 @@ shrinking and saving (`_shrink_and_save`).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import itertools
 import json
 import os
@@ -154,7 +155,7 @@ def explore(
     if max_steps is not None and max_steps < 1:
         raise ValueError(f"a run's step budget is 1 or more, not {max_steps}")
     sweep = dataclasses.replace(sweep, timers=timers, max_steps=max_steps)
-    tally = _Tally(Summary(), runs, stop_at_first, out, progress)
+    tally = _Tally(Summary(), runs, stop_at_first, out, progress, sweep_id(sweep))
     if reduce is None:
         reduce = not adversity  # an injected fault depends on every step
     sweep = dataclasses.replace(sweep, reduce=reduce)
@@ -212,6 +213,8 @@ class _Tally:
     stop_at_first: bool
     out: IO[str] | None
     progress: Callable[[Summary], None] | None
+    #: the sweep's `sweep_id`, which each fresh record carries
+    sweep: str = ""
     start: float = field(default_factory=time.monotonic)
 
     def add(self, data: RunJson, fresh: bool = True) -> None:
@@ -252,6 +255,8 @@ class _Tally:
                 node.violations += 1
             if _better_first(data, s.first):
                 s.first = data
+        if fresh:
+            data["sweep"] = self.sweep
         if self.out is not None and fresh:
             self.out.write(json.dumps(data) + "\n")
             self.out.flush()
@@ -266,6 +271,21 @@ class _Tally:
         return found or self.summary.runs >= self.runs
 
 
+def sweep_id(sweep: Exploration) -> str:
+    """What a sweep's records name it by (`RunJson.sweep`): all that decides a run's
+    outcome besides its strategy and seed (the board as written, the properties, the
+    modes, the timer rule, the step budget). A resumed sweep must match it."""
+    key = [
+        sweep.board_text,
+        sweep.properties,
+        sweep.check,
+        sweep.adversity,
+        sweep.timers,
+        sweep.max_steps,
+    ]
+    return hashlib.sha256(json.dumps(key).encode()).hexdigest()[:16]
+
+
 def _read_back(resume: str | Path, strategy: str, seed: int, tally: _Tally) -> set[int]:
     """Count the runs of this sweep's seeds that the resume file holds; their seeds."""
     done_seeds: set[int] = set()
@@ -275,6 +295,13 @@ def _read_back(resume: str | Path, strategy: str, seed: int, tally: _Tally) -> s
             raise ValueError(
                 f"{resume}: holds a run of strategy {name!r} (seed {ran}); resuming "
                 f"needs the runs of a seeded sweep of strategy {strategy!r}"
+            )
+        mark = data.get("sweep")  # (older records name none: they are taken as they are)
+        if mark is not None and mark != tally.sweep:
+            raise ValueError(
+                f"{resume}: holds runs of another sweep (another board, properties, "
+                "--adversity, timer rule or --max-steps): resume with the options it "
+                "was started with, or --out to a new file"
             )
         if seed <= ran < seed + tally.runs and ran not in done_seeds:
             done_seeds.add(ran)
@@ -493,5 +520,6 @@ __all__ = [
     "resume_records",
     "schedules_dir",
     "shrink_schedule",
+    "sweep_id",
     "write_schedule",
 ]

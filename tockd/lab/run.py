@@ -126,6 +126,9 @@ class RunJson(TypedDict):
     cut: NotRequired[str]
     #: where the run ran (set by the worker)
     node: NotRequired[str]
+    #: the sweep it belongs to (`explore.sweep_id`: board, properties, modes), which a
+    #: resumed sweep must match
+    sweep: NotRequired[str]
     #: set by shrinking: decisions off the default path, and replays it took
     essential: NotRequired[int]
     shrink_tries: NotRequired[int]
