@@ -305,6 +305,10 @@ def test_a_race_shows_in_runs_cut_short(tmp_path: Path) -> None:
     assert json.loads(saved.read_text())["max_steps"] == 400
     again = _tockd("replay", str(saved))
     assert "identical to the recorded" in again.stdout, again.stdout + again.stderr
+    # a board that follows the file keeps its step budget: it stops where the run was
+    # cut, though the sleeper would sleep for ever (it ran on until killed)
+    followed = _tockd("run", str(board), "--schedule", str(saved), timeout=60)
+    assert followed.returncode == 0, followed.stderr
 
 
 def test_a_property_about_the_end_says_nothing_about_a_run_cut_short() -> None:
