@@ -71,8 +71,7 @@ def follow_schedule(daemon: Daemon, path: str | Path) -> FollowedSchedule:
     watch = InvariantWatch() if schedule.check else None
     if watch is not None:
         daemon.after_step = watch.after_step
-    followed = FollowedSchedule(daemon.kernel, schedule, strategy, watch, board_changed)
-    followed.scheduler = scheduler
+    followed = FollowedSchedule(scheduler, schedule, strategy, watch, board_changed)
     scheduler.follows = followed.view
     return followed
 
@@ -82,16 +81,17 @@ class FollowedSchedule:
 
     def __init__(
         self,
-        kernel: Kernel,
+        scheduler: ControlledScheduler,
         schedule: ScheduleFile,
         strategy: Replay,
         watch: InvariantWatch | None,
         board_changed: bool,
     ) -> None:
+        kernel = scheduler.kernel
         self.kernel = kernel
+        self.scheduler = scheduler
         self.schedule = schedule
         self.strategy = strategy
-        self.scheduler: ControlledScheduler | None = None  # set by follow_schedule
         self.watch = watch
         self.board_changed = board_changed
         #: the run's events, as `tockd replay` judges and digests them
@@ -122,8 +122,7 @@ class FollowedSchedule:
         process that computes without a syscall loses the CPU after `STEP_CPU_S` of it
         in one step, and one that stopped itself is continued; so the run goes where
         the recorded one went."""
-        if self.scheduler is not None:
-            await StepWatch(daemon, self.scheduler).run()
+        await StepWatch(daemon, self.scheduler).run()
 
     def view(self) -> ReplayView:
         """The `replay` op's result (tockd/contract/control.py, ReplayView)."""

@@ -286,10 +286,10 @@ class StepWatch:
     (`KernelLoop.expire_slice`). It is stopped and the others go on, as round robin
     would have it; the scheduler runs it again only when nothing else can happen, and
     cuts the run if it then computes on alone (tockd/lab/controlled.py). One that
-    stopped itself (SIGSTOP) is
-    continued, as round robin's next turn would: nothing it can observe changes. And
-    `since`, when a step last ended as far as the watch saw, says for how long the
-    process on the CPU had taken none when the wall clock cuts the run."""
+    stopped itself (SIGSTOP) is continued, as round robin's next turn would: nothing it
+    can observe changes. And `since`, when a step last ended as far as the watch saw,
+    says for how long the process on the CPU had taken none when the wall clock cuts
+    the run."""
 
     def __init__(self, daemon: Daemon, sched: ControlledScheduler) -> None:
         self.daemon = daemon
