@@ -77,7 +77,7 @@ def cmd_explore(args: argparse.Namespace) -> int:
 
 def _writable(target: Path) -> bool:
     """Could a file be written at `target` (checked before a sweep, not after it)?"""
-    folder = target.parent if str(target.parent) else Path(".")
+    folder = target.parent  # "." for a bare name
     if target.is_dir() or not folder.is_dir():
         return False
     return os.access(target if target.exists() else folder, os.W_OK)
@@ -355,8 +355,8 @@ def add_explore(sub: Subparsers) -> None:
         "--jobs",
         type=_count,
         default=1,
-        help="worker processes on this machine, one core each (default 1); the "
-        "records are the same for any number",
+        help="worker processes on this machine, one core each (default 1); any "
+        "number makes the same runs",
     )
     xp.add_argument("--seed", type=int, default=0, help="first seed (run i uses seed+i)")
     xp.add_argument(
