@@ -82,7 +82,16 @@ def _two_apps(tmp_path: Path, first: str, **kw: object) -> Path:
     return board
 
 
-@pytest.mark.parametrize("name", ["rot13_report", "rot13_report_hardened", "rot13", "restarter"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "rot13_report",
+        "rot13_report_hardened",
+        "rot13",
+        # its full sweep alone takes about 20 s: with the other long sweeps (-m slow)
+        pytest.param("restarter", marks=pytest.mark.slow),
+    ],
+)
 def test_the_reduced_sweep_sees_what_the_full_sweep_sees(name: str, tmp_path: Path) -> None:
     """restarter (it exits and comes back, beside hello) is the one of these that
     needs a race reversed by who can go first (`steps.reversals`): reversed by the
