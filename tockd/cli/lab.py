@@ -298,23 +298,21 @@ def _bound(text: str) -> int:
         from tockd.lab.strategy import UNBOUNDED
 
         return UNBOUNDED
-    try:
-        n = int(text)
-    except ValueError:
-        n = -1
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"a count (0 or more) or none, not {text!r}")
-    return n
+    return _at_least(text, 0, "a count (0 or more) or none")
 
 
 def _count(text: str) -> int:
     """A count of 1 or more (--runs, --jobs, --batch, --max-steps)."""
+    return _at_least(text, 1, "a count of 1 or more")
+
+
+def _at_least(text: str, least: int, what: str) -> int:
     try:
         n = int(text)
     except ValueError:
-        n = 0
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"a count of 1 or more, not {text!r}")
+        n = least - 1
+    if n < least:
+        raise argparse.ArgumentTypeError(f"{what}, not {text!r}")
     return n
 
 

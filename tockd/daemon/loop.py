@@ -279,9 +279,7 @@ class KernelLoop:
             return StoppedReason.KERNEL_PREEMPTION
         if self._expire is proc:
             self._expire = None
-            app.sigstop()
-            proc.timeslice_expirations += 1
-            return StoppedReason.TIMESLICE_EXPIRED
+            return self._slice_over(proc, app)
         return None
 
     def expire_slice(self, proc: Process) -> None:
@@ -345,7 +343,11 @@ class KernelLoop:
             return StoppedReason.STOPPED_FAULTED
         if self._work or self._timer_due() or trio.current_time() < deadline:
             return None
-        # ran past its timeslice without a syscall
+        return self._slice_over(proc, app)  # ran past its timeslice without a syscall
+
+    @staticmethod
+    def _slice_over(proc: Process, app: AppOS) -> StoppedReason:
+        """`proc` ran its slice out without a syscall: stopped where it is."""
         app.sigstop()
         proc.timeslice_expirations += 1
         return StoppedReason.TIMESLICE_EXPIRED

@@ -489,9 +489,7 @@ class DporSearch:
         # folded in, and ask for the same branches: only those with a later step past
         # the state are new, and the clocks up to the state are worked out once
         if visit.hb is None:
-            visit.hb = HappensBefore()
-            for step in visit.trace.steps:
-                visit.hb.add(step)
+            visit.hb = HappensBefore.of(visit.trace.steps)
         hb = visit.hb.copy()
         known = len(hb.races)
         for step in joined.steps[len(hb.steps) :]:

@@ -77,10 +77,10 @@ def races(steps: list[Step]) -> list[tuple[int, int]]:
     Godefroid take only the latest j; under a preemption bound reversing that one may
     not fit, and an earlier one's reversal is then lost: 9 of 36 observations of
     configs/mailbox_race.toml at bound 1.)"""
-    return _happens_before(steps).races
+    return HappensBefore.of(steps).races
 
 
-#: `_happens_before`'s name for "every step", apart from the resource EVERYTHING
+#: `HappensBefore`'s name for "every step", apart from the resource EVERYTHING
 _ALL = "\0all"
 
 
@@ -101,6 +101,14 @@ class HappensBefore:
         # step): those up to the actor's entry in k's actor's previous clock are
         # ordered before k, whatever else k depends on, so only later ones are read
         self._by_resource: dict[str, dict[str, list[int]]] = {}
+
+    @classmethod
+    def of(cls, steps: list[Step]) -> HappensBefore:
+        """The clocks and races of `steps`."""
+        hb = cls()
+        for step in steps:
+            hb.add(step)
+        return hb
 
     def copy(self) -> HappensBefore:
         out = HappensBefore()
@@ -147,13 +155,6 @@ class HappensBefore:
         self.races.extend((j, k) for j in reversed(raced))
 
 
-def _happens_before(steps: list[Step]) -> HappensBefore:
-    hb = HappensBefore()
-    for step in steps:
-        hb.add(step)
-    return hb
-
-
 class Race(NamedTuple):
     """A race (`races`) and who can go first to reverse it."""
 
@@ -174,7 +175,7 @@ def reversals(steps: list[Step]) -> list[Race]:
     preemption (the step of v, then k), which the bound may not allow. On
     tests/apps/overflow.py beside hello at bound 1, taking k's actor missed 160 of the
     full sweep's 994 orderings."""
-    hb = _happens_before(steps)
+    hb = HappensBefore.of(steps)
     return initials(hb, hb.races)
 
 
