@@ -460,7 +460,7 @@ class DporSearch:
             visit = _Run(path, trace.cut(len(path)), "")
             self.visits.setdefault(met, []).append(visit)
             tails = self.tails.setdefault(met, {})
-            todo += [self._replay(visit, other, t) for other, t in tails.values()]
+            todo += [self._replay(visit, other, t, o) for o, (other, t) in tails.items()]
             tails.setdefault(run.ordering, (trace, len(path)))
         self._spread(todo)
 
@@ -475,11 +475,13 @@ class DporSearch:
                     continue  # an equivalent way on from here is kept already
                 tails[run.ordering] = (run.trace, t)
                 for visit in self.visits.get(node.key, ()):
-                    todo.append(self._replay(visit, run.trace, t))
+                    todo.append(self._replay(visit, run.trace, t, run.ordering))
 
-    def _replay(self, visit: _Run, trace: RunTrace, t: int) -> _Run:
+    def _replay(self, visit: _Run, trace: RunTrace, t: int, ordering: str) -> _Run:
         """The run that goes `visit`'s way to a state, then `trace`'s way on from there
-        (from its decision `t`): it can be made, since the state is the same. Its races
+        (from its decision `t`): it can be made, since the state is the same. It is of
+        `trace`'s ordering `ordering`: the ways to the state are equivalent (the state's
+        key is their ordering), and the rest is the same steps. Its races
         ask for branches on `visit`'s path, as a run of its own would have. Without
         this, the state cache lost 6 of configs/mailbox_race.toml's 484 orderings at
         bound 1: a race between a step before the state and one after it asks for a
@@ -497,7 +499,7 @@ class DporSearch:
         since = max(0, len(visit.path) - 1)
         self._branch(visit.path, joined, initials(hb, hb.races[known:]), since)
         self.replays += 1
-        return _Run(visit.path, joined, ordering_of(joined.steps))
+        return _Run(visit.path, joined, ordering)
 
     def _branch(
         self, path: list[Node], trace: RunTrace, raced: list[Race] | None = None, since: int = 0
