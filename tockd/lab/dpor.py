@@ -69,6 +69,7 @@ the same runs are made however many workers run them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from itertools import accumulate
 from typing import NotRequired, TypedDict
 
@@ -227,8 +228,10 @@ class Node:
     #: its state (`DporSearch._key`)
     key: _Key = ("", "", "")
 
-    @property
+    @cached_property
     def actors(self) -> list[str | None]:
+        """Whose step each option starts (`steps.actor_of`); a node's options never
+        change."""
         return [actor_of(o) for o in self.options]
 
     def allowed(self, option: int, bound: int) -> bool:

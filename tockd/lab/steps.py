@@ -57,6 +57,7 @@ class Step:
         return Step(str(actor), node, footprint, str(label), after)
 
 
+@lru_cache(maxsize=4096)  # the search asks again and again of the same few options
 def actor_of(option: str) -> str | None:
     """Whose step an option of a run or switch decision starts ("run 1", "continue 1",
     "preempt 1": process 1; "advance ...": time); None for an option that is not an
@@ -123,36 +124,53 @@ class HappensBefore:
 
     def add(self, step: Step) -> None:
         steps, clocks, last, by_resource = self.steps, self.clocks, self._last, self._by_resource
+        actor, fp = step.actor, step.fp
         k = len(steps)
         steps.append(step)
-        prev = clocks[last[step.actor]] if step.actor in last else {}
-        clock = dict(prev)
-        touched = [_ALL] if EVERYTHING in step.fp else [EVERYTHING, *step.fp]
+        at = last.get(actor)
+        prev = clocks[at] if at is not None else _NO_CLOCK
+        clock = prev.copy()
         candidates: set[int] = set()
-        for resource in touched:
-            for actor, seen in by_resource.get(resource, {}).items():
-                if actor != step.actor:
-                    candidates.update(seen[bisect_right(seen, prev.get(actor, -1)) :])
+        for resource in (_ALL,) if EVERYTHING in fp else (EVERYTHING, *fp):
+            by = by_resource.get(resource)
+            if by is None:
+                continue
+            for other, seen in by.items():
+                if other != actor:
+                    start = bisect_right(seen, prev.get(other, -1))
+                    if start < len(seen):
+                        candidates.update(seen[start:])
         raced: list[int] = []
         # scanning down, `clock` is k's actor's previous step's clock joined with the
         # clocks of the steps k depends on after j: j races with k unless one of them
         # (or that previous step) happens after it, and then j's clock adds nothing
         for j in sorted(candidates, reverse=True):
-            other = steps[j]
-            if other.actor == step.actor or clock.get(other.actor, -1) >= j:
-                continue
-            if not conflicts(other.fp, step.fp):
+            other_step = steps[j]
+            if clock.get(other_step.actor, -1) >= j or not conflicts(other_step.fp, fp):
                 continue
             raced.append(j)
-            for actor, at in clocks[j].items():
-                if clock.get(actor, -1) < at:
-                    clock[actor] = at
-        clock[step.actor] = k
+            for who, when in clocks[j].items():
+                if clock.get(who, -1) < when:
+                    clock[who] = when
+        clock[actor] = k
         clocks.append(clock)
-        last[step.actor] = k
-        for resource in (_ALL, *step.fp):
-            by_resource.setdefault(resource, {}).setdefault(step.actor, []).append(k)
-        self.races.extend((j, k) for j in reversed(raced))
+        last[actor] = k
+        for resource in (_ALL, *fp):
+            by = by_resource.get(resource)
+            if by is None:
+                by_resource[resource] = {actor: [k]}
+                continue
+            mine = by.get(actor)
+            if mine is None:
+                by[actor] = [k]
+            else:
+                mine.append(k)
+        if raced:
+            self.races.extend((j, k) for j in reversed(raced))
+
+
+#: the clock before an actor's first step
+_NO_CLOCK: dict[str, int] = {}
 
 
 class Race(NamedTuple):
