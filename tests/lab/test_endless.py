@@ -17,10 +17,12 @@ from pathlib import Path
 from types import FrameType
 
 import pytest
+import trio
 
 from tests.harness import app, board_toml, run_board
 from tockd.board import parse_board
 from tockd.cli import main
+from tockd.daemon import Daemon
 from tockd.lab import run as lab_run
 from tockd.lab import run_once
 from tockd.lab.controlled import ControlledScheduler
@@ -118,26 +120,70 @@ def test_a_run_cut_at_its_wall_clock_names_the_process_on_the_cpu() -> None:
     assert float(cut.split(", ")[1].split(" s ")[0]) >= 0.5
 
 
-def test_an_app_that_computes_without_a_syscall_loses_the_cpu_and_the_others_go_on(
-    monkeypatch: pytest.MonkeyPatch,
+@pytest.mark.parametrize("name", ["compute", "blocks"])
+def test_an_app_that_holds_the_cpu_without_a_syscall_loses_it_and_the_others_go_on(
+    monkeypatch: pytest.MonkeyPatch, name: str
 ) -> None:
     """No timeslice ends its turn under virtual time: once it has computed STEP_CPU_S of
-    CPU time in one step, its slice ends there and hello runs to its end (the run used
-    to be cut there, hello never ran). It gets the CPU again only when nothing else
-    can happen; computing on alone then, it cuts the run, well before its 20 s budget."""
+    CPU time in one step (compute), or waited STEP_BLOCKED_S in the host OS using none
+    (blocks: it waits on an event nobody sets), its slice ends there and hello runs to
+    its end (the run used to be cut there, hello never ran). It gets the CPU again only
+    when nothing else can happen; holding it on alone then, it cuts the run, well
+    before its 20 s budget."""
     monkeypatch.setattr(lab_run, "STEP_CPU_S", 0.5)  # the run is in this process
-    cfg = parse_board(board_toml([app("tests.apps.compute"), app("apps_py.hello")]))
-    r = run_once(cfg, Guided([], {}), [])  # compute runs first
+    monkeypatch.setattr(lab_run, "STEP_BLOCKED_S", 0.5)
+    cfg = parse_board(board_toml([app(f"tests.apps.{name}"), app("apps_py.hello")]))
+    r = run_once(cfg, Guided([], {}), [])  # it runs first
     assert r.console == {"hello": "Hello World!\n"}
     labels = [s.label for s in r.steps]
-    assert labels.count("compute: computes (its slice ended)") == 2
-    assert labels.index("compute: computes (its slice ended)") < labels.index("hello: exit 0")
+    ended = f"{name}: runs without a syscall (its slice ended)"
+    assert labels.count(ended) == 2
+    assert labels.index(ended) < labels.index("hello: exit 0")
     assert r.verdict == "timeout"
     assert (
-        r.cut
-        == "the board had not ended: only compute could run, and it computes without a syscall"
+        r.cut == f"the board had not ended: only {name} could run, and it runs on without a syscall"
     )
     assert r.seconds < 5
+
+
+def test_a_paused_board_keeps_the_app_it_holds_on_the_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Paused under virtual time (the dashboard's pause, following a schedule), the app
+    on the CPU keeps it, waiting for the reply the kernel holds back: it uses no CPU,
+    and that is the kernel's doing, so its slice does not end, and the run goes on
+    as if never paused."""
+    monkeypatch.setattr(lab_run, "STEP_CPU_S", 0.2)
+    monkeypatch.setattr(lab_run, "STEP_BLOCKED_S", 0.2)
+    cfg = parse_board(
+        board_toml([app("apps_py.spin", "spin", args={"n": 3000}), app("apps_py.hello")])
+    )
+    cfg.scheduler = "controlled"
+    daemon = Daemon(
+        cfg, quiet=True, scheduler=lambda k: ControlledScheduler(k, Guided([], {}), keep_steps=True)
+    )
+    sched = daemon.scheduler
+    assert isinstance(sched, ControlledScheduler)
+    held: list[str] = []
+
+    async def pause_a_while() -> None:
+        while daemon.decisions < 10:
+            await trio.lowlevel.checkpoint()
+        daemon.paused = True
+        await trio.sleep(1.0)  # five times STEP_BLOCKED_S
+        held.append(daemon.current.name if daemon.current is not None else "")
+        daemon.paused = False
+        daemon.wake()
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(lab_run.StepWatch(daemon, sched).run)
+            nursery.start_soon(pause_a_while)
+            await daemon.run()
+            nursery.cancel_scope.cancel()
+
+    trio.run(main)
+    assert held == ["spin"]
+    assert not sched.cut
+    assert not [s for s in sched.steps if "slice ended" in s.label]
 
 
 class _RestartWhenBehind(Strategy):
@@ -151,7 +197,9 @@ class _RestartWhenBehind(Strategy):
         self.restarted = False
 
     def on_step(self, step: Step) -> None:
-        self.behind = self.behind or step.label == "compute: computes (its slice ended)"
+        self.behind = (
+            self.behind or step.label == "compute: runs without a syscall (its slice ended)"
+        )
 
     def choose(self, kind: str, options: list[str], step: int) -> int:
         if kind == "adversity" and self.behind and not self.restarted:

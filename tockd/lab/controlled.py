@@ -125,7 +125,8 @@ class ControlledScheduler(Scheduler):
         self.clock = VirtualClock()
         self._forced: Process | None = None
         #: processes whose slice ended without a syscall (`result`): each waits while
-        #: anything else can happen, so one that computes without end holds up nobody
+        #: anything else can happen, so one that computes (or waits in the host OS)
+        #: without end holds up nobody
         self._behind: set[int] = set()
         self.exhausted = False
         #: the schedule file this run follows (tockd/lab/follow.py) as the control
@@ -282,14 +283,15 @@ class ControlledScheduler(Scheduler):
         if reason is not StoppedReason.TIMESLICE_EXPIRED:
             self._end(proc)
             return
-        # the lab's watch ended its slice: it computed without a syscall (there is no
-        # other timeslice under virtual time); the others go on, as under round robin
+        # the lab's watch ended its slice: it computed, or waited in the host OS, without
+        # a syscall (there is no other timeslice under virtual time); the others go on,
+        # as under round robin
         who = proc.name.rsplit(".", 1)[-1]
-        self._end(proc, f"{who}: computes (its slice ended)")
+        self._end(proc, f"{who}: runs without a syscall (its slice ended)")
         self._behind.add(proc.index)
         if self.kernel.next_deadline() is None and not self._runnable(False, proc):
             self.spend(
-                f"the board had not ended: only {who} could run, and it computes without a syscall"
+                f"the board had not ended: only {who} could run, and it runs on without a syscall"
             )
 
     # ---- steps --------------------------------------------------------------------------

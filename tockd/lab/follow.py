@@ -120,8 +120,8 @@ class FollowedSchedule:
     async def watch_steps(self, daemon: Daemon) -> None:
         """Beside the run, what the lab's runs have beside them (`run.StepWatch`): a
         process that computes without a syscall loses the CPU after `STEP_CPU_S` of it
-        in one step, and one that stopped itself is continued; so the run goes where
-        the recorded one went."""
+        in one step (or after `STEP_BLOCKED_S` waiting in the host OS), and one that
+        stopped itself is continued; so the run goes where the recorded one went."""
         await StepWatch(daemon, self.scheduler).run()
 
     def view(self) -> ReplayView:

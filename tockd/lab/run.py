@@ -91,6 +91,14 @@ MAX_STEPS = 20_000
 #: computes without end meets it, and meets it in the same step of every replay
 STEP_CPU_S = 2.0
 
+#: how long the app on the CPU may wait in the host OS in one step, using no CPU and
+#: without a syscall to its kernel, before its slice ends (s of wall time, as many as
+#: STEP_CPU_S). Under virtual time an app's clocks and sleeps are syscalls
+#: (apps_py/libtock/vtime.py), so a well-behaved app never waits so; one that does
+#: (a lock or an event it waits on for ever, a select on nothing) would otherwise hold
+#: the CPU until the run's wall-clock budget, in every run of a sweep
+STEP_BLOCKED_S = 2.0
+
 #: event fields that vary between identical runs (wall time, OS pids)
 _VOLATILE = ("t", "seq", "os_pid", "generation")
 
@@ -279,17 +287,18 @@ def run_once(
 class StepWatch:
     """Beside a lab run: the process on the CPU, looked at every `STEP_CPU_S / 4`.
 
-    No timeslice ends the turn of a process that computes without a syscall under
+    No timeslice ends the turn of a process that holds the CPU without a syscall under
     virtual time, so the board would wait for it until the run's wall-clock budget:
     once it has used `STEP_CPU_S` of its CPU time in one step (CPU time, not the wall
-    clock's: a loaded host must not change a run), its slice ends there
-    (`KernelLoop.expire_slice`). It is stopped and the others go on, as round robin
-    would have it; the scheduler runs it again only when nothing else can happen, and
-    cuts the run if it then computes on alone (tockd/lab/controlled.py). One that
-    stopped itself (SIGSTOP) is continued, as round robin's next turn would: nothing it
-    can observe changes. And `since`, when a step last ended as far as the watch saw,
-    says for how long the process on the CPU had taken none when the wall clock cuts
-    the run."""
+    clock's: a loaded host must not change a run), or has waited in the host OS for
+    `STEP_BLOCKED_S` using none (asleep, its reply delivered, the board not paused),
+    its slice ends there (`KernelLoop.expire_slice`). It is stopped and the others go
+    on, as round robin would have it; the scheduler runs it again only when nothing
+    else can happen, and cuts the run if it then runs on alone without a syscall
+    (tockd/lab/controlled.py). One that stopped itself (SIGSTOP) is continued, as
+    round robin's next turn would: nothing it can observe changes. And `since`, when a
+    step last ended as far as the watch saw, says for how long the process on the CPU
+    had taken none when the wall clock cuts the run."""
 
     def __init__(self, daemon: Daemon, sched: ControlledScheduler) -> None:
         self.daemon = daemon
@@ -300,7 +309,8 @@ class StepWatch:
         sched = self.sched
         taken = 0  # steps taken at the last look
         seen: tuple[int, int] = (-1, -1)  # (steps taken, pid) when `base` was read
-        base = 0.0
+        base = last = 0.0  # its CPU time then, and at the last look
+        busy = 0.0  # when its CPU time last grew, or the board last held it
         while True:
             looked = time.monotonic()
             await trio.sleep(STEP_CPU_S / 4)
@@ -312,16 +322,23 @@ class StepWatch:
                 continue
             try:
                 ps = psutil.Process(app.pid)
-                if ps.status() == psutil.STATUS_STOPPED and not app.sigstopped:
+                status = ps.status()
+                if status == psutil.STATUS_STOPPED and not app.sigstopped:
                     app.sigcont(even_self_stopped=True)
                     continue
                 times = ps.cpu_times()
             except psutil.Error:
                 continue
+            now = time.monotonic()
             used = times.user + times.system
             if (sched.taken, app.pid) != seen:
-                seen, base = (sched.taken, app.pid), used
-            elif used - base >= STEP_CPU_S:
+                seen, base, last, busy = (sched.taken, app.pid), used, used, now
+                continue
+            asleep = status in (psutil.STATUS_SLEEPING, psutil.STATUS_DISK_SLEEP)
+            if used != last or not asleep or app.held is not None or self.daemon.paused:
+                busy = now  # it computes, or waits for its reply: the board holds it
+            last = used
+            if used - base >= STEP_CPU_S or now - busy >= STEP_BLOCKED_S:
                 self.daemon.expire_slice(proc)  # its step ends; the scheduler goes on
                 seen = (-1, -1)
 
