@@ -185,10 +185,11 @@ def _print_pairs(s: Summary) -> None:
         runs, bad = s.pairs[pair]
         return bad / runs
 
-    def weight(pair: tuple[str, ...]) -> tuple[float, int]:
+    def weight(pair: tuple[str, ...]) -> tuple[float, int, tuple[str, ...]]:
         a, b = pair
         difference = abs(rate((a, b)) - rate((b, a)))
-        return (-difference, -min(s.pairs[(a, b)][0], s.pairs[(b, a)][0]))
+        # the pair itself last: `both` is a set, whose order the hash seed changes
+        return (-difference, -min(s.pairs[(a, b)][0], s.pairs[(b, a)][0]), pair)
 
     shown = 0
     for a, b in sorted(both, key=weight)[:PAIRS_SHOWN]:
