@@ -80,8 +80,13 @@ async def serve_board(cfg: BoardConfig, args: argparse.Namespace) -> int:
             nursery.start_soon(flush)
             if followed is not None:  # what the lab's run had beside it
                 nursery.start_soon(followed.watch_steps, daemon)
+            elif cfg.scheduler == "controlled":
+                nursery.start_soon(_watch_steps, daemon)
             status = await daemon.run()
             nursery.cancel_scope.cancel()
+        cut = getattr(daemon.scheduler, "cut", "")
+        if cut:  # the controlled scheduler stopped the board: say why
+            print(f"tockd: stopped: {cut}", file=sys.stderr, flush=True)
     finally:
         for remove in removers:
             remove()
@@ -89,6 +94,18 @@ async def serve_board(cfg: BoardConfig, args: argparse.Namespace) -> int:
             jsonl.close()
         sys.stdout.flush()
     return status
+
+
+async def _watch_steps(daemon: Daemon) -> None:
+    """A controlled board (virtual time, no timeslice) gets what the lab's runs have
+    beside them (tockd/lab/run.py, `StepWatch`): an app that computes, or waits in the
+    host OS, without a syscall loses the CPU, and the others go on."""
+    from tockd.lab.controlled import ControlledScheduler
+    from tockd.lab.run import StepWatch
+
+    sched = daemon.scheduler
+    if isinstance(sched, ControlledScheduler):
+        await StepWatch(daemon, sched).run()
 
 
 async def _stop_on_signals(

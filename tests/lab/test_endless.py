@@ -255,6 +255,29 @@ def test_a_race_beside_an_app_that_computes_for_ever_is_found_and_replays(
     assert "[1] schedule[0x10000:1] @0x0(0x2, 0x40," in capsys.readouterr().out
 
 
+def test_tockd_run_of_a_controlled_board_lets_the_others_go_on(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    alarm_after: None,
+) -> None:
+    """A board that names the controlled scheduler, run with `tockd run`: nothing
+    watched its steps (only a followed schedule's run had the watch), so an app that
+    waits in the host OS held the CPU for good and the board never ended. It gets the
+    lab's watch now, and says why it stopped."""
+    monkeypatch.setattr(lab_run, "STEP_CPU_S", 0.5)  # the board runs in this process
+    monkeypatch.setattr(lab_run, "STEP_BLOCKED_S", 0.5)
+    board = tmp_path / "ctl.toml"
+    apps = [app("tests.apps.blocks"), app("apps_py.hello")]
+    board.write_text(board_toml(apps, name="ctl", scheduler="controlled"))
+    capsys.readouterr()
+    assert main(["run", str(board), "--control", str(tmp_path / "c.sock")]) == 0
+    out, err = capsys.readouterr()
+    assert "[hello] Hello World!" in out
+    why = "the board had not ended: only blocks could run, and it runs on without a syscall"
+    assert f"tockd: stopped: {why}" in err
+
+
 def test_an_app_that_stops_itself_is_continued() -> None:
     """SIGSTOP to itself: round robin's next turn would continue it; under virtual time
     no turn ends, so the lab continues it (it used to hold the CPU, stopped, until the
