@@ -37,12 +37,11 @@ async def serve_board(cfg: BoardConfig, args: argparse.Namespace) -> int:
         return 1
     daemon.paused = args.paused
     schedule = args.schedule
-    followed = None
     if schedule:
         from tockd.lab.follow import follow_schedule
 
         try:
-            followed = follow_schedule(daemon, schedule)
+            follow_schedule(daemon, schedule)  # the scheduler keeps what it follows
         except (OSError, ValueError, KeyError) as e:
             print(f"tockd: cannot follow {schedule}: {e}", file=sys.stderr)
             return 1
@@ -78,10 +77,7 @@ async def serve_board(cfg: BoardConfig, args: argparse.Namespace) -> int:
                     sys.stdout.flush()
 
             nursery.start_soon(flush)
-            if followed is not None:  # what the lab's run had beside it
-                nursery.start_soon(followed.watch_steps, daemon)
-            elif cfg.scheduler == "controlled":
-                nursery.start_soon(_watch_steps, daemon)
+            nursery.start_soon(_watch_steps, daemon)  # under the controlled scheduler
             status = await daemon.run()
             nursery.cancel_scope.cancel()
         cut = getattr(daemon.scheduler, "cut", "")
@@ -97,9 +93,11 @@ async def serve_board(cfg: BoardConfig, args: argparse.Namespace) -> int:
 
 
 async def _watch_steps(daemon: Daemon) -> None:
-    """A controlled board (virtual time, no timeslice) gets what the lab's runs have
-    beside them (tockd/lab/run.py, `StepWatch`): an app that computes, or waits in the
-    host OS, without a syscall loses the CPU, and the others go on."""
+    """A board under the controlled scheduler (virtual time, no timeslice: one that
+    names it, or follows a schedule) gets what the lab's runs have beside them
+    (tockd/lab/run.py, `StepWatch`): an app that computes, or waits in the host OS,
+    without a syscall loses the CPU, and the others go on; so a followed schedule's
+    run goes where the recorded one went. Nothing for any other scheduler."""
     from tockd.lab.controlled import ControlledScheduler
     from tockd.lab.run import StepWatch
 

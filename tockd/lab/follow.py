@@ -28,7 +28,7 @@ from tockd.contract.events import Event, EventKind
 from tockd.kernel.process import State
 from tockd.lab.controlled import ControlledScheduler
 from tockd.lab.properties import InvariantWatch, resolve
-from tockd.lab.run import StepWatch, digest_events
+from tockd.lab.run import digest_events
 from tockd.lab.shrink import ScheduleFile, default_choice
 from tockd.lab.strategy import Replay
 
@@ -116,13 +116,6 @@ class FollowedSchedule:
     def judged(self) -> bool:
         """Can the run still be judged (it has not outgrown `EVENT_LIMIT`)?"""
         return self._unsubscribe is not None
-
-    async def watch_steps(self, daemon: Daemon) -> None:
-        """Beside the run, what the lab's runs have beside them (`run.StepWatch`): a
-        process that computes without a syscall loses the CPU after `STEP_CPU_S` of it
-        in one step (or after `STEP_BLOCKED_S` waiting in the host OS), and one that
-        stopped itself is continued; so the run goes where the recorded one went."""
-        await StepWatch(daemon, self.scheduler).run()
 
     def view(self) -> ReplayView:
         """The `replay` op's result (tockd/contract/control.py, ReplayView)."""
