@@ -60,11 +60,19 @@ class Spawner:
         self.quiet = quiet
         self.cpu = cpu
         self._post = post
-        self._app_env = app_environment()
+        self._env: dict[str, str] | None = None  # `_app_env`, made when first needed
         self._zygote = zygote if cfg.spawn == "zygote" else None
         self._own_zygote = zygote is None and cfg.spawn == "zygote"
         self._nursery: trio.Nursery | None = None
         self._all_os: list[AppOS] = []
+
+    @property
+    def _app_env(self) -> dict[str, str]:
+        """The apps' environment (`app_environment`): only a board that starts its own
+        zygote or cold apps needs it, not one forking from the lab's shared zygote."""
+        if self._env is None:
+            self._env = app_environment()
+        return self._env
 
     @property
     def zygote(self) -> Zygote | None:
