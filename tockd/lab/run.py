@@ -334,7 +334,8 @@ class StepWatch:
             if (sched.taken, app.pid) != seen:
                 seen, base, last, busy = (sched.taken, app.pid), used, used, now
                 continue
-            asleep = status in (psutil.STATUS_SLEEPING, psutil.STATUS_DISK_SLEEP)
+            # asleep by its own doing (not in disk I/O, which a slow disk stretches)
+            asleep = status == psutil.STATUS_SLEEPING
             if used != last or not asleep or app.held is not None or self.daemon.paused:
                 busy = now  # it computes, or waits for its reply: the board holds it
             last = used
