@@ -226,26 +226,30 @@ def test_a_restart_gives_an_app_whose_slice_ended_its_place_back(
     assert r.console["hello"] == "Hello World!\n"
 
 
-def test_a_race_beside_an_app_that_computes_for_ever_is_found_and_replays(
+@pytest.mark.parametrize("name", ["compute", "blocks"])
+def test_a_race_beside_an_app_that_never_makes_a_syscall_is_found_and_replays(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
     alarm_after: None,
+    name: str,
 ) -> None:
-    """rot13_report's race with an app that never makes a syscall loaded first: its
-    slice ends in the same step of every run, so the others race as without it; the
-    race is found, shrunk, and its schedule replays to the same digest."""
+    """rot13_report's race with an app that never makes a syscall loaded first (it
+    computes, or waits in the host OS, for ever): its slice ends in the same step of
+    every run, so the others race as without it; the race is found, shrunk, and its
+    schedule replays to the same digest."""
     monkeypatch.setattr(lab_run, "STEP_CPU_S", 0.5)  # all of it runs in this process
+    monkeypatch.setattr(lab_run, "STEP_BLOCKED_S", 0.5)
     text = REPORT.read_text()
     head, apps = text.split("[[apps]]", 1)
     board = tmp_path / "rot13_hog.toml"
     board.write_text(
-        f'{head}[[apps]]\nname = "compute"\nmodule = "tests.apps.compute"\n\n[[apps]]{apps}'
+        f'{head}[[apps]]\nname = "{name}"\nmodule = "tests.apps.{name}"\n\n[[apps]]{apps}'
     )
     saved = tmp_path / "race.json"
     s = explore(board, ["notify-delivered"], strategy="exhaustive", runs=1, save=saved)
     assert s.first is not None and "dropped: null upcall" in s.first["property_violations"][0]
-    assert s.first["cut"].startswith("the board had not ended: only compute could run")
+    assert s.first["cut"].startswith(f"the board had not ended: only {name} could run")
     assert s.replay_digest_ok  # explore replayed the saved file: the same digest
     # `tockd run --schedule` (the dashboard's replay) ends the slice where the sweep
     # did: the service gets the null upcall, and the run ends
