@@ -39,65 +39,67 @@ SECCOMP_KILL = "killed by SIGSYS (seccomp: a system call the app's sandbox forbi
 RAM_SIZE = 65536
 
 
-@pytest.mark.parametrize(
-    ("how", "sandbox", "reason"),
-    [
-        pytest.param(
-            "memory_hog",
-            {"address_space_mb": 64},
-            "app raised MemoryError [sandbox: address space limit 64 MiB beyond RAM (RLIMIT_AS)]",
-            id="memory_hog",
-        ),
-        pytest.param(
-            "fd_flood",
-            {"open_files": 16},
-            "app raised OSError: [Errno 24] Too many open files: '/dev/null' "
-            "[sandbox: open files limit 16 (RLIMIT_NOFILE)]",
-            id="fd_flood",
-        ),
-        pytest.param("fork", {}, SECCOMP_KILL, id="fork"),
-        pytest.param("spawn", {}, SECCOMP_KILL, id="subprocess"),
-        pytest.param("exec", {}, SECCOMP_KILL, id="exec"),
-        pytest.param(
-            "cpu_hog",
-            {"cpu_seconds": 1},
-            "killed by SIGXCPU (CPU time limit of its sandbox, RLIMIT_CPU)",
-            id="busy_loop_past_RLIMIT_CPU",
-        ),
-        pytest.param(
-            "half_frame_exit",
-            {},
-            "exited with status 0 outside the syscall interface",
-            id="exit_in_the_middle_of_a_syscall",
-        ),
-        pytest.param(
-            "half_frame_kill", {}, "killed by SIGKILL", id="sigkill_in_the_middle_of_a_syscall"
-        ),
-        pytest.param(
-            # the daemon may find it gone when it sends the reply: still its exit's reason
-            "call_then_exit",
-            {},
-            "exited with status 7 outside the syscall interface",
-            id="exit_before_the_reply",
-        ),
-        pytest.param(
-            "half_frame_stall",
-            {},
-            "sent part of a syscall frame and not the rest in 1000 ms of its time on the CPU",
-            id="stalls_in_the_middle_of_a_syscall",
-        ),
-        pytest.param("segv", {}, "killed by SIGSEGV (MPU fault, hardware backstop)", id="sigsegv"),
-        pytest.param("socket", {"seccomp": True}, SECCOMP_KILL, id="seccomp_socket"),
-        pytest.param("kill_parent", {"seccomp": True}, SECCOMP_KILL, id="seccomp_signal_other"),
-        pytest.param(
-            "open_file",
-            {"seccomp": True},
-            "app raised PermissionError: [Errno 13] Permission denied: '/etc/hostname' "
-            "[sandbox: the seccomp filter denies access to files]",
-            id="seccomp_open_file",
-        ),
-    ],
-)
+#: each crash kind of tests/apps/hostile.py: (how, its sandbox settings, the fault
+#: reason it must get); the lab's runs are held to the same (tests/lab/test_hostile_runs.py)
+CRASH_KINDS = [
+    pytest.param(
+        "memory_hog",
+        {"address_space_mb": 64},
+        "app raised MemoryError [sandbox: address space limit 64 MiB beyond RAM (RLIMIT_AS)]",
+        id="memory_hog",
+    ),
+    pytest.param(
+        "fd_flood",
+        {"open_files": 16},
+        "app raised OSError: [Errno 24] Too many open files: '/dev/null' "
+        "[sandbox: open files limit 16 (RLIMIT_NOFILE)]",
+        id="fd_flood",
+    ),
+    pytest.param("fork", {}, SECCOMP_KILL, id="fork"),
+    pytest.param("spawn", {}, SECCOMP_KILL, id="subprocess"),
+    pytest.param("exec", {}, SECCOMP_KILL, id="exec"),
+    pytest.param(
+        "cpu_hog",
+        {"cpu_seconds": 1},
+        "killed by SIGXCPU (CPU time limit of its sandbox, RLIMIT_CPU)",
+        id="busy_loop_past_RLIMIT_CPU",
+    ),
+    pytest.param(
+        "half_frame_exit",
+        {},
+        "exited with status 0 outside the syscall interface",
+        id="exit_in_the_middle_of_a_syscall",
+    ),
+    pytest.param(
+        "half_frame_kill", {}, "killed by SIGKILL", id="sigkill_in_the_middle_of_a_syscall"
+    ),
+    pytest.param(
+        # the daemon may find it gone when it sends the reply: still its exit's reason
+        "call_then_exit",
+        {},
+        "exited with status 7 outside the syscall interface",
+        id="exit_before_the_reply",
+    ),
+    pytest.param(
+        "half_frame_stall",
+        {},
+        "sent part of a syscall frame and not the rest in 1000 ms of its time on the CPU",
+        id="stalls_in_the_middle_of_a_syscall",
+    ),
+    pytest.param("segv", {}, "killed by SIGSEGV (MPU fault, hardware backstop)", id="sigsegv"),
+    pytest.param("socket", {"seccomp": True}, SECCOMP_KILL, id="seccomp_socket"),
+    pytest.param("kill_parent", {"seccomp": True}, SECCOMP_KILL, id="seccomp_signal_other"),
+    pytest.param(
+        "open_file",
+        {"seccomp": True},
+        "app raised PermissionError: [Errno 13] Permission denied: '/etc/hostname' "
+        "[sandbox: the seccomp filter denies access to files]",
+        id="seccomp_open_file",
+    ),
+]
+
+
+@pytest.mark.parametrize(("how", "sandbox", "reason"), CRASH_KINDS)
 async def test_each_crash_kind_is_faulted_and_the_board_goes_on(
     how: str, sandbox: dict[str, Any], reason: str
 ) -> None:

@@ -77,7 +77,8 @@ async def serve_board(cfg: BoardConfig, args: argparse.Namespace) -> int:
                     sys.stdout.flush()
 
             nursery.start_soon(flush)
-            nursery.start_soon(_watch_steps, daemon)  # under the controlled scheduler
+            if daemon.scheduler.virtual:  # no timeslice: the lab's watch ends turns
+                nursery.start_soon(_watch_steps, daemon)
             status = await daemon.run()
             nursery.cancel_scope.cancel()
         cut = getattr(daemon.scheduler, "cut", "")
@@ -97,7 +98,8 @@ async def _watch_steps(daemon: Daemon) -> None:
     names it, or follows a schedule) gets what the lab's runs have beside them
     (tockd/lab/run.py, `StepWatch`): an app that computes, or waits in the host OS,
     without a syscall loses the CPU, and the others go on; so a followed schedule's
-    run goes where the recorded one went. Nothing for any other scheduler."""
+    run goes where the recorded one went. (Imported only then: a board under another
+    scheduler loads nothing of the lab.)"""
     from tockd.lab.controlled import ControlledScheduler
     from tockd.lab.run import StepWatch
 

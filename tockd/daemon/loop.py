@@ -286,8 +286,9 @@ class KernelLoop:
         """End the turn of `proc`, on the CPU without a syscall since the last one, as
         a timeslice ends it: stopped where it is, and the scheduler chooses again. For
         virtual time, where no timeslice ends a turn: the lab's watch calls it for a
-        process that computes without end (tockd/lab/run.py). Nothing happens if
-        `proc` has made a syscall or left the CPU by the time the loop gets to it."""
+        process that computes, or waits in the host OS, without end (tockd/lab/run.py).
+        Nothing happens if `proc` has made a syscall or left the CPU by the time the
+        loop gets to it."""
         decisions = self.decisions
 
         def expire() -> None:

@@ -4,8 +4,9 @@ Decision points (each recorded as a Decision, so the schedule replays the run):
 
 - run: which ready process runs next, or whether time passes first ("advance") so the
   next timer fires (a UART write completing, an alarm) before anyone runs. A process
-  whose slice ended (it computed `STEP_CPU_S` of CPU time without a syscall: the lab's
-  watch, tockd/lab/run.py) is offered only when nothing else can happen;
+  whose slice ended (it computed `STEP_CPU_S` of CPU time, or waited `STEP_BLOCKED_S`
+  in the host OS, without a syscall: the lab's watch, tockd/lab/run.py) is offered
+  only when nothing else can happen;
 - switch: after each syscall of the running process (a yield too, when something is
   queued for it: Tock's do_process asks `continue_process` at the top of every turn of
   its loop, before it takes a task), whether it keeps the CPU, another

@@ -71,7 +71,7 @@ def follow_schedule(daemon: Daemon, path: str | Path) -> FollowedSchedule:
     watch = InvariantWatch() if schedule.check else None
     if watch is not None:
         daemon.after_step = watch.after_step
-    followed = FollowedSchedule(scheduler, schedule, strategy, watch, board_changed)
+    followed = FollowedSchedule(daemon.kernel, schedule, strategy, watch, board_changed)
     scheduler.follows = followed.view
     return followed
 
@@ -81,15 +81,13 @@ class FollowedSchedule:
 
     def __init__(
         self,
-        scheduler: ControlledScheduler,
+        kernel: Kernel,
         schedule: ScheduleFile,
         strategy: Replay,
         watch: InvariantWatch | None,
         board_changed: bool,
     ) -> None:
-        kernel = scheduler.kernel
         self.kernel = kernel
-        self.scheduler = scheduler
         self.schedule = schedule
         self.strategy = strategy
         self.watch = watch
