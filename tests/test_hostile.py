@@ -56,6 +56,13 @@ CRASH_KINDS = [
         id="fd_flood",
     ),
     pytest.param("fork", {}, SECCOMP_KILL, id="fork"),
+    pytest.param(
+        "threads",
+        {},
+        "app raised RuntimeError: can't start new thread "
+        "[sandbox: threads = false: a Tock process has one thread]",
+        id="thread",
+    ),
     pytest.param("spawn", {}, SECCOMP_KILL, id="subprocess"),
     pytest.param("exec", {}, SECCOMP_KILL, id="exec"),
     pytest.param(
@@ -219,10 +226,24 @@ async def test_limits_cannot_be_raised_even_by_root() -> None:
     assert all(" refused (" in line and line.endswith("still True") for line in lines), lines
 
 
-async def test_threads_are_allowed_without_seccomp() -> None:
-    run = await run_board(board_toml([app("tests.apps.hostile", args={"how": "threads"})]))
+async def test_threads_only_where_the_board_allows_them() -> None:
+    allowed = app("tests.apps.hostile", args={"how": "threads"}, sandbox={"threads": True})
+    run = await run_board(board_toml([allowed]))
     assert run.faults() == []
     assert run.console["hostile"] == "hostile threads\nthread ok 499500\n"
+
+
+async def test_a_thread_bomb_gets_no_thread() -> None:
+    """Raw clone(2) on a tiny stack (what RLIMIT_AS cannot bound, nor RLIMIT_NPROC for
+    root) and Python threads on the smallest stack: not one is made, and the app goes on
+    to its end."""
+    run = await run_board(board_toml([app("tests.apps.hostile", args={"how": "raw_threads"})]))
+    assert run.faults() == []
+    assert run.console["hostile"] == (
+        "hostile raw_threads\n"
+        "raw clone: -1 EAGAIN\n"
+        "python threads: 0 started, then can't start new thread\n"
+    )
 
 
 async def test_strict_filter_is_installed_before_main() -> None:

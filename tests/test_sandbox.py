@@ -82,7 +82,9 @@ DENIED = {
 PRCTL_OK = {2, 3, 15, 16, 21, 23, 30, 38, 39, 42, 0x53564D41}
 
 
-def base_spec(nr: int, args: tuple[int, ...], *, fork: bool, pid: int = PID) -> int:
+def base_spec(
+    nr: int, args: tuple[int, ...], *, fork: bool, threads: bool = False, pid: int = PID
+) -> int:
     """What the base filter must answer, written from the module's documentation."""
     if nr >= X86.abi_limit:
         return KILL
@@ -106,13 +108,12 @@ def base_spec(nr: int, args: tuple[int, ...], *, fork: bool, pid: int = PID) -> 
         return eperm if a2 == 9 else ALLOW
     if name == "ioctl":
         return eperm if a1 in (0x5412, 0x541C) else ALLOW
-    if not fork:
-        if name in ("fork", "vfork", "execve", "execveat"):
-            return KILL
-        if name == "clone":
-            return ALLOW if args[0] & 0x10000 else KILL
-        if name == "clone3":
-            return errno_ret(errno.ENOSYS)
+    if name == "clone" and args[0] & 0x10000:  # a thread
+        return ALLOW if threads else errno_ret(errno.EAGAIN)
+    if name == "clone3" and not (fork and threads):
+        return errno_ret(errno.ENOSYS)
+    if not fork and name in ("fork", "vfork", "execve", "execveat", "clone"):
+        return KILL
     return ALLOW
 
 
@@ -186,24 +187,27 @@ def _strongest(*results: int) -> int:
     return min(results, key=precedence)
 
 
-@given(nr=syscall_nr, args=st.tuples(*[register] * 6), fork=st.booleans())
+@given(nr=syscall_nr, args=st.tuples(*[register] * 6), fork=st.booleans(), threads=st.booleans())
 def test_the_zygotes_host_layer_and_the_apps_layer_answer_as_the_whole_filter(
-    nr: int, args: tuple[int, ...], fork: bool
+    nr: int, args: tuple[int, ...], fork: bool, threads: bool
 ) -> None:
     """A forked app runs under the zygote's host layer plus its own app layer; stacked,
     they must answer every call exactly as the one-program base filter does."""
     host = bpf.assemble(X86, seccomp_rules.host_rules(), ALLOW)
-    app = bpf.assemble(X86, seccomp_rules.app_rules(fork=fork, pid=PID), ALLOW)
-    whole = bpf.assemble(X86, seccomp_rules.base_rules(fork=fork, pid=PID), ALLOW)
+    app = bpf.assemble(X86, seccomp_rules.app_rules(fork=fork, threads=threads, pid=PID), ALLOW)
+    whole = bpf.assemble(X86, seccomp_rules.base_rules(fork=fork, threads=threads, pid=PID), ALLOW)
     assert _strongest(run_bpf(host, nr, args), run_bpf(app, nr, args)) == run_bpf(whole, nr, args)
 
 
-@given(nr=syscall_nr, args=registers, fork=st.booleans())
-def test_base_filter_matches_its_rules(nr: int, args: tuple[int, ...], fork: bool) -> None:
-    program = seccomp.base_program(fork, PID)
+@given(nr=syscall_nr, args=registers, fork=st.booleans(), threads=st.booleans())
+def test_base_filter_matches_its_rules(
+    nr: int, args: tuple[int, ...], fork: bool, threads: bool
+) -> None:
+    program = seccomp.base_program(fork, PID, threads)
     assert program is not None
-    assert program == bpf.assemble(X86, seccomp_rules.base_rules(fork=fork, pid=PID), ALLOW)
-    assert run_bpf(program, nr, args) == base_spec(nr, args, fork=fork)
+    rules = seccomp_rules.base_rules(fork=fork, threads=threads, pid=PID)
+    assert program == bpf.assemble(X86, rules, ALLOW)
+    assert run_bpf(program, nr, args) == base_spec(nr, args, fork=fork, threads=threads)
 
 
 @given(pid=st.integers(2, 1 << 22), sig=st.sampled_from([0, 1, 9]))
@@ -245,15 +249,24 @@ def _child(code: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.skipif(seccomp.machine() is None, reason="no seccomp table for this machine")
-def test_loaded_filters_kill_fork_and_keep_threads() -> None:
-    threads = _child(
+def test_loaded_filters_kill_fork_and_refuse_threads_unless_allowed() -> None:
+    start = (
         "import ctypes, threading\n"
-        "sandbox.apply_limits({}, 0)\n"
-        "t = threading.Thread(target=print, args=('thread',)); t.start(); t.join()\n"
+        "sandbox.apply_limits({'threads': %s}, 0)\n"
+        "try:\n"
+        "    t = threading.Thread(target=print, args=('thread',)); t.start(); t.join()\n"
+        "except RuntimeError as e:\n"
+        "    print(e, '|', sandbox.explain(e))\n"
         "print(ctypes.CDLL(None).prctl(21, 0, 0, 0, 0))\n"
     )
+    threads = _child(start % "True")
     assert threads.returncode == 0, threads.stderr
     assert threads.stdout == "thread\n2\n"  # PR_GET_SECCOMP: filter mode
+    refused = _child(start % "False")
+    assert refused.returncode == 0, refused.stderr
+    assert refused.stdout == (
+        "can't start new thread | threads = false: a Tock process has one thread\n2\n"
+    )
     fork = _child("import os\nsandbox.apply_limits({}, 0)\nos.fork()\nprint('forked')\n")
     assert fork.returncode == -signal.SIGSYS
     assert fork.stdout == ""

@@ -41,6 +41,7 @@
     cpu_seconds = 600         # RLIMIT_CPU of one incarnation; 0: no limit
     open_files = 64           # RLIMIT_NOFILE; 0: keep the daemon's
     fork = false              # may apps start processes or exec programs
+    threads = false           # may apps start threads (a Tock process has one)
     seccomp = false           # strict syscall allow-list before main()
 
 `build_kernel` assembles a Kernel from it, as a Tock board's main.rs does.

@@ -13,6 +13,9 @@ emulated MPU alone (README, "Threat model"). The board's `[sandbox]` table (and 
                       reported as a fault.
     fork              may the app start processes or exec programs? When false the base
                       filter kills it on fork/vfork/clone-of-a-process/execve.
+    threads           may the app start threads? When false (a Tock process has one)
+                      the base filter answers EAGAIN: `Thread.start` raises "can't
+                      start new thread", reported as a fault naming this setting.
     seccomp           install the strict allow-list filter just before main().
     landlock          Landlock's filesystem rules and RLIMIT_FSIZE 0 (true). false is a
                       relaxation for debugging: the app may read and write the files its
@@ -28,7 +31,8 @@ for the order); each step is a module of its own:
   the interpreter, shared libraries, libtock and the app's own top-level package,
   nothing else; no TCP; signals and abstract Unix sockets scoped to the app;
 - seccomp.py: the *base* seccomp filter, which allows everything but what
-  seccomp_rules.py lists (new processes unless `fork = true`, raising limits, signals
+  seccomp_rules.py lists (new processes unless `fork = true`, threads unless
+  `threads = true`, raising limits, signals
   to other processes, most prctl options, reaching other processes or the host).
 
 `install_strict_filter` (seccomp = true) stacks the strict allow-list filter
@@ -61,12 +65,15 @@ from apps_py.libtock.seccomp_rules import strict_rules
 #: stopped long before the host notices. 600 CPU-seconds per incarnation: the example
 #: apps use well under one, and a runaway loop on a `--forever` board is faulted within
 #: minutes (a restart gets a fresh budget). 64 files: the runtime holds four. No fork:
-#: a Tock app has no children. seccomp off: the strict filter breaks apps that read files.
+#: a Tock app has no children. No threads: a Tock process has one, and nothing else
+#: bounds threads made with a raw clone (seccomp_rules.py). seccomp off: the strict
+#: filter breaks apps that read files.
 DEFAULTS: dict[str, int | bool] = {
     "address_space_mb": 256,
     "cpu_seconds": 600,
     "open_files": 64,
     "fork": False,
+    "threads": False,
     "seccomp": False,
     "landlock": True,
 }
@@ -95,6 +102,12 @@ def relaxations(cfg: Mapping[str, object]) -> list[str]:
         out.append(
             "fork = true: the app may start processes (exec stays limited to what "
             "Landlock lets it read and execute)"
+        )
+    if cfg["threads"]:
+        out.append(
+            "threads = true: the app may start threads; ones made with a raw clone and "
+            "tiny stacks are bounded only by RLIMIT_NPROC (not for root) or a cgroup's "
+            "pids.max"
         )
     if not cfg["landlock"]:
         out.append(
@@ -137,7 +150,8 @@ def weaknesses(found: Probe, cfg: Mapping[str, object] | None = None) -> list[st
         out.append(
             f"no seccomp syscall table for {found.machine}: no syscall filtering (ptrace, "
             "process_vm_readv, sockets, signals to other processes, setsid, prctl are not "
-            "refused; fork is limited by RLIMIT_NPROC for non-root uids only)"
+            "refused; fork is limited by RLIMIT_NPROC for non-root uids only; threads are "
+            "not refused)"
         )
     abi = found.landlock_abi if cfg["landlock"] else 0
     why = "landlock = false" if not cfg["landlock"] else "no Landlock on this kernel"
@@ -265,7 +279,7 @@ def _filter_syscalls(cfg: Mapping[str, int | bool], mach: Machine | None) -> Non
         if not cfg["fork"]:
             limits.no_processes()
     else:
-        install_base_filter(bool(cfg["fork"]), os.getpid())
+        install_base_filter(bool(cfg["fork"]), os.getpid(), bool(cfg["threads"]))
 
 
 def install_strict_filter(sock_fd: int, mem_fd: int | None = None) -> None:
@@ -293,6 +307,13 @@ def fault_text(exc: BaseException) -> str:
 
 def explain(exc: BaseException) -> str | None:
     """Which sandbox rule most likely caused `exc`, for the fault reason; or None."""
+    if (
+        isinstance(exc, RuntimeError)
+        and str(exc) == "can't start new thread"
+        and not _active.get("threads", True)
+        and machine() is not None
+    ):
+        return "threads = false: a Tock process has one thread"
     if isinstance(exc, MemoryError) and _active.get("address_space_mb"):
         return f"address space limit {_active['address_space_mb']} MiB beyond RAM (RLIMIT_AS)"
     if isinstance(exc, OSError):

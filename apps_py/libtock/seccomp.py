@@ -79,7 +79,7 @@ def machine() -> Machine | None:
 
 @functools.cache
 def _base_template(
-    fork: bool, app_layer: bool = False
+    fork: bool, threads: bool = False, app_layer: bool = False
 ) -> tuple[bytes, tuple[int, ...], tuple[int, ...]] | None:
     """The base filter (or its app layer alone) assembled for PID_PLACEHOLDER, and the
     byte offsets of the `k` fields holding the placeholder and its negation (kill(-pid)),
@@ -87,17 +87,17 @@ def _base_template(
     mach = machine()
     if mach is None:
         return None
-    rules = app_rules(fork=fork) if app_layer else base_rules(fork=fork)
+    rules = (app_rules if app_layer else base_rules)(fork=fork, threads=threads)
     program = assemble(mach, rules, RET_ALLOW)
     neg = -PID_PLACEHOLDER & 0xFFFF_FFFF
     return program, jeq_offsets(program, PID_PLACEHOLDER), jeq_offsets(program, neg)
 
 
-def base_program(fork: bool, pid: int) -> bytes | None:
+def base_program(fork: bool, pid: int, threads: bool = False) -> bytes | None:
     """The base filter for the app whose pid is `pid`: the precompiled template with the
     pid patched in (a few microseconds; assembling takes a millisecond). None without a
     syscall table for this machine."""
-    template = _base_template(fork)
+    template = _base_template(fork, threads)
     if template is None:
         return None
     program, pos, negs = template
@@ -142,11 +142,11 @@ def _load(fprog: _Buffer, what: str) -> None:
 
 @functools.cache
 def _base_buffers(
-    fork: bool, app_layer: bool = False
+    fork: bool, threads: bool = False, app_layer: bool = False
 ) -> tuple[_Buffer, _Buffer, tuple[int, ...], tuple[int, ...]]:
     """The base filter's template in a ctypes buffer and its sock_fprog, built in the
     zygote: a forked app patches its pid in place and loads it."""
-    template = _base_template(fork, app_layer)
+    template = _base_template(fork, threads, app_layer)
     assert template is not None
     program, pos, negs = template
     buf = ctypes.create_string_buffer(program, len(program))
@@ -169,11 +169,11 @@ def install_host_layer() -> None:
     _host_layer = True
 
 
-def install_base_filter(fork: bool, pid: int) -> None:
+def install_base_filter(fork: bool, pid: int, threads: bool = False) -> None:
     """Load the base filter for the app whose pid is `pid`: its app layer only when the
     zygote it was forked from holds the host layer, else both in one program (a few
     microseconds of Python, and the kernel's cost of checking and compiling them)."""
-    buf, fprog, pos, negs = _base_buffers(fork, _host_layer)
+    buf, fprog, pos, negs = _base_buffers(fork, threads, _host_layer)
     pack = struct.pack_into
     for offset in pos:
         pack("<I", buf, offset, pid & 0xFFFF_FFFF)
@@ -186,5 +186,6 @@ def install_base_filter(fork: bool, pid: int) -> None:
 # Built at import, so that apps forked from a warm zygote find them ready.
 if machine() is not None:
     for _fork in (False, True):
-        for _app_layer in (False, True):
-            _base_buffers(_fork, _app_layer)
+        for _threads in (False, True):
+            for _app_layer in (False, True):
+                _base_buffers(_fork, _threads, _app_layer)

@@ -1,10 +1,12 @@
 """Attacks its own sandbox in the way its `how` argument says, after one syscall.
 
 Each `how` is one crash kind of tests/test_hostile.py; the ones that are not crashes
-(`raise_limit`, `threads`, `status`) say on the console what they found.
+(`raise_limit`, `threads` where allowed, `raw_threads`, `status`) say on the console
+what they found.
 """
 
 import ctypes
+import errno
 import os
 import resource
 import signal
@@ -65,6 +67,29 @@ def _threads() -> None:
     console.write(f"thread ok {out[0]}\n")
 
 
+def _raw_threads() -> None:
+    """Threads as a bomb would make them: clone(2) straight from ctypes, on a tiny
+    stack of their own, out of reach of RLIMIT_AS. Each would return into whatever the
+    stack holds, so this is only ever tried where it is refused; it says what clone
+    answered, and how far Python's own threads with the smallest stack got."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    stack = ctypes.create_string_buffer(4096)
+    top = ctypes.addressof(stack) + 4096 - 64
+    # CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM
+    flags = 0x100 | 0x200 | 0x400 | 0x800 | 0x10000 | 0x40000
+    rc = libc.syscall(56, flags, ctypes.c_void_p(top), None, None, 0)  # SYS_clone
+    console.write(f"raw clone: {rc} {errno.errorcode.get(ctypes.get_errno(), '?')}\n")
+    threading.stack_size(32 * 1024)
+    started = 0
+    try:
+        while started < 100:
+            threading.Thread(target=time.sleep, args=(0,), daemon=True).start()
+            started += 1
+    except RuntimeError as e:
+        console.write(f"python threads: {started} started, then {e}\n")
+
+
 def main() -> None:
     how = str(app_args().get("how", "status"))
     console.write(f"hostile {how}\n")
@@ -113,5 +138,7 @@ def main() -> None:
         _raise_limits()
     elif how == "threads":
         _threads()
+    elif how == "raw_threads":
+        _raw_threads()
     elif how == "status":
         _status()
