@@ -246,6 +246,17 @@ async def test_a_thread_bomb_gets_no_thread() -> None:
     )
 
 
+async def test_no_system_v_object_can_be_made_to_reach_around_the_kernel() -> None:
+    """Shared memory, semaphores and message queues of System V are the host's, found by
+    key by any process, and outlive their maker: a channel between two apps that
+    Tock's kernel never sees, and memory that stays taken after the app is gone."""
+    run = await run_board(board_toml([app("tests.apps.hostile", args={"how": "sysv_ipc"})]))
+    assert run.faults() == []
+    assert run.console["hostile"] == (
+        "hostile sysv_ipc\nshmget: EPERM\nsemget: EPERM\nmsgget: EPERM\n"
+    )
+
+
 async def test_strict_filter_is_installed_before_main() -> None:
     seen: dict[str, str] = {}
 

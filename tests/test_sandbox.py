@@ -62,7 +62,10 @@ def lo(value: int) -> int:
 DENIED = {
     "ptrace", "process_vm_readv", "process_vm_writev", "kcmp", "pidfd_open", "pidfd_getfd",
     "pidfd_send_signal", "process_madvise", "migrate_pages", "move_pages", "socket",
-    "socketpair", "setsid", "setpgid", "setuid", "setgid", "setreuid", "setregid",
+    "socketpair", "shmget", "shmat", "shmdt", "shmctl", "semget", "semop", "semtimedop",
+    "semctl", "msgget", "msgsnd", "msgrcv", "msgctl", "mq_open", "mq_unlink", "mq_timedsend",
+    "mq_timedreceive", "mq_notify", "mq_getsetattr", "setsid", "setpgid", "setuid", "setgid",
+    "setreuid", "setregid",
     "setresuid", "setresgid", "setfsuid", "setfsgid", "setgroups", "capset", "unshare",
     "setns", "mount", "umount2", "pivot_root", "chroot", "move_mount", "open_tree", "fsopen",
     "fsconfig", "fsmount", "fspick", "mount_setattr", "bpf", "perf_event_open",

@@ -17,7 +17,8 @@ except:
   a forked app patches (seccomp.base_program, seccomp.install_base_filter);
 - prctl other than a short allow-list (PRCTL_ALLOWED): EPERM, so the parent-death
   signal and dumpable flag stay as set;
-- tracing or reaching other processes, sockets, sessions, identities, namespaces,
+- tracing or reaching other processes, sockets, System V IPC and message queues,
+  sessions, identities, namespaces,
   mounts, BPF, io_uring, keys, modules, scheduling others, truncating or punching
   files, changing a file's mode, owner, times, attributes or name, making or removing
   files (_DENIED), fcntl F_SETOWN/F_SETSIG/leases/seals, madvise(MADV_REMOVE), TIOCSTI:
@@ -37,11 +38,11 @@ import system and tracebacks degrade gracefully; ioctl fails with ENOTTY. Any ot
 threads, fork, exec, ...) kills the app with SIGSYS (SECCOMP_RET_KILL_PROCESS); the
 daemon reports that as a fault naming seccomp.
 
-Both filters are classic BPF (the base 215 instructions; 210 when fork is allowed, 203
-with threads too; the
-strict 147; tested against their rules in tests/test_sandbox.py). Syscall numbers exist
-for x86_64 only (seccomp.MACHINES); on another machine `seccomp = true` is refused with
-a clear error and the no-fork rule falls back to RLIMIT_NPROC = 0 (which binds non-root users only).
+Both filters are classic BPF (the base 233 instructions; 228 when fork is allowed, 221
+with threads too; the strict 147; tested against their rules in tests/test_sandbox.py).
+Syscall numbers exist for x86_64 only (seccomp.MACHINES); on another machine `seccomp =
+true` is refused with a clear error and the no-fork rule falls back to RLIMIT_NPROC = 0
+(which binds non-root users only).
 """
 
 from __future__ import annotations
@@ -106,6 +107,12 @@ _DENIED = (
     "pidfd_send_signal", "process_madvise", "migrate_pages", "move_pages",
     # networking and every other socket (the control socket included)
     "socket", "socketpair",
+    # System V IPC and POSIX message queues: objects of the whole host that any process
+    # finds by key or name and that outlive their maker (a channel between apps that
+    # the kernel never sees; memory left taken after the app is gone)
+    "shmget", "shmat", "shmdt", "shmctl", "semget", "semop", "semtimedop", "semctl",
+    "msgget", "msgsnd", "msgrcv", "msgctl", "mq_open", "mq_unlink", "mq_timedsend",
+    "mq_timedreceive", "mq_notify", "mq_getsetattr",
     # session, group, identity, capabilities, namespaces, mounts
     "setsid", "setpgid", "setuid", "setgid", "setreuid", "setregid", "setresuid",
     "setresgid", "setfsuid", "setfsgid", "setgroups", "capset", "unshare", "setns",

@@ -1,7 +1,7 @@
 """Attacks its own sandbox in the way its `how` argument says, after one syscall.
 
 Each `how` is one crash kind of tests/test_hostile.py; the ones that are not crashes
-(`raise_limit`, `threads` where allowed, `raw_threads`, `status`) say on the console
+(`raise_limit`, `threads` where allowed, `raw_threads`, `sysv_ipc`, `status`) say on the console
 what they found.
 """
 
@@ -90,6 +90,33 @@ def _raw_threads() -> None:
         console.write(f"python threads: {started} started, then {e}\n")
 
 
+#: the System V key both hostile apps of a board use (tests/test_hostile.py)
+SYSV_KEY = 0x70C4D
+_IPC_CREAT, _IPC_RMID = 0o1000, 0
+
+
+def _sysv_ipc() -> None:
+    """System V shared memory, semaphores and message queues: objects of the whole
+    host, found by key by any process, that outlive their maker. Says what each get
+    answered; removes what it made (so a failing test leaks nothing)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    made = []
+    # shmget, semget, msgget; then shmctl, semctl, msgctl to remove
+    for name, get, ctl, extra in (("shm", 29, 31, 4096), ("sem", 64, 66, 1), ("msg", 68, 71, None)):
+        args = (SYSV_KEY, extra, _IPC_CREAT | 0o600) if extra else (SYSV_KEY, _IPC_CREAT | 0o600)
+        rc = libc.syscall(get, *args)
+        err = errno.errorcode.get(ctypes.get_errno(), "?") if rc < 0 else "made"
+        console.write(f"{name}get: {err}\n")
+        if rc >= 0:
+            made.append((ctl, rc, name))
+    for ctl, ident, name in made:
+        if name == "sem":
+            libc.syscall(ctl, ident, 0, _IPC_RMID, None)
+        else:
+            libc.syscall(ctl, ident, _IPC_RMID, None)
+
+
 def main() -> None:
     how = str(app_args().get("how", "status"))
     console.write(f"hostile {how}\n")
@@ -140,5 +167,7 @@ def main() -> None:
         _threads()
     elif how == "raw_threads":
         _raw_threads()
+    elif how == "sysv_ipc":
+        _sysv_ipc()
     elif how == "status":
         _status()
