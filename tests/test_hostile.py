@@ -257,6 +257,16 @@ async def test_no_system_v_object_can_be_made_to_reach_around_the_kernel() -> No
     )
 
 
+async def test_no_lock_or_watch_on_a_shared_file() -> None:
+    """Every app may read the interpreter's files; a lock on one, or a watch that sees it
+    opened, would be a channel between apps that Tock's kernel never sees."""
+    run = await run_board(board_toml([app("tests.apps.hostile", args={"how": "file_channels"})]))
+    assert run.faults() == []
+    assert run.console["hostile"] == (
+        "hostile file_channels\nflock: EPERM\nrecord lock: EPERM\ninotify: EPERM\n"
+    )
+
+
 async def test_strict_filter_is_installed_before_main() -> None:
     seen: dict[str, str] = {}
 

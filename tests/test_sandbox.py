@@ -64,7 +64,8 @@ DENIED = {
     "pidfd_send_signal", "process_madvise", "migrate_pages", "move_pages", "socket",
     "socketpair", "shmget", "shmat", "shmdt", "shmctl", "semget", "semop", "semtimedop",
     "semctl", "msgget", "msgsnd", "msgrcv", "msgctl", "mq_open", "mq_unlink", "mq_timedsend",
-    "mq_timedreceive", "mq_notify", "mq_getsetattr", "setsid", "setpgid", "setuid", "setgid",
+    "mq_timedreceive", "mq_notify", "mq_getsetattr", "flock", "inotify_init", "inotify_init1",
+    "inotify_add_watch", "inotify_rm_watch", "setsid", "setpgid", "setuid", "setgid",
     "setreuid", "setregid",
     "setresuid", "setresgid", "setfsuid", "setfsgid", "setgroups", "capset", "unshare",
     "setns", "mount", "umount2", "pivot_root", "chroot", "move_mount", "open_tree", "fsopen",
@@ -106,7 +107,7 @@ def base_spec(
     if name == "prctl":
         return ALLOW if a0 in PRCTL_OK else eperm
     if name == "fcntl":
-        return eperm if a1 in (8, 10, 15, 1024, 1026, 1033) else ALLOW
+        return eperm if a1 in (5, 6, 7, 8, 10, 15, 36, 37, 38, 1024, 1026, 1033) else ALLOW
     if name == "madvise":
         return eperm if a2 == 9 else ALLOW
     if name == "ioctl":

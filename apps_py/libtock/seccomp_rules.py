@@ -17,12 +17,12 @@ except:
   a forked app patches (seccomp.base_program, seccomp.install_base_filter);
 - prctl other than a short allow-list (PRCTL_ALLOWED): EPERM, so the parent-death
   signal and dumpable flag stay as set;
-- tracing or reaching other processes, sockets, System V IPC and message queues,
-  sessions, identities, namespaces,
+- tracing or reaching other processes, sockets, System V IPC and message queues, file
+  locks and inotify watches, sessions, identities, namespaces,
   mounts, BPF, io_uring, keys, modules, scheduling others, truncating or punching
   files, changing a file's mode, owner, times, attributes or name, making or removing
-  files (_DENIED), fcntl F_SETOWN/F_SETSIG/leases/seals, madvise(MADV_REMOVE), TIOCSTI:
-  EPERM.
+  files (_DENIED), fcntl F_SETOWN/F_SETSIG/leases/seals/record locks,
+  madvise(MADV_REMOVE), TIOCSTI: EPERM.
 It comes in two layers: the host layer (`host_rules`), which holds for the zygote too,
 and the app layer (`app_rules`); `base_rules` is both in one program.
 
@@ -38,7 +38,7 @@ import system and tracebacks degrade gracefully; ioctl fails with ENOTTY. Any ot
 threads, fork, exec, ...) kills the app with SIGSYS (SECCOMP_RET_KILL_PROCESS); the
 daemon reports that as a fault naming seccomp.
 
-Both filters are classic BPF (the base 233 instructions; 228 when fork is allowed, 221
+Both filters are classic BPF (the base 244 instructions; 239 when fork is allowed, 232
 with threads too; the strict 147; tested against their rules in tests/test_sandbox.py).
 Syscall numbers exist for x86_64 only (seccomp.MACHINES); on another machine `seccomp =
 true` is refused with a clear error and the no-fork rule falls back to RLIMIT_NPROC = 0
@@ -76,8 +76,10 @@ _CLONE_THREAD = 0x0001_0000
 _AT_EMPTY_PATH = 0x1000
 _FCNTL_HARMLESS = (1, 2, 3, 4)  # F_GETFD, F_SETFD, F_GETFL, F_SETFL (no F_DUPFD)
 #: F_SETOWN, F_SETSIG, F_SETOWN_EX (SIGIO to another process), F_SETLEASE, F_NOTIFY,
-#: F_ADD_SEALS (sealing a shared memfd against the others that map it)
-_FCNTL_DENIED = (8, 10, 15, 1024, 1026, 1033)
+#: F_ADD_SEALS (sealing a shared memfd against the others that map it); the record
+#: locks F_GETLK, F_SETLK, F_SETLKW and their OFD forms (a lock on a file every app may
+#: read is a channel between apps, and F_GETLK names the holder's pid)
+_FCNTL_DENIED = (5, 6, 7, 8, 10, 15, 36, 37, 38, 1024, 1026, 1033)
 _MADV_REMOVE = 9  # punches a hole in a shared memfd: other apps' bytes gone
 _TIOCSTI, _TIOCLINUX = 0x5412, 0x541C  # fake terminal input
 #: placeholders for the app's pid in the precompiled base filter (no pid is this large:
@@ -113,6 +115,9 @@ _DENIED = (
     "shmget", "shmat", "shmdt", "shmctl", "semget", "semop", "semtimedop", "semctl",
     "msgget", "msgsnd", "msgrcv", "msgctl", "mq_open", "mq_unlink", "mq_timedsend",
     "mq_timedreceive", "mq_notify", "mq_getsetattr",
+    # file locks and watches on the files every app may read: a channel between apps
+    # the kernel never sees, and a watch sees another app open its modules
+    "flock", "inotify_init", "inotify_init1", "inotify_add_watch", "inotify_rm_watch",
     # session, group, identity, capabilities, namespaces, mounts
     "setsid", "setpgid", "setuid", "setgid", "setreuid", "setregid", "setresuid",
     "setresgid", "setfsuid", "setfsgid", "setgroups", "capset", "unshare", "setns",

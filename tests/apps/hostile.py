@@ -1,12 +1,13 @@
 """Attacks its own sandbox in the way its `how` argument says, after one syscall.
 
 Each `how` is one crash kind of tests/test_hostile.py; the ones that are not crashes
-(`raise_limit`, `threads` where allowed, `raw_threads`, `sysv_ipc`, `status`) say on the console
-what they found.
+(`raise_limit`, `threads` where allowed, `raw_threads`, `sysv_ipc`, `file_channels`,
+`status`) say on the console what they found.
 """
 
 import ctypes
 import errno
+import fcntl
 import os
 import resource
 import signal
@@ -117,6 +118,24 @@ def _sysv_ipc() -> None:
             libc.syscall(ctl, ident, _IPC_RMID, None)
 
 
+def _file_channels() -> None:
+    """Locks and watches on a file every app may read (the stdlib's os.py): one app's
+    lock, or its opening the file, is seen by another without the kernel."""
+    fd = os.open(os.__file__, os.O_RDONLY)
+    for name, take in (
+        ("flock", lambda: fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)),
+        ("record lock", lambda: fcntl.lockf(fd, fcntl.LOCK_SH | fcntl.LOCK_NB, 1, 0)),
+    ):
+        try:
+            take()
+            console.write(f"{name}: taken\n")
+        except OSError as e:
+            console.write(f"{name}: {errno.errorcode.get(e.errno or 0, '?')}\n")
+    libc = ctypes.CDLL(None, use_errno=True)
+    watch = libc.inotify_init1(0)
+    console.write(f"inotify: {'made' if watch >= 0 else errno.errorcode[ctypes.get_errno()]}\n")
+
+
 def main() -> None:
     how = str(app_args().get("how", "status"))
     console.write(f"hostile {how}\n")
@@ -169,5 +188,7 @@ def main() -> None:
         _raw_threads()
     elif how == "sysv_ipc":
         _sysv_ipc()
+    elif how == "file_channels":
+        _file_channels()
     elif how == "status":
         _status()
