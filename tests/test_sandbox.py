@@ -10,6 +10,7 @@ import signal
 import struct
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -83,6 +84,11 @@ DENIED = {
     "link", "linkat", "symlink", "symlinkat", "unlink", "unlinkat", "mkdir", "mkdirat",
     "rmdir", "mknod", "mknodat",
 }  # fmt: skip
+#: calls about a pid, given as their first argument: only their own (or 0)
+PID_FIRST = {
+    "getsid", "getpgid", "sched_getscheduler", "sched_getparam", "sched_rr_get_interval",
+    "sched_getaffinity", "sched_getattr", "get_robust_list",
+}  # fmt: skip
 PRCTL_OK = {2, 3, 15, 16, 21, 23, 30, 38, 39, 42, 0x53564D41}
 
 
@@ -106,6 +112,14 @@ def base_spec(
         return ALLOW if a0 in (pid, 0) else eperm
     if name == "prctl":
         return ALLOW if a0 in PRCTL_OK else eperm
+    if name in PID_FIRST:
+        return ALLOW if a0 in (0, pid) else eperm
+    if name in ("getpriority", "ioprio_get"):
+        return ALLOW if a1 in (0, pid) else eperm
+    if name in ("clock_gettime", "clock_getres", "clock_nanosleep", "timer_create"):
+        return eperm if a0 & 0x8000_0000 else ALLOW
+    if name == "capget":
+        return eperm
     if name == "fcntl":
         return eperm if a1 in (5, 6, 7, 8, 10, 15, 36, 37, 38, 1024, 1026, 1033) else ALLOW
     if name == "madvise":
@@ -444,8 +458,20 @@ def _escape(how: str, tmp: str) -> str:
         return _libc_call("prctl", 4, 1, 0, 0, 0)
     elif how == "setsid":
         os.setsid()
-    elif how == "capabilities":
-        return "caps {:x} {:x} {:x}".format(*privileges.capabilities())
+    elif how == "capabilities":  # capget is refused (its pid no filter can read)
+        try:
+            privileges.capabilities()
+            return "capget allowed"
+        except sandbox.SandboxError as e:  # (tests/test_hostile.py reads them from outside)
+            return str(e)
+    elif how == "getsid_parent":
+        os.getsid(os.getppid())
+    elif how == "affinity_parent":
+        os.sched_getaffinity(os.getppid())
+    elif how == "priority_parent":
+        os.getpriority(os.PRIO_PROCESS, os.getppid())
+    elif how == "cpu_clock_parent":  # the parent's CPU-time clock: ~pid << 3 | CPUCLOCK_SCHED
+        time.clock_gettime(~os.getppid() << 3 | 2)
     elif how == "memfd_write":
         fd = os.memfd_create("grow")
         os.write(fd, b"x")
@@ -514,7 +540,11 @@ ESCAPES = {
     "setsid": "EPERM",
     "memfd_write": "EFBIG",  # RLIMIT_FSIZE 0 (Python ignores SIGXFSZ, so write fails)
     "memfd_truncate": "EPERM",  # seccomp: ftruncate could shrink a shared memfd
-    "capabilities": "caps 0 0 0",
+    "capabilities": "capget failed: Operation not permitted",
+    "getsid_parent": "EPERM",
+    "affinity_parent": "EPERM",
+    "priority_parent": "EPERM",
+    "cpu_clock_parent": "EPERM",
     "kill_self": "ok",
 }
 needs_sandbox = pytest.mark.skipif(

@@ -15,6 +15,10 @@ except:
 - signals (kill, tkill, tgkill, rt_[tg]sigqueueinfo) to any pid but its own (or 0, or
   its own group for kill): EPERM. The filter is precompiled with a placeholder pid that
   a forked app patches (seccomp.base_program, seccomp.install_base_filter);
+- calls that answer about another pid (getsid, getpgid, sched_get*, getpriority,
+  ioprio_get, get_robust_list; capget, whose pid no filter can read, always), and
+  clocks of another process (a negative clock id): EPERM, so an app cannot list the
+  host's pids, tell which are apps, or read their CPU time;
 - prctl other than a short allow-list (PRCTL_ALLOWED): EPERM, so the parent-death
   signal and dumpable flag stay as set;
 - tracing or reaching other processes, sockets, System V IPC and message queues, file
@@ -38,7 +42,7 @@ import system and tracebacks degrade gracefully; ioctl fails with ENOTTY. Any ot
 threads, fork, exec, ...) kills the app with SIGSYS (SECCOMP_RET_KILL_PROCESS); the
 daemon reports that as a fault naming seccomp.
 
-Both filters are classic BPF (the base 244 instructions; 239 when fork is allowed, 232
+Both filters are classic BPF (the base 325 instructions; 320 when fork is allowed, 313
 with threads too; the strict 147; tested against their rules in tests/test_sandbox.py).
 Syscall numbers exist for x86_64 only (seccomp.MACHINES); on another machine `seccomp =
 true` is refused with a clear error and the no-fork rule falls back to RLIMIT_NPROC = 0
@@ -145,6 +149,22 @@ _DENIED = (
 )  # fmt: skip
 
 
+#: calls that answer about any pid (ESRCH when there is none): for another pid than its
+#: own (or 0) they fail with EPERM, else an app could list the host's pids and tell the
+#: apps (each leads its session) from the rest: which apps exist and when one restarts,
+#: what the hardened kernel's uniform errors hide. The pid is the first argument, or the
+#: second (`_PID_SECOND`).
+_PID_FIRST = (
+    "getsid", "getpgid", "sched_getscheduler", "sched_getparam", "sched_rr_get_interval",
+    "sched_getaffinity", "sched_getattr", "get_robust_list",
+)  # fmt: skip
+_PID_SECOND = ("getpriority", "ioprio_get")
+#: calls that take a clock id: a negative one names a CPU-time clock of another process
+#: or thread (how much CPU another app has used) or a device's: EPERM
+_CLOCKS = ("clock_gettime", "clock_getres", "clock_nanosleep", "timer_create")
+_CLOCK_NEGATIVE = 0x8000_0000
+
+
 #: refused by the base filter, but done by the zygote, or by an app it forked before the
 #: app's sandbox is on: these are in the app's own layer, the others in the host layer
 _APP_LAYER_DENIED = ("setsid", "setpgid", "pidfd_open", "capset", "sched_setaffinity")
@@ -181,7 +201,14 @@ def app_rules(*, fork: bool, threads: bool = False, pid: int = PID_PLACEHOLDER) 
     allow = RET_ALLOW
     eperm = errno_action(errno.EPERM)
     own = (pid, 0)
-    rules = [Rule(name, allow) for name in _HOT]
+    # clock_gettime is hot, but here it is checked (the host layer allows it first)
+    rules = [Rule(name, allow) for name in _HOT if name not in _CLOCKS]
+    rules += [Rule(name, eperm, (Arg(0, bits=_CLOCK_NEGATIVE),), allow) for name in _CLOCKS]
+    rules += [Rule(name, allow, (Arg(0, own),), eperm) for name in _PID_FIRST]
+    rules += [Rule(name, allow, (Arg(1, own),), eperm) for name in _PID_SECOND]
+    # capget's pid is inside a struct no filter can read: it would tell any pid's
+    # capabilities (an app has none, the daemon's user may have all)
+    rules.append(Rule("capget", eperm))
     rules += [
         _read_limits(pid),
         Rule("setrlimit", eperm),

@@ -17,6 +17,7 @@ import threading
 import time
 
 from apps_py.libtock import app_args, console, privileges, runtime
+from apps_py.libtock.sandbox_error import SandboxError
 from tockd.contract.abi import REPORT, ReportKind
 from tockd.contract.wire import encode
 
@@ -43,8 +44,11 @@ def _status() -> None:
     lines.append(f"NoNewPrivs:\t{libc.prctl(39, 0, 0, 0, 0)}")  # PR_GET_NO_NEW_PRIVS
     lines.append(f"Seccomp:\t{libc.prctl(21, 0, 0, 0, 0)}")  # PR_GET_SECCOMP
     lines.append(f"Dumpable:\t{libc.prctl(3, 0, 0, 0, 0)}")  # PR_GET_DUMPABLE
-    effective, permitted, _inheritable = privileges.capabilities()
-    lines.append(f"Capabilities:\t{effective:#x} {permitted:#x}")
+    try:  # refused: its pid is inside a struct no filter can read (tests/test_hostile.py
+        privileges.capabilities()  # reads the capabilities from outside)
+        lines.append("capget:\tallowed")
+    except SandboxError as e:
+        lines.append(f"capget:\t{e}")
     console.write("\n".join(lines) + "\n")
 
 
