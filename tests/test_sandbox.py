@@ -66,7 +66,7 @@ DENIED = {
     "socketpair", "shmget", "shmat", "shmdt", "shmctl", "semget", "semop", "semtimedop",
     "semctl", "msgget", "msgsnd", "msgrcv", "msgctl", "mq_open", "mq_unlink", "mq_timedsend",
     "mq_timedreceive", "mq_notify", "mq_getsetattr", "flock", "inotify_init", "inotify_init1",
-    "inotify_add_watch", "inotify_rm_watch", "setsid", "setpgid", "setuid", "setgid",
+    "inotify_add_watch", "inotify_rm_watch", "sysinfo", "setsid", "setpgid", "setuid", "setgid",
     "setreuid", "setregid",
     "setresuid", "setresgid", "setfsuid", "setfsgid", "setgroups", "capset", "unshare",
     "setns", "mount", "umount2", "pivot_root", "chroot", "move_mount", "open_tree", "fsopen",
@@ -470,6 +470,8 @@ def _escape(how: str, tmp: str) -> str:
         os.sched_getaffinity(os.getppid())
     elif how == "priority_parent":
         os.getpriority(os.PRIO_PROCESS, os.getppid())
+    elif how == "sysinfo":
+        return _libc_call("sysinfo", 0)
     elif how == "cpu_clock_parent":  # the parent's CPU-time clock: ~pid << 3 | CPUCLOCK_SCHED
         time.clock_gettime(~os.getppid() << 3 | 2)
     elif how == "memfd_write":
@@ -545,6 +547,7 @@ ESCAPES = {
     "affinity_parent": "EPERM",
     "priority_parent": "EPERM",
     "cpu_clock_parent": "EPERM",
+    "sysinfo": "EPERM",
     "kill_self": "ok",
 }
 needs_sandbox = pytest.mark.skipif(

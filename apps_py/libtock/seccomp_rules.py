@@ -42,7 +42,7 @@ import system and tracebacks degrade gracefully; ioctl fails with ENOTTY. Any ot
 threads, fork, exec, ...) kills the app with SIGSYS (SECCOMP_RET_KILL_PROCESS); the
 daemon reports that as a fault naming seccomp.
 
-Both filters are classic BPF (the base 325 instructions; 320 when fork is allowed, 313
+Both filters are classic BPF (the base 326 instructions; 321 when fork is allowed, 314
 with threads too; the strict 147; tested against their rules in tests/test_sandbox.py).
 Syscall numbers exist for x86_64 only (seccomp.MACHINES); on another machine `seccomp =
 true` is refused with a clear error and the no-fork rule falls back to RLIMIT_NPROC = 0
@@ -122,6 +122,8 @@ _DENIED = (
     # file locks and watches on the files every app may read: a channel between apps
     # the kernel never sees, and a watch sees another app open its modules
     "flock", "inotify_init", "inotify_init1", "inotify_add_watch", "inotify_rm_watch",
+    # the host's process count (with it, when another app starts or ends)
+    "sysinfo",
     # session, group, identity, capabilities, namespaces, mounts
     "setsid", "setpgid", "setuid", "setgid", "setreuid", "setregid", "setresuid",
     "setresgid", "setfsuid", "setfsgid", "setgroups", "capset", "unshare", "setns",
