@@ -31,9 +31,9 @@ for the order); each step is a module of its own:
   the interpreter, shared libraries, libtock and the app's own top-level package,
   nothing else; no TCP; signals and abstract Unix sockets scoped to the app;
 - seccomp.py: the *base* seccomp filter, which allows everything but what
-  seccomp_rules.py lists (new processes unless `fork = true`, threads unless
-  `threads = true`, raising limits, signals
-  to other processes, most prctl options, reaching other processes or the host).
+  seccomp_rules.py lists (new processes unless `fork = true`, threads unless `threads =
+  true`, raising limits, signals to other processes, most prctl options, reaching or
+  asking about other processes or the host).
 
 `install_strict_filter` (seccomp = true) stacks the strict allow-list filter
 (seccomp_rules.py) on top, after the app module is imported and before `main()`.

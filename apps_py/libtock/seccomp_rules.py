@@ -22,10 +22,10 @@ except:
 - prctl other than a short allow-list (PRCTL_ALLOWED): EPERM, so the parent-death
   signal and dumpable flag stay as set;
 - tracing or reaching other processes, sockets, System V IPC and message queues, file
-  locks and inotify watches, sessions, identities, namespaces,
-  mounts, BPF, io_uring, keys, modules, scheduling others, truncating or punching
-  files, changing a file's mode, owner, times, attributes or name, making or removing
-  files (_DENIED), fcntl F_SETOWN/F_SETSIG/leases/seals/record locks,
+  locks and inotify watches, the host's process count (sysinfo), sessions, identities,
+  namespaces, mounts, BPF, io_uring, keys, modules, scheduling others, truncating or
+  punching files, changing a file's mode, owner, times, attributes or name, making or
+  removing files (_DENIED), fcntl F_SETOWN/F_SETSIG/leases/seals/record locks,
   madvise(MADV_REMOVE), TIOCSTI: EPERM.
 It comes in two layers: the host layer (`host_rules`), which holds for the zygote too,
 and the app layer (`app_rules`); `base_rules` is both in one program.

@@ -95,7 +95,7 @@ def _raw_threads() -> None:
         console.write(f"python threads: {started} started, then {e}\n")
 
 
-#: the System V key both hostile apps of a board use (tests/test_hostile.py)
+#: the System V key `sysv_ipc` asks for (any other process could ask for it too)
 SYSV_KEY = 0x70C4D
 _IPC_CREAT, _IPC_RMID = 0o1000, 0
 
