@@ -688,9 +688,12 @@ def test_probe_and_weaknesses() -> None:
     assert nothing[0].startswith("no seccomp syscall table for pdp11: no syscall filtering")
     assert "nothing else refuses socket()" in nothing[2]
     assert sandbox.relaxations({}) == []
-    relaxed = sandbox.relaxations({"fork": True, "landlock": False, "cpu_seconds": 0})
+    relaxed = sandbox.relaxations(
+        {"fork": True, "threads": True, "landlock": False, "cpu_seconds": 0}
+    )
     assert [r.split(":")[0] for r in relaxed] == [
         "fork = true",
+        "threads = true",
         "landlock = false",
         "cpu_seconds = 0",
     ]
