@@ -116,7 +116,13 @@ def base_spec(
         return ALLOW if a0 in (0, pid) else eperm
     if name in ("getpriority", "ioprio_get"):
         return ALLOW if a1 in (0, pid) else eperm
-    if name in ("clock_gettime", "clock_getres", "clock_nanosleep", "timer_create"):
+    if name in (
+        "clock_gettime",
+        "clock_getres",
+        "clock_nanosleep",
+        "timer_create",
+        "clock_settime",
+    ):
         return eperm if a0 & 0x8000_0000 else ALLOW
     if name == "capget":
         return eperm

@@ -42,7 +42,7 @@ import system and tracebacks degrade gracefully; ioctl fails with ENOTTY. Any ot
 threads, fork, exec, ...) kills the app with SIGSYS (SECCOMP_RET_KILL_PROCESS); the
 daemon reports that as a fault naming seccomp.
 
-Both filters are classic BPF (the base 326 instructions; 321 when fork is allowed, 314
+Both filters are classic BPF (the base 331 instructions; 326 when fork is allowed, 319
 with threads too; the strict 147; tested against their rules in tests/test_sandbox.py).
 Syscall numbers exist for x86_64 only (seccomp.MACHINES); on another machine `seccomp =
 true` is refused with a clear error and the no-fork rule falls back to RLIMIT_NPROC = 0
@@ -162,8 +162,9 @@ _PID_FIRST = (
 )  # fmt: skip
 _PID_SECOND = ("getpriority", "ioprio_get")
 #: calls that take a clock id: a negative one names a CPU-time clock of another process
-#: or thread (how much CPU another app has used) or a device's: EPERM
-_CLOCKS = ("clock_gettime", "clock_getres", "clock_nanosleep", "timer_create")
+#: or thread (how much CPU another app has used; setting one fails with EPERM for a pid
+#: that exists, EINVAL for one that does not) or a device's: EPERM
+_CLOCKS = ("clock_gettime", "clock_getres", "clock_nanosleep", "timer_create", "clock_settime")
 _CLOCK_NEGATIVE = 0x8000_0000
 
 
