@@ -190,7 +190,7 @@ def install_base_filter(fork: bool, pid: int, threads: bool = False) -> None:
 
 # Built at import, so that apps forked from a warm zygote find them ready.
 if machine() is not None:
+    # (threads = true, a relaxation for debugging, is built by the app that asks for it)
     for _fork in (False, True):
-        for _threads in (False, True):
-            for _app_layer in (False, True):
-                _base_buffers(_fork, _threads, _app_layer)
+        for _app_layer in (False, True):
+            _base_buffers(_fork, False, _app_layer)

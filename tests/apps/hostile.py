@@ -106,20 +106,19 @@ def _sysv_ipc() -> None:
     answered; removes what it made (so a failing test leaks nothing)."""
     libc = ctypes.CDLL(None, use_errno=True)
     libc.syscall.restype = ctypes.c_long
-    made = []
-    # shmget, semget, msgget; then shmctl, semctl, msgctl to remove
-    for name, get, ctl, extra in (("shm", 29, 31, 4096), ("sem", 64, 66, 1), ("msg", 68, 71, None)):
-        args = (SYSV_KEY, extra, _IPC_CREAT | 0o600) if extra else (SYSV_KEY, _IPC_CREAT | 0o600)
-        rc = libc.syscall(get, *args)
-        err = errno.errorcode.get(ctypes.get_errno(), "?") if rc < 0 else "made"
+    flags = _IPC_CREAT | 0o600
+    # (name, get and its arguments, how to remove what it made: its ctl and the arguments
+    # that follow the id)
+    for name, get, args, ctl, rm in (
+        ("shm", 29, (SYSV_KEY, 4096, flags), 31, (_IPC_RMID, None)),
+        ("sem", 64, (SYSV_KEY, 1, flags), 66, (0, _IPC_RMID, None)),
+        ("msg", 68, (SYSV_KEY, flags), 71, (_IPC_RMID, None)),
+    ):
+        ident = libc.syscall(get, *args)
+        err = errno.errorcode.get(ctypes.get_errno(), "?") if ident < 0 else "made"
         console.write(f"{name}get: {err}\n")
-        if rc >= 0:
-            made.append((ctl, rc, name))
-    for ctl, ident, name in made:
-        if name == "sem":
-            libc.syscall(ctl, ident, 0, _IPC_RMID, None)
-        else:
-            libc.syscall(ctl, ident, _IPC_RMID, None)
+        if ident >= 0:
+            libc.syscall(ctl, ident, *rm)
 
 
 def _file_channels() -> None:
