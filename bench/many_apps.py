@@ -20,6 +20,7 @@ process's trio loop, with nothing subscribed to the event stream:
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import platform
 import statistics
@@ -108,7 +109,11 @@ async def measure(n: int, window: float, cpu: str, spawn: str) -> Result:
         rss, pss, uss = [], [], []
         for p in procs:
             assert p.pid is not None
-            info = psutil.Process(p.pid).memory_full_info()
+            try:
+                info = psutil.Process(p.pid).memory_full_info()
+            except psutil.AccessDenied:  # smaps of a non-dumpable app: root only
+                rss.append(psutil.Process(p.pid).memory_info().rss)
+                continue
             rss.append(info.rss)
             pss.append(info.pss)
             uss.append(info.uss)
@@ -124,8 +129,8 @@ async def measure(n: int, window: float, cpu: str, spawn: str) -> Result:
             w1 - w0,
             kernel_rss,
             statistics.mean(rss),
-            statistics.mean(pss),
-            statistics.mean(uss),
+            statistics.mean(pss) if pss else math.nan,
+            statistics.mean(uss) if uss else math.nan,
             zygote_rss,
             0.0,
         )
@@ -174,12 +179,19 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"{r.apps:>5} {r.spawn_s:>7.2f}s {r.start_s:>7.2f}s {r.syscalls_per_s:>11,.0f} "
             f"{r.window_s:>6.1f}s {r.kernel_rss / MB:>8.1f} MB {r.app_rss / MB:>5.1f} MB "
-            f"{r.app_pss / MB:>5.1f} MB {r.app_uss / MB:>5.2f} MB {r.zygote_rss / MB:>4.1f} MB "
+            f"{_mb(r.app_pss, 1)} {_mb(r.app_uss, 2)} {r.zygote_rss / MB:>4.1f} MB "
             f"{r.stop_s:>6.2f}s"
         )
+    if any(math.isnan(r.app_pss) for r in results):
+        print("(app PSS and USS need root: an app is not dumpable, so only root reads its smaps)")
     print("targets: 256 apps start < 3 s; >= 20,000 syscalls/s; kernel RSS < 150 MB")
     print(f"({time.monotonic() - t0:.1f} s)")
     return 0
+
+
+def _mb(size: float, digits: int) -> str:
+    """A memory column: MB, or n/a where it could not be read."""
+    return f"{'n/a':>5}   " if math.isnan(size) else f"{size / MB:>5.{digits}f} MB"
 
 
 if __name__ == "__main__":

@@ -39,7 +39,9 @@ class Tmux:
         command = ["env", "-u", "COLUMNS", "-u", "LINES", *env, *argv]
         r = self._run(
             *("new-session", "-d", "-s", "t", "-x", w, "-y", h, "-c", str(ROOT)),
-            shlex.join(command),
+            # tmux hands the command to the user's shell; `exec` makes the pane's process
+            # the command itself also where that shell (dash) would fork it as a child
+            "exec " + shlex.join(command),
         )
         assert r.returncode == 0, r.stderr
 
